@@ -1,0 +1,259 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func hasPrefix(b, prefix []byte) bool { return bytes.HasPrefix(b, prefix) }
+
+func stateKey(st State, jobID string) []byte {
+	k := make([]byte, 0, len(st)+1+len(jobID))
+	k = append(k, st...)
+	k = append(k, 0)
+	return append(k, jobID...)
+}
+
+// queuePrefix is hook \0 action \0 key \0.
+func queuePrefix(hook, action, key string) []byte {
+	k := make([]byte, 0, len(hook)+len(action)+len(key)+3+idLen)
+	k = append(k, hook...)
+	k = append(k, 0)
+	k = append(k, action...)
+	k = append(k, 0)
+	k = append(k, key...)
+	return append(k, 0)
+}
+
+func queueKey(j *Job) []byte { return append(queuePrefix(j.Hook, j.Action, j.Key), j.ID...) }
+
+// dueBucketName names an action's due index.
+func dueBucketName(hook, action string) []byte {
+	return []byte(hook + "\x00" + action)
+}
+
+func dueKey(at time.Time, jobID string) []byte {
+	k := make([]byte, 8, 8+len(jobID))
+	binary.BigEndian.PutUint64(k, uint64(at.UnixNano()))
+	return append(k, jobID...)
+}
+
+func dedupKey(hook, delivery string) []byte {
+	return []byte(hook + "\x00" + delivery)
+}
+
+func runKey(jobID string, attempt int) []byte {
+	k := make([]byte, 0, len(jobID)+4)
+	k = append(k, jobID...)
+	return binary.BigEndian.AppendUint32(k, uint32(attempt))
+}
+
+func getJob(tx *bolt.Tx, id string) (*Job, error) {
+	v := tx.Bucket(bJobs).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	j := new(Job)
+	if err := json.Unmarshal(v, j); err != nil {
+		return nil, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+func putJob(tx *bolt.Tx, j *Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bJobs).Put([]byte(j.ID), b)
+}
+
+func getEvent(tx *bolt.Tx, id string) (*Event, error) {
+	v := tx.Bucket(bEvents).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("event %s: %w", id, ErrNotFound)
+	}
+	e := new(Event)
+	if err := json.Unmarshal(v, e); err != nil {
+		return nil, fmt.Errorf("decode event %s: %w", id, err)
+	}
+	return e, nil
+}
+
+func putEvent(tx *bolt.Tx, e *Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bEvents).Put([]byte(e.ID), b)
+}
+
+func putRun(tx *bolt.Tx, jobID string, r *Run) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bRuns).Put(runKey(jobID, r.Attempt), b)
+}
+
+// setState moves j to st in the state index and the counters, and sets
+// j.State and j.Updated. The caller puts j.
+func setState(tx *bolt.Tx, j *Job, st State, now time.Time) error {
+	idx := tx.Bucket(bState)
+	if j.State != "" {
+		if err := idx.Delete(stateKey(j.State, j.ID)); err != nil {
+			return err
+		}
+		if err := addCount(tx, j.State, -1); err != nil {
+			return err
+		}
+	}
+	if err := idx.Put(stateKey(st, j.ID), nil); err != nil {
+		return err
+	}
+	if err := addCount(tx, st, 1); err != nil {
+		return err
+	}
+	j.State = st
+	j.Updated = now
+	return nil
+}
+
+func countKey(st State) []byte { return []byte("count/" + string(st)) }
+
+func addCount(tx *bolt.Tx, st State, d int64) error {
+	m := tx.Bucket(bMeta)
+	k := countKey(st)
+	var n int64
+	if v := m.Get(k); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n += d
+	if n < 0 {
+		n = 0
+	}
+	return m.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+func getCount(tx *bolt.Tx, st State) int64 {
+	if v := tx.Bucket(bMeta).Get(countKey(st)); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
+func setQueueFlag(tx *bolt.Tx, j *Job, flag byte) error {
+	return tx.Bucket(bQueue).Put(queueKey(j), []byte{flag})
+}
+
+func addDue(tx *bolt.Tx, j *Job) error {
+	b, err := tx.Bucket(bDue).CreateBucketIfNotExists(dueBucketName(j.Hook, j.Action))
+	if err != nil {
+		return err
+	}
+	return b.Put(dueKey(j.NextAt, j.ID), []byte(j.Key))
+}
+
+func delDue(tx *bolt.Tx, j *Job) error {
+	b := tx.Bucket(bDue).Bucket(dueBucketName(j.Hook, j.Action))
+	if b == nil {
+		return nil
+	}
+	return b.Delete(dueKey(j.NextAt, j.ID))
+}
+
+// encodeRaw packs headers, query and body: a count of headers, each a name
+// and its values (lengths as uvarints), then the query, then the body.
+func encodeRaw(h http.Header, query string, body []byte) []byte {
+	n := len(query) + len(body) + 16
+	for k, vs := range h {
+		n += len(k) + 4
+		for _, v := range vs {
+			n += len(v) + 2
+		}
+	}
+	b := make([]byte, 0, n)
+	b = binary.AppendUvarint(b, uint64(len(h)))
+	for k, vs := range h {
+		b = appendString(b, k)
+		b = binary.AppendUvarint(b, uint64(len(vs)))
+		for _, v := range vs {
+			b = appendString(b, v)
+		}
+	}
+	b = appendString(b, query)
+	return append(b, body...)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+var errCorrupt = errors.New("corrupt raw record")
+
+func decodeRaw(b []byte) (http.Header, string, []byte, error) {
+	r := rawReader{b: b}
+	n := r.uvarint()
+	if n > uint64(len(b)) {
+		return nil, "", nil, errCorrupt
+	}
+	h := make(http.Header, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		k := r.str()
+		m := r.uvarint()
+		if m > uint64(len(b)) {
+			return nil, "", nil, errCorrupt
+		}
+		vs := make([]string, 0, m)
+		for j := uint64(0); j < m && r.err == nil; j++ {
+			vs = append(vs, r.str())
+		}
+		h[k] = vs
+	}
+	q := r.str()
+	if r.err != nil {
+		return nil, "", nil, r.err
+	}
+	body := append([]byte(nil), r.b...)
+	return h, q, body, nil
+}
+
+type rawReader struct {
+	b   []byte
+	err error
+}
+
+func (r *rawReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *rawReader) str() string {
+	n := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(len(r.b)) {
+		r.err = errCorrupt
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}

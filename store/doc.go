@@ -1,0 +1,32 @@
+// Package store keeps webhookd's durable state in one bbolt file: events
+// (their metadata, headers and body), the jobs that run an event's actions,
+// every run of every job, and the de-duplication index of delivery ids.
+//
+// # Invariants
+//
+//   - An event, its jobs and its de-duplication entry are written in one
+//     transaction, and [Store.Ingest] returns only after that transaction
+//     is committed and fsynced. A caller that acknowledges a delivery after
+//     Ingest returns nil never acknowledges something a crash can lose.
+//   - All writes go through one commit loop: concurrent callers share a
+//     transaction and its fsync (group commit). The loop yields once before
+//     it drains its queue, so that on a single core the callers it woke have
+//     a chance to queue behind it and a commit carries many events.
+//   - Event and job ids sort by creation: they are a millisecond timestamp
+//     and a counter, monotonic across restarts even if the clock steps back.
+//   - Every unfinished job is in its queue (hook, action and key). The first
+//     N of a queue, N being the action's concurrency, are its window: only
+//     window jobs are in the due index, ordered by the time they are due.
+//     The scheduler reads that index a page at a time, so a backlog of a
+//     million jobs costs disk, not memory, and opening the store reads only
+//     the jobs that were running when the last process stopped.
+//   - Counts of jobs by state are kept in the file, updated in the same
+//     transaction as the jobs, so that status and metrics never scan.
+//   - A job that was running when the process stopped is returned to its
+//     queue by Open, with a run that records the interruption.
+//
+// # Caveats
+//
+// bbolt holds an exclusive lock on the file: one process at a time. Use
+// [Store.Backup] for a consistent copy while the daemon runs.
+package store

@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Ingest stores a verified delivery with its jobs in one transaction and
+// returns once that transaction is durable. A delivery id already stored
+// for the same hook is a duplicate: nothing is written and the first
+// event's id is returned.
+func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) {
+	raw := encodeRaw(ne.Header, ne.Query, ne.Body)
+	var res IngestResult
+	o := &op{bytes: len(raw), events: 1, wake: true}
+	o.fn = func(tx *bolt.Tx) error {
+		res = IngestResult{}
+		if ne.Delivery != "" {
+			if v := tx.Bucket(bDedup).Get(dedupKey(ne.Hook, ne.Delivery)); v != nil {
+				res = IngestResult{ID: string(v), Duplicate: true}
+				return nil
+			}
+		}
+		now := s.now()
+		ev := &Event{
+			ID:          s.ids.next(now),
+			Hook:        ne.Hook,
+			Type:        ne.Type,
+			Delivery:    ne.Delivery,
+			Received:    ne.Received,
+			Remote:      ne.Remote,
+			ContentType: ne.ContentType,
+			Size:        len(ne.Body),
+		}
+		if ev.Received.IsZero() {
+			ev.Received = now
+		}
+		for i := range ne.Jobs {
+			j, queued, err := s.enqueue(tx, ev.Hook, ev.ID, &ne.Jobs[i], now)
+			if err != nil {
+				return err
+			}
+			ev.JobIDs = append(ev.JobIDs, j.ID)
+			if queued {
+				res.Jobs++
+			}
+		}
+		if err := putEvent(tx, ev); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bRaw).Put([]byte(ev.ID), raw); err != nil {
+			return err
+		}
+		if ne.Delivery != "" {
+			if err := tx.Bucket(bDedup).Put(dedupKey(ne.Hook, ne.Delivery), []byte(ev.ID)); err != nil {
+				return err
+			}
+		}
+		res.ID = ev.ID
+		return nil
+	}
+	if err := s.submit(ctx, o); err != nil {
+		return IngestResult{}, err
+	}
+	return res, nil
+}
+
+// enqueue creates a job of hook's for event evID. It reports whether the
+// job is queued to run (rather than recorded as skipped or dead).
+func (s *Store) enqueue(tx *bolt.Tx, hook, evID string, nj *NewJob, now time.Time) (*Job, bool, error) {
+	j := &Job{
+		ID:      s.ids.next(now),
+		EventID: evID,
+		Hook:    hook,
+		Action:  nj.Action,
+		Key:     strings.ReplaceAll(nj.Key, "\x00", ""),
+		Created: now,
+	}
+	switch {
+	case nj.Skip != "":
+		j.Reason = nj.Skip
+		return j, false, s.create(tx, j, Skipped, now)
+	case nj.Fail != "":
+		j.Reason = nj.Fail
+		return j, false, s.create(tx, j, Dead, now)
+	}
+	if nj.Coalesce {
+		if err := supersede(tx, queuePrefix(j.Hook, j.Action, j.Key), evID, now); err != nil {
+			return nil, false, err
+		}
+	}
+	j.NextAt = now
+	if err := s.create(tx, j, Pending, now); err != nil {
+		return nil, false, err
+	}
+	inWindow := windowCount(tx, queuePrefix(j.Hook, j.Action, j.Key)) < max(nj.Concurrency, 1)
+	if !inWindow {
+		return j, true, setQueueFlag(tx, j, qWaiting)
+	}
+	if err := setQueueFlag(tx, j, qDue); err != nil {
+		return nil, false, err
+	}
+	return j, true, addDue(tx, j)
+}
+
+func (s *Store) create(tx *bolt.Tx, j *Job, st State, now time.Time) error {
+	if err := setState(tx, j, st, now); err != nil {
+		return err
+	}
+	return putJob(tx, j)
+}
+
+// windowCount counts a queue's jobs in its window (due or running).
+func windowCount(tx *bolt.Tx, prefix []byte) int {
+	n := 0
+	c := tx.Bucket(bQueue).Cursor()
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) == 1 && (v[0] == qDue || v[0] == qRunning) {
+			n++
+		} else {
+			// Window jobs come first; the rest wait behind them.
+			break
+		}
+	}
+	return n
+}
+
+// supersede skips a queue's jobs that are not running: a newer event
+// (byEvent) has queued behind them.
+func supersede(tx *bolt.Tx, prefix []byte, byEvent string, now time.Time) error {
+	q := tx.Bucket(bQueue)
+	var ids []string
+	c := q.Cursor()
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) == 1 && v[0] != qRunning {
+			ids = append(ids, string(k[len(prefix):]))
+		}
+	}
+	for _, id := range ids {
+		j, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := unqueue(tx, j); err != nil {
+			return err
+		}
+		j.Reason = "superseded by event " + byEvent
+		j.NextAt = time.Time{}
+		if err := setState(tx, j, Skipped, now); err != nil {
+			return err
+		}
+		if err := putJob(tx, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unqueue removes j from its queue and the due index. It does not refill
+// the window: see refill.
+func unqueue(tx *bolt.Tx, j *Job) error {
+	if err := delDue(tx, j); err != nil {
+		return err
+	}
+	return tx.Bucket(bQueue).Delete(queueKey(j))
+}
+
+// refill moves waiting jobs of j's queue into its window until the window
+// holds concurrency jobs.
+func refill(tx *bolt.Tx, hook, action, key string, concurrency int) error {
+	prefix := queuePrefix(hook, action, key)
+	q := tx.Bucket(bQueue)
+	n := 0
+	var promote []string
+	c := q.Cursor()
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && n < max(concurrency, 1); k, v = c.Next() {
+		if len(v) == 1 && v[0] == qWaiting {
+			promote = append(promote, string(k[len(prefix):]))
+		}
+		n++
+	}
+	for _, id := range promote {
+		j, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := setQueueFlag(tx, j, qDue); err != nil {
+			return err
+		}
+		if err := addDue(tx, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}

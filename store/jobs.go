@@ -1,0 +1,335 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DueJob is an entry of an action's due index.
+type DueJob struct {
+	JobID string
+	Key   string
+	At    time.Time
+}
+
+// Due returns up to limit jobs of hook's action that are due at now, oldest
+// first, and when the next one after them is due (zero if none is queued).
+func (s *Store) Due(hook, action string, now time.Time, limit int) ([]DueJob, time.Time, error) {
+	var out []DueJob
+	var next time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bDue).Bucket(dueBucketName(hook, action))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) < 8 {
+				continue
+			}
+			at := time.Unix(0, int64(binary.BigEndian.Uint64(k)))
+			if at.After(now) || len(out) >= limit {
+				next = at
+				return nil
+			}
+			out = append(out, DueJob{JobID: string(k[8:]), Key: string(v), At: at})
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// Start marks a due job running and returns it with Attempts counting this
+// run. It fails with ErrState if the job is no longer due (cancelled or
+// superseded since it was listed).
+func (s *Store) Start(ctx context.Context, jobID string) (*Job, error) {
+	var job *Job
+	var stateErr error
+	err := s.update(ctx, false, func(tx *bolt.Tx) error {
+		job, stateErr = nil, nil
+		j, err := getJob(tx, jobID)
+		if err != nil {
+			stateErr = err
+			return nil
+		}
+		if j.State != Pending && j.State != Failed {
+			stateErr = fmt.Errorf("start job %s (%s): %w", jobID, j.State, ErrState)
+			return nil
+		}
+		if err := delDue(tx, j); err != nil {
+			return err
+		}
+		if err := setQueueFlag(tx, j, qRunning); err != nil {
+			return err
+		}
+		j.Attempts++
+		if err := setState(tx, j, Running, s.now()); err != nil {
+			return err
+		}
+		if err := putJob(tx, j); err != nil {
+			return err
+		}
+		job = j
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return job, stateErr
+}
+
+// Finish records a run of a running job and moves the job on: back to its
+// queue (Pending after an interruption, Failed with a retry due), or out of
+// it (Succeeded, Dead, Cancelled), refilling the queue's window.
+func (s *Store) Finish(ctx context.Context, jobID string, out Outcome) (*Job, error) {
+	var job *Job
+	var stateErr error
+	err := s.update(ctx, true, func(tx *bolt.Tx) error {
+		job, stateErr = nil, nil
+		j, err := getJob(tx, jobID)
+		if err != nil {
+			stateErr = err
+			return nil
+		}
+		if j.State != Running {
+			stateErr = fmt.Errorf("finish job %s (%s): %w", jobID, j.State, ErrState)
+			return nil
+		}
+		run := out.Run
+		run.Attempt = j.Attempts
+		if len(run.Output) > MaxOutput {
+			run.Output = run.Output[len(run.Output)-MaxOutput:]
+			run.Truncated = true
+		}
+		if err := putRun(tx, j.ID, &run); err != nil {
+			return err
+		}
+		now := s.now()
+		j.Reason = out.Reason
+		switch out.State {
+		case Pending, Failed:
+			if out.State == Failed {
+				j.Failures++
+			}
+			j.NextAt = out.NextAt
+			if j.NextAt.IsZero() {
+				j.NextAt = now
+			}
+			if err := setQueueFlag(tx, j, qDue); err != nil {
+				return err
+			}
+			if err := addDue(tx, j); err != nil {
+				return err
+			}
+		case Succeeded, Dead, Cancelled:
+			if out.State == Dead {
+				j.Failures++
+			}
+			if err := unqueue(tx, j); err != nil {
+				return err
+			}
+			j.NextAt = time.Time{}
+			if err := refill(tx, j.Hook, j.Action, j.Key, out.Concurrency); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("finish job %s: bad next state %q", jobID, out.State)
+		}
+		if err := setState(tx, j, out.State, now); err != nil {
+			return err
+		}
+		if err := putJob(tx, j); err != nil {
+			return err
+		}
+		job = j
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return job, stateErr
+}
+
+// Cancel cancels a job that is queued (pending or failed). A running job
+// is cancelled by stopping its run and finishing it as Cancelled.
+func (s *Store) Cancel(ctx context.Context, jobID, reason string, concurrency int) (*Job, error) {
+	return s.modify(ctx, jobID, func(tx *bolt.Tx, j *Job) error {
+		if j.State != Pending && j.State != Failed {
+			return fmt.Errorf("cancel job %s (%s): %w", jobID, j.State, ErrState)
+		}
+		if err := unqueue(tx, j); err != nil {
+			return err
+		}
+		j.NextAt = time.Time{}
+		j.Reason = reason
+		if err := setState(tx, j, Cancelled, s.now()); err != nil {
+			return err
+		}
+		return refill(tx, j.Hook, j.Action, j.Key, concurrency)
+	})
+}
+
+// Retry makes a failed job due now, or puts a dead, cancelled or skipped
+// job back in its queue with its retries restored. The job joins its
+// queue's window at once: a person asked for it to run.
+func (s *Store) Retry(ctx context.Context, jobID string) (*Job, error) {
+	return s.modify(ctx, jobID, func(tx *bolt.Tx, j *Job) error {
+		now := s.now()
+		switch j.State {
+		case Failed, Pending:
+			if err := delDue(tx, j); err != nil {
+				return err
+			}
+			j.NextAt = now
+			if err := setQueueFlag(tx, j, qDue); err != nil {
+				return err
+			}
+			if err := addDue(tx, j); err != nil {
+				return err
+			}
+			if j.State == Failed {
+				return setState(tx, j, Pending, now)
+			}
+			return nil
+		case Dead, Cancelled, Skipped:
+			j.Failures = 0
+			j.Reason = ""
+			j.NextAt = now
+			if err := setState(tx, j, Pending, now); err != nil {
+				return err
+			}
+			if err := setQueueFlag(tx, j, qDue); err != nil {
+				return err
+			}
+			return addDue(tx, j)
+		default:
+			return fmt.Errorf("retry job %s (%s): %w", jobID, j.State, ErrState)
+		}
+	})
+}
+
+// modify applies fn to a job in the commit loop and puts it. fn must check
+// the job's state before it writes anything.
+func (s *Store) modify(ctx context.Context, jobID string, fn func(*bolt.Tx, *Job) error) (*Job, error) {
+	var job *Job
+	var opErr error
+	err := s.update(ctx, true, func(tx *bolt.Tx) error {
+		job, opErr = nil, nil
+		j, err := getJob(tx, jobID)
+		if err != nil {
+			opErr = err
+			return nil
+		}
+		if err := fn(tx, j); err != nil {
+			if isLogical(err) {
+				opErr = err
+				return nil
+			}
+			return err
+		}
+		if err := putJob(tx, j); err != nil {
+			return err
+		}
+		job = j
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return job, opErr
+}
+
+func isLogical(err error) bool {
+	return errors.Is(err, ErrState) || errors.Is(err, ErrNotFound)
+}
+
+// AddJobs creates jobs for a stored event, as a replay does.
+func (s *Store) AddJobs(ctx context.Context, eventID string, jobs []NewJob) ([]*Job, error) {
+	var out []*Job
+	var opErr error
+	err := s.update(ctx, true, func(tx *bolt.Tx) error {
+		out, opErr = nil, nil
+		ev, err := getEvent(tx, eventID)
+		if err != nil {
+			opErr = err
+			return nil
+		}
+		now := s.now()
+		for i := range jobs {
+			j, _, err := s.enqueue(tx, ev.Hook, ev.ID, &jobs[i], now)
+			if err != nil {
+				return err
+			}
+			ev.JobIDs = append(ev.JobIDs, j.ID)
+			out = append(out, j)
+		}
+		return putEvent(tx, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, opErr
+}
+
+// Refill brings every queue of hook's action up to concurrency window jobs,
+// after a reload raised the action's concurrency. It works in small
+// transactions, so it never holds the write lock for long.
+func (s *Store) Refill(ctx context.Context, hook, action string, concurrency int) error {
+	prefix := queuePrefix(hook, action, "")
+	prefix = prefix[:len(prefix)-1] // hook \0 action \0
+	var after []byte
+	for {
+		var keys []string
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bQueue).Cursor()
+			k, _ := c.Seek(prefix)
+			if after != nil {
+				k, _ = c.Seek(after)
+				if k != nil && string(k) == string(after) {
+					k, _ = c.Next()
+				}
+			}
+			last := ""
+			for ; k != nil && hasPrefix(k, prefix) && len(keys) < 256; k, _ = c.Next() {
+				rest := k[len(prefix):]
+				if len(rest) < idLen+1 {
+					continue
+				}
+				key := string(rest[:len(rest)-idLen-1])
+				if key != last {
+					keys = append(keys, key)
+					last = key
+				}
+				after = append(after[:0], k...)
+			}
+			if k == nil || !hasPrefix(k, prefix) {
+				after = nil
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			err = s.update(ctx, true, func(tx *bolt.Tx) error {
+				for _, key := range keys {
+					if err := refill(tx, hook, action, key, concurrency); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if after == nil {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,40 @@
+package store
+
+import (
+	"context"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func pauseKey(hook, action string) []byte { return []byte("paused/" + hook + "/" + action) }
+
+// SetPaused pauses or resumes hook's action. A paused action's jobs stay
+// queued and do not start until it is resumed. Pauses survive restarts.
+func (s *Store) SetPaused(ctx context.Context, hook, action string, paused bool) error {
+	return s.update(ctx, true, func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if paused {
+			return m.Put(pauseKey(hook, action), []byte{1})
+		}
+		return m.Delete(pauseKey(hook, action))
+	})
+}
+
+// Paused lists the paused actions as "hook/action".
+func (s *Store) Paused() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if m == nil {
+			return nil
+		}
+		c := m.Cursor()
+		prefix := []byte("paused/")
+		for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+			out = append(out, strings.TrimPrefix(string(k), "paused/"))
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// PruneBatch is how many events one prune transaction deletes at most.
+const PruneBatch = 200
+
+// maxPruneScan bounds how many events one prune transaction looks at, so
+// that old events held by unfinished jobs do not make it long.
+const maxPruneScan = 5000
+
+// Prune deletes finished events received before cutoff, with their jobs,
+// runs and de-duplication entries, in transactions of at most PruneBatch
+// events so that ingest never waits long for the write lock. An event with
+// an unfinished job (queued, running or held) is kept. It returns how many
+// events it deleted.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
+	total := 0
+	after := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, next, err := s.pruneBatch(ctx, func(ev *Event) bool { return ev.Received.Before(cutoff) }, after)
+		total += n
+		if err != nil || next == "" {
+			return total, err
+		}
+		after = next
+	}
+}
+
+// PruneOldest deletes the oldest finished events, PruneBatch at a time,
+// while over reports that the store is still too large.
+func (s *Store) PruneOldest(ctx context.Context, over func() bool) (int, error) {
+	total := 0
+	for over() {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, _, err := s.pruneBatch(ctx, func(*Event) bool { return true }, "")
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// pruneBatch deletes up to PruneBatch finished events that old accepts,
+// scanning from the oldest event after the id after. It returns the id to
+// continue after, or "" when the scan reached an event old rejects (events
+// are in arrival order) or the end.
+func (s *Store) pruneBatch(ctx context.Context, old func(*Event) bool, after string) (int, string, error) {
+	deleted := 0
+	next := ""
+	err := s.update(ctx, false, func(tx *bolt.Tx) error {
+		deleted, next = 0, ""
+		c := tx.Bucket(bEvents).Cursor()
+		var k []byte
+		if after == "" {
+			k, _ = c.First()
+		} else {
+			k, _ = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, _ = c.Next()
+			}
+		}
+		var doomed []*Event
+		last := ""
+		for scanned := 0; k != nil; k, _ = c.Next() {
+			if scanned == maxPruneScan || len(doomed) == PruneBatch {
+				next = last
+				break
+			}
+			scanned++
+			ev, err := getEvent(tx, string(k))
+			if err != nil {
+				return err
+			}
+			if !old(ev) {
+				break
+			}
+			last = ev.ID
+			jobs, err := eventJobs(tx, ev)
+			if err != nil {
+				return err
+			}
+			if allFinished(jobs) {
+				doomed = append(doomed, ev)
+			}
+		}
+		for _, ev := range doomed {
+			if err := deleteEvent(tx, ev); err != nil {
+				return err
+			}
+		}
+		deleted = len(doomed)
+		return nil
+	})
+	return deleted, next, err
+}
+
+func allFinished(jobs []*Job) bool {
+	for _, j := range jobs {
+		if !j.State.Finished() {
+			return false
+		}
+	}
+	return true
+}
+
+// deleteEvent removes a finished event and everything that hangs off it.
+func deleteEvent(tx *bolt.Tx, ev *Event) error {
+	for _, id := range ev.JobIDs {
+		j, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bState).Delete(stateKey(j.State, j.ID)); err != nil {
+			return err
+		}
+		if err := addCount(tx, j.State, -1); err != nil {
+			return err
+		}
+		runs := tx.Bucket(bRuns)
+		c := runs.Cursor()
+		prefix := []byte(j.ID)
+		var keys [][]byte
+		for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+4 && hasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for _, k := range keys {
+			if err := runs.Delete(k); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bJobs).Delete([]byte(j.ID)); err != nil {
+			return err
+		}
+	}
+	if ev.Delivery != "" {
+		d := tx.Bucket(bDedup)
+		k := dedupKey(ev.Hook, ev.Delivery)
+		// Only if it still points here: a later event may own the key.
+		if string(d.Get(k)) == ev.ID {
+			if err := d.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Bucket(bRaw).Delete([]byte(ev.ID)); err != nil {
+		return err
+	}
+	return tx.Bucket(bEvents).Delete([]byte(ev.ID))
+}

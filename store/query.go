@@ -1,0 +1,307 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// GetEvent returns an event; with raw, its headers, query and body too.
+func (s *Store) GetEvent(id string, raw bool) (*Event, error) {
+	var ev *Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bEvents) == nil {
+			return fmt.Errorf("event %s: %w", id, ErrNotFound)
+		}
+		var err error
+		if ev, err = getEvent(tx, id); err != nil {
+			return err
+		}
+		if raw {
+			v := tx.Bucket(bRaw).Get([]byte(id))
+			if v != nil {
+				ev.Header, ev.Query, ev.Body, err = decodeRaw(v)
+				if err != nil {
+					return fmt.Errorf("event %s: %w", id, err)
+				}
+			}
+		}
+		return nil
+	})
+	return ev, err
+}
+
+// GetJob returns a job.
+func (s *Store) GetJob(id string) (*Job, error) {
+	var j *Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bJobs) == nil {
+			return fmt.Errorf("job %s: %w", id, ErrNotFound)
+		}
+		var err error
+		j, err = getJob(tx, id)
+		return err
+	})
+	return j, err
+}
+
+// Jobs returns the jobs of an event, oldest first.
+func (s *Store) Jobs(ev *Event) ([]*Job, error) {
+	var out []*Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = eventJobs(tx, ev)
+		return err
+	})
+	return out, err
+}
+
+func eventJobs(tx *bolt.Tx, ev *Event) ([]*Job, error) {
+	out := make([]*Job, 0, len(ev.JobIDs))
+	for _, id := range ev.JobIDs {
+		j, err := getJob(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// Runs returns a job's runs, first attempt first.
+func (s *Store) Runs(jobID string) ([]*Run, error) {
+	var out []*Run
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bRuns)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		prefix := []byte(jobID)
+		for k, v := c.Seek(prefix); k != nil && len(k) == len(prefix)+4 && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			r := new(Run)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("decode run %s/%d: %w", jobID, binary.BigEndian.Uint32(k[len(prefix):]), err)
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// EventState sums up an event's jobs, taking the newest job of each action
+// (a replay supersedes the jobs before it): running if one runs, else
+// pending if one is queued (pending or failed), else dead, else cancelled,
+// else succeeded if one succeeded, else skipped (nothing ran).
+func EventState(jobs []*Job) State {
+	latest := map[string]*Job{}
+	for _, j := range jobs {
+		latest[j.Action] = j
+	}
+	var has = map[State]bool{}
+	for _, j := range latest {
+		has[j.State] = true
+	}
+	for _, st := range []State{Running, Pending, Failed, Dead, Cancelled, Succeeded} {
+		if has[st] {
+			if st == Failed {
+				return Pending
+			}
+			return st
+		}
+	}
+	return Skipped
+}
+
+// EventFilter selects events for ListEvents.
+type EventFilter struct {
+	Hook   string
+	State  State  // as EventState reports it; "" for any
+	Before string // an event id: list events older than it
+	Since  string // an event id: list events no older than it
+	Limit  int    // default 50
+}
+
+// EventView is an event with its jobs and its summed-up state.
+type EventView struct {
+	*Event
+	State State  `json:"state"`
+	Jobs  []*Job `json:"-"`
+}
+
+// maxScan bounds how many events one ListEvents call looks at.
+const maxScan = 200_000
+
+// ListEvents lists events newest first. next is the cursor for the page
+// after this one ("" at the end).
+func (s *Store) ListEvents(f EventFilter) (out []*EventView, next string, err error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bEvents)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		var k, v []byte
+		if f.Before != "" {
+			c.Seek([]byte(f.Before))
+			k, v = c.Prev()
+		} else {
+			k, v = c.Last()
+		}
+		for scanned := 0; k != nil && scanned < maxScan; k, v = c.Prev() {
+			scanned++
+			if f.Since != "" && string(k) < f.Since {
+				return nil
+			}
+			if len(out) == f.Limit {
+				next = out[len(out)-1].ID
+				return nil
+			}
+			ev := new(Event)
+			if err := json.Unmarshal(v, ev); err != nil {
+				return fmt.Errorf("decode event %s: %w", k, err)
+			}
+			if f.Hook != "" && ev.Hook != f.Hook {
+				continue
+			}
+			jobs, err := eventJobs(tx, ev)
+			if err != nil {
+				return err
+			}
+			st := EventState(jobs)
+			if f.State != "" && st != f.State {
+				continue
+			}
+			out = append(out, &EventView{Event: ev, State: st, Jobs: jobs})
+		}
+		if k != nil {
+			// Scanned as far as one call may: let the caller go on.
+			if len(out) > 0 {
+				next = out[len(out)-1].ID
+			} else {
+				next = string(k)
+			}
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// ListJobs lists jobs in a state, oldest first, after the job id after.
+func (s *Store) ListJobs(st State, after string, limit int) (out []*Job, next string, err error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bState) == nil {
+			return nil
+		}
+		prefix := stateKey(st, "")
+		c := tx.Bucket(bState).Cursor()
+		k, _ := c.Seek(stateKey(st, after))
+		if after != "" && k != nil && string(k) == string(stateKey(st, after)) {
+			k, _ = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(out) == limit {
+				next = out[len(out)-1].ID
+				return nil
+			}
+			j, err := getJob(tx, string(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// Stats are counts kept by the store.
+type Stats struct {
+	Jobs        map[State]int64
+	Events      int
+	FileSize    int64
+	OldestQueue string // id of the oldest pending or failed job, if any
+}
+
+// Stats returns job counts by state and the size of the file. It does not
+// scan: the counts are kept as jobs move.
+func (s *Store) Stats() (Stats, error) {
+	st := Stats{Jobs: map[State]int64{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bMeta) == nil {
+			return nil
+		}
+		for _, state := range States {
+			st.Jobs[state] = getCount(tx, state)
+		}
+		st.Events = tx.Bucket(bEvents).Stats().KeyN
+		st.FileSize = tx.Size()
+		for _, state := range []State{Pending, Failed} {
+			prefix := stateKey(state, "")
+			if k, _ := tx.Bucket(bState).Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
+				id := string(k[len(prefix):])
+				if st.OldestQueue == "" || id < st.OldestQueue {
+					st.OldestQueue = id
+				}
+			}
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Backup writes a consistent copy of the database to w from one read
+// transaction; writers go on meanwhile.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// BackupFile writes a consistent copy to path (created, or truncated).
+func (s *Store) BackupFile(path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	n, err := s.Backup(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, fmt.Errorf("backup %s: %w", path, err)
+	}
+	return n, nil
+}
+
+// Check runs bbolt's consistency check and returns the first problem.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = err
+			}
+		}
+		return first
+	})
+}

@@ -1,0 +1,395 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names.
+var (
+	bEvents = []byte("events") // event id → event (JSON)
+	bRaw    = []byte("raw")    // event id → headers, query, body
+	bDedup  = []byte("dedup")  // hook \0 delivery → event id
+	bJobs   = []byte("jobs")   // job id → job (JSON)
+	bRuns   = []byte("runs")   // job id + attempt (4 bytes) → run (JSON)
+	bState  = []byte("state")  // state \0 job id → nil
+	bQueue  = []byte("queue")  // hook \0 action \0 key \0 job id → flag
+	bDue    = []byte("due")    // bucket per hook \0 action: due time (8) + job id → key
+	bMeta   = []byte("meta")   // counters, pauses, version
+)
+
+var allBuckets = [][]byte{bEvents, bRaw, bDedup, bJobs, bRuns, bState, bQueue, bDue, bMeta}
+
+// Queue entry flags.
+const (
+	qWaiting = 'w' // behind the window
+	qDue     = 'd' // in the window, in the due index
+	qRunning = 'r' // in the window, running
+)
+
+// schemaVersion is written at creation and checked at open.
+const schemaVersion = "1"
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Logger receives the store's log lines; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ReadOnly opens the file for reading only (no commit loop runs).
+	ReadOnly bool
+	// Timeout is how long Open waits for another process's lock; zero
+	// fails at once.
+	Timeout time.Duration
+	// MaxBatch caps the operations in one commit (default 2048).
+	MaxBatch int
+	// MaxBatchBytes caps the body bytes in one commit (default 32 MiB).
+	MaxBatchBytes int
+	// NoGroupCommit commits every operation in its own transaction. It
+	// exists to measure what group commit buys; never set it otherwise.
+	NoGroupCommit bool
+	// FailWrites, when it returns an error, makes the commit fail with it
+	// before anything is written: the seam tests use to inject a failing
+	// disk.
+	FailWrites func() error
+}
+
+// Store is webhookd's database. Its methods are safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	ids  idGen
+
+	ops     chan *op
+	changed chan struct{} // signalled after a commit that made jobs due
+	commits chan CommitInfo
+
+	closeOnce sync.Once
+	quit      chan struct{}
+	done      chan struct{}
+	mu        sync.RWMutex // held for reading by submitters, for writing by Close
+	closed    bool
+}
+
+// CommitInfo describes one commit, for metrics.
+type CommitInfo struct {
+	Ops      int
+	Events   int
+	Duration time.Duration
+	Err      error
+}
+
+// op is one unit of work for the commit loop.
+type op struct {
+	fn     func(tx *bolt.Tx) error
+	bytes  int
+	events int
+	wake   bool // the scheduler should look at the due index afterwards
+	done   chan error
+}
+
+// Open opens (creating if needed) the database at path. Jobs that were
+// running when the file was last closed go back to their queues.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 2048
+	}
+	if opts.MaxBatchBytes <= 0 {
+		opts.MaxBatchBytes = 32 << 20
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = 50 * time.Millisecond
+	}
+	bo := &bolt.Options{
+		Timeout:        timeout,
+		ReadOnly:       opts.ReadOnly,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}
+	mode := os.FileMode(0o600)
+	db, err := bolt.Open(path, mode, bo)
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: another process holds it (is webhookd already running?)", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{
+		db:      db,
+		opts:    opts,
+		log:     opts.Logger,
+		now:     opts.Now,
+		ops:     make(chan *op, 4096),
+		changed: make(chan struct{}, 1),
+		commits: make(chan CommitInfo, 64),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if opts.ReadOnly {
+		if err := s.checkSchema(); err != nil {
+			db.Close()
+			return nil, err
+		}
+		close(s.done)
+		return s, nil
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	go s.loop()
+	return s, nil
+}
+
+func (s *Store) checkSchema() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if m == nil {
+			return nil // empty file: nothing to read
+		}
+		if v := m.Get([]byte("version")); v != nil && string(v) != schemaVersion {
+			return fmt.Errorf("database schema %s; this webhookd reads %s", v, schemaVersion)
+		}
+		return nil
+	})
+}
+
+// init creates buckets, checks the schema, seeds the id generator and
+// returns interrupted jobs to their queues.
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		m := tx.Bucket(bMeta)
+		switch v := m.Get([]byte("version")); {
+		case v == nil:
+			if err := m.Put([]byte("version"), []byte(schemaVersion)); err != nil {
+				return err
+			}
+		case string(v) != schemaVersion:
+			return fmt.Errorf("database schema %s; this webhookd reads %s", v, schemaVersion)
+		}
+		for _, b := range [][]byte{bEvents, bJobs} {
+			if k, _ := tx.Bucket(b).Cursor().Last(); k != nil {
+				s.ids.observe(string(k))
+			}
+		}
+		return s.recover(tx)
+	})
+}
+
+// recover returns jobs left running by a stopped process to their queues.
+func (s *Store) recover(tx *bolt.Tx) error {
+	now := s.now()
+	prefix := stateKey(Running, "")
+	c := tx.Bucket(bState).Cursor()
+	var ids []string
+	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	for _, id := range ids {
+		j, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		run := Run{
+			Attempt: j.Attempts, Started: j.Updated, Finished: now, Result: RunInterrupted,
+			Error: "interrupted: webhookd stopped while it ran; it runs again",
+		}
+		if err := putRun(tx, j.ID, &run); err != nil {
+			return err
+		}
+		if err := setState(tx, j, Pending, now); err != nil {
+			return err
+		}
+		j.NextAt = now
+		j.Reason = ""
+		if err := putJob(tx, j); err != nil {
+			return err
+		}
+		if err := setQueueFlag(tx, j, qDue); err != nil {
+			return err
+		}
+		if err := addDue(tx, j); err != nil {
+			return err
+		}
+		s.log.Info("job interrupted by a stop goes back to its queue", "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)
+	}
+	return nil
+}
+
+// Close stops the commit loop after the operations already queued and
+// closes the file. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.quit)
+		<-s.done
+		err = s.db.Close()
+	})
+	return err
+}
+
+// Changed is signalled after a commit that may have made a job due.
+func (s *Store) Changed() <-chan struct{} { return s.changed }
+
+// Commits delivers a CommitInfo per commit, for metrics. A reader that
+// falls behind misses some; the loop never waits for it.
+func (s *Store) Commits() <-chan CommitInfo { return s.commits }
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// submit queues o for the commit loop and waits until it is committed.
+func (s *Store) submit(ctx context.Context, o *op) error {
+	o.done = make(chan error, 1)
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.ops <- o:
+		s.mu.RUnlock()
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued, the op is committed or failed by the loop; wait for it
+	// even if ctx ends, so that a caller never reports failure for a write
+	// that then lands.
+	return <-o.done
+}
+
+// update runs fn in the commit loop.
+func (s *Store) update(ctx context.Context, wake bool, fn func(tx *bolt.Tx) error) error {
+	if s.opts.ReadOnly {
+		return errors.New("store opened read-only")
+	}
+	return s.submit(ctx, &op{fn: fn, wake: wake})
+}
+
+// loop is the single writer: it takes the first queued op, yields once so
+// that others can queue behind it, drains what is queued and commits it all
+// in one transaction.
+func (s *Store) loop() {
+	defer close(s.done)
+	batch := make([]*op, 0, s.opts.MaxBatch)
+	for {
+		var first *op
+		select {
+		case first = <-s.ops:
+		case <-s.quit:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case o := <-s.ops:
+					s.commit([]*op{o})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+		if !s.opts.NoGroupCommit {
+			runtime.Gosched()
+			bytes := first.bytes
+		drain:
+			for len(batch) < s.opts.MaxBatch && bytes < s.opts.MaxBatchBytes {
+				select {
+				case o := <-s.ops:
+					batch = append(batch, o)
+					bytes += o.bytes
+				default:
+					break drain
+				}
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit applies ops in one transaction. When the transaction fails because
+// of one op, each op is retried alone, so that one bad op fails by itself.
+func (s *Store) commit(ops []*op) {
+	start := time.Now()
+	err := s.apply(ops)
+	info := CommitInfo{Ops: len(ops), Duration: time.Since(start), Err: err}
+	for _, o := range ops {
+		info.Events += o.events
+	}
+	if err != nil && len(ops) > 1 && !errors.Is(err, errCommit) {
+		for _, o := range ops {
+			s.commit([]*op{o})
+		}
+		return
+	}
+	wake := false
+	for _, o := range ops {
+		o.done <- err
+		wake = wake || o.wake
+	}
+	if err == nil && wake {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case s.commits <- info:
+	default:
+	}
+}
+
+// errCommit marks an error from the commit itself (the disk), which no
+// retry of single ops would avoid.
+var errCommit = errors.New("commit")
+
+func (s *Store) apply(ops []*op) error {
+	if s.opts.FailWrites != nil {
+		if err := s.opts.FailWrites(); err != nil {
+			return fmt.Errorf("%w: %w", errCommit, err)
+		}
+	}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("%w: begin: %w", errCommit, err)
+	}
+	for _, o := range ops {
+		if err := o.fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%w: %w", errCommit, err)
+	}
+	return nil
+}
+
+// IsWriteError reports whether err is a failure to write to the disk
+// (rather than a problem with the request).
+func IsWriteError(err error) bool { return errors.Is(err, errCommit) }

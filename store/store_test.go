@@ -1,0 +1,455 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T, opts Options) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "test.db")
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			t.Errorf("consistency check: %v", err)
+		}
+		s.Close()
+	})
+	return s, path
+}
+
+func newEvent(hook, delivery string, jobs ...NewJob) *NewEvent {
+	return &NewEvent{
+		Hook: hook, Type: "push", Delivery: delivery, Received: time.Now(),
+		ContentType: "application/json",
+		Header:      http.Header{"X-Github-Event": {"push"}, "X-Multi": {"a", "b"}},
+		Query:       "a=1",
+		Body:        []byte(`{"ref":"refs/heads/main"}`),
+		Jobs:        jobs,
+	}
+}
+
+func job(action string) NewJob { return NewJob{Action: action, Concurrency: 1} }
+
+func TestStore_IngestAndRead(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	res, err := s.Ingest(ctx, newEvent("site", "d1", job("deploy"), NewJob{Action: "dev", Skip: "when is false"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Duplicate || res.Jobs != 1 || !ValidID(res.ID) {
+		t.Fatalf("Ingest = %+v; want a new event with 1 queued job", res)
+	}
+	ev, err := s.GetEvent(res.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Hook != "site" || ev.Delivery != "d1" || string(ev.Body) != `{"ref":"refs/heads/main"}` || ev.Query != "a=1" {
+		t.Errorf("GetEvent = %+v", ev)
+	}
+	if got := ev.Header["X-Multi"]; len(got) != 2 || got[1] != "b" {
+		t.Errorf("header X-Multi = %q; want [a b]", got)
+	}
+	jobs, err := s.Jobs(ev)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("Jobs = %v, %v; want 2", jobs, err)
+	}
+	if jobs[0].State != Pending || jobs[1].State != Skipped || jobs[1].Reason != "when is false" {
+		t.Errorf("job states = %s, %s (%q)", jobs[0].State, jobs[1].State, jobs[1].Reason)
+	}
+
+	dup, err := s.Ingest(ctx, newEvent("site", "d1", job("deploy")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dup.Duplicate || dup.ID != res.ID {
+		t.Errorf("second Ingest = %+v; want duplicate of %s", dup, res.ID)
+	}
+	// The same delivery id for another hook is a new event.
+	other, err := s.Ingest(ctx, newEvent("other", "d1"))
+	if err != nil || other.Duplicate {
+		t.Errorf("Ingest other hook = %+v, %v; want new", other, err)
+	}
+	if _, err := s.GetEvent("0000000000000000", false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetEvent(missing) = %v; want ErrNotFound", err)
+	}
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Jobs[Pending] != 1 || st.Jobs[Skipped] != 1 || st.Events != 2 {
+		t.Errorf("Stats = %+v", st)
+	}
+}
+
+func TestStore_RunLifecycle(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	res, err := s.Ingest(ctx, newEvent("site", "", job("deploy")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.Due("site", "deploy", time.Now().Add(time.Second), 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("Due = %v, %v; want 1", due, err)
+	}
+	j, err := s.Start(ctx, due[0].JobID)
+	if err != nil || j.State != Running || j.Attempts != 1 {
+		t.Fatalf("Start = %+v, %v", j, err)
+	}
+	if _, err := s.Start(ctx, due[0].JobID); !errors.Is(err, ErrState) {
+		t.Errorf("Start twice = %v; want ErrState", err)
+	}
+	retryAt := time.Now().Add(time.Hour)
+	code := 1
+	j, err = s.Finish(ctx, j.ID, Outcome{State: Failed, NextAt: retryAt, Reason: "exit status 1", Concurrency: 1,
+		Run: Run{Started: time.Now(), Finished: time.Now(), Result: RunFailed, ExitCode: &code, Output: []byte("boom")}})
+	if err != nil || j.State != Failed || j.Failures != 1 {
+		t.Fatalf("Finish = %+v, %v", j, err)
+	}
+	if due, next, _ := s.Due("site", "deploy", time.Now(), 10); len(due) != 0 || !next.Equal(retryAt.Truncate(0)) && next.UnixNano() != retryAt.UnixNano() {
+		t.Errorf("Due after failure = %v, next %v; want none until %v", due, next, retryAt)
+	}
+	if _, err := s.Retry(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	due, _, _ = s.Due("site", "deploy", time.Now().Add(time.Second), 10)
+	if len(due) != 1 {
+		t.Fatalf("Due after Retry = %v; want 1", due)
+	}
+	j, _ = s.Start(ctx, j.ID)
+	j, err = s.Finish(ctx, j.ID, Outcome{State: Succeeded, Concurrency: 1, Run: Run{Result: RunSucceeded, Output: make([]byte, MaxOutput+10)}})
+	if err != nil || j.State != Succeeded || j.Attempts != 2 {
+		t.Fatalf("Finish = %+v, %v", j, err)
+	}
+	runs, err := s.Runs(j.ID)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("Runs = %v, %v; want 2", runs, err)
+	}
+	if string(runs[0].Output) != "boom" || *runs[0].ExitCode != 1 || runs[0].Attempt != 1 {
+		t.Errorf("run 1 = %+v", runs[0])
+	}
+	if len(runs[1].Output) != MaxOutput || !runs[1].Truncated {
+		t.Errorf("run 2 output %d bytes, truncated %v; want %d, true", len(runs[1].Output), runs[1].Truncated, MaxOutput)
+	}
+	ev, _ := s.GetEvent(res.ID, false)
+	jobs, _ := s.Jobs(ev)
+	if st := EventState(jobs); st != Succeeded {
+		t.Errorf("EventState = %s; want succeeded", st)
+	}
+}
+
+// TestStore_Window: with concurrency 1 only the oldest job of a queue is
+// due; the next becomes due when it finishes. Keys make separate queues.
+func TestStore_Window(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 3; i++ {
+		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Key: "main", Concurrency: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		ids = append(ids, ev.JobIDs[0])
+	}
+	res, _ := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Key: "dev", Concurrency: 1}))
+	dev, _ := s.GetEvent(res.ID, false)
+	later := time.Now().Add(time.Second)
+	due, _, _ := s.Due("h", "a", later, 10)
+	if got := dueIDs(due); fmt.Sprint(got) != fmt.Sprint([]string{ids[0], dev.JobIDs[0]}) {
+		t.Fatalf("Due = %v; want [%s %s]", got, ids[0], dev.JobIDs[0])
+	}
+	for i, id := range ids {
+		due, _, _ := s.Due("h", "a", later, 10)
+		if len(due) == 0 || due[0].JobID != id {
+			t.Fatalf("step %d: Due = %v; want %s first", i, dueIDs(due), id)
+		}
+		if _, err := s.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Finish(ctx, id, Outcome{State: Succeeded, Concurrency: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func dueIDs(d []DueJob) []string {
+	var out []string
+	for _, j := range d {
+		out = append(out, j.JobID)
+	}
+	return out
+}
+
+// TestStore_Coalesce: a new job skips the queued ones before it, not the
+// running one.
+func TestStore_Coalesce(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	nj := NewJob{Action: "deploy", Concurrency: 1, Coalesce: true}
+	var jobIDs, evIDs []string
+	for i := 0; i < 4; i++ {
+		res, err := s.Ingest(ctx, newEvent("h", "", nj))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		jobIDs = append(jobIDs, ev.JobIDs[0])
+		evIDs = append(evIDs, ev.ID)
+		if i == 0 {
+			if _, err := s.Start(ctx, ev.JobIDs[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := []State{Running, Skipped, Skipped, Pending}
+	for i, id := range jobIDs {
+		j, _ := s.GetJob(id)
+		if j.State != want[i] {
+			t.Errorf("job %d state = %s; want %s", i, j.State, want[i])
+		}
+		if j.State == Skipped && j.Reason != "superseded by event "+evIDs[i+1] {
+			t.Errorf("job %d reason = %q", i, j.Reason)
+		}
+	}
+	if _, err := s.Finish(ctx, jobIDs[0], Outcome{State: Succeeded, Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	due, _, _ := s.Due("h", "deploy", time.Now().Add(time.Second), 10)
+	if len(due) != 1 || due[0].JobID != jobIDs[3] {
+		t.Errorf("Due = %v; want the newest %s", dueIDs(due), jobIDs[3])
+	}
+}
+
+// TestStore_Recover: a job running when the store closed is due again
+// after reopening, with a run recording the interruption.
+func TestStore_Recover(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	res, _ := s.Ingest(ctx, newEvent("h", "", job("a")))
+	ev, _ := s.GetEvent(res.ID, false)
+	if _, err := s.Start(ctx, ev.JobIDs[0]); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j, _ := s.GetJob(ev.JobIDs[0])
+	if j.State != Pending || j.Attempts != 1 {
+		t.Errorf("after reopen job = %s attempts %d; want pending, 1", j.State, j.Attempts)
+	}
+	runs, _ := s.Runs(j.ID)
+	if len(runs) != 1 || runs[0].Result != RunInterrupted {
+		t.Errorf("runs = %+v; want one interrupted", runs)
+	}
+	due, _, _ := s.Due("h", "a", time.Now().Add(time.Second), 10)
+	if len(due) != 1 {
+		t.Errorf("Due = %v; want the interrupted job", due)
+	}
+	st, _ := s.Stats()
+	if st.Jobs[Running] != 0 || st.Jobs[Pending] != 1 {
+		t.Errorf("Stats = %v", st.Jobs)
+	}
+	// The ids after reopening still sort after the old ones.
+	res2, _ := s.Ingest(ctx, newEvent("h", ""))
+	if res2.ID <= res.ID {
+		t.Errorf("id after reopen %s <= %s", res2.ID, res.ID)
+	}
+}
+
+// TestStore_GroupCommit: concurrent ingests share commits.
+func TestStore_GroupCommit(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const writers, each = 32, 20
+	errs := make(chan error, writers*each)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := s.Ingest(ctx, newEvent("h", fmt.Sprintf("%d-%d", w, i), job("a"))); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	commits, events := 0, 0
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+loop:
+	for {
+		select {
+		case c := <-s.Commits():
+			commits++
+			events += c.Events
+		case <-done:
+			break loop
+		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st, _ := s.Stats()
+	if st.Events != writers*each {
+		t.Fatalf("events = %d; want %d", st.Events, writers*each)
+	}
+	t.Logf("%d events in %d commits seen", events, commits)
+	if commits >= events {
+		t.Errorf("%d commits for %d events: no commit was shared", commits, events)
+	}
+}
+
+// TestStore_FailedWrite: a commit that fails acknowledges nothing and
+// leaves nothing behind.
+func TestStore_FailedWrite(t *testing.T) {
+	var fail sync.Mutex
+	broken := false
+	s, _ := openTest(t, Options{FailWrites: func() error {
+		fail.Lock()
+		defer fail.Unlock()
+		if broken {
+			return errors.New("no space left on device")
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	fail.Lock()
+	broken = true
+	fail.Unlock()
+	if _, err := s.Ingest(ctx, newEvent("h", "x", job("a"))); !IsWriteError(err) {
+		t.Fatalf("Ingest on a failing disk = %v; want a write error", err)
+	}
+	fail.Lock()
+	broken = false
+	fail.Unlock()
+	res, err := s.Ingest(ctx, newEvent("h", "x", job("a")))
+	if err != nil || res.Duplicate {
+		t.Fatalf("Ingest after recovery = %+v, %v; want a new event", res, err)
+	}
+	st, _ := s.Stats()
+	if st.Events != 1 || st.Jobs[Pending] != 1 {
+		t.Errorf("Stats = %+v; want one event", st)
+	}
+}
+
+func TestStore_Prune(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s, _ := openTest(t, Options{Now: clock})
+	ctx := context.Background()
+	old := newEvent("h", "old", NewJob{Action: "a", Skip: "no"})
+	old.Received = now.Add(-48 * time.Hour)
+	r1, _ := s.Ingest(ctx, old)
+	held := newEvent("h", "held", job("a"))
+	held.Received = now.Add(-48 * time.Hour)
+	r2, _ := s.Ingest(ctx, held)
+	fresh := newEvent("h", "fresh", NewJob{Action: "a", Skip: "no"})
+	r3, _ := s.Ingest(ctx, fresh)
+
+	n, err := s.Prune(ctx, now.Add(-24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v; want 1", n, err)
+	}
+	if _, err := s.GetEvent(r1.ID, false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("old finished event still there: %v", err)
+	}
+	for _, id := range []string{r2.ID, r3.ID} {
+		if _, err := s.GetEvent(id, false); err != nil {
+			t.Errorf("event %s: %v; want kept", id, err)
+		}
+	}
+	// Its delivery id may be used again.
+	again, _ := s.Ingest(ctx, newEvent("h", "old"))
+	if again.Duplicate {
+		t.Errorf("delivery of a pruned event is still a duplicate")
+	}
+	st, _ := s.Stats()
+	if st.Jobs[Skipped] != 1 || st.Jobs[Pending] != 1 {
+		t.Errorf("counts after prune = %v", st.Jobs)
+	}
+}
+
+func TestStore_PruneBatches(t *testing.T) {
+	now := time.Now()
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	const n = PruneBatch*2 + 17
+	for i := 0; i < n; i++ {
+		ev := newEvent("h", fmt.Sprint(i), NewJob{Action: "a", Skip: "no"})
+		ev.Received = now.Add(-time.Hour)
+		if _, err := s.Ingest(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Prune(ctx, now)
+	if err != nil || got != n {
+		t.Fatalf("Prune = %d, %v; want %d", got, err, n)
+	}
+}
+
+func TestStore_ReadOnlyWhileLocked(t *testing.T) {
+	_, path := openTest(t, Options{})
+	if _, err := Open(path, Options{}); err == nil {
+		t.Fatal("second Open succeeded; want the lock to refuse it")
+	}
+}
+
+func TestStore_ListEvents(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 7; i++ {
+		hook := "a"
+		if i%2 == 1 {
+			hook = "b"
+		}
+		res, _ := s.Ingest(ctx, newEvent(hook, "", NewJob{Action: "x", Skip: "no"}))
+		ids = append(ids, res.ID)
+	}
+	page, next, err := s.ListEvents(EventFilter{Limit: 3})
+	if err != nil || len(page) != 3 || page[0].ID != ids[6] || next != ids[4] {
+		t.Fatalf("page 1 = %v next %q, %v", evIDs(page), next, err)
+	}
+	page, next, _ = s.ListEvents(EventFilter{Limit: 3, Before: next})
+	if len(page) != 3 || page[0].ID != ids[3] {
+		t.Fatalf("page 2 = %v next %q", evIDs(page), next)
+	}
+	page, _, _ = s.ListEvents(EventFilter{Hook: "b"})
+	if len(page) != 3 {
+		t.Errorf("hook b = %v; want 3", evIDs(page))
+	}
+	page, _, _ = s.ListEvents(EventFilter{State: Skipped})
+	if len(page) != 7 {
+		t.Errorf("state skipped = %d; want 7", len(page))
+	}
+}
+
+func evIDs(evs []*EventView) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.ID)
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package tmpl
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"mime"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Data is what templates and expressions see of one event. Build it with the
+// exported fields set; the payload is parsed on first use.
+type Data struct {
+	ID          string
+	Hook        string
+	Event       string
+	Delivery    string
+	Received    time.Time
+	ContentType string
+	Body        []byte
+	// Headers and Query hold the first value of each; header names are lower case.
+	Headers map[string]string
+	Query   map[string]string
+
+	once    sync.Once
+	payload any
+	tmap    map[string]any
+}
+
+// Payload returns the parsed body: a JSON document, GitHub's form-encoded
+// payload= JSON, or the fields of any other form. It is nil when the body is
+// none of those.
+func (d *Data) Payload() any {
+	d.once.Do(func() { d.payload = ParsePayload(d.ContentType, d.Body) })
+	return d.payload
+}
+
+// templateData is the dot of every template.
+func (d *Data) templateData() map[string]any {
+	if d.tmap == nil {
+		d.tmap = map[string]any{
+			"id":       d.ID,
+			"hook":     d.Hook,
+			"event":    d.Event,
+			"delivery": d.Delivery,
+			"payload":  d.Payload(),
+			"body":     string(d.Body),
+			"headers":  d.Headers,
+			"query":    d.Query,
+			"received": d.Received,
+		}
+	}
+	return d.tmap
+}
+
+// exprEnv is the environment of every when expression.
+func (d *Data) exprEnv() map[string]any {
+	return map[string]any{
+		"event":    d.Event,
+		"payload":  d.Payload(),
+		"headers":  d.Headers,
+		"query":    d.Query,
+		"hook":     d.Hook,
+		"delivery": d.Delivery,
+	}
+}
+
+// ParsePayload parses a request body by its content type. JSON is detected
+// by content type or by its first non-space byte, so a sender that labels
+// JSON as text/plain still gets a payload.
+func ParsePayload(contentType string, body []byte) any {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "application/x-www-form-urlencoded" {
+		vals, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil
+		}
+		if p := vals.Get("payload"); p != "" && len(vals) == 1 {
+			if v, ok := parseJSON([]byte(p)); ok {
+				return v
+			}
+		}
+		m := make(map[string]any, len(vals))
+		for k, v := range vals {
+			if len(v) > 0 {
+				m[k] = v[0]
+			}
+		}
+		return m
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		if v, ok := parseJSON(body); ok {
+			return v
+		}
+	}
+	return nil
+}
+
+func parseJSON(b []byte) (any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	if dec.More() {
+		return nil, false
+	}
+	return normalize(v), true
+}
+
+// normalize turns json.Number into int64 where it fits exactly and float64
+// otherwise, so that expressions compare numbers as numbers and templates
+// print integers without an exponent. A number too large for either stays
+// a json.Number, which prints as it was sent.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+		return x
+	case json.Number:
+		s := string(x)
+		if !strings.ContainsAny(s, ".eE") {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return n
+			}
+			return x
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) {
+			return f
+		}
+		return x
+	default:
+		return v
+	}
+}
+
+// HeaderMap flattens headers to their first value under lower-case names.
+func HeaderMap(h map[string][]string) map[string]string {
+	m := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			m[strings.ToLower(k)] = v[0]
+		}
+	}
+	return m
+}
+
+// QueryMap flattens a query to the first value of each parameter.
+func QueryMap(q url.Values) map[string]string {
+	m := make(map[string]string, len(q))
+	for k, v := range q {
+		if len(v) > 0 {
+			m[k] = v[0]
+		}
+	}
+	return m
+}

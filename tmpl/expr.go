@@ -1,0 +1,147 @@
+package tmpl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Expr is a compiled when expression.
+type Expr struct {
+	text string
+	prog *vm.Program
+	// parts are the member chains and names the expression reads, compiled
+	// on their own so that Explain can show their values.
+	parts []part
+}
+
+type part struct {
+	text string
+	prog *vm.Program
+}
+
+// sampleEnv declares the names a when expression may use.
+func sampleEnv() map[string]any {
+	return map[string]any{
+		"event":    "",
+		"payload":  map[string]any{},
+		"headers":  map[string]string{},
+		"query":    map[string]string{},
+		"hook":     "",
+		"delivery": "",
+	}
+}
+
+// Compile compiles a when expression. It must produce a boolean.
+func Compile(text string) (*Expr, error) {
+	env := sampleEnv()
+	prog, err := expr.Compile(text, expr.Env(env), expr.AsBool())
+	if err != nil {
+		return nil, fmt.Errorf("when: %s", oneLine(err.Error()))
+	}
+	e := &Expr{text: text, prog: prog}
+	tree, err := parser.Parse(text)
+	if err == nil {
+		c := &collector{inner: map[ast.Node]bool{}}
+		ast.Walk(&tree.Node, c)
+		seen := map[string]bool{}
+		for _, n := range c.nodes {
+			s := n.String()
+			if c.inner[n] || seen[s] {
+				continue
+			}
+			seen[s] = true
+			if p, err := expr.Compile(s, expr.Env(env)); err == nil {
+				e.parts = append(e.parts, part{text: s, prog: p})
+			}
+		}
+	}
+	return e, nil
+}
+
+// Text returns the expression's source.
+func (e *Expr) Text() string { return e.text }
+
+// Eval runs the expression over d.
+func (e *Expr) Eval(d *Data) (bool, error) {
+	out, err := expr.Run(e.prog, d.exprEnv())
+	if err != nil {
+		return false, fmt.Errorf("when: %s", oneLine(err.Error()))
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, fmt.Errorf("when: result is %T, not a boolean", out)
+	}
+	return b, nil
+}
+
+// Explain says what the values the expression reads were, for a when that
+// came out false: `payload.ref is "refs/heads/dev"`.
+func (e *Expr) Explain(d *Data) string {
+	env := d.exprEnv()
+	var parts []string
+	for _, p := range e.parts {
+		v, err := expr.Run(p.prog, env)
+		if err != nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s is %s", p.text, show(v)))
+	}
+	if len(parts) == 0 {
+		return "when is false: " + e.text
+	}
+	return "when is false: " + strings.Join(parts, ", ")
+}
+
+// show formats a value briefly for an explanation.
+func show(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "missing"
+	case string:
+		if len(x) > 80 {
+			x = x[:77] + "..."
+		}
+		return fmt.Sprintf("%q", x)
+	case map[string]any:
+		return fmt.Sprintf("an object with %d keys", len(x))
+	case []any:
+		return fmt.Sprintf("a list of %d", len(x))
+	default:
+		s := fmt.Sprint(x)
+		if len(s) > 80 {
+			s = s[:77] + "..."
+		}
+		return s
+	}
+}
+
+// collector gathers identifier and member nodes in post order, marking the
+// ones that are the base of a longer chain.
+type collector struct {
+	nodes []ast.Node
+	inner map[ast.Node]bool
+}
+
+func (c *collector) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		c.nodes = append(c.nodes, n)
+	case *ast.MemberNode:
+		c.inner[n.Node] = true
+		c.nodes = append(c.nodes, n)
+	case *ast.CallNode:
+		c.inner[n.Callee] = true
+	}
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}

@@ -1,0 +1,131 @@
+package tmpl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"text/template"
+)
+
+// Template is a compiled text/template. The zero value is not usable; a nil
+// *Template renders as the empty string.
+type Template struct {
+	text  string
+	t     *template.Template
+	plain bool // no actions: Execute returns text as it is
+}
+
+// Funcs are the functions every template may call, besides text/template's
+// own (printf, index, urlquery, ...).
+func funcs() template.FuncMap {
+	return template.FuncMap{
+		"env":        os.Getenv,
+		"json":       toJSON,
+		"lower":      strings.ToLower,
+		"upper":      strings.ToUpper,
+		"trim":       strings.TrimSpace,
+		"trimPrefix": func(prefix, s string) string { return strings.TrimPrefix(s, prefix) },
+		"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) },
+		"replace":    func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+	}
+}
+
+func toJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// Parse compiles text as a template called name (used in error messages).
+func Parse(name, text string) (*Template, error) {
+	if !strings.Contains(text, "{{") {
+		return &Template{text: text, plain: true}, nil
+	}
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs()).Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("template: %s", trimTemplateErr(err.Error(), name))
+	}
+	return &Template{text: text, t: t}, nil
+}
+
+// MustParse is Parse for templates known to be valid; it panics otherwise.
+func MustParse(name, text string) *Template {
+	t, err := Parse(name, text)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Text returns the template's source.
+func (t *Template) Text() string {
+	if t == nil {
+		return ""
+	}
+	return t.text
+}
+
+// IsPlain reports whether the template has no actions.
+func (t *Template) IsPlain() bool { return t == nil || t.plain }
+
+// noValue is what text/template prints for a nil value.
+const noValue = "<no value>"
+
+// Execute renders the template over d. A key the payload lacks, or a value
+// that is JSON null, is an error that names it.
+func (t *Template) Execute(d *Data) (string, error) {
+	if t == nil {
+		return "", nil
+	}
+	if t.plain {
+		return t.text, nil
+	}
+	var b strings.Builder
+	if err := t.t.Execute(&b, d.templateData()); err != nil {
+		return "", &RenderError{Template: t.text, Msg: renderMsg(err)}
+	}
+	out := b.String()
+	if strings.Contains(out, noValue) && !strings.Contains(t.text, noValue) {
+		return "", &RenderError{Template: t.text, Msg: "a value it refers to is null or missing"}
+	}
+	return out, nil
+}
+
+// RenderError is a template that could not be rendered for one event.
+type RenderError struct {
+	Template string // the template's source
+	Msg      string // what went wrong, naming the key
+}
+
+func (e *RenderError) Error() string {
+	return fmt.Sprintf("%s in %q", e.Msg, e.Template)
+}
+
+var (
+	reNoEntry = regexp.MustCompile(`at <([^>]*)>: map has no entry for key "([^"]*)"`)
+	reNilPtr  = regexp.MustCompile(`at <([^>]*)>: nil pointer evaluating [^.]*\.(\S+)`)
+	reAt      = regexp.MustCompile(`^template: [^:]*:\d+:\d+: executing "[^"]*" `)
+)
+
+// renderMsg turns text/template's execution errors into a sentence that
+// names the missing key.
+func renderMsg(err error) string {
+	var ee template.ExecError
+	s := err.Error()
+	if errors.As(err, &ee) {
+		s = ee.Err.Error()
+	}
+	if m := reNoEntry.FindStringSubmatch(s); m != nil {
+		return fmt.Sprintf("no key %q (%s)", m[2], m[1])
+	}
+	if m := reNilPtr.FindStringSubmatch(s); m != nil {
+		return fmt.Sprintf("no key %q: its parent is null or missing (%s)", m[2], m[1])
+	}
+	return reAt.ReplaceAllString(s, "")
+}
+
+func trimTemplateErr(s, name string) string {
+	return strings.TrimPrefix(s, "template: "+name+":")
+}

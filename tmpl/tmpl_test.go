@@ -1,0 +1,134 @@
+package tmpl
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func push() *Data {
+	return &Data{
+		ID:          "01ABC",
+		Hook:        "site",
+		Event:       "push",
+		Delivery:    "d-1",
+		Received:    time.Unix(1700000000, 0).UTC(),
+		ContentType: "application/json",
+		Body:        []byte(`{"ref":"refs/heads/main","after":"abc123","size":12345678901234,"ratio":0.5,"head_commit":null,"repository":{"full_name":"o/r"},"commits":[{"id":"1"},{"id":"2"}]}`),
+		Headers:     map[string]string{"x-github-event": "push"},
+		Query:       map[string]string{"q": "1"},
+	}
+}
+
+func TestTemplate_Execute(t *testing.T) {
+	tests := []struct {
+		name, text, want, wantErr string
+	}{
+		{name: "plain", text: "/srv/deploy.sh", want: "/srv/deploy.sh"},
+		{name: "field", text: "{{ .payload.after }}", want: "abc123"},
+		{name: "nested", text: "{{ .payload.repository.full_name }}/{{ .payload.ref }}", want: "o/r/refs/heads/main"},
+		{name: "big int prints exactly", text: "{{ .payload.size }}", want: "12345678901234"},
+		{name: "float", text: "{{ .payload.ratio }}", want: "0.5"},
+		{name: "header", text: `{{ index .headers "x-github-event" }}`, want: "push"},
+		{name: "meta", text: "{{ .id }} {{ .hook }} {{ .event }} {{ .delivery }} {{ .query.q }}", want: "01ABC site push d-1 1"},
+		{name: "funcs", text: `{{ trimPrefix "refs/heads/" .payload.ref | upper }}`, want: "MAIN"},
+		{name: "json", text: `{{ json .payload.repository }}`, want: `{"full_name":"o/r"}`},
+		{name: "index list", text: `{{ (index .payload.commits 1).id }}`, want: "2"},
+		{name: "missing key", text: "{{ .payload.nope }}", wantErr: `no key "nope"`},
+		{name: "missing nested", text: "{{ .payload.repository.owner }}", wantErr: `no key "owner"`},
+		{name: "null value", text: "x{{ .payload.head_commit }}", wantErr: "null"},
+		{name: "under null", text: "{{ .payload.head_commit.id }}", wantErr: `"id"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tpl, err := Parse(tc.name, tc.text)
+			if err != nil {
+				t.Fatalf("Parse(%q) = %v", tc.text, err)
+			}
+			got, err := tpl.Execute(push())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Execute(%q) = %q, %v; want error containing %q", tc.text, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Execute(%q) = %q, %v; want %q", tc.text, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParse_Error(t *testing.T) {
+	for _, text := range []string{"{{ .payload.x ", "{{ nosuchfunc .x }}", "{{ end }}"} {
+		if _, err := Parse("t", text); err == nil {
+			t.Errorf("Parse(%q) = nil error; want one", text)
+		}
+	}
+}
+
+func TestExpr(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       bool
+		explain    string
+	}{
+		{name: "match", text: `event == "push" && payload.ref == "refs/heads/main"`, want: true},
+		{name: "no match", text: `payload.ref == "refs/heads/dev"`, want: false, explain: `payload.ref is "refs/heads/main"`},
+		{name: "header", text: `headers["x-github-event"] == "pull"`, want: false, explain: `headers["x-github-event"] is "push"`},
+		{name: "number", text: `payload.size > 10`, want: true},
+		{name: "missing is nil", text: `payload.nope == "x"`, want: false, explain: "payload.nope is missing"},
+		{name: "builtins", text: `len(payload.commits) == 3`, want: false, explain: "payload.commits is a list of 2"},
+		{name: "hook", text: `hook == "other"`, want: false, explain: `hook is "site"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Compile(tc.text)
+			if err != nil {
+				t.Fatalf("Compile(%q) = %v", tc.text, err)
+			}
+			d := push()
+			got, err := e.Eval(d)
+			if err != nil || got != tc.want {
+				t.Fatalf("Eval(%q) = %v, %v; want %v", tc.text, got, err, tc.want)
+			}
+			if tc.explain != "" {
+				if ex := e.Explain(d); !strings.Contains(ex, tc.explain) {
+					t.Errorf("Explain(%q) = %q; want it to contain %q", tc.text, ex, tc.explain)
+				}
+			}
+		})
+	}
+}
+
+func TestCompile_Error(t *testing.T) {
+	for _, text := range []string{`event ==`, `evnt == "push"`, `"push"`, `1 + 2`} {
+		if _, err := Compile(text); err == nil {
+			t.Errorf("Compile(%q) = nil error; want one", text)
+		}
+	}
+}
+
+func TestParsePayload(t *testing.T) {
+	tests := []struct {
+		name, ctype, body string
+		check            func(any) bool
+	}{
+		{"json", "application/json", `{"a":1}`, func(v any) bool { return v.(map[string]any)["a"] == int64(1) }},
+		{"json as text", "text/plain", ` {"a":"b"}`, func(v any) bool { return v.(map[string]any)["a"] == "b" }},
+		{"github form", "application/x-www-form-urlencoded", `payload=%7B%22ref%22%3A%22x%22%7D`, func(v any) bool { return v.(map[string]any)["ref"] == "x" }},
+		{"form", "application/x-www-form-urlencoded", `a=1&b=2&b=3`, func(v any) bool { m := v.(map[string]any); return m["a"] == "1" && m["b"] == "2" }},
+		{"not json", "text/plain", `hello`, func(v any) bool { return v == nil }},
+		{"broken json", "application/json", `{"a":`, func(v any) bool { return v == nil }},
+		{"trailing garbage", "application/json", `{"a":1} x`, func(v any) bool { return v == nil }},
+		{"huge number", "application/json", `{"n":1e999}`, func(v any) bool { return v.(map[string]any)["n"] != nil }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ParsePayload(tc.ctype, []byte(tc.body))
+			if !tc.check(got) {
+				t.Errorf("ParsePayload(%q, %q) = %#v", tc.ctype, tc.body, got)
+			}
+		})
+	}
+}
