@@ -52,7 +52,7 @@ func (g *idGen) next(now time.Time) string {
 func encodeID(ms, seq uint64) string {
 	var b [idLen]byte
 	// 80 bits: ms in the high 48, seq in the low 32.
-	hi := ms >> 32            // top 16 bits of ms
+	hi := ms >> 32                // top 16 bits of ms
 	lo := ms<<32 | seq&0xFFFFFFFF // low 32 bits of ms, then seq
 	for i := idLen - 1; i >= 0; i-- {
 		b[i] = crockford[lo&31]

@@ -112,7 +112,7 @@ func TestCompile_Error(t *testing.T) {
 func TestParsePayload(t *testing.T) {
 	tests := []struct {
 		name, ctype, body string
-		check            func(any) bool
+		check             func(any) bool
 	}{
 		{"json", "application/json", `{"a":1}`, func(v any) bool { return v.(map[string]any)["a"] == int64(1) }},
 		{"json as text", "text/plain", ` {"a":"b"}`, func(v any) bool { return v.(map[string]any)["a"] == "b" }},
