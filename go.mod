@@ -2,11 +2,10 @@ module github.com/webhookd/webhookd
 
 go 1.26.8
 
-require github.com/expr-lang/expr v1.17.8
-
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/fsnotify/fsnotify v1.10.1 // indirect
-	go.etcd.io/bbolt v1.5.0 // indirect
-	golang.org/x/sys v0.45.0 // indirect
+	github.com/BurntSushi/toml v1.6.0
+	github.com/expr-lang/expr v1.17.8
+	go.etcd.io/bbolt v1.5.0
 )
+
+require golang.org/x/sys v0.45.0 // indirect

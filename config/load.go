@@ -1,0 +1,556 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+// Defaults.
+const (
+	DefaultListen          = ":9000"
+	DefaultAdminListen     = "127.0.0.1:9001"
+	DefaultMaxBody         = 1 << 20
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultStorePath       = "webhookd.db"
+	DefaultRetention       = 30 * 24 * time.Hour
+	DefaultMinFree         = 64 << 20
+	DefaultExecTimeout     = 10 * time.Minute
+	DefaultHTTPTimeout     = 30 * time.Second
+	DefaultBackoff         = 30 * time.Second
+	DefaultHTTPRetries     = 5
+)
+
+var (
+	reName   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	reEnv    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	reHeader = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
+
+// providerSpec says what a provider needs from its hook.
+type providerSpec struct {
+	secret   bool     // it needs secret or secrets
+	noSecret bool     // it must not have one
+	params   []string // provider keys it accepts
+	required []string // of those, the ones it needs
+}
+
+var providerSpecs = map[string]providerSpec{
+	"github":    {secret: true, params: []string{"allow_sha1"}},
+	"gitlab":    {secret: true, params: []string{"tolerance"}},
+	"gitea":     {secret: true},
+	"bitbucket": {secret: true},
+	"stripe":    {secret: true, params: []string{"tolerance"}},
+	"slack":     {secret: true, params: []string{"tolerance"}},
+	"shopify":   {secret: true},
+	"standard":  {secret: true, params: []string{"tolerance"}},
+	"linear":    {secret: true, params: []string{"tolerance"}},
+	"paddle":    {secret: true, params: []string{"tolerance"}},
+	"twilio":    {secret: true, params: []string{"public_url"}, required: []string{"public_url"}},
+	"zoom":      {secret: true, params: []string{"tolerance"}},
+	"twitch":    {secret: true, params: []string{"tolerance"}},
+	"discord":   {noSecret: true, params: []string{"public_key", "tolerance"}, required: []string{"public_key"}},
+	"telegram":  {secret: true},
+	"hmac":      {secret: true, params: []string{"header", "algorithm", "encoding", "prefix", "event_header", "delivery_header"}, required: []string{"header"}},
+	"token":     {secret: true, params: []string{"header", "event_header", "delivery_header"}},
+	"basic":     {secret: true, params: []string{"username", "event_header", "delivery_header"}, required: []string{"username"}},
+	"none":      {noSecret: true, params: []string{"event_header", "delivery_header"}},
+}
+
+// allParams is every provider parameter key.
+var allParams = []string{"header", "algorithm", "encoding", "prefix", "event_header", "delivery_header", "username", "public_key", "public_url", "tolerance", "allow_sha1"}
+
+// Providers lists the provider names a hook may use.
+func Providers() []string {
+	out := make([]string, 0, len(providerSpecs))
+	for name := range providerSpecs {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Load reads, validates and compiles the config file at path. Its error is
+// an Errors listing every problem, each as FILE:LINE: message.
+func Load(path string) (*Config, []string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(abs, src)
+}
+
+// Parse validates and compiles a config file's contents; file names it in
+// errors and anchors its relative paths. It returns the config and the
+// warnings to log (a hook that verifies nothing, say).
+func Parse(file string, src []byte) (*Config, []string, error) {
+	var raw map[string]any
+	if _, err := toml.NewDecoder(strings.NewReader(string(src))).Decode(&raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
+		}
+		return nil, nil, Errors{{File: file, Msg: err.Error()}}
+	}
+	d := &decoder{file: file, pos: scanPositions(string(src))}
+	l := &loader{d: d, dir: filepath.Dir(file)}
+	cfg := l.config(d.table("", "the file", raw))
+	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
+		return nil, nil, d.errs
+	}
+	cfg.File = file
+	return cfg, l.warnings, nil
+}
+
+type loader struct {
+	d        *decoder
+	dir      string
+	warnings []string
+}
+
+func (l *loader) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(l.dir, p)
+}
+
+func (l *loader) config(t *table) *Config {
+	cfg := &Config{}
+	cfg.Server = l.server(t.sub("server", "[server]"))
+	cfg.Store = l.store(t.sub("store", "[store]"))
+	cfg.Admin = l.admin(t.sub("admin", "[admin]"))
+	cfg.Log = l.log(t.sub("log", "[log]"))
+	hooks := t.tables("hook", "[[hook]]")
+	ids := map[string]int{}
+	paths := map[string]string{}
+	for _, ht := range hooks {
+		h := l.hook(ht, cfg.Server.MaxBody)
+		if h == nil {
+			continue
+		}
+		if prev, dup := ids[h.ID]; dup {
+			l.d.errf(ht.key("id"), "duplicate hook id %q (first at line %d)", h.ID, prev)
+			continue
+		}
+		ids[h.ID] = h.Line
+		if other, dup := paths[h.Path]; dup {
+			l.d.errf(ht.key("path"), "hook %q: path %s is already hook %q's", h.ID, h.Path, other)
+			continue
+		}
+		paths[h.Path] = h.ID
+		cfg.Hooks = append(cfg.Hooks, h)
+	}
+	t.done()
+	return cfg
+}
+
+func (l *loader) server(t *table) Server {
+	if t == nil {
+		t = l.d.table("server", "[server]", nil)
+	}
+	s := Server{
+		Listen:          t.str("listen", DefaultListen),
+		MaxBody:         t.size("max_body", DefaultMaxBody),
+		ShutdownTimeout: t.duration("shutdown_timeout", DefaultShutdownTimeout),
+		TLSCert:         l.abs(t.str("tls_cert", "")),
+		TLSKey:          l.abs(t.str("tls_key", "")),
+		ACMEDomains:     t.strs("acme_domains"),
+		ACMEEmail:       t.str("acme_email", ""),
+		ACMEHTTP:        t.str("acme_http", ""),
+		TrustedProxies:  t.prefixes("trusted_proxies"),
+		RateLimit:       t.float("rate_limit", 0),
+	}
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		l.d.errf(t.key("listen"), "listen %q: want host:port, such as \":9000\"", s.Listen)
+	}
+	if s.MaxBody <= 0 {
+		l.d.errf(t.key("max_body"), "max_body must be more than 0")
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		l.d.errf(t.key("tls_cert"), "tls_cert and tls_key go together: set both or neither")
+	}
+	for _, k := range []struct{ key, path string }{{"tls_cert", s.TLSCert}, {"tls_key", s.TLSKey}} {
+		if k.path == "" {
+			continue
+		}
+		if _, err := os.Stat(k.path); err != nil {
+			l.d.errf(t.key(k.key), "%s: %v", k.key, err)
+		}
+	}
+	if len(s.ACMEDomains) > 0 && s.TLSCert != "" {
+		l.d.errf(t.key("acme_domains"), "acme_domains and tls_cert exclude each other: choose one")
+	}
+	if s.ACMEHTTP != "" {
+		if _, _, err := net.SplitHostPort(s.ACMEHTTP); err != nil {
+			l.d.errf(t.key("acme_http"), "acme_http %q: want host:port, such as \":80\"", s.ACMEHTTP)
+		}
+	}
+	if s.RateLimit < 0 {
+		l.d.errf(t.key("rate_limit"), "rate_limit must not be negative")
+	}
+	t.done()
+	return s
+}
+
+func (l *loader) store(t *table) Store {
+	if t == nil {
+		t = l.d.table("store", "[store]", nil)
+	}
+	s := Store{
+		Path:      l.abs(t.str("path", DefaultStorePath)),
+		Retention: t.duration("retention", DefaultRetention),
+		MaxSize:   t.size("max_size", 0),
+		MinFree:   t.size("min_free", DefaultMinFree),
+	}
+	if s.Path == "" {
+		l.d.errf(t.key("path"), "path must not be empty")
+	}
+	t.done()
+	return s
+}
+
+func (l *loader) admin(t *table) Admin {
+	if t == nil {
+		t = l.d.table("admin", "[admin]", nil)
+	}
+	a := Admin{Listen: t.str("listen", DefaultAdminListen)}
+	if ref := t.str("token", ""); ref != "" {
+		sec, err := readSecret(ref, l.dir)
+		if err != nil {
+			l.d.errf(t.key("token"), "token: %v", err)
+		}
+		a.Token = sec
+	} else if t.has("token") {
+		l.d.errf(t.key("token"), "token is empty")
+	}
+	switch {
+	case a.Listen == "off":
+	case strings.HasPrefix(a.Listen, "unix:"):
+		p := strings.TrimPrefix(a.Listen, "unix:")
+		if p == "" {
+			l.d.errf(t.key("listen"), "listen unix: needs a socket path")
+		}
+		a.Listen = "unix:" + l.abs(p)
+	default:
+		host, _, err := net.SplitHostPort(a.Listen)
+		if err != nil {
+			l.d.errf(t.key("listen"), "listen %q: want host:port, unix:/path or off", a.Listen)
+		} else if !IsLoopback(host) && a.Token == nil && !t.has("token") {
+			l.d.errf(t.key("listen"), "admin listen %q reaches beyond this machine: set token (for example token = \"env:WEBHOOKD_ADMIN_TOKEN\")", a.Listen)
+		}
+	}
+	t.done()
+	return a
+}
+
+// IsLoopback reports whether host (a name or an address, no port) is this
+// machine only.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
+}
+
+func (l *loader) log(t *table) Log {
+	if t == nil {
+		t = l.d.table("log", "[log]", nil)
+	}
+	lg := Log{Format: t.str("format", "text"), Level: t.str("level", "info")}
+	if lg.Format != "text" && lg.Format != "json" {
+		l.d.errf(t.key("format"), "log format %q: want text or json", lg.Format)
+	}
+	switch lg.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		l.d.errf(t.key("level"), "log level %q: want debug, info, warn or error", lg.Level)
+	}
+	t.done()
+	return lg
+}
+
+func (l *loader) hook(t *table, maxBody int64) *Hook {
+	h := &Hook{Line: l.d.pos.line(t.path), ID: t.str("id", "")}
+	switch {
+	case h.ID == "":
+		l.d.errf(t.path, "[[hook]] needs an id")
+	case !reName.MatchString(h.ID):
+		l.d.errf(t.key("id"), "hook id %q: use letters, digits, - and _ (at most 64)", h.ID)
+	}
+	name := fmt.Sprintf("hook %q", h.ID)
+	h.Path = t.str("path", "/hooks/"+h.ID)
+	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, "?# ") {
+		l.d.errf(t.key("path"), "%s: path %q must start with / and hold no ?, # or spaces", name, h.Path)
+	}
+	h.Provider = t.str("provider", "")
+	spec, known := providerSpecs[h.Provider]
+	switch {
+	case h.Provider == "":
+		l.d.errf(t.path, "%s needs a provider (one of %s)", name, strings.Join(Providers(), ", "))
+	case !known:
+		l.d.errf(t.key("provider"), "%s: unknown provider %q (want one of %s)", name, h.Provider, strings.Join(Providers(), ", "))
+	}
+	var refs []string
+	if t.has("secret") && t.has("secrets") {
+		l.d.errf(t.key("secrets"), "%s: use secret or secrets, not both", name)
+	}
+	if s := t.str("secret", ""); s != "" || t.has("secret") {
+		refs = append(refs, s)
+	}
+	refs = append(refs, t.strs("secrets")...)
+	for i, ref := range refs {
+		sec, err := readSecret(ref, l.dir)
+		if err != nil {
+			key := "secret"
+			if t.has("secrets") {
+				key = "secrets"
+			}
+			l.d.errf(t.key(key), "%s: secret %d: %v", name, i+1, err)
+			continue
+		}
+		h.Secrets = append(h.Secrets, sec)
+	}
+	if known {
+		switch {
+		case spec.secret && len(refs) == 0:
+			l.d.errf(t.path, "%s: provider %s needs a secret (secret = \"env:NAME\", \"file:PATH\" or the value)", name, h.Provider)
+		case spec.noSecret && len(refs) > 0:
+			what := "verifies nothing"
+			if h.Provider == "discord" {
+				what = "verifies with public_key"
+			}
+			l.d.errf(t.key("secret"), "%s: provider %s %s: remove secret", name, h.Provider, what)
+		}
+		if h.Provider == "none" {
+			l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: hook %q uses provider none: anyone who can reach %s can trigger its actions", l.d.file, h.Line, h.ID, h.Path))
+		}
+	}
+	h.Events = t.strs("events")
+	h.AllowIPs = t.prefixes("allow_ips")
+	h.MaxBody = t.size("max_body", maxBody)
+	if h.MaxBody <= 0 {
+		l.d.errf(t.key("max_body"), "%s: max_body must be more than 0", name)
+	}
+	h.Params = l.params(t, name, h.Provider, spec, known)
+	names := map[string]bool{}
+	for _, at := range t.tables("action", "[[hook.action]]") {
+		a := l.action(at, name)
+		if a == nil {
+			continue
+		}
+		if names[a.Name] {
+			l.d.errf(at.key("name"), "%s: duplicate action name %q", name, a.Name)
+			continue
+		}
+		names[a.Name] = true
+		h.Actions = append(h.Actions, a)
+	}
+	t.done()
+	if h.ID == "" || !reName.MatchString(h.ID) {
+		return nil
+	}
+	return h
+}
+
+func (l *loader) params(t *table, name, provider string, spec providerSpec, known bool) Params {
+	allowed := map[string]bool{}
+	for _, p := range spec.params {
+		allowed[p] = true
+	}
+	for _, p := range allParams {
+		if t.has(p) && known && !allowed[p] {
+			l.d.errf(t.key(p), "%s: %s does not apply to provider %s", name, p, provider)
+		}
+	}
+	for _, p := range spec.required {
+		if !t.has(p) {
+			l.d.errf(t.path, "%s: provider %s needs %s", name, provider, p)
+		}
+	}
+	p := Params{
+		Header:         t.str("header", ""),
+		Algorithm:      t.str("algorithm", "sha256"),
+		Encoding:       t.str("encoding", "hex"),
+		Prefix:         t.str("prefix", ""),
+		EventHeader:    t.str("event_header", ""),
+		DeliveryHeader: t.str("delivery_header", ""),
+		Username:       t.str("username", ""),
+		PublicKey:      t.str("public_key", ""),
+		PublicURL:      t.str("public_url", ""),
+		Tolerance:      t.duration("tolerance", 0),
+		AllowSHA1:      t.bool("allow_sha1", false),
+	}
+	switch p.Algorithm {
+	case "sha1", "sha256", "sha512":
+	default:
+		l.d.errf(t.key("algorithm"), "%s: algorithm %q: want sha1, sha256 or sha512", name, p.Algorithm)
+	}
+	switch p.Encoding {
+	case "hex", "base64":
+	default:
+		l.d.errf(t.key("encoding"), "%s: encoding %q: want hex or base64", name, p.Encoding)
+	}
+	for _, k := range []struct{ key, v string }{{"header", p.Header}, {"event_header", p.EventHeader}, {"delivery_header", p.DeliveryHeader}} {
+		if k.v != "" && !reHeader.MatchString(k.v) {
+			l.d.errf(t.key(k.key), "%s: %s %q is not a header name", name, k.key, k.v)
+		}
+	}
+	if p.PublicURL != "" && !strings.HasPrefix(p.PublicURL, "https://") && !strings.HasPrefix(p.PublicURL, "http://") {
+		l.d.errf(t.key("public_url"), "%s: public_url %q must be an http:// or https:// URL", name, p.PublicURL)
+	}
+	return p
+}
+
+func (l *loader) action(t *table, hookName string) *Action {
+	a := &Action{Line: l.d.pos.line(t.path), Name: t.str("name", "")}
+	switch {
+	case a.Name == "":
+		l.d.errf(t.path, "%s: [[hook.action]] needs a name", hookName)
+		a.Name = "?"
+	case !reName.MatchString(a.Name):
+		l.d.errf(t.key("name"), "%s: action name %q: use letters, digits, - and _", hookName, a.Name)
+	}
+	name := fmt.Sprintf("%s action %q", hookName, a.Name)
+	tpl := func(label, text string) *tmpl.Template {
+		tp, err := tmpl.Parse(label, text)
+		if err != nil {
+			// The position is the key's: run[1] is on the line of run.
+			key, _, _ := strings.Cut(label, "[")
+			l.d.errf(t.key(key), "%s: %s: %v", name, label, err)
+			return nil
+		}
+		return tp
+	}
+	if w := t.str("when", ""); w != "" {
+		e, err := tmpl.Compile(w)
+		if err != nil {
+			l.d.errf(t.key("when"), "%s: %v", name, err)
+		}
+		a.When = e
+	}
+	if k := t.str("key", ""); k != "" {
+		a.Key = tpl("key", k)
+	}
+	run := t.strs("run")
+	url := t.str("url", "")
+	isHTTP := url != ""
+	switch {
+	case len(run) > 0 && isHTTP:
+		l.d.errf(t.key("url"), "%s: set run (a command) or url (an HTTP request), not both", name)
+	case len(run) == 0 && !isHTTP:
+		if t.has("run") {
+			l.d.errf(t.key("run"), "%s: run must name a command", name)
+		} else {
+			l.d.errf(t.path, "%s needs run (a command) or url (an HTTP request)", name)
+		}
+	}
+	if _, ok := t.m["run"].(string); ok {
+		l.d.errf(t.key("run"), `%s: run is an argv list, not a shell line: run = ["/path/to/script", "arg"]`, name)
+	}
+	for i, r := range run {
+		if tp := tpl(fmt.Sprintf("run[%d]", i), r); tp != nil {
+			a.Run = append(a.Run, tp)
+		}
+	}
+	if len(run) > 0 && run[0] == "" {
+		l.d.errf(t.key("run"), "%s: run's first element is the command and must not be empty", name)
+	}
+	dir := t.str("dir", "")
+	a.Dir = l.dir
+	if dir != "" {
+		a.Dir = l.abs(dir)
+	}
+	for _, kv := range t.stringMap("env") {
+		if !reEnv.MatchString(kv[0]) {
+			l.d.errf(t.key("env")+"."+kv[0], "%s: %q is not an environment variable name", name, kv[0])
+			continue
+		}
+		if tp := tpl("env."+kv[0], kv[1]); tp != nil {
+			a.Env = append(a.Env, EnvVar{Name: kv[0], Value: tp})
+		}
+	}
+	if isHTTP {
+		a.URL = tpl("url", url)
+		if a.URL != nil && a.URL.IsPlain() && !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+			l.d.errf(t.key("url"), "%s: url %q must start with http:// or https://", name, url)
+		}
+	}
+	a.Method = strings.ToUpper(t.str("method", "POST"))
+	if !reHeader.MatchString(a.Method) {
+		l.d.errf(t.key("method"), "%s: method %q is not an HTTP method", name, a.Method)
+	}
+	for _, kv := range t.stringMap("headers") {
+		if !reHeader.MatchString(kv[0]) {
+			l.d.errf(t.key("headers")+"."+kv[0], "%s: %q is not a header name", name, kv[0])
+			continue
+		}
+		if tp := tpl("headers."+kv[0], kv[1]); tp != nil {
+			a.Headers = append(a.Headers, Header{Name: kv[0], Value: tp})
+		}
+	}
+	if t.has("body") {
+		a.Body = tpl("body", t.str("body", ""))
+	}
+	if st := t.sub("sign", "sign"); st != nil {
+		a.Sign = &Sign{Scheme: st.str("scheme", "standard")}
+		if a.Sign.Scheme != "standard" {
+			l.d.errf(st.key("scheme"), "%s: sign scheme %q: want standard", name, a.Sign.Scheme)
+		}
+		ref := st.str("secret", "")
+		if ref == "" {
+			l.d.errf(st.path, "%s: sign needs a secret", name)
+		} else if sec, err := readSecret(ref, l.dir); err != nil {
+			l.d.errf(st.key("secret"), "%s: sign secret: %v", name, err)
+		} else {
+			a.Sign.Secret = sec
+		}
+		st.done()
+	}
+	// Keys that belong to the other kind of action.
+	execOnly, httpOnly := []string{"run", "dir", "env"}, []string{"url", "method", "headers", "body", "sign"}
+	if isHTTP {
+		for _, k := range execOnly {
+			if t.has(k) && k != "run" {
+				l.d.errf(t.key(k), "%s: %s is for command actions, and this one has a url", name, k)
+			}
+		}
+	} else if len(run) > 0 {
+		for _, k := range httpOnly {
+			if t.has(k) {
+				l.d.errf(t.key(k), "%s: %s is for HTTP actions (with url), and this one runs a command", name, k)
+			}
+		}
+	}
+	defTimeout, defRetries := DefaultExecTimeout, 0
+	if isHTTP {
+		defTimeout, defRetries = DefaultHTTPTimeout, DefaultHTTPRetries
+	}
+	a.Timeout = t.duration("timeout", defTimeout)
+	if a.Timeout <= 0 {
+		l.d.errf(t.key("timeout"), "%s: timeout must be more than 0", name)
+	}
+	a.Concurrency = t.int("concurrency", 1, 1, 1000)
+	a.Coalesce = t.bool("coalesce", false)
+	a.Retries = t.int("retries", defRetries, 0, 1000)
+	a.Backoff = t.duration("backoff", DefaultBackoff)
+	t.done()
+	return a
+}

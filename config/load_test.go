@@ -1,0 +1,218 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `
+[server]
+listen = "127.0.0.1:0"
+max_body = "2MiB"
+
+[store]
+path = "data/w.db"
+retention = "7d"
+
+[[hook]]
+id = "site"
+provider = "github"
+secret = "s3cret"
+events = ["push"]
+
+  [[hook.action]]
+  name = "deploy"
+  when = 'event == "push" && payload.ref == "refs/heads/main"'
+  run = ["./deploy.sh", "{{ .payload.after }}"]
+  env = { REPO = "{{ .payload.repository.full_name }}" }
+  concurrency = 1
+  coalesce = true
+  retries = 2
+  backoff = "10s"
+
+  [[hook.action]]
+  name = "relay"
+  url = "https://example.com/in"
+  headers = { X-Token = "abc" }
+  sign = { scheme = "standard", secret = "whsec_abc" }
+`
+
+func TestParse_Good(t *testing.T) {
+	cfg, warns, err := Parse("/etc/webhookd/webhookd.toml", []byte(good))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings = %v; want none", warns)
+	}
+	if cfg.Server.MaxBody != 2<<20 || cfg.Store.Retention != 7*24*time.Hour {
+		t.Errorf("server/store = %+v %+v", cfg.Server, cfg.Store)
+	}
+	if cfg.Store.Path != "/etc/webhookd/data/w.db" {
+		t.Errorf("store path = %q; want it beside the config", cfg.Store.Path)
+	}
+	h := cfg.Hook("site")
+	if h == nil || h.Path != "/hooks/site" || h.Line != 10 || len(h.Secrets) != 1 {
+		t.Fatalf("hook = %+v", h)
+	}
+	d := h.Action("deploy")
+	if d == nil || d.Line != 16 || d.Dir != "/etc/webhookd" || len(d.Run) != 2 || d.Retries != 2 || !d.Coalesce || d.Timeout != DefaultExecTimeout {
+		t.Fatalf("deploy = %+v", d)
+	}
+	r := h.Action("relay")
+	if r == nil || !r.IsHTTP() || r.Method != "POST" || r.Retries != DefaultHTTPRetries || r.Timeout != DefaultHTTPTimeout || r.Sign == nil {
+		t.Fatalf("relay = %+v", r)
+	}
+	if cfg.Admin.Listen != DefaultAdminListen || cfg.Server.ShutdownTimeout != DefaultShutdownTimeout {
+		t.Errorf("defaults: admin %q, shutdown %v", cfg.Admin.Listen, cfg.Server.ShutdownTimeout)
+	}
+}
+
+// TestParse_Errors: every problem is reported with its line.
+func TestParse_Errors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want string // FILE:LINE: part of the message
+	}{
+		{"syntax", "[server\nlisten = 1", "c.toml:2: expected"},
+		{"unknown top key", "\nfoo = 1", `c.toml:2: unknown key "foo"`},
+		{"unknown server key", "[server]\nlisten = \":1\"\nlistne = \":2\"", `c.toml:3: unknown key "listne" in [server]`},
+		{"bad duration", "[server]\n\nshutdown_timeout = \"30 secs\"", `c.toml:3: shutdown_timeout: bad duration`},
+		{"bad size", "[server]\nmax_body = \"lots\"", `c.toml:2: max_body: bad size`},
+		{"wrong type", "[server]\nmax_body = true", `c.toml:2: max_body must be a size`},
+		{"admin beyond loopback", "[admin]\nlisten = \"0.0.0.0:9001\"", `c.toml:2: admin listen "0.0.0.0:9001" reaches beyond this machine`},
+		{"unknown provider", hook("provider = \"gitbub\"\nsecret = \"x\""), `c.toml:3: hook "h": unknown provider "gitbub"`},
+		{"missing secret", hook("provider = \"github\""), `c.toml:1: hook "h": provider github needs a secret`},
+		{"env secret unset", hook("provider = \"github\"\nsecret = \"env:WEBHOOKD_TEST_UNSET_VAR\""), `c.toml:4: hook "h": secret 1: environment variable WEBHOOKD_TEST_UNSET_VAR is not set`},
+		{"file secret missing", hook("provider = \"github\"\nsecret = \"file:nope.txt\""), `c.toml:4: hook "h": secret 1: secret file:`},
+		{"param for other provider", hook("provider = \"github\"\nsecret = \"x\"\npublic_key = \"ab\""), `c.toml:5: hook "h": public_key does not apply to provider github`},
+		{"bad hook id", "[[hook]]\nid = \"a b\"\nprovider = \"none\"", `c.toml:2: hook id "a b"`},
+		{"duplicate hook", hook("provider = \"none\"") + "\n" + hook("provider = \"none\""), `c.toml:5: duplicate hook id "h" (first at line 1)`},
+		{"second hook's error line", hook("provider = \"none\"") + "\n[[hook]]\nid = \"g\"\nprovider = \"none\"\nbogus = 1", `c.toml:7: unknown key "bogus" in [[hook]]`},
+		{"bad when", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nwhen = 'event =='"), `c.toml:7: hook "h" action "a": when:`},
+		{"unknown when name", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nwhen = 'evnt == \"push\"'"), `c.toml:7: hook "h" action "a": when:`},
+		{"bad template", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\", \"{{ .payload.after \"]"), `c.toml:6: hook "h" action "a": run[1]: template:`},
+		{"run as string", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = \"deploy.sh\""), `c.toml:6: hook "h" action "a": run is an argv list`},
+		{"neither run nor url", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\""), `c.toml:4: hook "h" action "a" needs run (a command) or url`},
+		{"both run and url", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nurl = \"http://x\""), `c.toml:7: hook "h" action "a": set run (a command) or url`},
+		{"duplicate action", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\n[[hook.action]]\nname = \"a\"\nrun = [\"y\"]"), `c.toml:8: hook "h": duplicate action name "a"`},
+		{"concurrency range", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nconcurrency = 0"), `c.toml:7: concurrency must be from 1 to 1000`},
+		{"http key on exec", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nmethod = \"PUT\""), `c.toml:7: hook "h" action "a": method is for HTTP actions`},
+		{"bad env name", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nenv = { \"A-B\" = \"1\" }"), `c.toml:7: hook "h" action "a": "A-B" is not an environment variable name`},
+		{"hook as table", "[hook]\nid = \"x\"", `c.toml:1: hook must be written [[hook]]`},
+		{"hmac needs header", hook("provider = \"hmac\"\nsecret = \"x\""), `c.toml:1: hook "h": provider hmac needs header`},
+		{"tls half", "[server]\ntls_cert = \"a.pem\"", `c.toml:2: tls_cert and tls_key go together`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Parse("c.toml", []byte(tc.src))
+			if err == nil {
+				t.Fatalf("Parse = nil error; want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Parse error =\n%v\nwant it to contain %q", err, tc.want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Errorf("error %T does not unwrap to *config.Error", err)
+			}
+		})
+	}
+}
+
+func hook(rest string) string { return "[[hook]]\nid = \"h\"\n" + rest }
+
+func TestParse_AllErrorsAtOnce(t *testing.T) {
+	src := "[server]\nlisten = 5\nbogus = 1\n[store]\nretention = \"x\"\n"
+	_, _, err := Parse("c.toml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 3 {
+		t.Fatalf("Parse = %v; want 3 errors", err)
+	}
+	for i, line := range []int{2, 3, 5} {
+		if es[i].Line != line {
+			t.Errorf("error %d at line %d; want %d (%v)", i, es[i].Line, line, es[i])
+		}
+	}
+}
+
+func TestParse_NoneWarns(t *testing.T) {
+	_, warns, err := Parse("c.toml", []byte(hook("provider = \"none\"")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "provider none") {
+		t.Errorf("warnings = %q; want one about provider none", warns)
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gh.secret"), []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WEBHOOKD_TEST_SECRET", "from-env")
+	src := hook(`provider = "github"
+secrets = ["env:WEBHOOKD_TEST_SECRET", "file:gh.secret", "literal-one"]`)
+	cfg, _, err := Parse(filepath.Join(dir, "c.toml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range cfg.Hooks[0].Secrets {
+		got = append(got, string(s.Value()))
+		for _, shown := range []string{s.String(), s.GoString(), s.LogValue().String()} {
+			if strings.Contains(shown, string(s.Value())) {
+				t.Errorf("secret shows its value: %q", shown)
+			}
+		}
+		if b, _ := s.MarshalJSON(); strings.Contains(string(b), string(s.Value())) {
+			t.Errorf("secret JSON shows its value: %s", b)
+		}
+	}
+	if strings.Join(got, ",") != "from-env,from-file,literal-one" {
+		t.Errorf("secrets = %q", got)
+	}
+}
+
+func TestParseSizeAndDuration(t *testing.T) {
+	sizes := map[string]int64{"1MiB": 1 << 20, "512KiB": 512 << 10, "10MB": 10e6, "100": 100, "1.5KiB": 1536, "2G": 2 << 30}
+	for s, want := range sizes {
+		if got, err := ParseSize(s); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "x", "-1", "1XB", "1e400"} {
+		if _, err := ParseSize(s); err == nil {
+			t.Errorf("ParseSize(%q) = nil error", s)
+		}
+	}
+	durs := map[string]time.Duration{"30s": 30 * time.Second, "720h": 720 * time.Hour, "30d": 720 * time.Hour, "1h30m": 90 * time.Minute}
+	for s, want := range durs {
+		if got, err := ParseDuration(s); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "30", "-1s", "1 week"} {
+		if _, err := ParseDuration(s); err == nil {
+			t.Errorf("ParseDuration(%q) = nil error", s)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(good)
+	f.Add(hook("provider = \"none\""))
+	f.Add("[server]\nlisten = 5")
+	f.Fuzz(func(t *testing.T, src string) {
+		cfg, _, err := Parse("f.toml", []byte(src))
+		if err == nil && cfg == nil {
+			t.Fatal("Parse returned neither a config nor an error")
+		}
+	})
+}
