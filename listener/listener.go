@@ -1,0 +1,489 @@
+package listener
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+// Store is what the listener needs of the store.
+type Store interface {
+	Ingest(ctx context.Context, ne *store.NewEvent) (store.IngestResult, error)
+}
+
+// Hook is one endpoint, as the listener serves it.
+type Hook struct {
+	ID       string
+	Path     string
+	Provider Provider
+	// Events lists accepted event types; empty accepts all.
+	Events   map[string]bool
+	AllowIPs []netip.Prefix
+	MaxBody  int64
+	// Plan returns the jobs to create for an event (evaluating each
+	// action's when and key). Nil creates none.
+	Plan func(d *tmpl.Data) []store.NewJob
+}
+
+// Config is one immutable snapshot of what the listener serves.
+type Config struct {
+	Hooks          []*Hook
+	TrustedProxies []netip.Prefix
+	// RateLimit is requests per second per client address; 0 is none.
+	RateLimit float64
+}
+
+type snapshot struct {
+	cfg    *Config
+	routes map[string]*Hook
+}
+
+// RequestInfo describes one handled request, for metrics and logs.
+type RequestInfo struct {
+	Hook     string // "" when no hook matched
+	Status   int
+	Duration time.Duration
+	Check    string // for 401: the verification check that failed
+	EventID  string
+	Remote   string
+}
+
+// Options configure a Listener.
+type Options struct {
+	// Addr is the address to listen on (host:port).
+	Addr string
+	// TLS, when set, serves HTTPS with it.
+	TLS *tls.Config
+	// Store is where events go. Required.
+	Store Store
+	// Logger receives a line per request and per problem; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// OnRequest, if set, is called after each request is answered.
+	OnRequest func(RequestInfo)
+	// Rejections is how many recent refusals to keep (default 100).
+	Rejections int
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout guard
+	// against slow clients; zero values get defaults (10s, 60s, 60s, 120s).
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
+// Listener serves the hooks.
+type Listener struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	snap    atomic.Pointer[snapshot]
+	limits  *limiter
+	rejects *rejections
+	srv     *http.Server
+	ln      net.Listener
+	done    chan struct{}
+	closeMu sync.Once
+}
+
+// New makes a Listener; Open binds its socket.
+func New(opts Options, cfg *Config) *Listener {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rejections <= 0 {
+		opts.Rejections = 100
+	}
+	l := &Listener{
+		opts:    opts,
+		log:     opts.Logger,
+		now:     opts.Now,
+		limits:  newLimiter(opts.Now),
+		rejects: newRejections(opts.Rejections),
+		done:    make(chan struct{}),
+	}
+	l.SetConfig(cfg)
+	return l
+}
+
+// SetConfig swaps in a new snapshot of hooks. Requests already being
+// handled finish with the snapshot they started with.
+func (l *Listener) SetConfig(cfg *Config) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	s := &snapshot{cfg: cfg, routes: make(map[string]*Hook, len(cfg.Hooks))}
+	for _, h := range cfg.Hooks {
+		s.routes[h.Path] = h
+	}
+	l.limits.setRate(cfg.RateLimit)
+	l.snap.Store(s)
+}
+
+// Open binds the listening socket.
+func (l *Listener) Open() error {
+	ln, err := net.Listen("tcp", l.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", l.opts.Addr, err)
+	}
+	l.ln = ln
+	return nil
+}
+
+// Addr returns the bound address.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Serve serves until Shutdown or Close. It returns nil after a shutdown.
+func (l *Listener) Serve() error {
+	defer close(l.done)
+	o := l.opts
+	l.srv = &http.Server{
+		Handler:           l,
+		ReadHeaderTimeout: durOr(o.ReadHeaderTimeout, 10*time.Second),
+		ReadTimeout:       durOr(o.ReadTimeout, 60*time.Second),
+		WriteTimeout:      durOr(o.WriteTimeout, 60*time.Second),
+		IdleTimeout:       durOr(o.IdleTimeout, 120*time.Second),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+	}
+	ln := l.ln
+	if o.TLS != nil {
+		ln = tls.NewListener(ln, o.TLS)
+	}
+	err := l.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func durOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Shutdown stops accepting and waits for requests in flight (each one's
+// commit included) until ctx ends.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	if l.srv == nil {
+		if l.ln != nil {
+			return l.ln.Close()
+		}
+		return nil
+	}
+	return l.srv.Shutdown(ctx)
+}
+
+// Close stops at once.
+func (l *Listener) Close() error {
+	if l.srv == nil {
+		if l.ln != nil {
+			return l.ln.Close()
+		}
+		return nil
+	}
+	return l.srv.Close()
+}
+
+// Rejections returns the recent refusals, newest first.
+func (l *Listener) Rejections() []Rejection { return l.rejects.list() }
+
+// answer is the result of handling one request.
+type answer struct {
+	status int
+	body   any
+	header map[string]string
+	raw    *Answer // a handshake's exact answer
+	check  string  // which check refused the request
+	reason string  // why, for the log and the rejections list
+	event  string  // the stored event's id
+}
+
+func jsonAnswer(status int, body any) *answer { return &answer{status: status, body: body} }
+
+func refuse(status int, check, reason string) *answer {
+	return &answer{status: status, body: map[string]string{"error": reason}, check: check, reason: reason}
+}
+
+// ServeHTTP handles one request.
+func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	snap := l.snap.Load()
+	hook := snap.routes[r.URL.Path]
+	remote := clientAddr(r, snap.cfg.TrustedProxies)
+	var a *answer
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				l.log.Error("panic in handler", "panic", fmt.Sprint(p), "path", r.URL.Path, "stack", string(debug.Stack()))
+				a = jsonAnswer(http.StatusInternalServerError, map[string]string{"error": "internal error"})
+			}
+		}()
+		a = l.handle(r, hook, remote)
+	}()
+	write(w, a)
+	hookID := ""
+	if hook != nil {
+		hookID = hook.ID
+	}
+	dur := time.Since(start)
+	if a.check != "" {
+		l.rejects.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: a.check, Reason: a.reason})
+	}
+	attrs := []any{"hook", hookID, "status", a.status, "remote", remote.String(), "duration", dur.Round(time.Microsecond)}
+	switch {
+	case a.event != "":
+		l.log.Info("request", append(attrs, "event_id", a.event)...)
+	case a.status >= 500:
+		l.log.Error("request", append(attrs, "path", r.URL.Path, "reason", a.reason)...)
+	case a.check != "":
+		l.log.Warn("request refused", append(attrs, "path", r.URL.Path, "check", a.check, "reason", a.reason)...)
+	default:
+		l.log.Debug("request", append(attrs, "path", r.URL.Path)...)
+	}
+	if l.opts.OnRequest != nil {
+		l.opts.OnRequest(RequestInfo{Hook: hookID, Status: a.status, Duration: dur, Check: a.check, EventID: a.event, Remote: remote.String()})
+	}
+}
+
+func write(w http.ResponseWriter, a *answer) {
+	for k, v := range a.header {
+		w.Header().Set(k, v)
+	}
+	if a.raw != nil {
+		if a.raw.ContentType != "" {
+			w.Header().Set("Content-Type", a.raw.ContentType)
+		}
+		w.WriteHeader(a.raw.Status)
+		w.Write(a.raw.Body)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(a.status)
+	if a.body != nil {
+		json.NewEncoder(w).Encode(a.body)
+	}
+}
+
+// handle runs the steps for one request.
+func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answer {
+	if hook == nil {
+		return refuse(http.StatusNotFound, "route", "no such hook")
+	}
+	if r.Method != http.MethodPost {
+		a := refuse(http.StatusMethodNotAllowed, "method", "method "+r.Method+" not allowed; use POST")
+		a.header = map[string]string{"Allow": http.MethodPost}
+		return a
+	}
+	if a := l.limit(r, hook, remote); a != nil {
+		return a
+	}
+	body, a := readBody(r, hook.MaxBody)
+	if a != nil {
+		return a
+	}
+	req := &Request{Header: r.Header, Body: body, URL: r.URL, Now: l.now()}
+	if err := hook.Provider.Verify(req); err != nil {
+		return refuse(http.StatusUnauthorized, Check(err), err.Error())
+	}
+	if hs, ok := hook.Provider.(Handshaker); ok {
+		if ans, ok := hs.Handshake(req); ok {
+			return &answer{status: ans.Status, raw: &ans}
+		}
+	}
+	event := hook.Provider.Event(req)
+	if len(hook.Events) > 0 && !hook.Events[event] {
+		return jsonAnswer(http.StatusOK, map[string]string{"ignored": event})
+	}
+	return l.persist(r, hook, req, event, remote)
+}
+
+// limit applies the hook's address list and the rate limit.
+func (l *Listener) limit(r *http.Request, hook *Hook, remote netip.Addr) *answer {
+	if len(hook.AllowIPs) > 0 && !allowed(hook.AllowIPs, remote) {
+		return refuse(http.StatusForbidden, "allow_ips", "client address not allowed")
+	}
+	if wait, ok := l.limits.allow(remote); !ok {
+		a := refuse(http.StatusTooManyRequests, "rate_limit", "rate limit exceeded")
+		a.header = map[string]string{"Retry-After": strconv.Itoa(max(1, int(wait.Seconds()+0.999)))}
+		return a
+	}
+	return nil
+}
+
+func allowed(list []netip.Prefix, a netip.Addr) bool {
+	for _, p := range list {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads the body, refusing it past max before reading further.
+func readBody(r *http.Request, max int64) ([]byte, *answer) {
+	tooLarge := func() *answer {
+		return refuse(http.StatusRequestEntityTooLarge, "max_body", fmt.Sprintf("body larger than %d bytes", max))
+	}
+	if r.ContentLength > max {
+		return nil, tooLarge()
+	}
+	n := r.ContentLength
+	if n < 0 || n > 64<<10 {
+		n = 64 << 10
+	}
+	buf := make([]byte, 0, n+1)
+	lr := io.LimitReader(r.Body, max+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if int64(len(buf)) > max {
+			return nil, tooLarge()
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, refuse(http.StatusBadRequest, "body", "could not read the body")
+		}
+	}
+}
+
+// persist plans the event's jobs and stores it.
+func (l *Listener) persist(r *http.Request, hook *Hook, req *Request, event string, remote netip.Addr) *answer {
+	delivery := hook.Provider.Delivery(req)
+	received := req.Now
+	header := r.Header.Clone()
+	query := r.URL.Query()
+	redact(hook.Provider, header, query)
+	data := &tmpl.Data{
+		Hook:        hook.ID,
+		Event:       event,
+		Delivery:    delivery,
+		Received:    received,
+		ContentType: r.Header.Get("Content-Type"),
+		Body:        req.Body,
+		Headers:     tmpl.HeaderMap(header),
+		Query:       tmpl.QueryMap(query),
+	}
+	var jobs []store.NewJob
+	if hook.Plan != nil {
+		jobs = hook.Plan(data)
+	}
+	ne := &store.NewEvent{
+		Hook:        hook.ID,
+		Type:        event,
+		Delivery:    delivery,
+		Received:    received,
+		Remote:      remote.String(),
+		ContentType: data.ContentType,
+		Header:      header,
+		Query:       query.Encode(),
+		Body:        req.Body,
+		Jobs:        jobs,
+	}
+	// The write goes on even if the client leaves: once queued, it lands.
+	res, err := l.opts.Store.Ingest(context.WithoutCancel(r.Context()), ne)
+	if err != nil {
+		a := refuse(http.StatusServiceUnavailable, "", "cannot store the event now; retry later")
+		a.reason = "store: " + err.Error()
+		a.header = map[string]string{"Retry-After": "10"}
+		return a
+	}
+	if res.Duplicate {
+		return jsonAnswer(http.StatusOK, map[string]any{"id": res.ID, "duplicate": true})
+	}
+	a := jsonAnswer(http.StatusAccepted, map[string]any{"id": res.ID, "jobs": res.Jobs})
+	a.event = res.ID
+	return a
+}
+
+// alwaysRedacted are headers that carry credentials whatever the provider.
+var alwaysRedacted = []string{"Authorization", "Proxy-Authorization", "Cookie"}
+
+func redact(p Provider, h http.Header, q url.Values) {
+	for _, name := range alwaysRedacted {
+		if h.Get(name) != "" {
+			h.Set(name, "[redacted]")
+		}
+	}
+	if r, ok := p.(Redactor); ok {
+		r.Redact(h, q)
+	}
+}
+
+// clientAddr is the request's peer address, or, when the peer is a trusted
+// proxy, the address X-Forwarded-For names: the rightmost one that is not
+// itself a trusted proxy.
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	if len(trusted) == 0 || !allowed(trusted, addr) {
+		return addr
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := splitComma(xff[i])
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(parts[j])
+			if err != nil {
+				return addr // garbage: believe the peer, not the header
+			}
+			a = a.Unmap()
+			if !allowed(trusted, a) {
+				return a
+			}
+			addr = a
+		}
+	}
+	return addr
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			part := s[start:i]
+			for len(part) > 0 && (part[0] == ' ' || part[0] == '\t') {
+				part = part[1:]
+			}
+			for len(part) > 0 && (part[len(part)-1] == ' ' || part[len(part)-1] == '\t') {
+				part = part[:len(part)-1]
+			}
+			if part != "" {
+				out = append(out, part)
+			}
+			start = i + 1
+		}
+	}
+	return out
+}

@@ -1,0 +1,55 @@
+package listener
+
+import (
+	"sync"
+	"time"
+)
+
+// Rejection is a refused request, kept in memory to answer "why didn't my
+// delivery get through?". It names the check that failed, never a secret.
+type Rejection struct {
+	Time   time.Time `json:"time"`
+	Hook   string    `json:"hook,omitempty"`
+	Path   string    `json:"path"`
+	Remote string    `json:"remote"`
+	Status int       `json:"status"`
+	Check  string    `json:"check"`
+	Reason string    `json:"reason"`
+}
+
+// rejections is a ring of the most recent refusals.
+type rejections struct {
+	mu   sync.Mutex
+	ring []Rejection
+	next int
+	full bool
+}
+
+func newRejections(n int) *rejections { return &rejections{ring: make([]Rejection, n)} }
+
+func (r *rejections) add(x Rejection) {
+	if len(x.Path) > 200 {
+		x.Path = x.Path[:200]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ring[r.next] = x
+	r.next = (r.next + 1) % len(r.ring)
+	if r.next == 0 {
+		r.full = true
+	}
+}
+
+func (r *rejections) list() []Rejection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.next
+	if r.full {
+		n = len(r.ring)
+	}
+	out := make([]Rejection, 0, n)
+	for i := 1; i <= n; i++ {
+		out = append(out, r.ring[(r.next-i+len(r.ring))%len(r.ring)])
+	}
+	return out
+}
