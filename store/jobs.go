@@ -44,43 +44,46 @@ func (s *Store) Due(hook, action string, now time.Time, limit int) ([]DueJob, ti
 	return out, next, err
 }
 
-// Start marks a due job running and returns it with Attempts counting this
-// run. It fails with ErrState if the job is no longer due (cancelled or
-// superseded since it was listed).
-func (s *Store) Start(ctx context.Context, jobID string) (*Job, error) {
-	var job *Job
-	var stateErr error
+// Start marks due jobs running, in one transaction, and returns the ones
+// it started with Attempts counting this run. A job that is no longer
+// queued (cancelled or superseded since it was listed) is left out.
+func (s *Store) Start(ctx context.Context, ids ...string) ([]*Job, error) {
+	var started []*Job
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
-		job, stateErr = nil, nil
-		j, err := getJob(tx, jobID)
-		if err != nil {
-			stateErr = err
-			return nil
+		started = started[:0]
+		now := s.now()
+		for _, id := range ids {
+			j, err := getJob(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if j.State != Pending && j.State != Failed {
+				continue
+			}
+			if err := delDue(tx, j); err != nil {
+				return err
+			}
+			if err := setQueueFlag(tx, j, qRunning); err != nil {
+				return err
+			}
+			j.Attempts++
+			if err := setState(tx, j, Running, now); err != nil {
+				return err
+			}
+			if err := putJob(tx, j); err != nil {
+				return err
+			}
+			started = append(started, j)
 		}
-		if j.State != Pending && j.State != Failed {
-			stateErr = fmt.Errorf("start job %s (%s): %w", jobID, j.State, ErrState)
-			return nil
-		}
-		if err := delDue(tx, j); err != nil {
-			return err
-		}
-		if err := setQueueFlag(tx, j, qRunning); err != nil {
-			return err
-		}
-		j.Attempts++
-		if err := setState(tx, j, Running, s.now()); err != nil {
-			return err
-		}
-		if err := putJob(tx, j); err != nil {
-			return err
-		}
-		job = j
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return job, stateErr
+	return started, nil
 }
 
 // Finish records a run of a running job and moves the job on: back to its

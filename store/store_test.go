@@ -103,12 +103,13 @@ func TestStore_RunLifecycle(t *testing.T) {
 	if err != nil || len(due) != 1 {
 		t.Fatalf("Due = %v, %v; want 1", due, err)
 	}
-	j, err := s.Start(ctx, due[0].JobID)
-	if err != nil || j.State != Running || j.Attempts != 1 {
-		t.Fatalf("Start = %+v, %v", j, err)
+	started, err := s.Start(ctx, due[0].JobID)
+	if err != nil || len(started) != 1 || started[0].State != Running || started[0].Attempts != 1 {
+		t.Fatalf("Start = %+v, %v", started, err)
 	}
-	if _, err := s.Start(ctx, due[0].JobID); !errors.Is(err, ErrState) {
-		t.Errorf("Start twice = %v; want ErrState", err)
+	j := started[0]
+	if again, err := s.Start(ctx, due[0].JobID); err != nil || len(again) != 0 {
+		t.Errorf("Start twice = %v, %v; want nothing started", again, err)
 	}
 	retryAt := time.Now().Add(time.Hour)
 	code := 1
@@ -127,7 +128,7 @@ func TestStore_RunLifecycle(t *testing.T) {
 	if len(due) != 1 {
 		t.Fatalf("Due after Retry = %v; want 1", due)
 	}
-	j, _ = s.Start(ctx, j.ID)
+	s.Start(ctx, j.ID)
 	j, err = s.Finish(ctx, j.ID, Outcome{State: Succeeded, Concurrency: 1, Run: Run{Result: RunSucceeded, Output: make([]byte, MaxOutput+10)}})
 	if err != nil || j.State != Succeeded || j.Attempts != 2 {
 		t.Fatalf("Finish = %+v, %v", j, err)

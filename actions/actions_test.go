@@ -1,0 +1,612 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type harness struct {
+	t   *testing.T
+	st  *store.Store
+	s   *Scheduler
+	cfg *Config
+	dir string
+}
+
+// newHarness opens a store and starts a scheduler over actions. Closing
+// happens in t.Cleanup, scheduler first.
+func newHarness(t *testing.T, actions ...*Action) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig(actions)
+	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir, Rand: rand.New(rand.NewPCG(1, 2))}, cfg)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		if err := st.Check(); err != nil {
+			t.Errorf("consistency check: %v", err)
+		}
+		st.Close()
+	})
+	return &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
+}
+
+// ingest stores an event for hook with body and the jobs the config plans.
+func (h *harness) ingest(hook, body string) string {
+	h.t.Helper()
+	d := &tmpl.Data{Hook: hook, Event: "push", ContentType: "application/json", Body: []byte(body), Headers: map[string]string{}, Query: map[string]string{}}
+	res, err := h.st.Ingest(context.Background(), &store.NewEvent{
+		Hook: hook, Type: "push", ContentType: "application/json", Body: []byte(body), Jobs: h.cfg.Plan(hook, d),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res.ID
+}
+
+// jobs returns an event's jobs.
+func (h *harness) jobs(evID string) []*store.Job {
+	h.t.Helper()
+	ev, err := h.st.GetEvent(evID, false)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	js, err := h.st.Jobs(ev)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return js
+}
+
+// waitState polls until the event's first job is in one of states.
+func (h *harness) waitState(evID string, states ...store.State) *store.Job {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		j := h.jobs(evID)[0]
+		for _, s := range states {
+			if j.State == s {
+				return j
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("job %s is %s (%s); want %v", j.ID, j.State, j.Reason, states)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func mustTmpl(s string) *tmpl.Template { return tmpl.MustParse("t", s) }
+
+func script(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func execAction(hook, name string, argv ...string) *Action {
+	a := &Action{Hook: hook, Name: name, Timeout: 10 * time.Second, Concurrency: 1, Backoff: time.Second}
+	for _, s := range argv {
+		a.Run = append(a.Run, mustTmpl(s))
+	}
+	return a
+}
+
+func TestPlan(t *testing.T) {
+	when, err := tmpl.Compile(`payload.ref == "refs/heads/main"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig([]*Action{
+		{Hook: "h", Name: "main", When: when, Concurrency: 2, Coalesce: true},
+		{Hook: "h", Name: "keyed", Key: mustTmpl("{{ .payload.repo }}")},
+		{Hook: "other", Name: "x"},
+	})
+	d := &tmpl.Data{Hook: "h", ContentType: "application/json", Body: []byte(`{"ref":"refs/heads/dev"}`)}
+	jobs := cfg.Plan("h", d)
+	if len(jobs) != 2 {
+		t.Fatalf("Plan = %d jobs; want 2", len(jobs))
+	}
+	if jobs[0].Skip == "" || !strings.Contains(jobs[0].Skip, `payload.ref is "refs/heads/dev"`) || jobs[0].Concurrency != 2 || !jobs[0].Coalesce {
+		t.Errorf("job 0 = %+v; want skipped with the reason", jobs[0])
+	}
+	if !strings.Contains(jobs[1].Fail, `no key "repo"`) {
+		t.Errorf("job 1 = %+v; want failed naming the key", jobs[1])
+	}
+	if got := cfg.Plan("nohook", d); got != nil {
+		t.Errorf("Plan(nohook) = %v", got)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for n := 1; n <= 20; n++ {
+		want := MaxBackoff
+		if n < 10 {
+			want = min(30*time.Second<<(n-1), MaxBackoff)
+		}
+		for i := 0; i < 100; i++ {
+			got := backoff(30*time.Second, n, rnd)
+			lo := time.Duration(float64(want) * 0.8)
+			hi := min(time.Duration(float64(want)*1.2), MaxBackoff)
+			if got < lo || got > hi {
+				t.Fatalf("backoff(30s, %d) = %v; want within [%v, %v]", n, got, lo, hi)
+			}
+		}
+	}
+}
+
+func TestTail(t *testing.T) {
+	tl := newTail(8)
+	tl.Write([]byte("abc"))
+	if b, trunc := tl.bytes(); string(b) != "abc" || trunc {
+		t.Errorf("bytes = %q, %v", b, trunc)
+	}
+	tl.Write([]byte("defghij"))
+	tl.Write([]byte("kl"))
+	if b, trunc := tl.bytes(); string(b) != "efghijkl" || !trunc {
+		t.Errorf("bytes = %q, %v; want the last 8", b, trunc)
+	}
+	tl.Write([]byte("0123456789"))
+	if b, _ := tl.bytes(); string(b) != "23456789" {
+		t.Errorf("bytes = %q", b)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"":                              0,
+		"120":                           2 * time.Minute,
+		"Mon, 23 Nov 2026 12:01:00 GMT": time.Minute,
+		"soon":                          0,
+	} {
+		if got := parseRetryAfter(v, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v; want %v", v, got, want)
+		}
+	}
+}
+
+// TestExec_Environment: a command gets its argv from templates, the body
+// on stdin, the WEBHOOKD_ variables and env; its output is kept.
+func TestExec_Environment(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "show.sh", `echo "args: $*"
+echo "stdin: $(cat)"
+echo "event=$WEBHOOKD_EVENT_ID hook=$WEBHOOKD_HOOK type=$WEBHOOKD_EVENT attempt=$WEBHOOKD_ATTEMPT repo=$REPO"
+echo "payload file: $(cat "$WEBHOOKD_PAYLOAD_FILE")"
+echo "to stderr" >&2
+`)
+	a := execAction("h", "show", sh, "{{ .payload.after }}", "two words")
+	a.Env = []EnvVar{{Name: "REPO", Value: mustTmpl("{{ .payload.repo }}")}}
+	h := newHarness(t, a)
+	ev := h.ingest("h", `{"after":"abc123","repo":"o/r"}`)
+	j := h.waitState(ev, store.Succeeded)
+	runs, _ := h.st.Runs(j.ID)
+	if len(runs) != 1 {
+		t.Fatalf("runs = %d", len(runs))
+	}
+	out := string(runs[0].Output)
+	for _, want := range []string{
+		"args: abc123 two words",
+		`stdin: {"after":"abc123","repo":"o/r"}`,
+		fmt.Sprintf("event=%s hook=h type=push attempt=1 repo=o/r", ev),
+		`payload file: {"after":"abc123","repo":"o/r"}`,
+		"to stderr",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if runs[0].ExitCode == nil || *runs[0].ExitCode != 0 {
+		t.Errorf("exit code = %v", runs[0].ExitCode)
+	}
+}
+
+// TestExec_MissingKey: a template key the payload lacks fails the job
+// with a message naming it, and runs nothing.
+func TestExec_MissingKey(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	sh := script(t, dir, "touch.sh", "touch "+marker+"\n")
+	h := newHarness(t, execAction("h", "a", sh, "{{ .payload.after }}"))
+	ev := h.ingest("h", `{"before":"x"}`)
+	j := h.waitState(ev, store.Dead)
+	if !strings.Contains(j.Reason, `no key "after"`) {
+		t.Errorf("reason = %q; want it to name the key", j.Reason)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command ran")
+	}
+}
+
+// TestExec_TimeoutKillsGroup: at the timeout the command and the child it
+// started in the background are both killed.
+func TestExec_TimeoutKillsGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	sh := script(t, dir, "hang.sh", "sleep 300 &\necho $! > "+pidFile+"\nsleep 300\n")
+	a := execAction("h", "hang", sh)
+	a.Timeout = 300 * time.Millisecond
+	h := newHarness(t, a)
+	ev := h.ingest("h", `{}`)
+	j := h.waitState(ev, store.Dead)
+	if !strings.Contains(j.Reason, "timed out after 300ms") {
+		t.Errorf("reason = %q", j.Reason)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 {
+		t.Fatalf("bad pid %q", b)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("background child %d outlived its run", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestExec_LeftoverKilled: a child left running when the command exits is
+// killed, and does not hold the run open.
+func TestExec_LeftoverKilled(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	sh := script(t, dir, "bg.sh", "sleep 300 &\necho $! > "+pidFile+"\necho done\n")
+	h := newHarness(t, execAction("h", "bg", sh))
+	start := time.Now()
+	ev := h.ingest("h", `{}`)
+	h.waitState(ev, store.Succeeded)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("run took %v; the background child held it open", d)
+	}
+	b, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	deadline := time.Now().Add(5 * time.Second)
+	for pid > 0 && syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("background child %d outlived its run", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestExec_OutputCapped(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "loud.sh", "head -c 200000 /dev/zero | tr '\\0' 'a'\necho END\n")
+	h := newHarness(t, execAction("h", "loud", sh))
+	ev := h.ingest("h", `{}`)
+	j := h.waitState(ev, store.Succeeded)
+	runs, _ := h.st.Runs(j.ID)
+	if len(runs[0].Output) != store.MaxOutput || !runs[0].Truncated || !strings.HasSuffix(string(runs[0].Output), "aEND\n") {
+		t.Errorf("output %d bytes, truncated %v; want the last %d", len(runs[0].Output), runs[0].Truncated, store.MaxOutput)
+	}
+}
+
+// TestScheduler_Retries: on a fake clock, a command that fails twice
+// succeeds on its third attempt, each retry after the backoff.
+func TestScheduler_Retries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		count := filepath.Join(dir, "count")
+		sh := script(t, dir, "flaky.sh", `n=$(cat `+count+` 2>/dev/null || echo 0)
+n=$((n+1)); echo $n > `+count+`
+echo "attempt $WEBHOOKD_ATTEMPT"
+[ $n -ge 3 ]
+`)
+		a := execAction("h", "flaky", sh)
+		a.Retries = 2
+		a.Backoff = 30 * time.Second
+		h := newHarness(t, a)
+		start := time.Now()
+		ev := h.ingest("h", `{}`)
+		for {
+			synctest.Wait()
+			j := h.jobs(ev)[0]
+			if j.State == store.Succeeded || j.State == store.Dead {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		j := h.jobs(ev)[0]
+		if j.State != store.Succeeded || j.Attempts != 3 || j.Failures != 2 {
+			t.Fatalf("job = %s attempts %d failures %d; want succeeded on attempt 3", j.State, j.Attempts, j.Failures)
+		}
+		runs, _ := h.st.Runs(j.ID)
+		if len(runs) != 3 {
+			t.Fatalf("runs = %d; want 3", len(runs))
+		}
+		// First retry after 30s ±20%, the second after 60s ±20%.
+		gaps := []time.Duration{runs[1].Started.Sub(runs[0].Finished), runs[2].Started.Sub(runs[1].Finished)}
+		for i, want := range []time.Duration{30 * time.Second, 60 * time.Second} {
+			if gaps[i] < want*8/10 || gaps[i] > want*12/10+time.Second {
+				t.Errorf("retry %d after %v; want about %v", i+1, gaps[i], want)
+			}
+		}
+		if !strings.Contains(string(runs[2].Output), "attempt 3") {
+			t.Errorf("third run output %q", runs[2].Output)
+		}
+		t.Logf("done after %v of fake time", time.Since(start))
+	})
+}
+
+// TestScheduler_Dead: when the retries are spent the job is dead.
+func TestScheduler_Dead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := execAction("h", "fail", "/bin/false")
+		a.Retries = 1
+		h := newHarness(t, a)
+		ev := h.ingest("h", `{}`)
+		for h.jobs(ev)[0].State != store.Dead {
+			synctest.Wait()
+			time.Sleep(time.Second)
+		}
+		j := h.jobs(ev)[0]
+		if j.Attempts != 2 || !strings.Contains(j.Reason, "no retries left") {
+			t.Errorf("job = %+v", j)
+		}
+	})
+}
+
+// TestScheduler_Order: with concurrency 1, runs of an action start in the
+// order their events arrived and never overlap.
+func TestScheduler_Order(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "log")
+	sh := script(t, dir, "order.sh", `echo "start $1" >> `+logf+`
+sleep 0.05
+echo "end $1" >> `+logf+"\n")
+	a := execAction("h", "o", sh, "{{ .payload.n }}")
+	h := newHarness(t, a)
+	// Pause so that all five are queued before any starts.
+	if err := h.s.SetPaused(context.Background(), "h", "o", true); err != nil {
+		t.Fatal(err)
+	}
+	var evs []string
+	for i := 1; i <= 5; i++ {
+		evs = append(evs, h.ingest("h", fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	if held := h.s.Held("h", "o"); !strings.Contains(held, "paused") {
+		t.Errorf("Held = %q; want paused", held)
+	}
+	h.s.SetPaused(context.Background(), "h", "o", false)
+	for _, ev := range evs {
+		h.waitState(ev, store.Succeeded)
+	}
+	b, _ := os.ReadFile(logf)
+	var want []string
+	for i := 1; i <= 5; i++ {
+		want = append(want, fmt.Sprintf("start %d", i), fmt.Sprintf("end %d", i))
+	}
+	if got := strings.Fields(strings.ReplaceAll(string(b), " ", "_")); strings.Join(got, ",") != strings.ReplaceAll(strings.Join(want, ","), " ", "_") {
+		t.Errorf("log =\n%s\nwant strictly ordered, not overlapping", b)
+	}
+}
+
+// TestScheduler_KeysAndConcurrency: keys make independent queues, and
+// concurrency lets that many run at once.
+func TestScheduler_KeysAndConcurrency(t *testing.T) {
+	var mu sync.Mutex
+	cur, peak := 0, 0
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		cur++
+		peak = max(peak, cur)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		cur--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	defer close(release)
+	a := &Action{Hook: "h", Name: "k", URL: mustTmpl(srv.URL), Method: "POST", Timeout: 10 * time.Second, Concurrency: 2, Key: mustTmpl("{{ .payload.branch }}")}
+	h := newHarness(t, a)
+	for i := 0; i < 4; i++ {
+		h.ingest("h", `{"branch":"main"}`)
+		h.ingest("h", `{"branch":"dev"}`)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		p := peak
+		mu.Unlock()
+		if p >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if peak != 4 {
+		t.Errorf("peak concurrent runs = %d; want 4 (2 keys × concurrency 2)", peak)
+	}
+}
+
+// TestHTTP_RetryThenSuccess: a receiver answering 503, 503, 200 gets the
+// body three times; the job succeeds once.
+func TestHTTP_RetryThenSuccess(t *testing.T) {
+	var calls atomic.Int32
+	var bodies sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		bodies.Store(n, string(b)+"|"+r.Header.Get("webhook-id"))
+		if n < 3 {
+			w.WriteHeader(503)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(srv.URL + "/in"), Method: "POST", Timeout: 5 * time.Second,
+		Concurrency: 1, Retries: 3, Backoff: 20 * time.Millisecond, SignKey: []byte("k")}
+	h := newHarness(t, a)
+	ev := h.ingest("h", `{"x":1}`)
+	j := h.waitState(ev, store.Succeeded)
+	if calls.Load() != 3 {
+		t.Errorf("receiver called %d times; want 3", calls.Load())
+	}
+	for i := int32(1); i <= 3; i++ {
+		v, _ := bodies.Load(i)
+		if v != `{"x":1}|`+j.ID {
+			t.Errorf("call %d got %q; want the body and the job id as webhook-id", i, v)
+		}
+	}
+	runs, _ := h.st.Runs(j.ID)
+	if len(runs) != 3 || runs[0].Status != 503 || runs[2].Status != 200 || string(runs[2].Output) != "ok" {
+		t.Errorf("runs = %+v", runs)
+	}
+}
+
+// TestHTTP_ClientErrorFailsAtOnce: a 4xx other than 408 and 429 is not retried.
+func TestHTTP_ClientErrorFailsAtOnce(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(404)
+	}))
+	defer srv.Close()
+	a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(srv.URL), Method: "POST", Timeout: 5 * time.Second, Concurrency: 1, Retries: 5, Backoff: 10 * time.Millisecond}
+	h := newHarness(t, a)
+	j := h.waitState(h.ingest("h", `{}`), store.Dead)
+	if calls.Load() != 1 || !strings.Contains(j.Reason, "HTTP 404") {
+		t.Errorf("calls = %d, reason %q; want one call, dead", calls.Load(), j.Reason)
+	}
+}
+
+// TestScheduler_Held: a job whose action leaves the config waits, and runs
+// when it comes back.
+func TestScheduler_Held(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	sh := script(t, dir, "touch.sh", "touch "+marker+"\n")
+	a := execAction("h", "a", sh)
+	h := newHarness(t)
+	// The event arrives while the config has the action (as planned), but
+	// the scheduler's config lacks it.
+	h.cfg = NewConfig([]*Action{a})
+	ev := h.ingest("h", `{}`)
+	time.Sleep(200 * time.Millisecond)
+	if j := h.jobs(ev)[0]; j.State != store.Pending {
+		t.Fatalf("job = %s; want pending (held)", j.State)
+	}
+	if held := h.s.Held("h", "a"); !strings.Contains(held, "held") {
+		t.Errorf("Held = %q", held)
+	}
+	h.s.SetConfig(NewConfig([]*Action{a}))
+	h.waitState(ev, store.Succeeded)
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("held job did not run after the action returned")
+	}
+}
+
+// TestScheduler_ShutdownInterrupts: a run cut off by a shutdown goes back
+// to its queue, not counted as a failure.
+func TestScheduler_ShutdownInterrupts(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "slow.sh", "sleep 30\n")
+	h := newHarness(t, execAction("h", "slow", sh))
+	ev := h.ingest("h", `{}`)
+	h.waitState(ev, store.Running)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	n, _ := h.s.Shutdown(ctx)
+	if n != 1 {
+		t.Errorf("Shutdown interrupted %d runs; want 1", n)
+	}
+	j := h.jobs(ev)[0]
+	if j.State != store.Pending || j.Failures != 0 {
+		t.Errorf("job after shutdown = %s failures %d; want pending, 0", j.State, j.Failures)
+	}
+	runs, _ := h.st.Runs(j.ID)
+	if len(runs) != 1 || runs[0].Result != store.RunInterrupted {
+		t.Errorf("runs = %+v; want one interrupted", runs)
+	}
+}
+
+func TestScheduler_CancelRunning(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "slow.sh", "sleep 30\n")
+	h := newHarness(t, execAction("h", "slow", sh))
+	ev := h.ingest("h", `{}`)
+	j := h.waitState(ev, store.Running)
+	if _, err := h.s.Cancel(context.Background(), j.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(ev, store.Cancelled)
+}
+
+func TestScheduler_Replay(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "count")
+	sh := script(t, dir, "count.sh", "echo x >> "+count+"\n")
+	h := newHarness(t, execAction("h", "c", sh))
+	ev := h.ingest("h", `{}`)
+	h.waitState(ev, store.Succeeded)
+	jobs, err := h.s.Replay(context.Background(), ev, "")
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Replay = %v, %v", jobs, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		js := h.jobs(ev)
+		if len(js) == 2 && js[1].State == store.Succeeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replayed job did not run: %+v", js[len(js)-1])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(count)
+	if strings.Count(string(b), "x") != 2 {
+		t.Errorf("ran %d times; want 2", strings.Count(string(b), "x"))
+	}
+	if _, err := h.s.Replay(context.Background(), ev, "nope"); err == nil {
+		t.Errorf("Replay of a missing action succeeded")
+	}
+}

@@ -1,0 +1,191 @@
+package actions
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+// result is how one run ended, before the scheduler decides what follows.
+type result struct {
+	run store.Run
+	ok  bool
+	// permanent failures are not retried: a template that cannot render,
+	// an HTTP answer that says the request is wrong.
+	permanent bool
+	// retryAfter is the least delay a server asked for before a retry.
+	retryAfter time.Duration
+	// interrupted is a run cut off by a stop; cancelled, by a person.
+	interrupted bool
+	cancelled   bool
+}
+
+// errCancelled and errStopping are the causes a run's context is cancelled
+// with.
+var (
+	errCancelled = errors.New("cancelled by a person")
+	errStopping  = errors.New("webhookd is stopping")
+)
+
+// runInput is what a runner needs for one attempt.
+type runInput struct {
+	action *Action
+	job    *store.Job
+	event  *store.Event
+	data   *tmpl.Data
+}
+
+// runExec runs a command attempt.
+func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
+	a := in.action
+	started := s.now()
+	fail := func(permanent bool, format string, args ...any) result {
+		return result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: fmt.Sprintf(format, args...)}, permanent: permanent}
+	}
+	argv := make([]string, len(a.Run))
+	for i, t := range a.Run {
+		v, err := t.Execute(in.data)
+		if err != nil {
+			return fail(true, "run[%d]: %v; nothing was run", i, err)
+		}
+		argv[i] = v
+	}
+	env := os.Environ()
+	for _, e := range a.Env {
+		v, err := e.Value.Execute(in.data)
+		if err != nil {
+			return fail(true, "env %s: %v; nothing was run", e.Name, err)
+		}
+		env = append(env, e.Name+"="+v)
+	}
+	payload, err := os.CreateTemp(s.opts.TempDir, "webhookd-payload-*")
+	if err != nil {
+		return fail(false, "payload file: %v", err)
+	}
+	defer os.Remove(payload.Name())
+	_, werr := payload.Write(in.event.Body)
+	if cerr := payload.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fail(false, "payload file: %v", werr)
+	}
+	env = append(env,
+		"WEBHOOKD_EVENT_ID="+in.event.ID,
+		"WEBHOOKD_JOB_ID="+in.job.ID,
+		"WEBHOOKD_HOOK="+in.event.Hook,
+		"WEBHOOKD_ACTION="+a.Name,
+		"WEBHOOKD_EVENT="+in.event.Type,
+		"WEBHOOKD_DELIVERY="+in.event.Delivery,
+		"WEBHOOKD_ATTEMPT="+strconv.Itoa(in.job.Attempts),
+		"WEBHOOKD_PAYLOAD_FILE="+payload.Name(),
+	)
+
+	out := newTail(store.MaxOutput)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fail(false, "pipe: %v", err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = a.Dir
+	cmd.Env = env
+	cmd.Stdin = bytes.NewReader(in.event.Body)
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	started = s.now()
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		pr.Close()
+		return fail(false, "start %s: %v", argv[0], err)
+	}
+	pw.Close()
+	pgid := cmd.Process.Pid
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		io.Copy(out, pr)
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	timer := time.NewTimer(a.Timeout)
+	defer timer.Stop()
+	var waitErr error
+	var stopReason string
+	select {
+	case waitErr = <-exited:
+	case <-timer.C:
+		stopReason = fmt.Sprintf("timed out after %s", a.Timeout)
+		waitErr = s.stopGroup(pgid, exited)
+	case <-ctx.Done():
+		stopReason = context.Cause(ctx).Error()
+		waitErr = s.stopGroup(pgid, exited)
+	}
+	// Whatever the command left behind in its group goes with it.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+		// A process that left the group still holds the pipe.
+	}
+	pr.Close()
+	<-copied
+
+	output, truncated := out.bytes()
+	code := cmd.ProcessState.ExitCode()
+	run := store.Run{Started: started, Finished: s.now(), ExitCode: &code, Output: output, Truncated: truncated}
+	res := result{run: run}
+	switch {
+	case stopReason != "" && ctx.Err() != nil:
+		res.run.Result = store.RunInterrupted
+		res.run.Error = stopReason
+		res.cancelled = errors.Is(context.Cause(ctx), errCancelled)
+		res.interrupted = !res.cancelled
+	case stopReason != "":
+		res.run.Result = store.RunFailed
+		res.run.Error = stopReason
+	case waitErr == nil:
+		res.run.Result = store.RunSucceeded
+		res.ok = true
+	default:
+		res.run.Result = store.RunFailed
+		res.run.Error = exitMessage(cmd.ProcessState, waitErr)
+	}
+	return res
+}
+
+// stopGroup sends the process group SIGTERM, then SIGKILL after the grace,
+// and returns the leader's wait error.
+func (s *Scheduler) stopGroup(pgid int, exited <-chan error) error {
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	grace := time.NewTimer(s.opts.KillGrace)
+	defer grace.Stop()
+	select {
+	case err := <-exited:
+		return err
+	case <-grace.C:
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		return <-exited
+	}
+}
+
+func exitMessage(ps *os.ProcessState, err error) string {
+	if ps == nil {
+		return err.Error()
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by signal " + ws.Signal().String()
+	}
+	return "exit status " + strconv.Itoa(ps.ExitCode())
+}

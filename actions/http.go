@@ -1,0 +1,137 @@
+package actions
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/webhookd/webhookd/internal/stdwh"
+	"github.com/webhookd/webhookd/store"
+)
+
+// maxResponse is how much of an HTTP action's response body is kept.
+const maxResponse = 64 << 10
+
+// newHTTPClient makes the client HTTP actions share. It does not follow
+// redirects: a webhook relay should be pointed at its final address.
+func newHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 8
+	tr.ResponseHeaderTimeout = 0 // the action's timeout bounds the whole request
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// runHTTP makes an HTTP request attempt.
+func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
+	a := in.action
+	started := s.now()
+	fail := func(permanent bool, format string, args ...any) result {
+		return result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: fmt.Sprintf(format, args...)}, permanent: permanent}
+	}
+	url, err := a.URL.Execute(in.data)
+	if err != nil {
+		return fail(true, "url: %v; nothing was sent", err)
+	}
+	body := in.event.Body
+	contentType := in.event.ContentType
+	if a.Body != nil {
+		b, err := a.Body.Execute(in.data)
+		if err != nil {
+			return fail(true, "body: %v; nothing was sent", err)
+		}
+		body = []byte(b)
+		contentType = "text/plain; charset=utf-8"
+		if json.Valid(body) {
+			contentType = "application/json"
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, a.Method, url, bytes.NewReader(body))
+	if err != nil {
+		return fail(true, "request: %v; nothing was sent", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("User-Agent", "webhookd")
+	for _, h := range a.Headers {
+		v, err := h.Value.Execute(in.data)
+		if err != nil {
+			return fail(true, "header %s: %v; nothing was sent", h.Name, err)
+		}
+		req.Header.Set(h.Name, v)
+	}
+	if a.SignKey != nil {
+		// The job id is the message id: it stays the same across retries,
+		// so the receiver can de-duplicate.
+		ts := s.now().Unix()
+		req.Header.Set("webhook-id", in.job.ID)
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		req.Header.Set("webhook-signature", "v1,"+stdwh.Signature(a.SignKey, in.job.ID, ts, body))
+	}
+	started = s.now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		r := result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: err.Error()}}
+		if ctx.Err() != nil {
+			r.run.Result = store.RunInterrupted
+			r.cancelled = context.Cause(ctx) == errCancelled
+			r.interrupted = !r.cancelled
+			r.run.Error = context.Cause(ctx).Error()
+		} else if rctx.Err() != nil {
+			r.run.Error = fmt.Sprintf("timed out after %s", a.Timeout)
+		}
+		return r
+	}
+	defer resp.Body.Close()
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	truncated := len(respBody) > maxResponse
+	if truncated {
+		respBody = respBody[:maxResponse]
+	}
+	r := result{run: store.Run{Started: started, Finished: s.now(), Status: resp.StatusCode, Output: respBody, Truncated: truncated}}
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code < 300:
+		r.ok = true
+		r.run.Result = store.RunSucceeded
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+		r.run.Result = store.RunFailed
+		r.run.Error = "HTTP " + strconv.Itoa(code)
+		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.now())
+	case code >= 300 && code < 400:
+		r.run.Result = store.RunFailed
+		r.run.Error = fmt.Sprintf("HTTP %d redirect to %q: point url at the final address", code, resp.Header.Get("Location"))
+		r.permanent = true
+	default:
+		r.run.Result = store.RunFailed
+		r.run.Error = fmt.Sprintf("HTTP %d: the receiver refused the request; not retried", code)
+		r.permanent = true
+	}
+	return r
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

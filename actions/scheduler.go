@@ -1,0 +1,567 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+// Options configure a Scheduler.
+type Options struct {
+	// Store holds the jobs. Required.
+	Store *store.Store
+	// Logger receives a line per run; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxRuns caps the runs in progress at once, over all actions
+	// (default 32).
+	MaxRuns int
+	// KillGrace is how long a command has between SIGTERM and SIGKILL
+	// (default 10s).
+	KillGrace time.Duration
+	// TempDir holds the payload files of running commands (default: the
+	// system's).
+	TempDir string
+	// OnRun, if set, is called after each run.
+	OnRun func(RunInfo)
+	// Rand seeds the backoff jitter; nil seeds it randomly.
+	Rand *rand.Rand
+}
+
+// RunInfo describes one finished run, for metrics.
+type RunInfo struct {
+	Hook, Action string
+	Result       string // succeeded, failed or interrupted
+	Duration     time.Duration
+}
+
+// Scheduler starts due jobs and records how they end.
+type Scheduler struct {
+	opts   Options
+	st     *store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	client *http.Client
+	cfg    atomic.Pointer[Config]
+	kick   chan struct{}
+
+	mu       sync.Mutex
+	rnd      *rand.Rand
+	paused   map[string]bool // "hook/action"
+	running  map[string]*running
+	perQueue map[string]int
+	draining bool
+	offset   int // where the next dispatch pass starts, for fairness
+
+	runCtx    context.Context
+	stopRuns  context.CancelCauseFunc
+	loopDone  chan struct{}
+	loopStop  context.CancelFunc
+	wg        sync.WaitGroup // runs and background work
+	closeOnce sync.Once
+}
+
+type running struct {
+	job    *store.Job
+	queue  string
+	cancel context.CancelCauseFunc
+}
+
+// New makes a Scheduler; Start starts it.
+func New(opts Options, cfg *Config) *Scheduler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxRuns <= 0 {
+		opts.MaxRuns = 32
+	}
+	if opts.KillGrace <= 0 {
+		opts.KillGrace = 10 * time.Second
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = os.TempDir()
+	}
+	rnd := opts.Rand
+	if rnd == nil {
+		rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if cfg == nil {
+		cfg = NewConfig(nil)
+	}
+	s := &Scheduler{
+		opts:     opts,
+		st:       opts.Store,
+		log:      opts.Logger,
+		now:      opts.Now,
+		client:   newHTTPClient(),
+		kick:     make(chan struct{}, 1),
+		rnd:      rnd,
+		paused:   map[string]bool{},
+		running:  map[string]*running{},
+		perQueue: map[string]int{},
+		loopDone: make(chan struct{}),
+	}
+	s.runCtx, s.stopRuns = context.WithCancelCause(context.Background())
+	s.cfg.Store(cfg)
+	return s
+}
+
+// Start loads the paused actions and starts the dispatch loop.
+func (s *Scheduler) Start() error {
+	paused, err := s.st.Paused()
+	if err != nil {
+		return fmt.Errorf("load paused actions: %w", err)
+	}
+	s.mu.Lock()
+	for _, p := range paused {
+		s.paused[p] = true
+	}
+	s.mu.Unlock()
+	ctx, stop := context.WithCancel(context.Background())
+	s.loopStop = stop
+	go s.loop(ctx)
+	return nil
+}
+
+// SetConfig swaps in a new snapshot of actions. Jobs already running go on
+// with the definition they started with; queued jobs will start with the
+// new one. Where an action's concurrency grew, its queues' windows are
+// refilled in the background.
+func (s *Scheduler) SetConfig(cfg *Config) {
+	old := s.cfg.Swap(cfg)
+	for _, a := range cfg.Actions {
+		prev := old.Action(a.Hook, a.Name)
+		if prev == nil || a.Concurrency > prev.Concurrency {
+			a := a
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.st.Refill(s.runCtx, a.Hook, a.Name, a.Concurrency); err != nil && !errors.Is(err, store.ErrClosed) {
+					s.log.Error("refill queues after reload", "hook", a.Hook, "action", a.Name, "err", err)
+				}
+				s.wake()
+			}()
+		}
+	}
+	s.wake()
+}
+
+// Config returns the current snapshot.
+func (s *Scheduler) Config() *Config { return s.cfg.Load() }
+
+func (s *Scheduler) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// loop dispatches due jobs whenever something may have changed: a commit,
+// a finished run, a reload, or the next due time.
+func (s *Scheduler) loop(ctx context.Context) {
+	defer close(s.loopDone)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := s.dispatch()
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(s.now()), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.st.Changed():
+		case <-s.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+// dispatch starts what is due and returns when to look again (zero: only
+// when something changes).
+func (s *Scheduler) dispatch() time.Time {
+	cfg := s.cfg.Load()
+	now := s.now()
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return time.Time{}
+	}
+	free := s.opts.MaxRuns - len(s.running)
+	actions := make([]*Action, 0, len(cfg.Actions))
+	n := len(cfg.Actions)
+	for i := 0; i < n; i++ {
+		a := cfg.Actions[(i+s.offset)%n]
+		if !s.paused[a.Hook+"/"+a.Name] {
+			actions = append(actions, a)
+		}
+	}
+	if n > 0 {
+		s.offset = (s.offset + 1) % n
+	}
+	s.mu.Unlock()
+
+	var next time.Time
+	soonest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	type pick struct {
+		action *Action
+		queue  string
+	}
+	picks := map[string]pick{}
+	var ids []string
+	taken := map[string]int{}
+	for _, a := range actions {
+		if free <= 0 {
+			// Busy: look again when a run finishes.
+			break
+		}
+		due, later, err := s.st.Due(a.Hook, a.Name, now, min(free+16, 256))
+		if err != nil {
+			s.log.Error("read due jobs", "hook", a.Hook, "action", a.Name, "err", err)
+			soonest(now.Add(time.Second))
+			continue
+		}
+		soonest(later)
+		for _, d := range due {
+			if free <= 0 {
+				soonest(now)
+				break
+			}
+			q := a.Hook + "\x00" + a.Name + "\x00" + d.Key
+			s.mu.Lock()
+			busy := s.perQueue[q] + taken[q]
+			_, already := s.running[d.JobID]
+			s.mu.Unlock()
+			if already || busy >= max(a.Concurrency, 1) {
+				continue
+			}
+			taken[q]++
+			picks[d.JobID] = pick{action: a, queue: q}
+			ids = append(ids, d.JobID)
+			free--
+		}
+	}
+	if len(ids) == 0 {
+		return next
+	}
+	started, err := s.st.Start(s.runCtx, ids...)
+	if err != nil {
+		if !errors.Is(err, store.ErrClosed) {
+			s.log.Error("start jobs", "err", err)
+		}
+		return now.Add(time.Second)
+	}
+	for _, j := range started {
+		p := picks[j.ID]
+		s.launch(p.action, j, p.queue)
+	}
+	return next
+}
+
+// launch runs a started job in its own goroutine.
+func (s *Scheduler) launch(a *Action, j *store.Job, queue string) {
+	ctx, cancel := context.WithCancelCause(s.runCtx)
+	s.mu.Lock()
+	s.running[j.ID] = &running{job: j, queue: queue, cancel: cancel}
+	s.perQueue[queue]++
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel(nil)
+		res := s.attempt(ctx, a, j)
+		s.finish(a, j, res)
+		s.mu.Lock()
+		delete(s.running, j.ID)
+		if s.perQueue[queue]--; s.perQueue[queue] <= 0 {
+			delete(s.perQueue, queue)
+		}
+		s.mu.Unlock()
+		s.wake()
+	}()
+}
+
+// attempt runs one attempt of j.
+func (s *Scheduler) attempt(ctx context.Context, a *Action, j *store.Job) result {
+	ev, err := s.st.GetEvent(j.EventID, true)
+	if err != nil {
+		now := s.now()
+		return result{run: store.Run{Started: now, Finished: now, Result: store.RunFailed, Error: "load event: " + err.Error()}}
+	}
+	in := &runInput{action: a, job: j, event: ev, data: EventData(ev)}
+	if a.URL != nil {
+		return s.runHTTP(ctx, in)
+	}
+	return s.runExec(ctx, in)
+}
+
+// EventData is what templates see of a stored event.
+func EventData(ev *store.Event) *tmpl.Data {
+	d := &tmpl.Data{
+		ID:          ev.ID,
+		Hook:        ev.Hook,
+		Event:       ev.Type,
+		Delivery:    ev.Delivery,
+		Received:    ev.Received,
+		ContentType: ev.ContentType,
+		Body:        ev.Body,
+		Headers:     tmpl.HeaderMap(ev.Header),
+		Query:       map[string]string{},
+	}
+	if q, err := parseQuery(ev.Query); err == nil {
+		d.Query = q
+	}
+	return d
+}
+
+// finish decides what follows a run and records it, retrying the write
+// until it lands or the scheduler is closed.
+func (s *Scheduler) finish(a *Action, j *store.Job, res result) {
+	out := store.Outcome{Run: res.run, Concurrency: a.Concurrency}
+	switch {
+	case res.ok:
+		out.State = store.Succeeded
+	case res.cancelled:
+		out.State = store.Cancelled
+		out.Reason = "cancelled by a person while it ran"
+	case res.interrupted:
+		out.State = store.Pending
+	case res.permanent:
+		out.State = store.Dead
+		out.Reason = res.run.Error
+	case j.Failures+1 > a.Retries:
+		out.State = store.Dead
+		out.Reason = fmt.Sprintf("%s; no retries left (retries = %d)", res.run.Error, a.Retries)
+	default:
+		s.mu.Lock()
+		delay := backoff(a.Backoff, j.Failures+1, s.rnd)
+		s.mu.Unlock()
+		delay = max(delay, min(res.retryAfter, 24*time.Hour))
+		out.State = store.Failed
+		out.NextAt = s.now().Add(delay)
+		out.Reason = fmt.Sprintf("%s; retry %d of %d at %s", res.run.Error, j.Failures+1, a.Retries, out.NextAt.UTC().Format(time.RFC3339))
+	}
+	attrs := []any{"event_id", j.EventID, "job", j.ID, "hook", j.Hook, "action", j.Action, "attempt", j.Attempts,
+		"result", res.run.Result, "next", out.State, "duration", res.run.Duration().Round(time.Millisecond)}
+	if res.run.ExitCode != nil {
+		attrs = append(attrs, "exit_code", *res.run.ExitCode)
+	}
+	if res.run.Status != 0 {
+		attrs = append(attrs, "status", res.run.Status)
+	}
+	if res.run.Error != "" {
+		attrs = append(attrs, "error", res.run.Error)
+	}
+	if res.ok {
+		s.log.Info("run", attrs...)
+	} else {
+		s.log.Warn("run", attrs...)
+	}
+	if s.opts.OnRun != nil {
+		s.opts.OnRun(RunInfo{Hook: j.Hook, Action: j.Action, Result: res.run.Result, Duration: res.run.Duration()})
+	}
+	wait := 100 * time.Millisecond
+	for {
+		_, err := s.st.Finish(context.Background(), j.ID, out)
+		if err == nil || errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) {
+			return
+		}
+		if errors.Is(err, store.ErrClosed) {
+			// The job stays running on disk: the next start runs it again.
+			return
+		}
+		s.log.Error("record run; will retry", "job", j.ID, "event_id", j.EventID, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-s.runCtx.Done():
+			// Stopping: the job stays running on disk, and the next start
+			// runs it again.
+			return
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// Shutdown stops starting jobs and waits for the running ones to end until
+// ctx is done; then it interrupts them (they go back to their queues) and
+// waits for that. It returns how many runs it interrupted.
+func (s *Scheduler) Shutdown(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.stopRuns(errStopping)
+		s.stopLoop()
+		return 0, nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.running)
+	s.mu.Unlock()
+	s.stopRuns(errStopping)
+	<-done
+	s.stopLoop()
+	return n, nil
+}
+
+func (s *Scheduler) stopLoop() {
+	if s.loopStop != nil {
+		s.loopStop()
+		<-s.loopDone
+	}
+}
+
+// Close stops at once: running jobs are interrupted and go back to their
+// queues. It is safe to call more than once.
+func (s *Scheduler) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Shutdown(ctx)
+	})
+	return nil
+}
+
+// Running returns the jobs running now, oldest first.
+func (s *Scheduler) Running() []*store.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*store.Job, 0, len(s.running))
+	for _, r := range s.running {
+		out = append(out, r.job)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Held says why hook's action does not start jobs now ("" if it does).
+func (s *Scheduler) Held(hook, action string) string {
+	cfg := s.cfg.Load()
+	if cfg.Action(hook, action) == nil {
+		if len(cfg.byHook[hook]) == 0 {
+			return "held: hook " + hook + " has no actions in the config; runs when it returns"
+		}
+		return "held: action " + action + " is not in the config; runs when it returns"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused[hook+"/"+action] {
+		return "held: action paused; runs when resumed"
+	}
+	return ""
+}
+
+// Paused lists the paused actions as hook/action.
+func (s *Scheduler) Paused() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.paused))
+	for p := range s.paused {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SetPaused pauses or resumes hook's action: its jobs stay queued while it
+// is paused. The pause is kept in the store, so it survives restarts.
+func (s *Scheduler) SetPaused(ctx context.Context, hook, action string, paused bool) error {
+	if err := s.st.SetPaused(ctx, hook, action, paused); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if paused {
+		s.paused[hook+"/"+action] = true
+	} else {
+		delete(s.paused, hook+"/"+action)
+	}
+	s.mu.Unlock()
+	s.wake()
+	return nil
+}
+
+// Cancel cancels a job: a queued one at once, a running one by stopping its
+// run (its command's group gets SIGTERM).
+func (s *Scheduler) Cancel(ctx context.Context, jobID string) (*store.Job, error) {
+	s.mu.Lock()
+	r := s.running[jobID]
+	s.mu.Unlock()
+	if r != nil {
+		r.cancel(errCancelled)
+		return r.job, nil
+	}
+	j, err := s.st.GetJob(jobID)
+	if err != nil {
+		return nil, err
+	}
+	conc := 1
+	if a := s.cfg.Load().Action(j.Hook, j.Action); a != nil {
+		conc = a.Concurrency
+	}
+	j, err = s.st.Cancel(ctx, jobID, "cancelled by a person", conc)
+	s.wake()
+	return j, err
+}
+
+// Retry runs a failed, dead, skipped or cancelled job again now.
+func (s *Scheduler) Retry(ctx context.Context, jobID string) (*store.Job, error) {
+	j, err := s.st.Retry(ctx, jobID)
+	s.wake()
+	return j, err
+}
+
+// ErrNoActions is a replay of an event whose hook has no actions now.
+var ErrNoActions = errors.New("no such action in the config")
+
+// Replay queues an event's actions again, as the config defines them now
+// (when and key are evaluated again). With action set, only that one.
+func (s *Scheduler) Replay(ctx context.Context, eventID, action string) ([]*store.Job, error) {
+	ev, err := s.st.GetEvent(eventID, true)
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.cfg.Load()
+	jobs := cfg.Plan(ev.Hook, EventData(ev))
+	if action != "" {
+		var only []store.NewJob
+		for _, j := range jobs {
+			if j.Action == action {
+				only = append(only, j)
+			}
+		}
+		jobs = only
+	}
+	if len(jobs) == 0 {
+		if action != "" {
+			return nil, fmt.Errorf("hook %s has no action %q: %w", ev.Hook, action, ErrNoActions)
+		}
+		return nil, fmt.Errorf("hook %s has no actions: %w", ev.Hook, ErrNoActions)
+	}
+	out, err := s.st.AddJobs(ctx, eventID, jobs)
+	s.wake()
+	return out, err
+}
