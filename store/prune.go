@@ -159,3 +159,34 @@ func deleteEvent(tx *bolt.Tx, ev *Event) error {
 	}
 	return tx.Bucket(bEvents).Delete([]byte(ev.ID))
 }
+
+// Policy is what retention keeps: events younger than MaxAge (0 keeps all
+// ages) and, when MaxSize is set, a file no larger than that.
+type Policy struct {
+	MaxAge  time.Duration
+	MaxSize int64
+}
+
+// PruneLoop applies the policy policy returns (read anew each time, so a
+// reload takes effect) every interval until ctx ends.
+func (s *Store) PruneLoop(ctx context.Context, interval time.Duration, policy func() Policy) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		p := policy()
+		if p.MaxAge > 0 {
+			n, err := s.Prune(ctx, s.now().Add(-p.MaxAge))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Error("prune old events", "err", err)
+			case n > 0:
+				s.log.Info("pruned old events", "events", n, "older_than", p.MaxAge.String())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/store"
+)
+
+const spineSecret = "e2e-secret"
+
+// spineConfig is one GitHub hook whose action appends the event id and the
+// pushed commit to a file.
+const spineConfig = `
+[server]
+listen = "127.0.0.1:0"
+shutdown_timeout = "5s"
+[store]
+path = "data/webhookd.db"
+[admin]
+listen = "127.0.0.1:0"
+[log]
+level = "debug"
+
+[[hook]]
+id = "site"
+provider = "github"
+secret = "env:E2E_GITHUB_SECRET"
+events = ["push"]
+
+  [[hook.action]]
+  name = "deploy"
+  when = 'payload.ref == "refs/heads/main"'
+  run = ["./deploy.sh", "{{ .payload.after }}"]
+  concurrency = 4
+`
+
+const deployScript = `#!/bin/sh
+echo "$WEBHOOKD_EVENT_ID:$1" >> ran.log
+`
+
+func setupSpine(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeConfig(t, dir, spineConfig)
+	if err := os.WriteFile(filepath.Join(dir, "deploy.sh"), []byte(deployScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+var spineEnv = []string{"E2E_GITHUB_SECRET=" + spineSecret}
+
+func pushBody(ref, after string) []byte {
+	return []byte(fmt.Sprintf(`{"ref":%q,"after":%q,"repository":{"full_name":"o/r"}}`, ref, after))
+}
+
+// TestE2E_Push: a signed push is stored, acknowledged and runs the script;
+// a bad or missing signature, a repeated delivery and an ignored event type
+// run nothing.
+func TestE2E_Push(t *testing.T) {
+	dir := setupSpine(t)
+	d := startDaemon(t, dir, spineEnv...)
+
+	r := d.postGitHub("/hooks/site", spineSecret, "push", "del-1", pushBody("refs/heads/main", "c0ffee"))
+	if r.Status != 202 || r.Body["jobs"] != float64(1) {
+		t.Fatalf("signed push = %d %s; want 202 with 1 job", r.Status, r.Raw)
+	}
+	id := fmt.Sprint(r.Body["id"])
+	ranLog := filepath.Join(dir, "ran.log")
+	waitFor(t, 10*time.Second, "the deploy script", func() bool { return len(readLines(t, ranLog)) == 1 })
+	if got := readLines(t, ranLog)[0]; got != id+":c0ffee" {
+		t.Errorf("script saw %q; want %q", got, id+":c0ffee")
+	}
+	waitFor(t, 5*time.Second, "the job to succeed", func() bool {
+		_, ev := d.apiEvent(id)
+		return strings.Join(jobStates(ev), ",") == "succeeded"
+	})
+	status, ev := d.apiEvent(id)
+	if status != 200 || ev["hook"] != "site" || ev["delivery"] != "del-1" || ev["state"] != "succeeded" {
+		t.Errorf("GET /api/events/%s = %d %v", id, status, ev)
+	}
+
+	// Refused and ignored deliveries run nothing.
+	if r := d.postGitHub("/hooks/site", "wrong-secret", "push", "del-2", pushBody("refs/heads/main", "bad")); r.Status != 401 {
+		t.Errorf("wrong signature = %d; want 401", r.Status)
+	}
+	if r := d.postGitHub("/hooks/site", "", "push", "del-3", pushBody("refs/heads/main", "bad")); r.Status != 401 {
+		t.Errorf("missing signature = %d; want 401", r.Status)
+	}
+	if r := d.postGitHub("/hooks/site", spineSecret, "push", "del-1", pushBody("refs/heads/main", "again")); r.Status != 200 || r.Body["duplicate"] != true || r.Body["id"] != id {
+		t.Errorf("repeated delivery = %d %s; want 200 duplicate of %s", r.Status, r.Raw, id)
+	}
+	if r := d.postGitHub("/hooks/site", spineSecret, "issues", "del-4", pushBody("refs/heads/main", "bad")); r.Status != 200 || r.Body["ignored"] != "issues" {
+		t.Errorf("ignored event = %d %s; want 200 ignored", r.Status, r.Raw)
+	}
+	// A push to another branch is stored, and skipped with the reason.
+	r = d.postGitHub("/hooks/site", spineSecret, "push", "del-5", pushBody("refs/heads/dev", "dev1"))
+	if r.Status != 202 || r.Body["jobs"] != float64(0) {
+		t.Errorf("push to dev = %d %s; want 202 with 0 jobs", r.Status, r.Raw)
+	}
+	_, dev := d.apiEvent(fmt.Sprint(r.Body["id"]))
+	jobs, _ := dev["jobs"].([]any)
+	if len(jobs) != 1 || !strings.Contains(fmt.Sprint(jobs[0].(map[string]any)["reason"]), `payload.ref is "refs/heads/dev"`) {
+		t.Errorf("dev push jobs = %v; want one skipped with the reason", dev["jobs"])
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := readLines(t, ranLog); len(got) != 1 {
+		t.Errorf("script ran %d times: %v; want once", len(got), got)
+	}
+	if err := d.stop(10 * time.Second); err != nil {
+		t.Fatalf("SIGTERM: exit %v; want 0", err)
+	}
+	st := openStore(t, filepath.Join(dir, "data", "webhookd.db"))
+	stats, _ := st.Stats()
+	if stats.Events != 2 {
+		t.Errorf("stored %d events; want 2 (the main and dev pushes)", stats.Events)
+	}
+}
+
+// TestE2E_CrashRecovery: under concurrent signed load the daemon is killed
+// with SIGKILL; after a restart every acknowledged event is there and its
+// action runs.
+func TestE2E_CrashRecovery(t *testing.T) {
+	dir := setupSpine(t)
+	d := startDaemon(t, dir, spineEnv...)
+	var mu sync.Mutex
+	var acked []string
+	var n atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := n.Add(1)
+				body := pushBody("refs/heads/main", fmt.Sprintf("c%d", i))
+				r, err := postGitHubTo(d.addr, "/hooks/site", spineSecret, "push", fmt.Sprintf("crash-%d", i), body)
+				if err != nil {
+					return // the daemon died mid-request: not acknowledged
+				}
+				if r.Status == 202 {
+					mu.Lock()
+					acked = append(acked, fmt.Sprint(r.Body["id"]))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Duration(300+rand.IntN(400)) * time.Millisecond)
+	d.kill()
+	close(stop)
+	wg.Wait()
+	if len(acked) < 10 {
+		t.Fatalf("only %d deliveries acknowledged before the kill", len(acked))
+	}
+	t.Logf("%d deliveries acknowledged before SIGKILL", len(acked))
+
+	d2 := startDaemon(t, dir, spineEnv...)
+	for _, id := range acked {
+		if status, _ := d2.apiEvent(id); status != 200 {
+			t.Fatalf("acknowledged event %s is missing after the crash (status %d)", id, status)
+		}
+	}
+	ranLog := filepath.Join(dir, "ran.log")
+	waitFor(t, 60*time.Second, "every acknowledged event's action", func() bool {
+		seen := map[string]bool{}
+		for _, l := range readLines(t, ranLog) {
+			id, _, _ := strings.Cut(l, ":")
+			seen[id] = true
+		}
+		for _, id := range acked {
+			if !seen[id] {
+				return false
+			}
+		}
+		return true
+	})
+	if err := d2.stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, filepath.Join(dir, "data", "webhookd.db"))
+	if err := st.Check(); err != nil {
+		t.Fatalf("consistency check after crash: %v", err)
+	}
+	stats, _ := st.Stats()
+	if stats.Jobs[store.Running] != 0 {
+		t.Errorf("%d jobs stuck running", stats.Jobs[store.Running])
+	}
+}
+
+// TestE2E_GracefulRestart: SIGTERM with queued jobs exits 0; the jobs that
+// did not run stay queued and run after the restart.
+func TestE2E_GracefulRestart(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, strings.Replace(spineConfig, "concurrency = 4", "concurrency = 1", 1))
+	if err := os.WriteFile(filepath.Join(dir, "deploy.sh"), []byte("#!/bin/sh\nsleep 0.3\necho \"$WEBHOOKD_EVENT_ID:$1\" >> ran.log\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir, spineEnv...)
+	var ids []string
+	for i := 0; i < 10; i++ {
+		r := d.postGitHub("/hooks/site", spineSecret, "push", fmt.Sprintf("g-%d", i), pushBody("refs/heads/main", fmt.Sprint(i)))
+		if r.Status != 202 {
+			t.Fatalf("push %d = %d", i, r.Status)
+		}
+		ids = append(ids, fmt.Sprint(r.Body["id"]))
+	}
+	if err := d.stop(15 * time.Second); err != nil {
+		t.Fatalf("SIGTERM: %v; want exit 0", err)
+	}
+	before := len(readLines(t, filepath.Join(dir, "ran.log")))
+	if before >= 10 {
+		t.Fatalf("all 10 ran before the restart; the test needs some queued")
+	}
+	t.Logf("%d of 10 ran before SIGTERM", before)
+	startDaemon(t, dir, spineEnv...)
+	waitFor(t, 30*time.Second, "all ten to run", func() bool { return len(readLines(t, filepath.Join(dir, "ran.log"))) >= 10 })
+	lines := readLines(t, filepath.Join(dir, "ran.log"))
+	for i, id := range ids {
+		if i < len(lines) && !strings.HasPrefix(lines[i], id+":") {
+			t.Errorf("run %d was %q; want event %s (arrival order)", i, lines[i], id)
+		}
+	}
+}
+
+// TestE2E_Check: check reports FILE:LINE errors and exits 1; a good file
+// exits 0.
+func TestE2E_Check(t *testing.T) {
+	dir := t.TempDir()
+	p := writeConfig(t, dir, "[server]\nlisten = \":9000\"\n\n[[hook]]\nid = \"x\"\nprovider = \"gitbub\"\nsecret = \"s\"\n")
+	out, err := exec.Command(binPath, "check", "-config", p).CombinedOutput()
+	if code := exitStatus(err); code != 1 || !strings.Contains(string(out), p+":6: hook \"x\": unknown provider \"gitbub\"") {
+		t.Errorf("check bad config: exit %d\n%s", code, out)
+	}
+	writeConfig(t, dir, spineConfig)
+	cmd := exec.Command(binPath, "check", "-config", p)
+	cmd.Env = append(os.Environ(), spineEnv...)
+	out, err = cmd.CombinedOutput()
+	if code := exitStatus(err); code != 0 || !bytes.Contains(out, []byte("ok (1 hooks, 1 actions)")) {
+		t.Errorf("check good config: exit %d\n%s", code, out)
+	}
+	if code := exitStatus(exec.Command(binPath, "frobnicate").Run()); code != 2 {
+		t.Errorf("unknown command: exit %d; want 2", code)
+	}
+}
+
+func exitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// TestExampleConfig: the bundled example loads and builds, so it never rots.
+func TestExampleConfig(t *testing.T) {
+	cfg, _, err := config.Load("webhookd.toml.example")
+	if err != nil {
+		t.Fatalf("webhookd.toml.example: %v", err)
+	}
+	if _, _, err := build(cfg); err != nil {
+		t.Fatalf("build example: %v", err)
+	}
+	h := cfg.Hook("site")
+	if h == nil || len(h.Actions) != 1 {
+		t.Fatalf("example hooks = %+v", cfg.Hooks)
+	}
+	if fi, err := os.Stat(filepath.Join(filepath.Dir(cfg.File), "examples", "deploy.sh")); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("examples/deploy.sh missing or not executable: %v", err)
+	}
+}

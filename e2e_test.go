@@ -1,0 +1,283 @@
+package main
+
+// End-to-end tests: they build the binary once (TestMain), start it on a
+// loopback port with a config in a temp dir, and drive it as a user does.
+// The daemon's log is dumped when a test fails.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+)
+
+// binPath is the webhookd binary TestMain builds.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "webhookd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "webhookd")
+	build := exec.Command("go", "build", "-o", binPath, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build webhookd:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a log sink safe for the daemon's stderr copier and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a running webhookd.
+type proc struct {
+	t      *testing.T
+	dir    string
+	config string
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	addr   string // public listener, host:port
+	admin  string // admin listener, host:port
+	exited chan struct{}
+	err    error
+}
+
+var (
+	reListen = regexp.MustCompile(`msg=listening addr=(\S+)`)
+	reAdmin  = regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
+)
+
+// writeConfig writes webhookd.toml into dir. %DIR% becomes dir.
+func writeConfig(t *testing.T, dir, cfg string) string {
+	t.Helper()
+	p := filepath.Join(dir, "webhookd.toml")
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(cfg, "%DIR%", dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startDaemon starts webhookd serve on the config in dir and waits until
+// both listeners are up. The daemon is killed at the end of the test.
+func startDaemon(t *testing.T, dir string, env ...string) *proc {
+	t.Helper()
+	d := &proc{t: t, dir: dir, config: filepath.Join(dir, "webhookd.toml"), log: &syncBuffer{}, exited: make(chan struct{})}
+	d.cmd = exec.Command(binPath, "serve", "-config", d.config)
+	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Dir = dir
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Stdout = d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			d.log.Write([]byte(line + "\n"))
+			if m := reListen.FindStringSubmatch(line); m != nil {
+				d.addr = m[1]
+			}
+			if m := reAdmin.FindStringSubmatch(line); m != nil {
+				d.admin = m[1]
+			}
+			if !signalled && d.addr != "" && d.admin != "" {
+				signalled = true
+				close(ready)
+			}
+		}
+	}()
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		d.kill()
+		if t.Failed() {
+			t.Logf("webhookd log (%s):\n%s", dir, d.log.String())
+		}
+	})
+	select {
+	case <-ready:
+	case <-d.exited:
+		t.Fatalf("webhookd exited at start: %v\n%s", d.err, d.log.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("webhookd did not start listening:\n%s", d.log.String())
+	}
+	return d
+}
+
+// kill stops the daemon with SIGKILL (if it still runs) and waits.
+func (d *proc) kill() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
+// stop sends SIGTERM and waits for the exit status.
+func (d *proc) stop(timeout time.Duration) error {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return d.err
+	case <-time.After(timeout):
+		d.t.Fatalf("webhookd did not stop within %v", timeout)
+		return nil
+	}
+}
+
+func githubSign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// reply is an HTTP answer with its JSON body.
+type reply struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// postGitHub sends a GitHub delivery signed with secret.
+func (d *proc) postGitHub(path, secret, event, delivery string, body []byte) reply {
+	d.t.Helper()
+	r, err := postGitHubTo(d.addr, path, secret, event, delivery, body)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return r
+}
+
+func postGitHubTo(addr, path, secret, event, delivery string, body []byte) (reply, error) {
+	req, _ := http.NewRequest("POST", "http://"+addr+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", delivery)
+	if secret != "" {
+		req.Header.Set("X-Hub-Signature-256", githubSign(secret, body))
+	}
+	return do(req)
+}
+
+func do(req *http.Request) (reply, error) {
+	res, err := httpClient.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	r := reply{Status: res.StatusCode, Header: res.Header, Raw: string(b)}
+	json.Unmarshal(b, &r.Body)
+	return r, nil
+}
+
+// apiEvent reads GET /api/events/{id} from the admin listener.
+func (d *proc) apiEvent(id string) (int, map[string]any) {
+	d.t.Helper()
+	res, err := httpClient.Get("http://" + d.admin + "/api/events/" + id)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var v map[string]any
+	json.NewDecoder(res.Body).Decode(&v)
+	return res.StatusCode, v
+}
+
+// jobStates lists the states of an event's jobs, as the API shows them.
+func jobStates(ev map[string]any) []string {
+	var out []string
+	jobs, _ := ev["jobs"].([]any)
+	for _, j := range jobs {
+		m, _ := j.(map[string]any)
+		out = append(out, fmt.Sprint(m["state"]))
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// openStore opens the daemon's database read-only, after it has stopped.
+func openStore(t *testing.T, path string) *store.Store {
+	t.Helper()
+	st, err := store.Open(path, store.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+var _ = context.Background

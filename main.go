@@ -1,0 +1,412 @@
+// Command webhookd receives webhooks, verifies them, stores each one
+// durably before it answers, and runs the configured actions from a
+// background scheduler with retries. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/webhookd/webhookd/actions"
+	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/internal/stdwh"
+	"github.com/webhookd/webhookd/listener"
+	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+// Set at build time: -ldflags "-X main.version=v1.2.3 -X main.commit=abc".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is a command line that makes no sense: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "webhookd:", err)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	fmt.Fprintln(stderr, "webhookd:", err)
+	return 1
+}
+
+// run is webhookd: the subcommand in args, with its flags.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stderr)
+	case "check":
+		return check(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return &usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
+}
+
+const usage = `usage: webhookd [command] [flags]
+
+  serve   [-config FILE]   run the daemon (the default command)
+  check   [-config FILE]   validate the config file
+  version                  print the version
+`
+
+func versionString() string {
+	c := commit
+	if c == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return fmt.Sprintf("webhookd %s (commit %s, %s, %s/%s)", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// configFlag adds -config to fs: $WEBHOOKD_CONFIG, then ./webhookd.toml.
+func configFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("WEBHOOKD_CONFIG")
+	if def == "" {
+		def = "webhookd.toml"
+	}
+	return fs.String("config", def, "config `file` (default $WEBHOOKD_CONFIG, then ./webhookd.toml)")
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{err.Error()}
+	}
+	return nil
+}
+
+// check validates the config file: errors as FILE:LINE: message.
+func check(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, warnings, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	actionsN := 0
+	for _, h := range cfg.Hooks {
+		actionsN += len(h.Actions)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d hooks, %d actions)\n", cfg.File, len(cfg.Hooks), actionsN)
+	return nil
+}
+
+// newLogger makes the daemon's logger from the config.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the daemon until ctx ends (SIGTERM or SIGINT), then drains.
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, warnings, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o750); err != nil {
+		return fmt.Errorf("store directory: %w", err)
+	}
+	st, err := store.Open(cfg.Store.Path, store.Options{Logger: log.With("part", "store")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	lcfg, acfg, err := build(cfg)
+	if err != nil {
+		return err
+	}
+	sched := actions.New(actions.Options{Store: st, Logger: log.With("part", "actions")}, acfg)
+	if err := sched.Start(); err != nil {
+		return err
+	}
+	defer sched.Close()
+
+	lis := listener.New(listener.Options{Addr: cfg.Server.Listen, Store: st, Logger: log.With("part", "listener")}, lcfg)
+	if err := lis.Open(); err != nil {
+		return err
+	}
+
+	d := &daemon{log: log, path: *path, cfg: cfg, lis: lis, sched: sched, started: time.Now()}
+	var adm *admin.Server
+	if cfg.Admin.Listen != "off" {
+		var token []byte
+		if cfg.Admin.Token != nil {
+			token = cfg.Admin.Token.Value()
+		}
+		adm = admin.New(admin.Options{
+			Addr: cfg.Admin.Listen, Token: token, Store: st, Scheduler: sched,
+			Status: d.status, Rejections: lis.Rejections, Logger: log.With("part", "admin"),
+		})
+		if err := adm.Open(); err != nil {
+			lis.Close()
+			return err
+		}
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := lis.Serve(); err != nil {
+			errc <- fmt.Errorf("listener: %w", err)
+		}
+	}()
+	log.Info("listening", "addr", lis.Addr().String(), "hooks", len(cfg.Hooks), "config", cfg.File, "store", cfg.Store.Path, "version", version)
+	if adm != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := adm.Serve(); err != nil {
+				errc <- fmt.Errorf("admin: %w", err)
+			}
+		}()
+		log.Info("admin listening", "addr", adm.Addr())
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.PruneLoop(bg, 10*time.Minute, d.retention)
+	}()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			d.reload("SIGHUP")
+		case runErr = <-errc:
+			break loop
+		}
+	}
+
+	// Drain: stop accepting, let running actions finish, then close.
+	timeout := d.config().Server.ShutdownTimeout
+	log.Info("stopping", "shutdown_timeout", timeout.String())
+	deadline, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := lis.Shutdown(deadline); err != nil {
+		log.Warn("listener shutdown", "err", err)
+		lis.Close()
+	}
+	if n, _ := sched.Shutdown(deadline); n > 0 {
+		log.Warn("runs interrupted at shutdown; they run again at the next start", "runs", n)
+	}
+	if adm != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		adm.Shutdown(actx)
+		acancel()
+	}
+	stopBG()
+	wg.Wait()
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// daemon holds what reloads change.
+type daemon struct {
+	log     *slog.Logger
+	path    string
+	lis     *listener.Listener
+	sched   *actions.Scheduler
+	started time.Time
+
+	mu         sync.Mutex
+	cfg        *config.Config
+	lastReload string
+	lastTime   time.Time
+	lastErr    string
+}
+
+func (d *daemon) config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+func (d *daemon) retention() store.Policy {
+	c := d.config()
+	return store.Policy{MaxAge: c.Store.Retention, MaxSize: c.Store.MaxSize}
+}
+
+// reload loads the config file again and swaps it in whole; a broken file
+// is reported and the running config stays.
+func (d *daemon) reload(why string) {
+	cfg, warnings, err := config.Load(d.path)
+	if err == nil {
+		var lcfg *listener.Config
+		var acfg *actions.Config
+		if lcfg, acfg, err = build(cfg); err == nil {
+			d.lis.SetConfig(lcfg)
+			d.sched.SetConfig(acfg)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastTime = time.Now()
+	if err != nil {
+		d.lastReload, d.lastErr = "error", err.Error()
+		d.log.Error("config reload failed; the running config stays", "trigger", why, "err", err)
+		return
+	}
+	for _, w := range warnings {
+		d.log.Warn(w)
+	}
+	d.cfg = cfg
+	d.lastReload, d.lastErr = "ok", ""
+	d.log.Info("config reloaded", "trigger", why, "hooks", len(cfg.Hooks))
+}
+
+func (d *daemon) status() admin.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return admin.Status{
+		Version: version, Started: d.started, ConfigFile: d.cfg.File,
+		LastReload: d.lastReload, LastReloadTime: d.lastTime, ConfigError: d.lastErr,
+	}
+}
+
+// build maps a config onto what the listener and the scheduler need.
+func build(cfg *config.Config) (*listener.Config, *actions.Config, error) {
+	var acts []*actions.Action
+	for _, h := range cfg.Hooks {
+		for _, a := range h.Actions {
+			acts = append(acts, buildAction(h, a))
+		}
+	}
+	acfg := actions.NewConfig(acts)
+	lcfg := &listener.Config{TrustedProxies: cfg.Server.TrustedProxies, RateLimit: cfg.Server.RateLimit}
+	for _, h := range cfg.Hooks {
+		p, err := listener.NewProvider(providerConfig(h))
+		if err != nil {
+			return nil, nil, &config.Error{File: cfg.File, Line: h.Line, Msg: fmt.Sprintf("hook %q: %v", h.ID, err)}
+		}
+		var events map[string]bool
+		if len(h.Events) > 0 {
+			events = map[string]bool{}
+			for _, e := range h.Events {
+				events[e] = true
+			}
+		}
+		id := h.ID
+		lcfg.Hooks = append(lcfg.Hooks, &listener.Hook{
+			ID: h.ID, Path: h.Path, Provider: p, Events: events, AllowIPs: h.AllowIPs, MaxBody: h.MaxBody,
+			Plan: func(d *tmpl.Data) []store.NewJob { return acfg.Plan(id, d) },
+		})
+	}
+	return lcfg, acfg, nil
+}
+
+func providerConfig(h *config.Hook) listener.ProviderConfig {
+	pc := listener.ProviderConfig{
+		Name: h.Provider, Header: h.Params.Header, Algorithm: h.Params.Algorithm, Encoding: h.Params.Encoding,
+		Prefix: h.Params.Prefix, EventHeader: h.Params.EventHeader, DeliveryHeader: h.Params.DeliveryHeader,
+		Username: h.Params.Username, PublicKey: h.Params.PublicKey, PublicURL: h.Params.PublicURL,
+		Tolerance: h.Params.Tolerance, AllowSHA1: h.Params.AllowSHA1,
+	}
+	for _, s := range h.Secrets {
+		pc.Secrets = append(pc.Secrets, s.Value())
+	}
+	return pc
+}
+
+func buildAction(h *config.Hook, a *config.Action) *actions.Action {
+	out := &actions.Action{
+		Hook: h.ID, Name: a.Name, When: a.When, Key: a.Key,
+		Run: a.Run, Dir: a.Dir, URL: a.URL, Method: a.Method, Body: a.Body,
+		Timeout: a.Timeout, Concurrency: a.Concurrency, Coalesce: a.Coalesce, Retries: a.Retries, Backoff: a.Backoff,
+	}
+	for _, e := range a.Env {
+		out.Env = append(out.Env, actions.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	for _, hd := range a.Headers {
+		out.Headers = append(out.Headers, actions.EnvVar{Name: hd.Name, Value: hd.Value})
+	}
+	if a.Sign != nil && a.Sign.Secret != nil {
+		out.SignKey = stdwh.Key(a.Sign.Secret.Value())
+	}
+	return out
+}
