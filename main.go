@@ -21,6 +21,7 @@ import (
 
 	"github.com/webhookd/webhookd/actions"
 	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/cli"
 	"github.com/webhookd/webhookd/config"
 	"github.com/webhookd/webhookd/internal/stdwh"
 	"github.com/webhookd/webhookd/listener"
@@ -41,54 +42,38 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-// usageError is a command line that makes no sense: exit status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, "webhookd:", err)
-		return 2
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
 	fmt.Fprintln(stderr, "webhookd:", err)
+	var ue *cli.UsageError
+	if errors.As(err, &ue) {
+		return 2
+	}
 	return 1
 }
 
 // run is webhookd: the subcommand in args, with its flags.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd := "serve"
+	name := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
 	}
-	switch cmd {
+	switch name {
 	case "serve":
 		return serve(ctx, args, stderr)
-	case "check":
-		return check(args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, versionString())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help":
+		fmt.Fprint(stdout, cli.Usage())
 		return nil
 	}
-	return &usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
+	c := cli.Find(name)
+	if c == nil {
+		return &cli.UsageError{Msg: fmt.Sprintf("unknown command %q\n%s", name, cli.Usage())}
+	}
+	env := &cli.Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, Version: versionString()}
+	return c.Run(ctx, env, args)
 }
-
-const usage = `usage: webhookd [command] [flags]
-
-  serve   [-config FILE]   run the daemon (the default command)
-  check   [-config FILE]   validate the config file
-  version                  print the version
-`
 
 func versionString() string {
 	c := commit
@@ -107,48 +92,6 @@ func versionString() string {
 	return fmt.Sprintf("webhookd %s (commit %s, %s, %s/%s)", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// configFlag adds -config to fs: $WEBHOOKD_CONFIG, then ./webhookd.toml.
-func configFlag(fs *flag.FlagSet) *string {
-	def := os.Getenv("WEBHOOKD_CONFIG")
-	if def == "" {
-		def = "webhookd.toml"
-	}
-	return fs.String("config", def, "config `file` (default $WEBHOOKD_CONFIG, then ./webhookd.toml)")
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{err.Error()}
-	}
-	return nil
-}
-
-// check validates the config file: errors as FILE:LINE: message.
-func check(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := configFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, warnings, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		fmt.Fprintln(stderr, "warning:", w)
-	}
-	actionsN := 0
-	for _, h := range cfg.Hooks {
-		actionsN += len(h.Actions)
-	}
-	fmt.Fprintf(stdout, "%s: ok (%d hooks, %d actions)\n", cfg.File, len(cfg.Hooks), actionsN)
-	return nil
-}
-
 // newLogger makes the daemon's logger from the config.
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -164,9 +107,9 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := configFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	path := cli.ConfigFlag(fs, os.Getenv)
+	if err := fs.Parse(args); err != nil {
+		return &cli.UsageError{Msg: err.Error()}
 	}
 	cfg, warnings, err := config.Load(*path)
 	if err != nil {
@@ -189,18 +132,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sched := actions.New(actions.Options{Store: st, Logger: log.With("part", "actions")}, acfg)
+	metrics := admin.NewMetrics(st, nil)
+	sched := actions.New(actions.Options{Store: st, Logger: log.With("part", "actions"), OnRun: metrics.ObserveRun}, acfg)
 	if err := sched.Start(); err != nil {
 		return err
 	}
 	defer sched.Close()
 
-	lis := listener.New(listener.Options{Addr: cfg.Server.Listen, Store: st, Logger: log.With("part", "listener")}, lcfg)
+	lis := listener.New(listener.Options{Addr: cfg.Server.Listen, Store: st, Logger: log.With("part", "listener"), OnRequest: metrics.ObserveRequest}, lcfg)
 	if err := lis.Open(); err != nil {
 		return err
 	}
 
-	d := &daemon{log: log, path: *path, cfg: cfg, lis: lis, sched: sched, started: time.Now()}
+	d := &daemon{log: log, path: *path, cfg: cfg, lis: lis, sched: sched, metrics: metrics, started: time.Now()}
 	var adm *admin.Server
 	if cfg.Admin.Listen != "off" {
 		var token []byte
@@ -209,7 +153,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		adm = admin.New(admin.Options{
 			Addr: cfg.Admin.Listen, Token: token, Store: st, Scheduler: sched,
-			Status: d.status, Rejections: lis.Rejections, Logger: log.With("part", "admin"),
+			Status: d.status, Rejections: lis.Rejections, Metrics: metrics, Logger: log.With("part", "admin"),
 		})
 		if err := adm.Open(); err != nil {
 			lis.Close()
@@ -238,6 +182,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("admin listening", "addr", adm.Addr())
 	}
 	bg, stopBG := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case c := <-st.Commits():
+				metrics.ObserveCommit(c)
+			case <-bg.Done():
+				return
+			}
+		}
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -292,6 +248,7 @@ type daemon struct {
 	path    string
 	lis     *listener.Listener
 	sched   *actions.Scheduler
+	metrics *admin.Metrics
 	started time.Time
 
 	mu         sync.Mutex
@@ -324,6 +281,7 @@ func (d *daemon) reload(why string) {
 			d.sched.SetConfig(acfg)
 		}
 	}
+	d.metrics.ObserveReload(err == nil)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.lastTime = time.Now()

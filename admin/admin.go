@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/webhookd/webhookd/actions"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
@@ -48,7 +50,9 @@ type Options struct {
 	Status func() Status
 	// Rejections lists recent refused requests.
 	Rejections func() []listener.Rejection
-	Logger     *slog.Logger
+	// Metrics, when set, are served at /metrics.
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // Server is the admin listener.
@@ -79,6 +83,10 @@ func New(opts Options) *Server {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /api/events/{id}", s.apiEvent)
+	s.mux.HandleFunc("GET /api/status", s.apiStatus)
+	if s.opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Metrics.Registry(), promhttp.HandlerOpts{}))
+	}
 }
 
 // Open binds the socket: a TCP address or unix:/path (a stale socket file
@@ -178,6 +186,35 @@ func (s *Server) apiEvent(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// StatusJSON is GET /api/status.
+type StatusJSON struct {
+	Status
+	UptimeSeconds int64                 `json:"uptime_seconds"`
+	Jobs          map[store.State]int64 `json:"jobs"`
+	Running       int                   `json:"running"`
+	Paused        []string              `json:"paused"`
+	Events        int                   `json:"events"`
+	DatabaseBytes int64                 `json:"database_bytes"`
+	OldestQueued  string                `json:"oldest_queued_job,omitempty"`
+}
+
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.opts.Store.Stats()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	status := s.opts.Status()
+	out := StatusJSON{
+		Status: status, Jobs: st.Jobs, Running: len(s.opts.Scheduler.Running()), Paused: s.opts.Scheduler.Paused(),
+		Events: st.Events, DatabaseBytes: st.FileSize, OldestQueued: st.OldestQueue,
+	}
+	if !status.Started.IsZero() {
+		out.UptimeSeconds = int64(time.Since(status.Started).Seconds())
 	}
 	writeJSON(w, http.StatusOK, out)
 }

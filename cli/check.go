@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/webhookd/webhookd/config"
+)
+
+func cmdCheck() *Command {
+	c := &Command{
+		Name:    "check",
+		Args:    "[-config FILE]",
+		Summary: "validate the config; errors as FILE:LINE: message",
+	}
+	c.Run = func(ctx context.Context, env *Env, args []string) error {
+		fs := newFlags(env, c)
+		path := ConfigFlag(fs, env.Getenv)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		cfg, warnings, err := config.Load(*path)
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(env.Stderr, "warning:", w)
+		}
+		actions := 0
+		for _, h := range cfg.Hooks {
+			actions += len(h.Actions)
+		}
+		fmt.Fprintf(env.Stdout, "%s: ok (%d hooks, %d actions)\n", cfg.File, len(cfg.Hooks), actions)
+		return nil
+	}
+	return c
+}
