@@ -1,0 +1,237 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// schedConfig is one GitHub hook (secret spineSecret) with the given
+// actions; %DIR% is the test's directory.
+func schedConfig(actions string) string {
+	return `
+[server]
+listen = "127.0.0.1:0"
+shutdown_timeout = "5s"
+[store]
+path = "webhookd.db"
+[admin]
+listen = "127.0.0.1:0"
+[log]
+level = "debug"
+
+[[hook]]
+id = "site"
+provider = "github"
+secret = "` + spineSecret + `"
+` + actions
+}
+
+func writeScript(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventJobs returns the event's jobs as the API shows them.
+func eventJobs(d *proc, id string) []map[string]any {
+	_, ev := d.apiEvent(id)
+	var out []map[string]any
+	jobs, _ := ev["jobs"].([]any)
+	for _, j := range jobs {
+		m, _ := j.(map[string]any)
+		out = append(out, m)
+	}
+	return out
+}
+
+func waitJobState(t *testing.T, d *proc, id, state string, timeout time.Duration) map[string]any {
+	t.Helper()
+	var job map[string]any
+	waitFor(t, timeout, "event "+id+" job "+state, func() bool {
+		js := eventJobs(d, id)
+		if len(js) == 0 {
+			return false
+		}
+		job = js[len(js)-1]
+		return job["state"] == state
+	})
+	return job
+}
+
+// TestE2E_RetryThenSucceed: a script that fails twice succeeds on its
+// third attempt; every attempt is a run with its output.
+func TestE2E_RetryThenSucceed(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "flaky"
+  run = ["./flaky.sh"]
+  retries = 2
+  backoff = "100ms"
+`))
+	writeScript(t, dir, "flaky.sh", `echo "attempt $WEBHOOKD_ATTEMPT"
+[ "$WEBHOOKD_ATTEMPT" -ge 3 ]
+`)
+	d := startDaemon(t, dir)
+	r := d.postGitHub("/hooks/site", spineSecret, "push", "r-1", pushBody("refs/heads/main", "a"))
+	id := fmt.Sprint(r.Body["id"])
+	job := waitJobState(t, d, id, "succeeded", 20*time.Second)
+	runs, _ := job["runs"].([]any)
+	if len(runs) != 3 || job["attempts"] != float64(3) || job["failures"] != float64(2) {
+		t.Fatalf("job = %v; want 3 runs, 2 failures", job)
+	}
+	for i, r := range runs {
+		m := r.(map[string]any)
+		want := "failed"
+		if i == 2 {
+			want = "succeeded"
+		}
+		if m["result"] != want || !strings.Contains(fmt.Sprint(m["output"]), fmt.Sprintf("attempt %d", i+1)) {
+			t.Errorf("run %d = %v; want %s with its output", i+1, m, want)
+		}
+	}
+}
+
+// TestE2E_HungScriptKilled: a hung script and the child it started are
+// killed at the timeout.
+func TestE2E_HungScriptKilled(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "hang"
+  run = ["./hang.sh"]
+  timeout = "500ms"
+`))
+	writeScript(t, dir, "hang.sh", "sleep 300 &\necho $! > child.pid\nsleep 300\n")
+	d := startDaemon(t, dir)
+	r := d.postGitHub("/hooks/site", spineSecret, "push", "h-1", pushBody("refs/heads/main", "a"))
+	job := waitJobState(t, d, fmt.Sprint(r.Body["id"]), "dead", 20*time.Second)
+	if !strings.Contains(fmt.Sprint(job["reason"]), "timed out after 500ms") {
+		t.Errorf("reason = %v", job["reason"])
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "child.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	waitFor(t, 5*time.Second, "the background child to die", func() bool { return pid > 0 && syscall.Kill(pid, 0) != nil })
+}
+
+// TestE2E_OrderNoOverlap: with concurrency 1, five events run in arrival
+// order and never overlap.
+func TestE2E_OrderNoOverlap(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["./order.sh", "{{ .payload.after }}"]
+`))
+	writeScript(t, dir, "order.sh", "echo start-$1 >> order.log\nsleep 0.1\necho end-$1 >> order.log\n")
+	d := startDaemon(t, dir)
+	var want []string
+	for i := 1; i <= 5; i++ {
+		r := d.postGitHub("/hooks/site", spineSecret, "push", fmt.Sprint("o-", i), pushBody("refs/heads/main", fmt.Sprint(i)))
+		if r.Status != 202 {
+			t.Fatalf("push %d = %d", i, r.Status)
+		}
+		want = append(want, fmt.Sprint("start-", i), fmt.Sprint("end-", i))
+	}
+	logf := filepath.Join(dir, "order.log")
+	waitFor(t, 20*time.Second, "five runs", func() bool { return len(readLines(t, logf)) == 10 })
+	if got := readLines(t, logf); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("runs = %v; want %v", got, want)
+	}
+}
+
+// TestE2E_CoalescedBurst: while a deploy runs, a burst of pushes queues;
+// only the newest of the burst runs after it.
+func TestE2E_CoalescedBurst(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["./deploy.sh", "{{ .payload.after }}"]
+  coalesce = true
+`))
+	writeScript(t, dir, "deploy.sh", "echo $1 >> deploys.log\n[ \"$1\" = first ] && while [ ! -e go ]; do sleep 0.05; done\nexit 0\n")
+	d := startDaemon(t, dir)
+	first := d.postGitHub("/hooks/site", spineSecret, "push", "c-0", pushBody("refs/heads/main", "first"))
+	waitJobState(t, d, fmt.Sprint(first.Body["id"]), "running", 10*time.Second)
+	var ids []string
+	for i := 1; i <= 9; i++ {
+		r := d.postGitHub("/hooks/site", spineSecret, "push", fmt.Sprint("c-", i), pushBody("refs/heads/main", fmt.Sprint("burst", i)))
+		ids = append(ids, fmt.Sprint(r.Body["id"]))
+	}
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o600)
+	waitJobState(t, d, ids[8], "succeeded", 20*time.Second)
+	if got := readLines(t, filepath.Join(dir, "deploys.log")); strings.Join(got, " ") != "first burst9" {
+		t.Errorf("deploys = %v; want [first burst9]", got)
+	}
+	for _, id := range ids[:8] {
+		job := eventJobs(d, id)[0]
+		if job["state"] != "skipped" || !strings.Contains(fmt.Sprint(job["reason"]), "superseded by event") {
+			t.Errorf("event %s job = %v %v; want skipped as superseded", id, job["state"], job["reason"])
+		}
+	}
+}
+
+// TestE2E_HTTPRelay: a receiver answering 503, 503, 200 gets the body three
+// times and the job succeeds once; the request is signed.
+func TestE2E_HTTPRelay(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		n := len(got)
+		mu.Unlock()
+		if r.Header.Get("webhook-signature") == "" {
+			w.WriteHeader(400)
+			return
+		}
+		if n < 3 {
+			w.WriteHeader(503)
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "relay"
+  url = "`+srv.URL+`/in"
+  retries = 3
+  backoff = "100ms"
+  sign = { scheme = "standard", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }
+`))
+	d := startDaemon(t, dir)
+	body := pushBody("refs/heads/main", "relay")
+	r := d.postGitHub("/hooks/site", spineSecret, "push", "x-1", body)
+	job := waitJobState(t, d, fmt.Sprint(r.Body["id"]), "succeeded", 20*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 {
+		t.Fatalf("receiver got %d requests; want 3", len(got))
+	}
+	for i, b := range got {
+		if b != string(body) {
+			t.Errorf("request %d body %q; want the delivery's body", i+1, b)
+		}
+	}
+	if runs, _ := job["runs"].([]any); len(runs) != 3 || runs[2].(map[string]any)["status"] != float64(200) {
+		t.Errorf("runs = %v", job["runs"])
+	}
+}
