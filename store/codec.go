@@ -128,6 +128,9 @@ func setState(tx *bolt.Tx, j *Job, st State, now time.Time) error {
 
 func countKey(st State) []byte { return []byte("count/" + string(st)) }
 
+// eventsCount is the counter of stored events (not a job state).
+const eventsCount State = "_events"
+
 func addCount(tx *bolt.Tx, st State, d int64) error {
 	m := tx.Bucket(bMeta)
 	k := countKey(st)

@@ -51,6 +51,9 @@ func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) 
 		if err := putEvent(tx, ev); err != nil {
 			return err
 		}
+		if err := addCount(tx, eventsCount, 1); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bRaw).Put([]byte(ev.ID), raw); err != nil {
 			return err
 		}

@@ -157,6 +157,9 @@ func deleteEvent(tx *bolt.Tx, ev *Event) error {
 	if err := tx.Bucket(bRaw).Delete([]byte(ev.ID)); err != nil {
 		return err
 	}
+	if err := addCount(tx, eventsCount, -1); err != nil {
+		return err
+	}
 	return tx.Bucket(bEvents).Delete([]byte(ev.ID))
 }
 

@@ -235,8 +235,8 @@ type Stats struct {
 	OldestQueue string // id of the oldest pending or failed job, if any
 }
 
-// Stats returns job counts by state and the size of the file. It does not
-// scan: the counts are kept as jobs move.
+// Stats returns job and event counts and the size of the data. It does not
+// scan: the counts are kept as events and jobs come and go.
 func (s *Store) Stats() (Stats, error) {
 	st := Stats{Jobs: map[State]int64{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -246,7 +246,7 @@ func (s *Store) Stats() (Stats, error) {
 		for _, state := range States {
 			st.Jobs[state] = getCount(tx, state)
 		}
-		st.Events = tx.Bucket(bEvents).Stats().KeyN
+		st.Events = int(getCount(tx, eventsCount))
 		st.FileSize = tx.Size()
 		for _, state := range []State{Pending, Failed} {
 			prefix := stateKey(state, "")
