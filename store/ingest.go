@@ -14,6 +14,9 @@ import (
 // event's id is returned.
 func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) {
 	raw := encodeRaw(ne.Header, ne.Query, ne.Body)
+	if err := s.disk.check(len(raw)); err != nil {
+		return IngestResult{}, err
+	}
 	var res IngestResult
 	o := &op{bytes: len(raw), events: 1, wake: true}
 	o.fn = func(tx *bolt.Tx) error {

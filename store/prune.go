@@ -164,7 +164,8 @@ func deleteEvent(tx *bolt.Tx, ev *Event) error {
 }
 
 // Policy is what retention keeps: events younger than MaxAge (0 keeps all
-// ages) and, when MaxSize is set, a file no larger than that.
+// ages) and, when MaxSize is set, no more live data than that (see
+// PruneToSize).
 type Policy struct {
 	MaxAge  time.Duration
 	MaxSize int64
@@ -184,6 +185,15 @@ func (s *Store) PruneLoop(ctx context.Context, interval time.Duration, policy fu
 				s.log.Error("prune old events", "err", err)
 			case n > 0:
 				s.log.Info("pruned old events", "events", n, "older_than", p.MaxAge.String())
+			}
+		}
+		if p.MaxSize > 0 {
+			n, err := s.PruneToSize(ctx, p.MaxSize)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Error("prune to max_size", "err", err)
+			case n > 0:
+				s.log.Info("pruned the oldest finished events to stay under max_size", "events", n, "max_size", p.MaxSize)
 			}
 		}
 		select {

@@ -60,6 +60,13 @@ type Options struct {
 	// before anything is written: the seam tests use to inject a failing
 	// disk.
 	FailWrites func() error
+	// MinFree is the free space on the file system below which Ingest
+	// refuses new events with ErrLowDisk; 0 is no check. See SetMinFree.
+	MinFree int64
+	// FreeSpace returns the free bytes of the file system holding dir; nil
+	// asks the file system (statfs). It is the seam tests use to fake a
+	// nearly full disk.
+	FreeSpace func(dir string) (int64, error)
 }
 
 // Store is webhookd's database. Its methods are safe for concurrent use.
@@ -69,6 +76,7 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 	ids  idGen
+	disk *diskGuard // nil when read-only
 
 	ops     chan *op
 	changed chan struct{} // signalled after a commit that made jobs due
@@ -154,6 +162,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	s.disk = newDiskGuard(path, opts, s.now, s.logLowDisk)
 	go s.loop()
 	return s, nil
 }

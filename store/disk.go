@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrLowDisk is returned by Ingest while the free space on the database's
+// file system is below the minimum (Options.MinFree, SetMinFree): webhookd
+// refuses new events rather than fill the disk.
+var ErrLowDisk = errors.New("free disk space below min_free")
+
+// diskRecheck is how often the guard asks the file system for its free
+// space. Between two looks it subtracts what was ingested meanwhile, so a
+// burst cannot run far past the limit unseen.
+const diskRecheck = time.Second
+
+// diskGuard keeps ingest from filling the disk. It asks the file system
+// at most once per diskRecheck, not per request.
+type diskGuard struct {
+	dir     string
+	free    func(dir string) (int64, error)
+	now     func() time.Time
+	onLow   func(low bool, free, min int64)
+	minFree atomic.Int64
+
+	mu      sync.Mutex   // held by the goroutine refreshing
+	checked atomic.Int64 // unix nanoseconds of the last look
+	last    atomic.Int64 // free bytes at the last look
+	written atomic.Int64 // bytes ingested since the last look
+	low     atomic.Bool  // the last verdict, for logging the change
+	failed  atomic.Bool  // the last look failed: no verdict
+}
+
+func newDiskGuard(path string, opts Options, now func() time.Time, onLow func(bool, int64, int64)) *diskGuard {
+	free := opts.FreeSpace
+	if free == nil {
+		free = freeSpace
+	}
+	g := &diskGuard{dir: filepath.Dir(path), free: free, now: now, onLow: onLow}
+	g.minFree.Store(opts.MinFree)
+	return g
+}
+
+// check returns ErrLowDisk (wrapped with the numbers) when ingesting n more
+// bytes would leave less than the minimum free, as far as the guard knows.
+func (g *diskGuard) check(n int) error {
+	if g == nil {
+		return nil
+	}
+	min := g.minFree.Load()
+	if min <= 0 {
+		return nil
+	}
+	if g.now().UnixNano()-g.checked.Load() >= int64(diskRecheck) {
+		g.refresh()
+	}
+	if g.failed.Load() {
+		return nil // the file system would not say: let the write itself fail
+	}
+	free := g.last.Load() - g.written.Add(int64(n))
+	if free < min {
+		return fmt.Errorf("%w: %d bytes free, min_free is %d", ErrLowDisk, max(free, 0), min)
+	}
+	return nil
+}
+
+// refresh asks the file system; one goroutine at a time, the others use
+// the previous answer.
+func (g *diskGuard) refresh() {
+	if !g.mu.TryLock() {
+		return
+	}
+	defer g.mu.Unlock()
+	now := g.now().UnixNano()
+	if now-g.checked.Load() < int64(diskRecheck) {
+		return
+	}
+	free, err := g.free(g.dir)
+	g.checked.Store(now)
+	g.written.Store(0)
+	if err != nil {
+		g.failed.Store(true)
+		return
+	}
+	g.failed.Store(false)
+	g.last.Store(free)
+	min := g.minFree.Load()
+	low := free < min
+	if g.low.Swap(low) != low && g.onLow != nil {
+		g.onLow(low, free, min)
+	}
+}
+
+// SetMinFree changes the free space below which Ingest answers ErrLowDisk
+// (0 turns the check off); it takes effect at the next look at the disk.
+func (s *Store) SetMinFree(n int64) {
+	if s.disk != nil {
+		s.disk.minFree.Store(n)
+		s.disk.checked.Store(0)
+	}
+}
+
+// LiveSize returns the bytes the database's pages in use take: the file's
+// high-water mark less its free pages (and the pages freed but still seen
+// by a reader). Deleting events lowers it at once; the file itself keeps
+// its size and reuses the space (`webhookd compact` shrinks it).
+func (s *Store) LiveSize() (int64, error) {
+	var size int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		size = tx.Size()
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return size - int64(s.db.Stats().FreeAlloc), nil
+}
+
+func (s *Store) logLowDisk(low bool, free, min int64) {
+	if low {
+		s.log.Warn("free disk space below min_free: new events are refused (503) until there is room", "free", free, "min_free", min, "dir", s.disk.dir)
+	} else {
+		s.log.Info("free disk space above min_free again: new events are accepted", "free", free, "min_free", min)
+	}
+}
+
+// PruneToSize deletes the oldest finished events while the live data
+// (LiveSize) is over max bytes. Events with unfinished jobs are kept even
+// if that leaves the store over max. It returns how many it deleted.
+func (s *Store) PruneToSize(ctx context.Context, max int64) (int, error) {
+	var sizeErr error
+	n, err := s.PruneOldest(ctx, func() bool {
+		live, err := s.LiveSize()
+		if err != nil {
+			sizeErr = err
+			return false
+		}
+		return live > max
+	})
+	if err == nil && sizeErr != nil {
+		err = fmt.Errorf("database size: %w", sizeErr)
+	}
+	return n, err
+}

@@ -1,0 +1,246 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// fakeDisk is the free-space seam: it reports what the test sets and
+// counts how often it was asked.
+type fakeDisk struct {
+	free  atomic.Int64
+	calls atomic.Int64
+	dirs  sync.Map
+}
+
+func (d *fakeDisk) FreeSpace(dir string) (int64, error) {
+	d.calls.Add(1)
+	d.dirs.Store(dir, true)
+	return d.free.Load(), nil
+}
+
+func TestStore_MinFree(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
+
+	disk := &fakeDisk{}
+	disk.free.Store(1 << 30)
+	s, path := openTest(t, Options{Now: now, MinFree: 64 << 20, FreeSpace: disk.FreeSpace})
+	ctx := context.Background()
+
+	// Plenty of room: accepted, and the disk is asked once however many
+	// events arrive within a second.
+	for i := range 50 {
+		if _, err := s.Ingest(ctx, newEvent("h", fmt.Sprint("a", i))); err != nil {
+			t.Fatalf("Ingest with 1 GiB free: %v", err)
+		}
+	}
+	if got := disk.calls.Load(); got != 1 {
+		t.Errorf("free space asked %d times for 50 events within a second; want 1", got)
+	}
+	if _, ok := disk.dirs.Load(filepath.Dir(path)); !ok {
+		t.Errorf("free space not asked about the database's directory %s", filepath.Dir(path))
+	}
+
+	// The disk fills: after the next look, ingest refuses and writes nothing.
+	disk.free.Store(10 << 20)
+	advance(diskRecheck)
+	before, _ := s.Stats()
+	_, err := s.Ingest(ctx, newEvent("h", "low"))
+	if !errors.Is(err, ErrLowDisk) {
+		t.Fatalf("Ingest with 10 MiB free, min_free 64 MiB = %v; want ErrLowDisk", err)
+	}
+	after, _ := s.Stats()
+	if after.Events != before.Events {
+		t.Errorf("events %d -> %d; a refused event was stored", before.Events, after.Events)
+	}
+	// Writes other than ingest go on: jobs must be able to finish.
+	if err := s.SetPaused(ctx, "h", "a", true); err != nil {
+		t.Errorf("SetPaused while the disk is low: %v", err)
+	}
+
+	// Room again: accepted after the next look, and the delivery was not
+	// recorded as seen.
+	disk.free.Store(1 << 30)
+	if _, err := s.Ingest(ctx, newEvent("h", "low2")); !errors.Is(err, ErrLowDisk) {
+		t.Errorf("Ingest before the next look = %v; want the previous verdict (ErrLowDisk)", err)
+	}
+	advance(diskRecheck)
+	res, err := s.Ingest(ctx, newEvent("h", "low"))
+	if err != nil || res.Duplicate {
+		t.Fatalf("Ingest with room again = %+v, %v; want a new event", res, err)
+	}
+
+	// min_free 0 turns the check off.
+	disk.free.Store(0)
+	advance(diskRecheck)
+	s.SetMinFree(0)
+	if _, err := s.Ingest(ctx, newEvent("h", "off")); err != nil {
+		t.Errorf("Ingest with min_free 0 and a full disk: %v; want no check", err)
+	}
+}
+
+func TestStore_MinFreeCountsWritesBetweenLooks(t *testing.T) {
+	now := time.Now()
+	disk := &fakeDisk{}
+	const min = 1 << 20
+	disk.free.Store(min + 100<<10) // 100 KiB above the line
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }, MinFree: min, FreeSpace: disk.FreeSpace})
+	ctx := context.Background()
+	ev := func(i int) *NewEvent {
+		e := newEvent("h", fmt.Sprint(i))
+		e.Body = bytes.Repeat([]byte("x"), 30<<10)
+		return e
+	}
+	accepted := 0
+	for i := range 10 {
+		if _, err := s.Ingest(ctx, ev(i)); err != nil {
+			if !errors.Is(err, ErrLowDisk) {
+				t.Fatalf("Ingest: %v", err)
+			}
+			break
+		}
+		accepted++
+	}
+	// 100 KiB of room, 30 KiB (and a little) per event: three fit.
+	if accepted != 3 {
+		t.Errorf("accepted %d events of 30 KiB with 100 KiB above min_free and no new look; want 3", accepted)
+	}
+	if got := disk.calls.Load(); got != 1 {
+		t.Errorf("free space asked %d times; want 1", got)
+	}
+}
+
+func TestFreeSpace(t *testing.T) {
+	free, err := freeSpace(t.TempDir())
+	if err != nil {
+		t.Skipf("freeSpace: %v", err)
+	}
+	if free <= 0 {
+		t.Errorf("freeSpace(TempDir) = %d; want more than 0", free)
+	}
+	if _, err := freeSpace(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Errorf("freeSpace(missing dir) succeeded; want an error")
+	}
+}
+
+// fill stores n events with bodies of size bytes; the events at the
+// indexes in pending keep a pending job, the others are finished.
+func fill(t *testing.T, s *Store, n, size int, pending map[int]bool) []string {
+	t.Helper()
+	ids := make([]string, n)
+	body := bytes.Repeat([]byte("b"), size)
+	for i := range n {
+		j := NewJob{Action: "a", Skip: "finished"}
+		if pending[i] {
+			j = job(fmt.Sprint("p", i))
+		}
+		ev := newEvent("h", "", j)
+		ev.Body = body
+		res, err := s.Ingest(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = res.ID
+	}
+	return ids
+}
+
+func TestStore_PruneToSize(t *testing.T) {
+	s, path := openTest(t, Options{})
+	ctx := context.Background()
+	const n = 600
+	pending := map[int]bool{0: true, 5: true}
+	ids := fill(t, s, n, 8<<10, pending)
+	full, err := s.LiveSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full < n*8<<10 {
+		t.Fatalf("LiveSize = %d after %d events of 8 KiB; want at least %d", full, n, n*8<<10)
+	}
+	max := full / 2
+	deleted, err := s.PruneToSize(ctx, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, _ := s.LiveSize()
+	if live > max {
+		t.Errorf("LiveSize = %d after PruneToSize(%d)", live, max)
+	}
+	if deleted < n/4 || deleted > n*3/4 {
+		t.Errorf("PruneToSize deleted %d of %d events to halve the data", deleted, n)
+	}
+	// The oldest finished went first; the unfinished were kept; the
+	// newest are all there.
+	for i, id := range ids {
+		_, err := s.GetEvent(id, false)
+		gone := errors.Is(err, ErrNotFound)
+		if err != nil && !gone {
+			t.Fatal(err)
+		}
+		switch {
+		case pending[i] && gone:
+			t.Errorf("event %d (an unfinished job) was pruned", i)
+		case !pending[i] && i < deleted && !gone:
+			t.Errorf("event %d kept, but %d of the oldest were to go", i, deleted)
+		case i >= deleted+len(pending) && gone:
+			t.Errorf("event %d (among the newest) was pruned", i)
+		}
+	}
+	// Under the limit: nothing more goes.
+	if again, err := s.PruneToSize(ctx, max); err != nil || again != 0 {
+		t.Errorf("second PruneToSize = %d, %v; want 0", again, err)
+	}
+	// The file keeps its size: the space is reused by new events.
+	fi, _ := os.Stat(path)
+	sizeBefore := fi.Size()
+	fill(t, s, deleted/2, 8<<10, nil)
+	fi, _ = os.Stat(path)
+	if fi.Size() > sizeBefore {
+		t.Errorf("file grew from %d to %d while refilling freed space", sizeBefore, fi.Size())
+	}
+}
+
+func TestStore_PruneLoopMaxSize(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := openTest(t, Options{})
+		fill(t, s, 300, 8<<10, nil)
+		full, _ := s.LiveSize()
+		max := full / 3
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.PruneLoop(ctx, time.Hour, func() Policy { return Policy{MaxAge: 24 * time.Hour, MaxSize: max} })
+		}()
+		synctest.Wait() // the first pass is done; the loop waits for its ticker
+		if live, _ := s.LiveSize(); live > max {
+			t.Errorf("LiveSize = %d after a PruneLoop pass with MaxSize %d", live, max)
+		}
+		// New events push it over again; the next pass, an hour later,
+		// brings it back.
+		fill(t, s, 300, 8<<10, nil)
+		if live, _ := s.LiveSize(); live <= max {
+			t.Fatalf("LiveSize = %d after refilling; want over %d", live, max)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if live, _ := s.LiveSize(); live > max {
+			t.Errorf("LiveSize = %d after the second pass with MaxSize %d", live, max)
+		}
+		cancel()
+		<-done
+	})
+}
