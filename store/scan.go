@@ -1,0 +1,84 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// IDAt returns the smallest id an event received at t can have: events
+// with ids at or above it arrived at t or later. With EventFilter's Since
+// and Before it selects events by time.
+func IDAt(t time.Time) string {
+	ms := t.UnixMilli()
+	if ms < 0 {
+		ms = 0
+	}
+	return encodeID(uint64(ms), 0)
+}
+
+// ScanEvents lists events oldest first, for work that walks many of them
+// in arrival order (a bulk replay). It starts after the event id after (or
+// at f.Since when after is ""), stops before f.Before, and keeps the
+// events that match f.Hook and f.State. It returns at most f.Limit events
+// (default 50) and looks at a bounded number per call; next is the cursor
+// to pass as after for the following page ("" at the end).
+func (s *Store) ScanEvents(f EventFilter, after string) (out []*EventView, next string, err error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bEvents)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		var k, v []byte
+		switch {
+		case after != "":
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		case f.Since != "":
+			k, v = c.Seek([]byte(f.Since))
+		default:
+			k, v = c.First()
+		}
+		scanned := 0
+		var last string // the last key looked at
+		for ; k != nil; k, v = c.Next() {
+			if f.Before != "" && string(k) >= f.Before {
+				return nil
+			}
+			if len(out) == f.Limit || scanned == maxScan {
+				// More may follow: the caller goes on after the last one
+				// looked at.
+				next = last
+				return nil
+			}
+			scanned++
+			last = string(k)
+			ev := new(Event)
+			if err := json.Unmarshal(v, ev); err != nil {
+				return fmt.Errorf("decode event %s: %w", k, err)
+			}
+			if f.Hook != "" && ev.Hook != f.Hook {
+				continue
+			}
+			jobs, err := eventJobs(tx, ev)
+			if err != nil {
+				return err
+			}
+			st := EventState(jobs)
+			if f.State != "" && st != f.State {
+				continue
+			}
+			out = append(out, &EventView{Event: ev, State: st, Jobs: jobs})
+		}
+		return nil
+	})
+	return out, next, err
+}
