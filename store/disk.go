@@ -133,20 +133,71 @@ func (s *Store) logLowDisk(low bool, free, min int64) {
 }
 
 // PruneToSize deletes the oldest finished events while the live data
-// (LiveSize) is over max bytes. Events with unfinished jobs are kept even
-// if that leaves the store over max. It returns how many it deleted.
+// (LiveSize) is over max bytes. Each step deletes at most as many events
+// as the excess needs, judged by their sizes, then measures again, so it
+// does not overshoot by a whole batch. Events with unfinished jobs are
+// kept even if that leaves the store over max. It returns how many events
+// it deleted.
 func (s *Store) PruneToSize(ctx context.Context, max int64) (int, error) {
-	var sizeErr error
-	n, err := s.PruneOldest(ctx, func() bool {
+	total := 0
+	for {
 		live, err := s.LiveSize()
 		if err != nil {
-			sizeErr = err
-			return false
+			return total, fmt.Errorf("database size: %w", err)
 		}
-		return live > max
-	})
-	if err == nil && sizeErr != nil {
-		err = fmt.Errorf("database size: %w", sizeErr)
+		if live <= max {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, err := s.pruneBytes(ctx, live-max)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
 	}
-	return n, err
+}
+
+// eventOverhead and twice the body are a generous guess at what deleting
+// an event frees (pages are rarely full): an overestimate only makes
+// PruneToSize take another, smaller step, where an underestimate would
+// delete events it did not have to.
+const eventOverhead = 2048
+
+// pruneBytes deletes, in one transaction, the oldest finished events until
+// their estimated size reaches excess, PruneBatch of them, or maxPruneScan
+// looked at.
+func (s *Store) pruneBytes(ctx context.Context, excess int64) (int, error) {
+	deleted := 0
+	err := s.update(ctx, false, func(tx *bolt.Tx) error {
+		deleted = 0
+		var doomed []*Event
+		freed := int64(0)
+		c := tx.Bucket(bEvents).Cursor()
+		scanned := 0
+		for k, _ := c.First(); k != nil && freed < excess && len(doomed) < PruneBatch && scanned < maxPruneScan; k, _ = c.Next() {
+			scanned++
+			ev, err := getEvent(tx, string(k))
+			if err != nil {
+				return err
+			}
+			jobs, err := eventJobs(tx, ev)
+			if err != nil {
+				return err
+			}
+			if allFinished(jobs) {
+				doomed = append(doomed, ev)
+				freed += 2*int64(ev.Size) + eventOverhead
+			}
+		}
+		for _, ev := range doomed {
+			if err := deleteEvent(tx, ev); err != nil {
+				return err
+			}
+		}
+		deleted = len(doomed)
+		return nil
+	})
+	return deleted, err
 }

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"syscall"
 )
 
@@ -13,4 +15,18 @@ func freeSpace(dir string) (int64, error) {
 		return 0, fmt.Errorf("statfs %s: %w", dir, err)
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// copyOwner gives path the owner and group of the file fi describes, so
+// that a database compacted by root stays readable by the service's user.
+// Without the privilege to change it, the owner stays as it is.
+func copyOwner(fi os.FileInfo, path string) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || (int(st.Uid) == os.Getuid() && int(st.Gid) == os.Getgid()) {
+		return nil
+	}
+	if err := os.Chown(path, int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("chown %s: %w", path, err)
+	}
+	return nil
 }

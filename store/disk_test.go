@@ -179,6 +179,10 @@ func TestStore_PruneToSize(t *testing.T) {
 	if live > max {
 		t.Errorf("LiveSize = %d after PruneToSize(%d)", live, max)
 	}
+	// It stops soon after the limit, not a whole batch later.
+	if slack := int64(20 * 12 << 10); live < max-slack {
+		t.Errorf("LiveSize = %d after PruneToSize(%d): more than 20 events too many deleted", live, max)
+	}
 	if deleted < n/4 || deleted > n*3/4 {
 		t.Errorf("PruneToSize deleted %d of %d events to halve the data", deleted, n)
 	}
@@ -210,6 +214,26 @@ func TestStore_PruneToSize(t *testing.T) {
 	fi, _ = os.Stat(path)
 	if fi.Size() > sizeBefore {
 		t.Errorf("file grew from %d to %d while refilling freed space", sizeBefore, fi.Size())
+	}
+}
+
+func TestStore_PruneToSizePastUnfinished(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	// The ten oldest are unfinished and hold more than the excess.
+	pending := map[int]bool{}
+	for i := range 10 {
+		pending[i] = true
+	}
+	ids := fill(t, s, 100, 8<<10, pending)
+	full, _ := s.LiveSize()
+	n, err := s.PruneToSize(context.Background(), full-4<<10)
+	if err != nil || n == 0 {
+		t.Fatalf("PruneToSize = %d, %v; want finished events deleted past the unfinished ones", n, err)
+	}
+	for i := range 10 {
+		if _, err := s.GetEvent(ids[i], false); err != nil {
+			t.Errorf("unfinished event %d: %v", i, err)
+		}
 	}
 }
 

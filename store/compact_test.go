@@ -1,0 +1,119 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCompact(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := fill(t, s, 800, 16<<10, map[int]bool{799: true})
+	// Keep the newest 50 and the unfinished one: most of the file is free.
+	if _, err := s.PruneToSize(ctx, 50*16<<10); err != nil {
+		t.Fatal(err)
+	}
+	wantStats, _ := s.Stats()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// While another process holds the file, compaction refuses.
+	holder, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compact(ctx, path, path, nil); err == nil || !strings.Contains(err.Error(), "stop webhookd") {
+		t.Errorf("Compact while the store is open = %v; want a refusal that says to stop webhookd", err)
+	}
+	holder.Close()
+
+	var calls, last, lastTotal int64
+	res, err := Compact(ctx, path, path, func(done, total int64) {
+		if done < last {
+			t.Errorf("progress went back from %d to %d", last, done)
+		}
+		calls++
+		last, lastTotal = done, total
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.After >= res.Before/4 {
+		t.Errorf("Compact: %d -> %d bytes; want it to shrink to under a quarter", res.Before, res.After)
+	}
+	if calls < 2 || last != lastTotal || last == 0 {
+		t.Errorf("progress: %d calls, last %d of %d; want at least 2 calls ending at done == total", calls, last, lastTotal)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("compacted file mode = %v; want 0600", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(path + ".compact"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+
+	// Everything kept is there, and the store works on the new file.
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Check(); err != nil {
+		t.Fatalf("check after compact: %v", err)
+	}
+	gotStats, _ := s.Stats()
+	if gotStats.Events != wantStats.Events || gotStats.Jobs[Pending] != wantStats.Jobs[Pending] || gotStats.Jobs[Skipped] != wantStats.Jobs[Skipped] {
+		t.Errorf("stats after compact = %+v; want %+v", gotStats, wantStats)
+	}
+	ev, err := s.GetEvent(ids[798], true)
+	if err != nil {
+		t.Errorf("newest finished event after compact: %v", err)
+	} else if !bytes.Equal(ev.Body, bytes.Repeat([]byte("b"), 16<<10)) {
+		t.Errorf("newest finished event's body after compact: %d bytes; want %d", len(ev.Body), 16<<10)
+	}
+	due, _, err := s.Due("h", "p799", time.Now().Add(time.Hour), 10)
+	if err != nil || len(due) != 1 {
+		t.Errorf("Due after compact = %v, %v; want the unfinished job", due, err)
+	}
+	res2, err := s.Ingest(ctx, newEvent("h", "after-compact"))
+	if err != nil || res2.ID <= ids[799] {
+		t.Errorf("Ingest after compact = %+v, %v; want a new id after %s", res2, err, ids[799])
+	}
+}
+
+func TestCompact_ToAnotherFile(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src.db"), filepath.Join(dir, "out.db")
+	s, err := Open(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, 20, 1<<10, nil)
+	s.Close()
+	before, _ := os.ReadFile(src)
+	if _, err := Compact(context.Background(), src, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(src)
+	if !bytes.Equal(before, after) {
+		t.Errorf("compacting to another file changed the source")
+	}
+	if err := CheckFile(dst); err != nil {
+		t.Errorf("CheckFile(compacted copy): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "junk.db"), bytes.Repeat([]byte{0xff}, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFile(filepath.Join(dir, "junk.db")); err == nil {
+		t.Errorf("CheckFile(junk) = nil; want an error")
+	}
+}
