@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -18,11 +21,12 @@ func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) 
 		return IngestResult{}, err
 	}
 	var res IngestResult
+	delivery := cleanKey(ne.Delivery)
 	o := &op{bytes: len(raw), events: 1, wake: true}
 	o.fn = func(tx *bolt.Tx) error {
 		res = IngestResult{}
-		if ne.Delivery != "" {
-			if v := tx.Bucket(bDedup).Get(dedupKey(ne.Hook, ne.Delivery)); v != nil {
+		if delivery != "" {
+			if v := tx.Bucket(bDedup).Get(dedupKey(ne.Hook, delivery)); v != nil {
 				res = IngestResult{ID: string(v), Duplicate: true}
 				return nil
 			}
@@ -32,7 +36,7 @@ func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) 
 			ID:          s.ids.next(now),
 			Hook:        ne.Hook,
 			Type:        ne.Type,
-			Delivery:    ne.Delivery,
+			Delivery:    delivery,
 			Received:    ne.Received,
 			Remote:      ne.Remote,
 			ContentType: ne.ContentType,
@@ -60,8 +64,8 @@ func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) 
 		if err := tx.Bucket(bRaw).Put([]byte(ev.ID), raw); err != nil {
 			return err
 		}
-		if ne.Delivery != "" {
-			if err := tx.Bucket(bDedup).Put(dedupKey(ne.Hook, ne.Delivery), []byte(ev.ID)); err != nil {
+		if delivery != "" {
+			if err := tx.Bucket(bDedup).Put(dedupKey(ne.Hook, delivery), []byte(ev.ID)); err != nil {
 				return err
 			}
 		}
@@ -82,7 +86,7 @@ func (s *Store) enqueue(tx *bolt.Tx, hook, evID string, nj *NewJob, now time.Tim
 		EventID: evID,
 		Hook:    hook,
 		Action:  nj.Action,
-		Key:     strings.ReplaceAll(nj.Key, "\x00", ""),
+		Key:     cleanKey(strings.ReplaceAll(nj.Key, "\x00", "")),
 		Created: now,
 	}
 	switch {
@@ -201,4 +205,25 @@ func refill(tx *bolt.Tx, hook, action, key string, concurrency int) error {
 		}
 	}
 	return nil
+}
+
+// maxKeyLen bounds a delivery id or queue key as the store keeps it.
+const maxKeyLen = 256
+
+// cleanKey makes a sender's delivery id or a rendered queue key safe to
+// keep: one longer than maxKeyLen (bbolt refuses keys over 32 KiB) or not
+// valid UTF-8 (the JSON that events and jobs are kept in would change it,
+// so that the key rebuilt from the record no longer matches the index) is
+// replaced by a readable prefix and a digest of the whole.
+func cleanKey(s string) string {
+	if len(s) <= maxKeyLen && utf8.ValidString(s) {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	p := strings.ToValidUTF8(s[:min(len(s), 64)], "\uFFFD")
+	for len(p) > 64 {
+		_, n := utf8.DecodeLastRuneInString(p)
+		p = p[:len(p)-n]
+	}
+	return p + "~" + hex.EncodeToString(sum[:16])
 }
