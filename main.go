@@ -111,7 +111,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
-	cfg, warnings, err := config.Load(*path)
+	rl := config.NewReloader(*path)
+	cfg, warnings, err := rl.Load()
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	d := &daemon{log: log, path: *path, cfg: cfg, lis: lis, sched: sched, metrics: metrics, started: time.Now()}
+	d := &daemon{rl: rl, lis: lis, sched: sched, started: time.Now()}
 	var adm *admin.Server
 	if cfg.Admin.Listen != "off" {
 		var token []byte
@@ -199,6 +200,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer wg.Done()
 		st.PruneLoop(bg, 10*time.Minute, d.retention)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rl.Run(bg, config.ReloadOptions{
+			Apply: d.apply, Observe: metrics.ObserveReload, Logger: log.With("part", "config"),
+			Watch: config.WatchOptions{Poll: 30 * time.Second},
+		})
+	}()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -210,7 +219,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			d.reload("SIGHUP")
+			rl.Reload("SIGHUP")
 		case runErr = <-errc:
 			break loop
 		}
@@ -244,66 +253,36 @@ loop:
 
 // daemon holds what reloads change.
 type daemon struct {
-	log     *slog.Logger
-	path    string
+	rl      *config.Reloader
 	lis     *listener.Listener
 	sched   *actions.Scheduler
-	metrics *admin.Metrics
 	started time.Time
-
-	mu         sync.Mutex
-	cfg        *config.Config
-	lastReload string
-	lastTime   time.Time
-	lastErr    string
 }
 
-func (d *daemon) config() *config.Config {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cfg
-}
+func (d *daemon) config() *config.Config { return d.rl.Config() }
 
 func (d *daemon) retention() store.Policy {
 	c := d.config()
 	return store.Policy{MaxAge: c.Store.Retention, MaxSize: c.Store.MaxSize}
 }
 
-// reload loads the config file again and swaps it in whole; a broken file
-// is reported and the running config stays.
-func (d *daemon) reload(why string) {
-	cfg, warnings, err := config.Load(d.path)
-	if err == nil {
-		var lcfg *listener.Config
-		var acfg *actions.Config
-		if lcfg, acfg, err = build(cfg); err == nil {
-			d.lis.SetConfig(lcfg)
-			d.sched.SetConfig(acfg)
-		}
-	}
-	d.metrics.ObserveReload(err == nil)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.lastTime = time.Now()
+// apply swaps a reloaded config in (the listener's and the scheduler's
+// snapshots); config.Reloader decides when, and reports.
+func (d *daemon) apply(cfg *config.Config) error {
+	lcfg, acfg, err := build(cfg)
 	if err != nil {
-		d.lastReload, d.lastErr = "error", err.Error()
-		d.log.Error("config reload failed; the running config stays", "trigger", why, "err", err)
-		return
+		return err
 	}
-	for _, w := range warnings {
-		d.log.Warn(w)
-	}
-	d.cfg = cfg
-	d.lastReload, d.lastErr = "ok", ""
-	d.log.Info("config reloaded", "trigger", why, "hooks", len(cfg.Hooks))
+	d.lis.SetConfig(lcfg)
+	d.sched.SetConfig(acfg)
+	return nil
 }
 
 func (d *daemon) status() admin.Status {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	r := d.rl.Status()
 	return admin.Status{
-		Version: version, Started: d.started, ConfigFile: d.cfg.File,
-		LastReload: d.lastReload, LastReloadTime: d.lastTime, ConfigError: d.lastErr,
+		Version: version, Started: d.started, ConfigFile: d.config().File,
+		LastReload: r.Result, LastReloadTime: r.Time, ConfigError: r.Error, RestartNeeded: r.RestartNeeded,
 	}
 }
 

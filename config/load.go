@@ -99,29 +99,37 @@ func Load(path string) (*Config, []string, error) {
 // errors and anchors its relative paths. It returns the config and the
 // warnings to log (a hook that verifies nothing, say).
 func Parse(file string, src []byte) (*Config, []string, error) {
+	cfg, warnings, _, err := parse(file, src)
+	return cfg, warnings, err
+}
+
+// parse is Parse that also returns the files the config reads (file:
+// secrets), as far as it got: nil when the TOML itself does not parse.
+func parse(file string, src []byte) (*Config, []string, []string, error) {
 	var raw map[string]any
 	if _, err := toml.NewDecoder(strings.NewReader(string(src))).Decode(&raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
+			return nil, nil, nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
 		}
-		return nil, nil, Errors{{File: file, Msg: err.Error()}}
+		return nil, nil, nil, Errors{{File: file, Msg: err.Error()}}
 	}
 	d := &decoder{file: file, pos: scanPositions(string(src))}
 	l := &loader{d: d, dir: filepath.Dir(file)}
 	cfg := l.config(d.table("", "the file", raw))
 	if len(d.errs) > 0 {
 		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
-		return nil, nil, d.errs
+		return nil, nil, l.files, d.errs
 	}
 	cfg.File = file
-	return cfg, l.warnings, nil
+	return cfg, l.warnings, l.files, nil
 }
 
 type loader struct {
 	d        *decoder
 	dir      string
 	warnings []string
+	files    []string // file: secrets read, absolute
 }
 
 func (l *loader) abs(p string) string {
@@ -129,6 +137,15 @@ func (l *loader) abs(p string) string {
 		return p
 	}
 	return filepath.Join(l.dir, p)
+}
+
+// secret reads a secret reference, noting the file of a file: secret (so
+// that a reload watches it, even when it cannot be read yet).
+func (l *loader) secret(ref string) (*Secret, error) {
+	if p, ok := strings.CutPrefix(ref, "file:"); ok && p != "" {
+		l.files = append(l.files, l.abs(p))
+	}
+	return readSecret(ref, l.dir)
 }
 
 func (l *loader) config(t *table) *Config {
@@ -232,7 +249,7 @@ func (l *loader) admin(t *table) Admin {
 	}
 	a := Admin{Listen: t.str("listen", DefaultAdminListen)}
 	if ref := t.str("token", ""); ref != "" {
-		sec, err := readSecret(ref, l.dir)
+		sec, err := l.secret(ref)
 		if err != nil {
 			l.d.errf(t.key("token"), "token: %v", err)
 		}
@@ -317,7 +334,7 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 	}
 	refs = append(refs, t.strs("secrets")...)
 	for i, ref := range refs {
-		sec, err := readSecret(ref, l.dir)
+		sec, err := l.secret(ref)
 		if err != nil {
 			key := "secret"
 			if t.has("secrets") {
@@ -517,7 +534,7 @@ func (l *loader) action(t *table, hookName string) *Action {
 		ref := st.str("secret", "")
 		if ref == "" {
 			l.d.errf(st.path, "%s: sign needs a secret", name)
-		} else if sec, err := readSecret(ref, l.dir); err != nil {
+		} else if sec, err := l.secret(ref); err != nil {
 			l.d.errf(st.key("secret"), "%s: sign secret: %v", name, err)
 		} else {
 			a.Sign.Secret = sec

@@ -1,0 +1,361 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestDebounce: a burst of events is one report, quiet for the debounce
+// after its last event; a steady stream is reported at least every
+// maxDelay; nothing without events.
+func TestDebounce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in, stop, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		var mu sync.Mutex
+		var fired []time.Duration
+		start := time.Now()
+		go func() {
+			defer close(done)
+			debounce(stop, in, 100*time.Millisecond, 500*time.Millisecond, func() {
+				mu.Lock()
+				fired = append(fired, time.Since(start))
+				mu.Unlock()
+			})
+		}()
+		got := func() []time.Duration {
+			synctest.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			out := slices.Clone(fired)
+			fired = nil
+			return out
+		}
+
+		// Three events 30ms apart: one report, 100ms after the last.
+		for range 3 {
+			in <- struct{}{}
+			time.Sleep(30 * time.Millisecond)
+		}
+		time.Sleep(5 * time.Second)
+		if g, want := got(), []time.Duration{160 * time.Millisecond}; !slices.Equal(g, want) {
+			t.Errorf("burst: fired at %v; want %v", g, want)
+		}
+
+		// An event every 70ms for 1.2s: reported 500ms after the first of
+		// each burst while events keep coming, then 100ms after the last.
+		start = time.Now()
+		for i := 0; i*70 < 1200; i++ {
+			in <- struct{}{}
+			time.Sleep(70 * time.Millisecond)
+		}
+		time.Sleep(5 * time.Second)
+		if g, want := got(), []time.Duration{500 * time.Millisecond, 1060 * time.Millisecond, 1290 * time.Millisecond}; !slices.Equal(g, want) {
+			t.Errorf("stream: fired at %v; want %v", g, want)
+		}
+
+		time.Sleep(time.Minute)
+		if g := got(); len(g) != 0 {
+			t.Errorf("no events: fired at %v", g)
+		}
+		close(stop)
+		<-done
+	})
+}
+
+// TestChain: links are followed one at a time, in any component, and the
+// directories they live in are free of links.
+func TestChain(t *testing.T) {
+	dir := t.TempDir()
+	mustMkdir(t, filepath.Join(dir, "cm", "..v1"))
+	mustWrite(t, filepath.Join(dir, "cm", "..v1", "webhookd.toml"), "x")
+	mustSymlink(t, "..v1", filepath.Join(dir, "cm", "..data"))
+	mustSymlink(t, "..data/webhookd.toml", filepath.Join(dir, "cm", "webhookd.toml"))
+	mustSymlink(t, "cm", filepath.Join(dir, "current"))
+
+	for _, tc := range []struct {
+		name, path string
+		links      []string
+		target     string
+	}{
+		{"plain file", "cm/..v1/webhookd.toml", nil, "cm/..v1/webhookd.toml"},
+		{"missing file", "cm/nothing.toml", nil, "cm/nothing.toml"},
+		{"configmap", "cm/webhookd.toml", []string{"cm/webhookd.toml", "cm/..data"}, "cm/..v1/webhookd.toml"},
+		{"linked directory", "current/webhookd.toml", []string{"current", "cm/webhookd.toml", "cm/..data"}, "cm/..v1/webhookd.toml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			links, target := chain(filepath.Join(dir, tc.path))
+			var want []string
+			for _, l := range tc.links {
+				want = append(want, filepath.Join(dir, l))
+			}
+			if !slices.Equal(links, want) || target != filepath.Join(dir, tc.target) {
+				t.Errorf("chain(%s) = %v, %s; want %v, %s", tc.path, links, target, want, filepath.Join(dir, tc.target))
+			}
+		})
+	}
+	mustSymlink(t, "loop2", filepath.Join(dir, "loop1"))
+	mustSymlink(t, "loop1", filepath.Join(dir, "loop2"))
+	if links, _ := chain(filepath.Join(dir, "loop1")); len(links) != 40 {
+		t.Errorf("a link loop followed %d links; want it cut at 40", len(links))
+	}
+}
+
+// TestWatcher_SaveStyles: every way a file gets saved is reported, with
+// real files and real inotify.
+func TestWatcher_SaveStyles(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string) string // returns the watched path
+		save  func(t *testing.T, dir, path, content string)
+	}{
+		{"in-place write", plainFile, func(t *testing.T, dir, path, content string) { mustWrite(t, path, content) }},
+		{"truncate then write", plainFile, func(t *testing.T, dir, path, content string) {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			appendTo(t, path, content)
+		}},
+		{"write temp and rename (vim, most editors)", plainFile, func(t *testing.T, dir, path, content string) {
+			tmp := filepath.Join(dir, ".webhookd.toml.swp")
+			mustWrite(t, tmp, content)
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"backup by rename, then write (vim backupcopy=no)", plainFile, func(t *testing.T, dir, path, content string) {
+			if err := os.Rename(path, path+"~"); err != nil {
+				t.Fatal(err)
+			}
+			mustWrite(t, path, content)
+			os.Remove(path + "~")
+		}},
+		{"remove then create (git checkout)", plainFile, func(t *testing.T, dir, path, content string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			mustWrite(t, path, content)
+		}},
+		{"configmap ..data swap", configMap, swapConfigMap},
+		{"release link swap, old release kept", releaseLink, func(t *testing.T, dir, path, content string) {
+			// Only the watch on the link's directory sees this.
+			rel := filepath.Join(dir, "releases", content)
+			mustMkdir(t, rel)
+			mustWrite(t, filepath.Join(rel, "webhookd.toml"), content)
+			mustSymlink(t, rel, filepath.Join(dir, "current.tmp"))
+			if err := os.Rename(filepath.Join(dir, "current.tmp"), filepath.Join(dir, "current")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"write through another name (bind mount)", plainFile, func(t *testing.T, dir, path, content string) {
+			other := filepath.Join(t.TempDir(), "alias.toml")
+			if err := os.Link(path, other); err != nil {
+				t.Fatal(err)
+			}
+			// Only the file's own watch sees this: the directory does not.
+			mustWrite(t, other, content)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := tc.setup(t, dir)
+			w := openWatcher(t, path)
+			for i, content := range []string{"one", "two"} {
+				tc.save(t, dir, path, content)
+				if !waitChange(w, 5*time.Second) {
+					t.Fatalf("save %d not reported", i+1)
+				}
+				if b, _ := os.ReadFile(path); string(b) != content {
+					t.Fatalf("after save %d the file holds %q", i+1, b)
+				}
+				// The burst is reported once.
+				if waitChange(w, 150*time.Millisecond) {
+					t.Errorf("save %d reported twice", i+1)
+				}
+			}
+		})
+	}
+}
+
+// TestWatcher_Created: a file that does not exist yet is reported when it
+// is created (only its directory's watch can see that).
+func TestWatcher_Created(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "webhookd.toml")
+	w := openWatcher(t, path)
+	mustWrite(t, path, "new")
+	if !waitChange(w, 5*time.Second) {
+		t.Fatal("creating the file was not reported")
+	}
+	mustWrite(t, path, "newer")
+	if !waitChange(w, 5*time.Second) {
+		t.Fatal("writing the created file was not reported")
+	}
+}
+
+// TestWatcher_Ignores: other files in the directory (the database beside
+// the config) are not reported.
+func TestWatcher_Ignores(t *testing.T) {
+	dir := t.TempDir()
+	path := plainFile(t, dir)
+	w := openWatcher(t, path)
+	for i := range 20 {
+		appendTo(t, filepath.Join(dir, "webhookd.db"), "page")
+		mustWrite(t, filepath.Join(dir, "other.toml"), string(rune('a'+i)))
+	}
+	if waitChange(w, 300*time.Millisecond) {
+		t.Error("writes to other files were reported")
+	}
+	mustWrite(t, path, "changed")
+	if !waitChange(w, 5*time.Second) {
+		t.Error("the watched file's change was not reported")
+	}
+}
+
+// TestWatcher_SetFiles: files added later (a secret in another
+// directory) are watched; files dropped are not.
+func TestWatcher_SetFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := plainFile(t, dir)
+	secret := filepath.Join(dir, "secrets", "gh")
+	mustMkdir(t, filepath.Dir(secret))
+	w := openWatcher(t, path)
+	mustWrite(t, secret, "s1")
+	if waitChange(w, 200*time.Millisecond) {
+		t.Fatal("an unwatched file was reported")
+	}
+	w.Watch(path, secret)
+	mustWrite(t, secret, "s2")
+	if !waitChange(w, 5*time.Second) {
+		t.Fatal("the added file's change was not reported")
+	}
+	w.Watch(secret)
+	mustWrite(t, path, "dropped")
+	if waitChange(w, 200*time.Millisecond) {
+		t.Fatal("a dropped file was reported")
+	}
+	if got := w.Files(); !slices.Equal(got, []string{secret}) {
+		t.Errorf("Files() = %v", got)
+	}
+}
+
+// TestWatcher_Poll: with Poll set, a change is reported without events.
+func TestWatcher_Poll(t *testing.T) {
+	dir := t.TempDir()
+	w := NewWatcher(WatchOptions{Poll: 50 * time.Millisecond})
+	w.Watch(filepath.Join(dir, "never-written.toml"))
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if !waitChange(w, 5*time.Second) {
+		t.Error("no report from the poll")
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func openWatcher(t *testing.T, files ...string) *Watcher {
+	t.Helper()
+	w := NewWatcher(WatchOptions{Debounce: 20 * time.Millisecond, Logger: testLogger(t)})
+	w.Watch(files...)
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+func waitChange(w *Watcher, timeout time.Duration) bool {
+	select {
+	case <-w.Changes():
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+func plainFile(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "webhookd.toml")
+	mustWrite(t, p, "zero")
+	return p
+}
+
+// configMap lays out dir as Kubernetes mounts a ConfigMap:
+// webhookd.toml -> ..data/webhookd.toml, ..data -> ..v0.
+func configMap(t *testing.T, dir string) string {
+	mustMkdir(t, filepath.Join(dir, "..v0"))
+	mustWrite(t, filepath.Join(dir, "..v0", "webhookd.toml"), "zero")
+	mustSymlink(t, "..v0", filepath.Join(dir, "..data"))
+	mustSymlink(t, "..data/webhookd.toml", filepath.Join(dir, "webhookd.toml"))
+	return filepath.Join(dir, "webhookd.toml")
+}
+
+// releaseLink lays out dir as a deploy tool does: current -> releases/0,
+// and the config file is current/webhookd.toml.
+func releaseLink(t *testing.T, dir string) string {
+	mustMkdir(t, filepath.Join(dir, "releases", "0"))
+	mustWrite(t, filepath.Join(dir, "releases", "0", "webhookd.toml"), "zero")
+	mustSymlink(t, filepath.Join(dir, "releases", "0"), filepath.Join(dir, "current"))
+	return filepath.Join(dir, "current", "webhookd.toml")
+}
+
+// swapConfigMap updates a ConfigMap as the kubelet does: a new directory,
+// a new link renamed over ..data, the old directory removed.
+func swapConfigMap(t *testing.T, dir, _, content string) {
+	old, err := os.Readlink(filepath.Join(dir, "..data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := "..v" + content
+	mustMkdir(t, filepath.Join(dir, next))
+	mustWrite(t, filepath.Join(dir, next, "webhookd.toml"), content)
+	mustSymlink(t, next, filepath.Join(dir, "..data_tmp"))
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustWrite(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendTo(t *testing.T, p, s string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustMkdir(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(p, 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustSymlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
