@@ -1,0 +1,224 @@
+package certs
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// ACMEOptions configure ACME.
+type ACMEOptions struct {
+	// Domains are the names certificates are obtained for; a handshake
+	// for any other name is refused before the CA is asked.
+	Domains []string
+	// Email is given to the CA for expiry notices; optional.
+	Email string
+	// CacheDir keeps the account key and the certificates (created 0700).
+	CacheDir string
+	// DirectoryURL is the CA's ACME directory; "" is Let's Encrypt.
+	DirectoryURL string
+	// HTTPClient talks to the CA; nil is a default client.
+	HTTPClient *http.Client
+	// Logger receives a line per certificate obtained and per failure.
+	Logger *slog.Logger
+}
+
+// ACME obtains and renews certificates from an ACME CA.
+type ACME struct {
+	m      *autocert.Manager
+	log    *slog.Logger
+	mu     sync.Mutex
+	serial map[string]string // name → serial of the certificate last served
+	failed map[string]time.Time
+}
+
+// NewACME prepares certificates for opts.Domains; it creates the cache
+// directory but asks the CA nothing until the first handshake.
+func NewACME(opts ACMEOptions) (*ACME, error) {
+	if len(opts.Domains) == 0 {
+		return nil, errors.New("acme: no domains")
+	}
+	if opts.CacheDir == "" {
+		return nil, errors.New("acme: no cache directory")
+	}
+	if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
+		return nil, fmt.Errorf("acme cache: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	client := &acme.Client{DirectoryURL: opts.DirectoryURL, HTTPClient: opts.HTTPClient, UserAgent: "webhookd"}
+	if client.DirectoryURL == "" {
+		client.DirectoryURL = autocert.DefaultACMEDirectory
+	}
+	m := &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		Cache:      autocert.DirCache(opts.CacheDir),
+		HostPolicy: autocert.HostWhitelist(opts.Domains...),
+		Email:      opts.Email,
+		Client:     client,
+	}
+	return &ACME{m: m, log: opts.Logger, serial: map[string]string{}, failed: map[string]time.Time{}}, nil
+}
+
+// TLSConfig is the listener's TLS config: certificates from the CA, and
+// the tls-alpn-01 challenge answered on the same port.
+func (a *ACME) TLSConfig() *tls.Config {
+	c := a.m.TLSConfig()
+	c.GetCertificate = a.getCertificate
+	c.MinVersion = tls.VersionTLS12
+	return c
+}
+
+// HTTPHandler answers the CA's http-01 challenges and redirects every other
+// GET or HEAD to https on httpsPort (the public listener's port; "443" or
+// "" leaves it out of the URL). Other methods get 400: a webhook sender
+// that was given an http:// URL must be told, not silently redirected.
+func (a *ACME) HTTPHandler(httpsPort string) http.Handler {
+	redirect := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "use https", http.StatusBadRequest)
+			return
+		}
+		host := hostOnly(r.Host)
+		if httpsPort != "" && httpsPort != "443" {
+			host = net.JoinHostPort(host, httpsPort)
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusFound)
+	})
+	h := a.m.HTTPHandler(redirect)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The CA asks for the name alone; a port (a test's, or a
+		// forwarded one) must not fail the host policy.
+		r.Host = hostOnly(r.Host)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+// getCertificate logs what autocert does not: a certificate obtained or
+// renewed, and a failure to get one (at most once a minute per name).
+func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	cert, err := a.m.GetCertificate(hello)
+	name := strings.ToLower(hello.ServerName)
+	probe := len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto
+	if err != nil {
+		if probe {
+			return nil, err // the CA's tls-alpn-01 check: autocert answers it
+		}
+		a.mu.Lock()
+		last, known := a.failed[name]
+		now := time.Now()
+		if !known || now.Sub(last) > time.Minute {
+			a.failed[name] = now
+			a.mu.Unlock()
+			a.log.Warn("no TLS certificate for the handshake", "server_name", hello.ServerName, "remote", remote(hello), "err", err)
+		} else {
+			a.mu.Unlock()
+		}
+		return nil, err
+	}
+	if !probe && cert.Leaf != nil {
+		serial := cert.Leaf.SerialNumber.String()
+		a.mu.Lock()
+		changed := a.serial[name] != serial
+		a.serial[name] = serial
+		delete(a.failed, name)
+		a.mu.Unlock()
+		if changed {
+			a.log.Info("TLS certificate ready", "server_name", name, "issuer", cert.Leaf.Issuer.CommonName,
+				"not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	return cert, nil
+}
+
+func remote(hello *tls.ClientHelloInfo) string {
+	if hello.Conn == nil {
+		return ""
+	}
+	return hello.Conn.RemoteAddr().String()
+}
+
+// TLSConfig is the listener's TLS config for certificates from
+// getCertificate (a File's, say).
+func TLSConfig(getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	return &tls.Config{
+		GetCertificate: getCertificate,
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+}
+
+// HTTPServer serves a handler (ACME's http-01 challenges) on a plain HTTP
+// address such as ":80". Open binds, Serve serves, Shutdown stops.
+type HTTPServer struct {
+	addr    string
+	handler http.Handler
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
+}
+
+// NewHTTPServer makes an HTTPServer; Open binds it.
+func NewHTTPServer(addr string, h http.Handler, log *slog.Logger) *HTTPServer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &HTTPServer{addr: addr, handler: h, log: log}
+}
+
+// Open binds the address.
+func (s *HTTPServer) Open() error {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("acme_http listen %s: %w", s.addr, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// Addr returns the bound address.
+func (s *HTTPServer) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve serves until Shutdown; it returns nil after a shutdown.
+func (s *HTTPServer) Serve() error {
+	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops the server, waiting for requests in flight until ctx ends.
+func (s *HTTPServer) Shutdown(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}

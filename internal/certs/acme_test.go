@@ -1,0 +1,160 @@
+package certs
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/internal/pebbletest"
+)
+
+const acmeName = "hooks.webhookd.test"
+
+func port(t *testing.T, addr net.Addr) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// handshake connects to addr for name and returns the verified leaf.
+func handshake(t *testing.T, addr, name string, roots *x509.CertPool) (*x509.Certificate, error) {
+	t.Helper()
+	d := &net.Dialer{Timeout: 60 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: name, RootCAs: roots})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+func TestACME_TLSALPN01(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// http-01 would go to a closed port: only tls-alpn-01 can succeed.
+	ca := pebbletest.Start(t, pebbletest.Options{TLSPort: port(t, ln.Addr()), HTTPPort: pebbletest.FreePort(t)})
+	cache := filepath.Join(t.TempDir(), "acme")
+	var logs logBuffer
+	a, err := NewACME(ACMEOptions{
+		Domains: []string{acmeName}, Email: "ops@webhookd.test", CacheDir: cache,
+		DirectoryURL: ca.DirectoryURL, HTTPClient: ca.Client, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	go srv.Serve(tls.NewListener(ln, a.TLSConfig()))
+	t.Cleanup(func() { srv.Close() })
+
+	roots := ca.Roots(t)
+	leaf, err := handshake(t, ln.Addr().String(), acmeName, roots)
+	if err != nil {
+		t.Fatalf("handshake for %s (the certificate is obtained during it): %v", acmeName, err)
+	}
+	if leaf.Subject.CommonName != acmeName && (len(leaf.DNSNames) == 0 || leaf.DNSNames[0] != acmeName) {
+		t.Errorf("certificate names = %q %q; want %s", leaf.Subject.CommonName, leaf.DNSNames, acmeName)
+	}
+	if !strings.Contains(logs.String(), "TLS certificate ready") {
+		t.Errorf("no log line for the new certificate:\n%s", logs.String())
+	}
+	// Cached beside the database, private.
+	fi, err := os.Stat(cache)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache dir: %v, mode %v; want 0700", err, fi.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(cache, acmeName)); err != nil {
+		t.Errorf("certificate not cached: %v", err)
+	}
+
+	// A name not in the list is refused without asking the CA.
+	if _, err := handshake(t, ln.Addr().String(), "other.webhookd.test", nil); err == nil {
+		t.Errorf("handshake for a name not in acme_domains succeeded")
+	}
+
+	// After a restart, the cached certificate is served with no CA at all.
+	srv.Close()
+	b, err := NewACME(ACMEOptions{Domains: []string{acmeName}, CacheDir: cache, DirectoryURL: "https://127.0.0.1:1/dir"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := &http.Server{Handler: srv.Handler}
+	go srv2.Serve(tls.NewListener(ln2, b.TLSConfig()))
+	t.Cleanup(func() { srv2.Close() })
+	again, err := handshake(t, ln2.Addr().String(), acmeName, roots)
+	if err != nil {
+		t.Fatalf("handshake from the cache: %v", err)
+	}
+	if again.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Errorf("serial from the cache = %v; want %v", again.SerialNumber, leaf.SerialNumber)
+	}
+}
+
+func TestACME_HTTP01(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewACME(ACMEOptions{Domains: []string{acmeName}, CacheDir: filepath.Join(t.TempDir(), "acme")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := NewHTTPServer("127.0.0.1:0", a.HTTPHandler("8443"), nil)
+	if err := hs.Open(); err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve()
+	t.Cleanup(func() { hs.Shutdown(t.Context()) })
+
+	// tls-alpn-01 would go to a closed port: only http-01 on the
+	// acme_http server can succeed.
+	ca := pebbletest.Start(t, pebbletest.Options{TLSPort: pebbletest.FreePort(t), HTTPPort: port(t, hs.Addr())})
+	a.m.Client.DirectoryURL, a.m.Client.HTTPClient = ca.DirectoryURL, ca.Client
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(tls.NewListener(ln, a.TLSConfig()))
+	t.Cleanup(func() { srv.Close() })
+
+	if _, err := handshake(t, ln.Addr().String(), acmeName, ca.Roots(t)); err != nil {
+		t.Fatalf("handshake for %s with http-01 only: %v", acmeName, err)
+	}
+
+	// Anything else on the HTTP port is sent to https.
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", "http://"+hs.Addr().String()+"/hooks/site", nil)
+	req.Host = acmeName
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := "https://" + acmeName + ":8443/hooks/site"; resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != want {
+		t.Errorf("GET on the HTTP port = %d %q; want 302 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+	// A POST (a webhook sent to http://) is refused, not redirected.
+	resp, err = c.Post("http://"+hs.Addr().String()+"/hooks/site", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST on the HTTP port = %d; want 400", resp.StatusCode)
+	}
+}
