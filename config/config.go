@@ -28,6 +28,7 @@ type Server struct {
 	ACMEDomains     []string
 	ACMEEmail       string
 	ACMEHTTP        string // address for ACME's HTTP-01 challenge, or ""
+	ACMEDirectory   string // the ACME CA's directory URL; "" is Let's Encrypt
 	TrustedProxies  []netip.Prefix
 	RateLimit       float64 // requests per second per client; 0 is no limit
 }

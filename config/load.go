@@ -191,6 +191,7 @@ func (l *loader) server(t *table) Server {
 		ACMEDomains:     t.strs("acme_domains"),
 		ACMEEmail:       t.str("acme_email", ""),
 		ACMEHTTP:        t.str("acme_http", ""),
+		ACMEDirectory:   t.str("acme_directory", ""),
 		TrustedProxies:  t.prefixes("trusted_proxies"),
 		RateLimit:       t.float("rate_limit", 0),
 	}
@@ -218,6 +219,15 @@ func (l *loader) server(t *table) Server {
 		if _, _, err := net.SplitHostPort(s.ACMEHTTP); err != nil {
 			l.d.errf(t.key("acme_http"), "acme_http %q: want host:port, such as \":80\"", s.ACMEHTTP)
 		}
+	}
+	if s.ACMEDirectory != "" && !strings.HasPrefix(s.ACMEDirectory, "https://") {
+		l.d.errf(t.key("acme_directory"), "acme_directory %q: want an https:// URL", s.ACMEDirectory)
+	}
+	if (s.ACMEHTTP != "" || s.ACMEEmail != "" || s.ACMEDirectory != "") && len(s.ACMEDomains) == 0 {
+		l.d.errf(t.key("acme_domains"), "acme_email, acme_http and acme_directory need acme_domains")
+	}
+	if _, port, err := net.SplitHostPort(s.Listen); err == nil && len(s.ACMEDomains) > 0 && port != "443" && s.ACMEHTTP == "" {
+		l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: acme_domains with listen on port %s and no acme_http: the CA checks tls-alpn-01 on port 443 and http-01 on port 80, so unless a port forward brings 443 here, no certificate can be obtained; set acme_http = \":80\"", l.d.file, l.d.pos.line(t.key("acme_domains")), port))
 	}
 	if s.RateLimit < 0 {
 		l.d.errf(t.key("rate_limit"), "rate_limit must not be negative")

@@ -309,6 +309,7 @@ func RestartNeeded(running, next *Config) []string {
 	add("server.acme_domains", !slices.Equal(rs.ACMEDomains, ns.ACMEDomains))
 	add("server.acme_email", rs.ACMEEmail != ns.ACMEEmail)
 	add("server.acme_http", rs.ACMEHTTP != ns.ACMEHTTP)
+	add("server.acme_directory", rs.ACMEDirectory != ns.ACMEDirectory)
 	add("store.path", running.Store.Path != next.Store.Path)
 	add("admin.listen", running.Admin.Listen != next.Admin.Listen)
 	add("admin.token", !sameSecret(running.Admin.Token, next.Admin.Token))
