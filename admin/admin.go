@@ -2,8 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +39,9 @@ type Status struct {
 type Options struct {
 	// Addr is host:port or unix:/path.
 	Addr string
-	// Token, when set, is required as a bearer token on every request.
+	// Token, when set, is required on every request but /healthz: as a
+	// bearer token, or through the dashboard's login. Open refuses an
+	// address beyond loopback without one.
 	Token []byte
 	Store *store.Store
 	// Scheduler acts on jobs. Required.
@@ -53,13 +53,18 @@ type Options struct {
 	// Metrics, when set, are served at /metrics.
 	Metrics *Metrics
 	Logger  *slog.Logger
+	// Now is the clock (sessions, ages); nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is the admin listener.
 type Server struct {
 	opts Options
 	log  *slog.Logger
+	now  func() time.Time
+	auth *auth
 	mux  *http.ServeMux
+	web  *web
 	srv  *http.Server
 	ln   net.Listener
 }
@@ -75,22 +80,45 @@ func New(opts Options) *Server {
 	if opts.Rejections == nil {
 		opts.Rejections = func() []listener.Rejection { return nil }
 	}
-	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if len(opts.Token) == 0 {
+		opts.Token = nil
+	}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(), web: newWeb()}
+	s.auth = newAuth(opts.Token, opts.Now)
 	s.routes()
 	return s
 }
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /api/events/{id}", s.apiEvent)
 	s.mux.HandleFunc("GET /api/status", s.apiStatus)
+	s.mux.HandleFunc("GET /api/backup", s.apiBackup)
+	s.mux.HandleFunc("GET /api/events", s.apiEvents)
+	s.mux.HandleFunc("GET /api/events/{id}", s.apiEvent)
+	s.mux.HandleFunc("POST /api/events/{id}/replay", s.apiReplay)
+	s.mux.HandleFunc("POST /api/replay", s.apiBulkReplay)
+	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
+	s.mux.HandleFunc("GET /api/jobs/{id}", s.apiJob)
+	s.mux.HandleFunc("POST /api/jobs/{id}/retry", s.apiRetry)
+	s.mux.HandleFunc("POST /api/jobs/{id}/cancel", s.apiCancel)
+	s.mux.HandleFunc("GET /api/actions", s.apiActions)
+	s.mux.HandleFunc("POST /api/actions/{hook}/{action}/pause", s.apiPause)
+	s.mux.HandleFunc("POST /api/actions/{hook}/{action}/resume", s.apiResume)
+	s.mux.HandleFunc("GET /api/rejections", s.apiRejections)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, errNoRoute))
+	})
 	if s.opts.Metrics != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Metrics.Registry(), promhttp.HandlerOpts{}))
 	}
+	s.dashboardRoutes()
 }
 
 // Open binds the socket: a TCP address or unix:/path (a stale socket file
-// is replaced).
+// is replaced). An address beyond loopback needs a token.
 func (s *Server) Open() error {
 	var ln net.Listener
 	var err error
@@ -103,6 +131,10 @@ func (s *Server) Open() error {
 			err = os.Chmod(p, 0o660)
 		}
 	} else {
+		host, _, serr := net.SplitHostPort(s.opts.Addr)
+		if serr == nil && !isLoopbackHost(host) && s.opts.Token == nil {
+			return fmt.Errorf("admin listen %s: beyond loopback the admin listener needs a token", s.opts.Addr)
+		}
 		ln, err = net.Listen("tcp", s.opts.Addr)
 	}
 	if err != nil {
@@ -120,13 +152,15 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Serve serves until Shutdown.
+// Serve serves until Shutdown. It sets no write timeout: a bulk replay
+// streams its progress for as long as it takes.
 func (s *Server) Serve() error {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	err := s.srv.Serve(s.ln)
@@ -147,95 +181,100 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.srv.Shutdown(ctx)
 }
 
-// ServeHTTP checks the token, then routes.
+// ServeHTTP guards every request (see auth.go), then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Token != nil && r.URL.Path != "/healthz" && !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="webhookd"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a bearer token is required"})
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	if r.URL.Path == "/healthz" {
+		s.mux.ServeHTTP(w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	unix := strings.HasPrefix(s.opts.Addr, "unix:")
+	if s.opts.Token == nil && !unix && !hostAllowed(r) {
+		s.fail(w, r, errMisdirected)
+		return
+	}
+	if err := s.auth.cop.Check(r); err != nil {
+		s.fail(w, r, fmt.Errorf("%w: %v", errForbidden, err))
+		return
+	}
+	a := access{bearer: s.auth.bearer(r), session: s.auth.session(r)}
+	if s.opts.Token != nil && !a.bearer && !public(r.URL.Path) {
+		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+		api := isAPI(r.URL.Path)
+		switch {
+		case a.session != "" && (safe || !api):
+			// A logged-in browser: dashboard forms check their CSRF token.
+		case api:
+			h.Set("WWW-Authenticate", `Bearer realm="webhookd"`)
+			writeError(w, errUnauthorized)
+			return
+		default:
+			s.toLogin(w, r)
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r.WithContext(withAccess(r.Context(), a)))
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	v := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(v, "Bearer ")
-	if !ok {
-		return false
+// public paths need no authentication.
+func public(path string) bool {
+	return path == "/login" || strings.HasPrefix(path, "/static/")
+}
+
+// isAPI reports whether path is answered in JSON (or Prometheus text)
+// rather than HTML.
+func isAPI(path string) bool {
+	return strings.HasPrefix(path, "/api/") || path == "/metrics"
+}
+
+// fail answers an error as JSON for the API and as a page for browsers.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if isAPI(r.URL.Path) {
+		writeError(w, err)
+		return
 	}
-	a, b := sha256.Sum256([]byte(tok)), sha256.Sum256(s.opts.Token)
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	s.errorPage(w, r, err)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) apiEvent(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !store.ValidID(id) {
-		writeError(w, fmt.Errorf("event %q: %w", id, store.ErrNotFound))
-		return
-	}
-	ev, err := s.opts.Store.GetEvent(id, true)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	out, err := s.eventJSON(ev)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// StatusJSON is GET /api/status.
-type StatusJSON struct {
-	Status
-	UptimeSeconds int64                 `json:"uptime_seconds"`
-	Jobs          map[store.State]int64 `json:"jobs"`
-	Running       int                   `json:"running"`
-	Paused        []string              `json:"paused"`
-	Events        int                   `json:"events"`
-	DatabaseBytes int64                 `json:"database_bytes"`
-	OldestQueued  string                `json:"oldest_queued_job,omitempty"`
-}
-
-func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
-	st, err := s.opts.Store.Stats()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	status := s.opts.Status()
-	out := StatusJSON{
-		Status: status, Jobs: st.Jobs, Running: len(s.opts.Scheduler.Running()), Paused: s.opts.Scheduler.Paused(),
-		Events: st.Events, DatabaseBytes: st.FileSize, OldestQueued: st.OldestQueue,
-	}
-	if !status.Started.IsZero() {
-		out.UptimeSeconds = int64(time.Since(status.Started).Seconds())
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// writeError maps an error to its status: the one place that does.
-func writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+// statusOf maps an error to its HTTP status: the one place that does, for
+// the API (writeError) and the dashboard's error pages alike.
+func statusOf(err error) int {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		status = http.StatusNotFound
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errNoRoute):
+		return http.StatusNotFound
 	case errors.Is(err, store.ErrState), errors.Is(err, actions.ErrNoActions):
-		status = http.StatusConflict
+		return http.StatusConflict
 	case errors.Is(err, errBadRequest):
-		status = http.StatusBadRequest
+		return http.StatusBadRequest
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden), errors.Is(err, errBadForm):
+		return http.StatusForbidden
+	case errors.Is(err, errMisdirected):
+		return http.StatusMisdirectedRequest
 	case store.IsWriteError(err), errors.Is(err, store.ErrClosed):
-		status = http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]string{"error": err.Error()})
+	return http.StatusInternalServerError
 }
 
-var errBadRequest = errors.New("bad request")
+// writeError answers an API request with an error: {"error": "..."} and
+// the status statusOf gives.
+func writeError(w http.ResponseWriter, err error) {
+	writeJSON(w, statusOf(err), map[string]string{"error": err.Error()})
+}
+
+var (
+	errBadRequest = errors.New("bad request")
+	errNoRoute    = errors.New("no such endpoint")
+)
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -27,6 +27,8 @@ type Metrics struct {
 	runs            *prometheus.CounterVec
 	runDuration     *prometheus.HistogramVec
 	reloads         *prometheus.CounterVec
+	reloadOK        prometheus.Gauge
+	reloadTime      prometheus.Gauge
 }
 
 // NewMetrics registers every metric. st is read at scrape time for job
@@ -68,14 +70,22 @@ func NewMetrics(st *store.Store, now func() time.Time) *Metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webhookd_config_reloads_total", Help: "Config reloads, by result (ok or error).",
 		}, []string{"result"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "webhookd_config_last_reload_successful", Help: "1 when the config file loaded at the last reload (or at the start), 0 while it is broken.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "webhookd_config_last_reload_timestamp_seconds", Help: "When the config was last reloaded (or loaded at the start), as a Unix time.",
+		}),
 	}
 	m.reg.MustRegister(m.requests, m.ingestLatency, m.verifyFailures, m.commits, m.commitLatency,
-		m.eventsPerCommit, m.runs, m.runDuration, m.reloads,
+		m.eventsPerCommit, m.runs, m.runDuration, m.reloads, m.reloadOK, m.reloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{st: st, now: now})
 	// Results that have not happened yet still show, as 0.
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
+	m.reloadOK.Set(1) // the daemon starts only on a good config
+	m.reloadTime.Set(float64(now().Unix()))
 	return m
 }
 
@@ -114,10 +124,13 @@ func (m *Metrics) ObserveRun(r actions.RunInfo) {
 
 // ObserveReload records a config reload: ok is false for a broken file.
 func (m *Metrics) ObserveReload(ok bool) {
+	m.reloadTime.SetToCurrentTime()
 	if ok {
 		m.reloads.WithLabelValues("ok").Inc()
+		m.reloadOK.Set(1)
 	} else {
 		m.reloads.WithLabelValues("error").Inc()
+		m.reloadOK.Set(0)
 	}
 }
 

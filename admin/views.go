@@ -30,6 +30,14 @@ type EventJSON struct {
 	Jobs    []JobJSON `json:"jobs"`
 }
 
+// EventListJSON is a page of events: GET /api/events.
+type EventListJSON struct {
+	Events []EventJSON `json:"events"`
+	// Next is the cursor for the following page (pass it as before=), or
+	// "" at the end.
+	Next string `json:"next,omitempty"`
+}
+
 // JobJSON is a job as the API shows it.
 type JobJSON struct {
 	*store.Job
@@ -45,16 +53,18 @@ type RunJSON struct {
 	Output     string `json:"output,omitempty"`
 }
 
-func (s *Server) eventJSON(ev *store.Event) (*EventJSON, error) {
-	jobs, err := s.opts.Store.Jobs(ev)
+// HeldFunc says why hook's action does not start queued jobs now ("" if it
+// does): the scheduler's Held. Without a running scheduler it is nil.
+type HeldFunc func(hook, action string) string
+
+// EventDetail builds the full view of one event: headers, payload, jobs and
+// every run with its output. ev must have been read with its raw parts.
+func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, error) {
+	jobs, err := st.Jobs(ev)
 	if err != nil {
 		return nil, err
 	}
-	out := &EventJSON{
-		ID: ev.ID, Hook: ev.Hook, Event: ev.Type, Delivery: ev.Delivery, Received: ev.Received,
-		Remote: ev.Remote, ContentType: ev.ContentType, Size: ev.Size, State: store.EventState(jobs),
-		Query: ev.Query, Jobs: []JobJSON{},
-	}
+	out := eventHead(ev, store.EventState(jobs))
 	if ev.Header != nil {
 		out.Headers = map[string]string{}
 		keys := make([]string, 0, len(ev.Header))
@@ -72,7 +82,7 @@ func (s *Server) eventJSON(ev *store.Event) (*EventJSON, error) {
 		}
 	}
 	for _, j := range jobs {
-		jj, err := s.jobJSON(j, true)
+		jj, err := jobJSON(st, held, j, true)
 		if err != nil {
 			return nil, err
 		}
@@ -81,13 +91,34 @@ func (s *Server) eventJSON(ev *store.Event) (*EventJSON, error) {
 	return out, nil
 }
 
-func (s *Server) jobJSON(j *store.Job, runs bool) (JobJSON, error) {
-	out := JobJSON{Job: j}
-	if j.State == store.Pending || j.State == store.Failed {
-		out.Held = s.opts.Scheduler.Held(j.Hook, j.Action)
+// EventSummary is an event of a list: no headers, payload or runs.
+func EventSummary(v *store.EventView, held HeldFunc) EventJSON {
+	out := eventHead(v.Event, v.State)
+	for _, j := range v.Jobs {
+		out.Jobs = append(out.Jobs, JobJSON{Job: j, Held: heldReason(held, j)})
 	}
+	return *out
+}
+
+func eventHead(ev *store.Event, st store.State) *EventJSON {
+	return &EventJSON{
+		ID: ev.ID, Hook: ev.Hook, Event: ev.Type, Delivery: ev.Delivery, Received: ev.Received,
+		Remote: ev.Remote, ContentType: ev.ContentType, Size: ev.Size, State: st,
+		Query: ev.Query, Jobs: []JobJSON{},
+	}
+}
+
+func heldReason(held HeldFunc, j *store.Job) string {
+	if held != nil && (j.State == store.Pending || j.State == store.Failed) {
+		return held(j.Hook, j.Action)
+	}
+	return ""
+}
+
+func jobJSON(st *store.Store, held HeldFunc, j *store.Job, runs bool) (JobJSON, error) {
+	out := JobJSON{Job: j, Held: heldReason(held, j)}
 	if runs {
-		rs, err := s.opts.Store.Runs(j.ID)
+		rs, err := st.Runs(j.ID)
 		if err != nil {
 			return out, err
 		}
@@ -107,4 +138,20 @@ func (r RunJSON) MarshalJSON() ([]byte, error) {
 		DurationMS int64  `json:"duration_ms"`
 	}
 	return json.Marshal(view{run: (*run)(r.Run), Output: r.Output, DurationMS: r.DurationMS})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (for clients of the API).
+func (r *RunJSON) UnmarshalJSON(b []byte) error {
+	type run store.Run
+	var v struct {
+		*run
+		Output     string `json:"output"`
+		DurationMS int64  `json:"duration_ms"`
+	}
+	v.run = (*run)(new(store.Run))
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	r.Run, r.Output, r.DurationMS = (*store.Run)(v.run), v.Output, v.DurationMS
+	return nil
 }

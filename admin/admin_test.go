@@ -1,0 +1,510 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/actions"
+	"github.com/webhookd/webhookd/listener"
+	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+// env is an admin server on a real store and scheduler, served by
+// httptest on loopback.
+type env struct {
+	t     *testing.T
+	st    *store.Store
+	sched *actions.Scheduler
+	acfg  *actions.Config
+	srv   *Server
+	ts    *httptest.Server
+
+	mu         sync.Mutex
+	status     Status
+	rejections []listener.Rejection
+	clock      time.Time // zero: the real clock
+}
+
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// exec makes an exec action running sh -c script.
+func exec(hook, name, when, script string) *actions.Action {
+	a := &actions.Action{
+		Hook: hook, Name: name, Concurrency: 1, Timeout: 10 * time.Second, Backoff: time.Hour,
+		Run: []*tmpl.Template{tmpl.MustParse("run", "sh"), tmpl.MustParse("run", "-c"), tmpl.MustParse("run", script)},
+	}
+	if when != "" {
+		e, err := tmpl.Compile(when)
+		if err != nil {
+			panic(err)
+		}
+		a.When = e
+	}
+	return a
+}
+
+func newEnv(t *testing.T, token string, acts ...*actions.Action) *env {
+	t.Helper()
+	e := &env{t: t, status: Status{Version: "test", Started: time.Now(), ConfigFile: "/etc/webhookd/webhookd.toml"}}
+	log := slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, err := store.Open(filepath.Join(t.TempDir(), "test.db"), store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Check(); err != nil {
+			t.Errorf("store check: %v", err)
+		}
+		st.Close()
+	})
+	for _, a := range acts {
+		if a.Dir == "" {
+			a.Dir = t.TempDir()
+		}
+	}
+	e.st = st
+	e.acfg = actions.NewConfig(acts)
+	e.sched = actions.New(actions.Options{Store: st, Logger: log, TempDir: t.TempDir()}, e.acfg)
+	if err := e.sched.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.sched.Close() })
+	var tok []byte
+	if token != "" {
+		tok = []byte(token)
+	}
+	e.srv = New(Options{
+		Addr: "127.0.0.1:0", Token: tok, Store: st, Scheduler: e.sched, Logger: log,
+		Status:     func() Status { e.mu.Lock(); defer e.mu.Unlock(); return e.status },
+		Rejections: func() []listener.Rejection { e.mu.Lock(); defer e.mu.Unlock(); return e.rejections },
+		Metrics:    NewMetrics(st, nil),
+		Now: func() time.Time {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if e.clock.IsZero() {
+				return time.Now()
+			}
+			return e.clock
+		},
+	})
+	e.ts = httptest.NewServer(e.srv)
+	t.Cleanup(e.ts.Close)
+	return e
+}
+
+// ingest stores an event of hook as the listener would, planning its jobs.
+func (e *env) ingest(hook, event, body string) string {
+	e.t.Helper()
+	d := &tmpl.Data{Hook: hook, Event: event, ContentType: "application/json", Body: []byte(body),
+		Headers: map[string]string{"x-github-event": event}, Received: time.Now()}
+	res, err := e.st.Ingest(context.Background(), &store.NewEvent{
+		Hook: hook, Type: event, Received: d.Received, Remote: "192.0.2.7", ContentType: "application/json",
+		Header: http.Header{"X-Github-Event": {event}, "Content-Type": {"application/json"}},
+		Body:   []byte(body), Jobs: e.acfg.Plan(hook, d),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res.ID
+}
+
+// call makes a request and decodes a JSON answer into out (if not nil).
+func (e *env) call(method, path, token string, out any) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.ts.URL+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := e.ts.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil && res.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	return res.StatusCode, string(b)
+}
+
+func (e *env) event(id string) *EventJSON {
+	e.t.Helper()
+	var ev EventJSON
+	if code, body := e.call("GET", "/api/events/"+id, "", &ev); code != 200 {
+		e.t.Fatalf("GET event %s = %d %s", id, code, body)
+	}
+	return &ev
+}
+
+// waitState waits until the event's jobs are in the given states.
+func (e *env) waitState(id string, want ...store.State) *EventJSON {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev := e.event(id)
+		var got []store.State
+		for _, j := range ev.Jobs {
+			got = append(got, j.State)
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			return ev
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("event %s: job states %v; want %v", id, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAPI_Events(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", `payload.ref == "refs/heads/main"`, "echo deployed"))
+	var ids []string
+	for i := range 5 {
+		ref := "refs/heads/dev"
+		if i%2 == 0 {
+			ref = "refs/heads/main"
+		}
+		ids = append(ids, e.ingest("site", "push", fmt.Sprintf(`{"ref":%q,"n":%d}`, ref, i)))
+	}
+	other := e.ingest("other", "ping", `{}`)
+	for i, id := range ids {
+		if i%2 == 0 {
+			e.waitState(id, store.Succeeded)
+		}
+	}
+
+	// Pages of two, newest first, with a cursor.
+	var all []string
+	for cursor, pages := "", 0; ; pages++ {
+		var list EventListJSON
+		q := url.Values{"limit": {"2"}, "hook": {"site"}}
+		if cursor != "" {
+			q.Set("before", cursor)
+		}
+		if code, body := e.call("GET", "/api/events?"+q.Encode(), "", &list); code != 200 {
+			t.Fatalf("list = %d %s", code, body)
+		}
+		if len(list.Events) > 2 || pages > 5 {
+			t.Fatalf("page of %d events (page %d)", len(list.Events), pages)
+		}
+		for _, ev := range list.Events {
+			all = append(all, ev.ID)
+			if ev.Hook != "site" || len(ev.Jobs) != 1 || ev.Headers != nil || ev.Payload != nil {
+				t.Errorf("summary %+v: want hook site, 1 job, no headers or payload", ev)
+			}
+		}
+		if list.Next == "" {
+			break
+		}
+		cursor = list.Next
+	}
+	want := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}
+	if fmt.Sprint(all) != fmt.Sprint(want) {
+		t.Errorf("paged ids = %v; want %v", all, want)
+	}
+
+	var skipped EventListJSON
+	e.call("GET", "/api/events?state=skipped", "", &skipped)
+	if len(skipped.Events) != 3 { // two dev pushes, and the event of a hook without actions
+		t.Fatalf("state=skipped: %d events; want 3", len(skipped.Events))
+	}
+	if j := skipped.Events[1].Jobs[0]; j.State != store.Skipped || !strings.Contains(j.Reason, `refs/heads/dev`) {
+		t.Errorf("skipped job = %+v; want the when's reason naming the ref", j)
+	}
+	if skipped.Events[0].ID != other || len(skipped.Events[0].Jobs) != 0 {
+		t.Errorf("newest skipped = %+v; want the other hook's event with no jobs", skipped.Events[0])
+	}
+
+	for _, q := range []string{"state=bogus", "state=failed", "limit=0", "limit=501", "limit=x", "before=nope", "since=yesterday"} {
+		code, body := e.call("GET", "/api/events?"+q, "", nil)
+		if code != 400 || !strings.Contains(body, `"error"`) {
+			t.Errorf("GET /api/events?%s = %d %s; want 400 with an error", q, code, body)
+		}
+	}
+	var recent EventListJSON
+	e.call("GET", "/api/events?since=1h", "", &recent)
+	if len(recent.Events) != 6 {
+		t.Errorf("since=1h: %d events; want 6", len(recent.Events))
+	}
+	e.call("GET", "/api/events?until="+url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339)), "", &recent)
+	if len(recent.Events) != 0 {
+		t.Errorf("until an hour ago: %d events; want 0", len(recent.Events))
+	}
+}
+
+func TestAPI_Event(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "echo out; echo err >&2"), exec("site", "dev", `payload.ref == "refs/heads/dev"`, "true"))
+	id := e.ingest("site", "push", `{"ref":"refs/heads/main","after":"abc"}`)
+	ev := e.waitState(id, store.Succeeded, store.Skipped)
+	if ev.Headers["X-Github-Event"] != "push" || ev.Remote != "192.0.2.7" {
+		t.Errorf("event head = %+v", ev)
+	}
+	if p, _ := ev.Payload.(map[string]any); p["after"] != "abc" {
+		t.Errorf("payload = %v", ev.Payload)
+	}
+	run := ev.Jobs[0].Runs
+	if len(run) != 1 || run[0].Result != "succeeded" || run[0].Output != "out\nerr\n" || run[0].ExitCode == nil || *run[0].ExitCode != 0 {
+		t.Errorf("runs = %+v", run)
+	}
+	if ev.Jobs[1].Reason == "" || len(ev.Jobs[1].Runs) != 0 {
+		t.Errorf("skipped job = %+v", ev.Jobs[1])
+	}
+	for _, path := range []string{"/api/events/0000000000000000", "/api/events/nope", "/api/jobs/nope", "/api/nothing"} {
+		if code, body := e.call("GET", path, "", nil); code != 404 || !strings.Contains(body, `"error"`) {
+			t.Errorf("GET %s = %d %s; want 404", path, code, body)
+		}
+	}
+	var j JobJSON
+	if code, _ := e.call("GET", "/api/jobs/"+ev.Jobs[0].ID, "", &j); code != 200 || j.Action != "deploy" || len(j.Runs) != 1 {
+		t.Errorf("GET job = %d %+v", code, j)
+	}
+}
+
+func TestAPI_ReplayRetryCancel(t *testing.T) {
+	e := newEnv(t, "",
+		exec("site", "fail", "", "echo attempt $WEBHOOKD_ATTEMPT; exit 3"),
+		exec("site", "ok", "", "true"))
+	id := e.ingest("site", "push", `{}`)
+	ev := e.waitState(id, store.Dead, store.Succeeded)
+	dead := ev.Jobs[0]
+	if dead.Runs[0].Output != "attempt 1\n" || *dead.Runs[0].ExitCode != 3 {
+		t.Errorf("dead job's run = %+v", dead.Runs[0])
+	}
+
+	// Retry runs the same job again.
+	var rj JobJSON
+	if code, body := e.call("POST", "/api/jobs/"+dead.ID+"/retry", "", &rj); code != 200 || rj.ID != dead.ID {
+		t.Fatalf("retry = %d %s", code, body)
+	}
+	ev = e.waitState(id, store.Dead, store.Succeeded)
+	if n := len(ev.Jobs[0].Runs); n != 2 || ev.Jobs[0].Runs[1].Output != "attempt 2\n" {
+		t.Errorf("after retry: %d runs %+v; want a second attempt", n, ev.Jobs[0].Runs)
+	}
+	// A succeeded job cannot be retried: 409.
+	if code, body := e.call("POST", "/api/jobs/"+ev.Jobs[1].ID+"/retry", "", nil); code != 409 {
+		t.Errorf("retry of a succeeded job = %d %s; want 409", code, body)
+	}
+
+	// Replay of one action adds one job; of all, one per action.
+	var rep ReplayJSON
+	if code, body := e.call("POST", "/api/events/"+id+"/replay?action=ok", "", &rep); code != 200 || len(rep.Jobs) != 1 || rep.Jobs[0].Action != "ok" {
+		t.Fatalf("replay ok = %d %s", code, body)
+	}
+	e.waitState(id, store.Dead, store.Succeeded, store.Succeeded)
+	if code, body := e.call("POST", "/api/events/"+id+"/replay?action=nope", "", nil); code != 409 {
+		t.Errorf("replay of an unknown action = %d %s; want 409", code, body)
+	}
+	if code, _ := e.call("POST", "/api/events/0000000000000000/replay", "", nil); code != 404 {
+		t.Errorf("replay of an unknown event = %d; want 404", code)
+	}
+
+	// Cancel: pause the action so a replayed job stays queued, cancel it.
+	if code, body := e.call("POST", "/api/actions/site/ok/pause", "", nil); code != 200 {
+		t.Fatalf("pause = %d %s", code, body)
+	}
+	e.call("POST", "/api/events/"+id+"/replay?action=ok", "", &rep)
+	queued := rep.Jobs[0]
+	if queued.State != store.Pending || !strings.Contains(queued.Held, "paused") {
+		t.Errorf("replayed job while paused = %+v; want pending, held: paused", queued)
+	}
+	var cj JobJSON
+	if code, body := e.call("POST", "/api/jobs/"+queued.ID+"/cancel", "", &cj); code != 200 || cj.State != store.Cancelled {
+		t.Errorf("cancel = %d %s", code, body)
+	}
+	if code, _ := e.call("POST", "/api/jobs/"+queued.ID+"/cancel", "", nil); code != 409 {
+		t.Errorf("second cancel = %d; want 409", code)
+	}
+	var jobs JobListJSON
+	e.call("GET", "/api/jobs?state=cancelled", "", &jobs)
+	if len(jobs.Jobs) != 1 || jobs.Jobs[0].ID != queued.ID {
+		t.Errorf("GET /api/jobs?state=cancelled = %+v", jobs)
+	}
+	if code, _ := e.call("GET", "/api/jobs", "", nil); code != 400 {
+		t.Errorf("GET /api/jobs without a state = %d; want 400", code)
+	}
+}
+
+func TestAPI_PauseResume(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "echo ran"))
+	if code, _ := e.call("POST", "/api/actions/site/nope/pause", "", nil); code != 404 {
+		t.Errorf("pause of an unknown action = %d; want 404", code)
+	}
+	if code, _ := e.call("POST", "/api/actions/site/nope/resume", "", nil); code != 404 {
+		t.Errorf("resume of an unknown, unpaused action = %d; want 404", code)
+	}
+	var a ActionJSON
+	if code, body := e.call("POST", "/api/actions/site/deploy/pause", "", &a); code != 200 || !a.Paused {
+		t.Fatalf("pause = %d %s", code, body)
+	}
+	id := e.ingest("site", "push", `{}`)
+	ev := e.waitState(id, store.Pending)
+	if !strings.Contains(ev.Jobs[0].Held, "paused") {
+		t.Errorf("held = %q; want paused", ev.Jobs[0].Held)
+	}
+	var acts struct{ Actions []ActionJSON }
+	e.call("GET", "/api/actions", "", &acts)
+	if len(acts.Actions) != 1 || !acts.Actions[0].Paused || !acts.Actions[0].InConfig {
+		t.Errorf("actions = %+v", acts)
+	}
+	var st StatusJSON
+	e.call("GET", "/api/status", "", &st)
+	if fmt.Sprint(st.Paused) != "[site/deploy]" || st.Jobs[store.Pending] != 1 || st.Version != "test" {
+		t.Errorf("status = %+v", st)
+	}
+	if code, _ := e.call("POST", "/api/actions/site/deploy/resume", "", &a); code != 200 || a.Paused {
+		t.Errorf("resume = %d %+v", code, a)
+	}
+	e.waitState(id, store.Succeeded)
+}
+
+func TestAPI_Rejections(t *testing.T) {
+	e := newEnv(t, "")
+	var empty struct{ Rejections []listener.Rejection }
+	if code, body := e.call("GET", "/api/rejections", "", &empty); code != 200 || empty.Rejections == nil || len(empty.Rejections) != 0 {
+		t.Errorf("no rejections = %d %s; want an empty list", code, body)
+	}
+	e.mu.Lock()
+	e.rejections = []listener.Rejection{{Time: time.Now(), Hook: "site", Path: "/hooks/site", Remote: "192.0.2.1", Status: 401, Check: "mismatch", Reason: "signature does not match: X-Hub-Signature-256"}}
+	e.mu.Unlock()
+	var got struct{ Rejections []listener.Rejection }
+	e.call("GET", "/api/rejections", "", &got)
+	if len(got.Rejections) != 1 || got.Rejections[0].Check != "mismatch" {
+		t.Errorf("rejections = %+v", got)
+	}
+}
+
+func readBulk(t *testing.T, body string) (total int, evs []BulkEvent, done *BulkDone) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(body))
+	for {
+		var l BulkLine
+		if err := dec.Decode(&l); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("bulk line: %v in %q", err, body)
+		}
+		switch {
+		case l.Total != nil:
+			total = *l.Total
+		case l.Event != nil:
+			evs = append(evs, *l.Event)
+		case l.Done != nil:
+			done = l.Done
+		case l.Error != "":
+			t.Fatalf("bulk error line: %s", l.Error)
+		}
+	}
+	return total, evs, done
+}
+
+func TestAPI_BulkReplay(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", `payload.ok == false`, "echo n=$N; exit 1"))
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, e.ingest("site", "push", fmt.Sprintf(`{"ok":%v,"n":%d}`, i == 2, i)))
+	}
+	for i, id := range ids {
+		if i == 2 {
+			e.waitState(id, store.Skipped)
+		} else {
+			e.waitState(id, store.Dead)
+		}
+	}
+	if code, body := e.call("POST", "/api/replay", "", nil); code != 400 {
+		t.Errorf("bulk replay without a filter = %d %s; want 400", code, body)
+	}
+
+	code, body := e.call("POST", "/api/replay?hook=site&state=dead&dry_run=true", "", nil)
+	total, evs, done := readBulk(t, body)
+	if code != 200 || total != 4 || len(evs) != 4 || done == nil || !done.DryRun || done.Replayed != 0 {
+		t.Fatalf("dry run = %d: total %d, %d events, done %+v", code, total, len(evs), done)
+	}
+	// Oldest first: the order they arrived in.
+	if evs[0].ID != ids[0] || evs[3].ID != ids[4] {
+		t.Errorf("dry run order = %v", evs)
+	}
+	if n := len(e.event(ids[0]).Jobs); n != 1 {
+		t.Errorf("dry run queued jobs: %d; want 1", n)
+	}
+
+	_, body = e.call("POST", "/api/replay?state=dead&since=1h", "", nil)
+	total, evs, done = readBulk(t, body)
+	if total != 4 || done == nil || done.Replayed != 4 || done.Jobs != 4 || done.Failed != 0 {
+		t.Fatalf("bulk replay: total %d, done %+v", total, done)
+	}
+	for _, id := range []string{ids[0], ids[1], ids[3], ids[4]} {
+		ev := e.waitState(id, store.Dead, store.Dead)
+		if ev.Jobs[1].Created.Before(ev.Jobs[0].Created) {
+			t.Errorf("event %s: replayed job older than the first", id)
+		}
+	}
+	// New jobs were created oldest event first.
+	var prev string
+	for _, id := range []string{ids[0], ids[1], ids[3], ids[4]} {
+		j := e.event(id).Jobs[1].ID
+		if j <= prev {
+			t.Errorf("replayed job %s of event %s is not after %s: replay not in arrival order", j, id, prev)
+		}
+		prev = j
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "true"))
+	m := e.srv.opts.Metrics
+	m.ObserveRequest(listener.RequestInfo{Hook: "site", Status: 202, Duration: time.Millisecond, EventID: "x"})
+	m.ObserveRequest(listener.RequestInfo{Hook: "site", Status: 401, Check: "mismatch"})
+	m.ObserveCommit(store.CommitInfo{Ops: 3, Events: 2, Duration: time.Millisecond})
+	m.ObserveRun(actions.RunInfo{Hook: "site", Action: "deploy", Result: "succeeded", Duration: time.Second})
+	m.ObserveReload(false)
+	e.ingest("site", "push", `{}`)
+	_, body := e.call("GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`webhookd_requests_total{hook="site",status="202"} 1`,
+		`webhookd_verification_failures_total{check="mismatch",hook="site"} 1`,
+		`webhookd_ingest_seconds_count 1`,
+		`webhookd_store_commits_total{result="ok"} 1`,
+		`webhookd_store_commit_seconds_count 1`,
+		`webhookd_store_events_per_commit_sum 2`,
+		`webhookd_action_runs_total{action="deploy",hook="site",result="succeeded"} 1`,
+		`webhookd_action_run_seconds_count{action="deploy",hook="site"} 1`,
+		`webhookd_config_reloads_total{result="error"} 1`,
+		`webhookd_config_last_reload_successful 0`,
+		`webhookd_jobs{state="succeeded"}`,
+		`webhookd_oldest_queued_job_age_seconds`,
+		`webhookd_events 1`,
+		`webhookd_database_bytes`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	m.ObserveReload(true)
+	_, body = e.call("GET", "/metrics", "", nil)
+	if !strings.Contains(body, "webhookd_config_last_reload_successful 1") {
+		t.Error("a good reload does not set webhookd_config_last_reload_successful to 1")
+	}
+}
+
+var _ = bytes.NewReader

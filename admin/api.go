@@ -1,0 +1,405 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/webhookd/webhookd/listener"
+	"github.com/webhookd/webhookd/store"
+)
+
+// MaxLimit is the most events or jobs one page of the API holds.
+const MaxLimit = 500
+
+// eventStates are the states an event can be in (store.EventState): the
+// values of the state filter on events.
+var eventStates = []store.State{store.Pending, store.Running, store.Succeeded, store.Dead, store.Cancelled, store.Skipped}
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// parseEventFilter reads hook, state, limit, before, since and until.
+// since and until are RFC 3339 times; before is an event id (the cursor).
+func parseEventFilter(q url.Values, now time.Time) (store.EventFilter, error) {
+	f := store.EventFilter{Hook: q.Get("hook"), State: store.State(q.Get("state")), Before: q.Get("before")}
+	if f.State != "" && !validEventState(f.State) {
+		return f, badRequest("state %q: want one of %v", f.State, eventStates)
+	}
+	if f.Before != "" && !store.ValidID(f.Before) {
+		return f, badRequest("before %q is not an event id", f.Before)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return f, badRequest("limit %q: want 1 to %d", v, MaxLimit)
+		}
+		f.Limit = n
+	}
+	if v := q.Get("since"); v != "" {
+		t, err := parseTime(v, now)
+		if err != nil {
+			return f, badRequest("since: %v", err)
+		}
+		f.Since = store.IDAt(t)
+	}
+	if v := q.Get("until"); v != "" {
+		t, err := parseTime(v, now)
+		if err != nil {
+			return f, badRequest("until: %v", err)
+		}
+		if id := store.IDAt(t); f.Before == "" || id < f.Before {
+			f.Before = id
+		}
+	}
+	return f, nil
+}
+
+func validEventState(st store.State) bool {
+	for _, s := range eventStates {
+		if s == st {
+			return true
+		}
+	}
+	return false
+}
+
+// parseTime reads an RFC 3339 time, or a duration before now ("24h").
+func parseTime(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration ago (24h)", v)
+}
+
+func (s *Server) held() HeldFunc { return s.opts.Scheduler.Held }
+
+// GET /api/events?hook=&state=&limit=&before=&since=&until=
+func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
+	f, err := parseEventFilter(r.URL.Query(), s.now())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	list, err := s.listEvents(f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) listEvents(f store.EventFilter) (*EventListJSON, error) {
+	evs, next, err := s.opts.Store.ListEvents(f)
+	if err != nil {
+		return nil, err
+	}
+	out := &EventListJSON{Events: []EventJSON{}, Next: next}
+	for _, v := range evs {
+		out.Events = append(out.Events, EventSummary(v, s.held()))
+	}
+	return out, nil
+}
+
+// GET /api/events/{id}
+func (s *Server) apiEvent(w http.ResponseWriter, r *http.Request) {
+	ev, err := s.event(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}
+
+func (s *Server) event(id string) (*EventJSON, error) {
+	if !store.ValidID(id) {
+		return nil, fmt.Errorf("event %q: %w", id, store.ErrNotFound)
+	}
+	ev, err := s.opts.Store.GetEvent(id, true)
+	if err != nil {
+		return nil, err
+	}
+	return EventDetail(s.opts.Store, s.held(), ev)
+}
+
+// ReplayJSON is the answer to a replay: the jobs it queued.
+type ReplayJSON struct {
+	Event string    `json:"event"`
+	Jobs  []JobJSON `json:"jobs"`
+}
+
+// POST /api/events/{id}/replay?action=
+func (s *Server) apiReplay(w http.ResponseWriter, r *http.Request) {
+	out, err := s.replay(r, r.PathValue("id"), r.URL.Query().Get("action"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) replay(r *http.Request, id, action string) (*ReplayJSON, error) {
+	if !store.ValidID(id) {
+		return nil, fmt.Errorf("event %q: %w", id, store.ErrNotFound)
+	}
+	jobs, err := s.opts.Scheduler.Replay(r.Context(), id, action)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("replay", "event_id", id, "action", action, "jobs", len(jobs))
+	out := &ReplayJSON{Event: id, Jobs: []JobJSON{}}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, JobJSON{Job: j, Held: heldReason(s.held(), j)})
+	}
+	return out, nil
+}
+
+// JobListJSON is a page of jobs: GET /api/jobs.
+type JobListJSON struct {
+	Jobs []JobJSON `json:"jobs"`
+	// Next is the cursor for the following page (pass it as after=).
+	Next string `json:"next,omitempty"`
+}
+
+// GET /api/jobs?state=&after=&limit=
+func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	st := store.State(q.Get("state"))
+	if !st.Valid() {
+		writeError(w, badRequest("state %q: want one of %v", st, store.States))
+		return
+	}
+	after := q.Get("after")
+	if after != "" && !store.ValidID(after) {
+		writeError(w, badRequest("after %q is not a job id", after))
+		return
+	}
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			writeError(w, badRequest("limit %q: want 1 to %d", v, MaxLimit))
+			return
+		}
+		limit = n
+	}
+	jobs, next, err := s.opts.Store.ListJobs(st, after, limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := JobListJSON{Jobs: []JobJSON{}, Next: next}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, JobJSON{Job: j, Held: heldReason(s.held(), j)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// GET /api/jobs/{id}: one job with its runs.
+func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
+	j, err := s.job(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := jobJSON(s.opts.Store, s.held(), j, true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) job(id string) (*store.Job, error) {
+	if !store.ValidID(id) {
+		return nil, fmt.Errorf("job %q: %w", id, store.ErrNotFound)
+	}
+	return s.opts.Store.GetJob(id)
+}
+
+// POST /api/jobs/{id}/retry
+func (s *Server) apiRetry(w http.ResponseWriter, r *http.Request) {
+	j, err := s.retry(r, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, JobJSON{Job: j, Held: heldReason(s.held(), j)})
+}
+
+func (s *Server) retry(r *http.Request, id string) (*store.Job, error) {
+	if _, err := s.job(id); err != nil {
+		return nil, err
+	}
+	j, err := s.opts.Scheduler.Retry(r.Context(), id)
+	if err != nil {
+		return nil, fmt.Errorf("retry job %s: %w", id, err)
+	}
+	s.log.Info("retry", "job_id", id, "event_id", j.EventID, "action", j.Action)
+	return j, nil
+}
+
+// POST /api/jobs/{id}/cancel
+func (s *Server) apiCancel(w http.ResponseWriter, r *http.Request) {
+	j, err := s.cancel(r, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, JobJSON{Job: j})
+}
+
+func (s *Server) cancel(r *http.Request, id string) (*store.Job, error) {
+	if _, err := s.job(id); err != nil {
+		return nil, err
+	}
+	j, err := s.opts.Scheduler.Cancel(r.Context(), id)
+	if err != nil {
+		return nil, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	s.log.Info("cancel", "job_id", id, "event_id", j.EventID, "action", j.Action)
+	return j, nil
+}
+
+// ActionJSON is a configured action and whether it is paused.
+type ActionJSON struct {
+	Hook   string `json:"hook"`
+	Action string `json:"action"`
+	Paused bool   `json:"paused"`
+	// InConfig is false for a paused action the config no longer has.
+	InConfig bool `json:"in_config"`
+}
+
+// GET /api/actions
+func (s *Server) apiActions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]ActionJSON{"actions": s.actions()})
+}
+
+func (s *Server) actions() []ActionJSON {
+	paused := map[string]bool{}
+	for _, p := range s.opts.Scheduler.Paused() {
+		paused[p] = true
+	}
+	out := []ActionJSON{}
+	for _, a := range s.opts.Scheduler.Config().Actions {
+		k := a.Hook + "/" + a.Name
+		out = append(out, ActionJSON{Hook: a.Hook, Action: a.Name, Paused: paused[k], InConfig: true})
+		delete(paused, k)
+	}
+	for _, p := range s.opts.Scheduler.Paused() {
+		if paused[p] {
+			hook, action, _ := strings.Cut(p, "/")
+			out = append(out, ActionJSON{Hook: hook, Action: action, Paused: true})
+		}
+	}
+	return out
+}
+
+// POST /api/actions/{hook}/{action}/pause
+func (s *Server) apiPause(w http.ResponseWriter, r *http.Request) {
+	s.apiSetPaused(w, r, true)
+}
+
+// POST /api/actions/{hook}/{action}/resume
+func (s *Server) apiResume(w http.ResponseWriter, r *http.Request) {
+	s.apiSetPaused(w, r, false)
+}
+
+func (s *Server) apiSetPaused(w http.ResponseWriter, r *http.Request, paused bool) {
+	a, err := s.setPaused(r, r.PathValue("hook"), r.PathValue("action"), paused)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// setPaused pauses or resumes an action. Pausing needs an action the
+// config has; resuming works on any paused one (a reload may have removed
+// it meanwhile).
+func (s *Server) setPaused(r *http.Request, hook, action string, paused bool) (*ActionJSON, error) {
+	name := hook + "/" + action
+	inConfig := s.opts.Scheduler.Config().Action(hook, action) != nil
+	if !inConfig {
+		if paused {
+			return nil, fmt.Errorf("action %s is not in the config: %w", name, store.ErrNotFound)
+		}
+		if !s.isPaused(name) {
+			return nil, fmt.Errorf("action %s is not in the config and not paused: %w", name, store.ErrNotFound)
+		}
+	}
+	if err := s.opts.Scheduler.SetPaused(r.Context(), hook, action, paused); err != nil {
+		return nil, fmt.Errorf("pause %s: %w", name, err)
+	}
+	s.log.Info("pause", "hook", hook, "action", action, "paused", paused)
+	return &ActionJSON{Hook: hook, Action: action, Paused: paused, InConfig: inConfig}, nil
+}
+
+func (s *Server) isPaused(name string) bool {
+	for _, p := range s.opts.Scheduler.Paused() {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// GET /api/rejections: the recent refused requests, newest first.
+func (s *Server) apiRejections(w http.ResponseWriter, r *http.Request) {
+	rs := s.opts.Rejections()
+	if rs == nil {
+		rs = []listener.Rejection{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rejections": rs})
+}
+
+// StatusJSON is GET /api/status.
+type StatusJSON struct {
+	Status
+	UptimeSeconds int64                 `json:"uptime_seconds"`
+	Jobs          map[store.State]int64 `json:"jobs"`
+	Running       int                   `json:"running"`
+	Paused        []string              `json:"paused"`
+	Events        int                   `json:"events"`
+	DatabaseBytes int64                 `json:"database_bytes"`
+	OldestQueued  string                `json:"oldest_queued_job,omitempty"`
+	// OldestQueuedAgeSeconds is how long the oldest queued job has waited.
+	OldestQueuedAgeSeconds int64 `json:"oldest_queued_age_seconds,omitempty"`
+}
+
+// GET /api/status
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
+	out, err := s.status()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) status() (*StatusJSON, error) {
+	st, err := s.opts.Store.Stats()
+	if err != nil {
+		return nil, err
+	}
+	status := s.opts.Status()
+	out := &StatusJSON{
+		Status: status, Jobs: st.Jobs, Running: len(s.opts.Scheduler.Running()), Paused: s.opts.Scheduler.Paused(),
+		Events: st.Events, DatabaseBytes: st.FileSize, OldestQueued: st.OldestQueue,
+	}
+	now := s.now()
+	if !status.Started.IsZero() {
+		out.UptimeSeconds = int64(now.Sub(status.Started).Seconds())
+	}
+	if st.OldestQueue != "" {
+		out.OldestQueuedAgeSeconds = max(0, int64(now.Sub(store.IDTime(st.OldestQueue)).Seconds()))
+	}
+	return out, nil
+}

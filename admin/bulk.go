@@ -1,0 +1,135 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+)
+
+// A bulk replay (POST /api/replay) replays every event that matches a
+// filter, oldest first (so an action with concurrency = 1 runs them in the
+// order they arrived), reading the store a page at a time. Its answer is
+// a stream of JSON lines (application/x-ndjson), so a client can show
+// progress: first {"total": N}, the events that match; then one
+// {"event": {...}} per event, replayed (or only listed, with dry_run);
+// last {"done": {...}}. A stream without its done line was cut off.
+
+// BulkLine is one line of a bulk replay's answer.
+type BulkLine struct {
+	Total *int       `json:"total,omitempty"`
+	Event *BulkEvent `json:"event,omitempty"`
+	Done  *BulkDone  `json:"done,omitempty"`
+	// Error, on a line of its own, stopped the walk.
+	Error string `json:"error,omitempty"`
+}
+
+// BulkEvent is one event of a bulk replay.
+type BulkEvent struct {
+	ID       string      `json:"id"`
+	Hook     string      `json:"hook"`
+	Type     string      `json:"event,omitempty"`
+	Received time.Time   `json:"received"`
+	State    store.State `json:"state"`
+	// Jobs is how many jobs the replay queued (0 in a dry run).
+	Jobs  int    `json:"jobs"`
+	Error string `json:"error,omitempty"`
+}
+
+// BulkDone sums a bulk replay up.
+type BulkDone struct {
+	Matched  int  `json:"matched"`
+	Replayed int  `json:"replayed"`
+	Failed   int  `json:"failed"`
+	Jobs     int  `json:"jobs"`
+	DryRun   bool `json:"dry_run,omitempty"`
+}
+
+// bulkPage is how many events one store read returns.
+const bulkPage = 200
+
+// POST /api/replay?hook=&state=&since=&until=&action=&dry_run=
+func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := parseEventFilter(q, s.now())
+	if err == nil && f.Hook == "" && f.State == "" && f.Since == "" && f.Before == "" {
+		err = badRequest("a bulk replay needs a filter: hook, state, since or until")
+	}
+	dry := false
+	if v := q.Get("dry_run"); v != "" && err == nil {
+		if dry, err = strconv.ParseBool(v); err != nil {
+			err = badRequest("dry_run %q: want true or false", v)
+		}
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	f.Limit = bulkPage
+	action := q.Get("action")
+
+	// Count first, so the client can show how far along it is.
+	total := 0
+	for after := ""; ; {
+		evs, next, err := s.opts.Store.ScanEvents(f, after)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		total += len(evs)
+		if next == "" {
+			break
+		}
+		after = next
+	}
+
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	enc.Encode(BulkLine{Total: &total})
+	rc.Flush()
+
+	done := BulkDone{DryRun: dry}
+	lastFlush := time.Now()
+	for after := ""; ; {
+		evs, next, err := s.opts.Store.ScanEvents(f, after)
+		if err != nil {
+			enc.Encode(BulkLine{Error: err.Error()})
+			return
+		}
+		for _, v := range evs {
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			be := &BulkEvent{ID: v.ID, Hook: v.Hook, Type: v.Type, Received: v.Received, State: v.State}
+			done.Matched++
+			if !dry {
+				jobs, err := s.opts.Scheduler.Replay(r.Context(), v.ID, action)
+				if err != nil {
+					be.Error = err.Error()
+					done.Failed++
+				} else {
+					be.Jobs = len(jobs)
+					done.Replayed++
+					done.Jobs += len(jobs)
+				}
+			}
+			enc.Encode(BulkLine{Event: be})
+			if time.Since(lastFlush) > 100*time.Millisecond {
+				rc.Flush()
+				lastFlush = time.Now()
+			}
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	s.log.Info("bulk replay", "hook", f.Hook, "state", f.State, "action", action, "dry_run", dry,
+		"matched", done.Matched, "replayed", done.Replayed, "failed", done.Failed)
+	enc.Encode(BulkLine{Done: &done})
+}

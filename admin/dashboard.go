@@ -1,0 +1,557 @@
+package admin
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/webhookd/webhookd/listener"
+	"github.com/webhookd/webhookd/store"
+)
+
+// The dashboard: server-rendered pages (html/template, embedded), no
+// JavaScript. Every action is a POST form carrying the session's CSRF
+// token; each answers with a redirect (post/redirect/get).
+
+//go:embed web
+var webFS embed.FS
+
+// csp forbids scripts, frames and foreign resources: the pages need none.
+const csp = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+type web struct {
+	pages map[string]*template.Template
+	css   []byte
+}
+
+func newWeb() *web {
+	w := &web{pages: map[string]*template.Template{}}
+	for _, name := range []string{"events", "event", "rejections", "status", "login", "error"} {
+		t := template.New("layout.html").Funcs(funcs)
+		w.pages[name] = template.Must(t.ParseFS(webFS, "web/layout.html", "web/"+name+".html"))
+	}
+	css, err := webFS.ReadFile("web/style.css")
+	if err != nil {
+		panic(err)
+	}
+	w.css = css
+	return w
+}
+
+func (s *Server) dashboardRoutes() {
+	s.mux.HandleFunc("GET /{$}", s.pageEvents)
+	s.mux.HandleFunc("GET /events/{id}", s.pageEvent)
+	s.mux.HandleFunc("GET /rejections", s.pageRejections)
+	s.mux.HandleFunc("GET /status", s.pageStatus)
+	s.mux.HandleFunc("GET /login", s.pageLogin)
+	s.mux.HandleFunc("POST /login", s.login)
+	s.mux.HandleFunc("POST /logout", s.logout)
+	s.mux.HandleFunc("POST /events/{id}/replay", s.formReplay)
+	s.mux.HandleFunc("POST /jobs/{id}/retry", s.formRetry)
+	s.mux.HandleFunc("POST /jobs/{id}/cancel", s.formCancel)
+	s.mux.HandleFunc("POST /actions/{hook}/{action}/pause", s.formPause)
+	s.mux.HandleFunc("POST /actions/{hook}/{action}/resume", s.formResume)
+	s.mux.HandleFunc("GET /static/style.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Write(s.web.css)
+	})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, fmt.Errorf("%s: %w", r.URL.Path, errNoRoute))
+	})
+}
+
+// page is what every page's template gets.
+type page struct {
+	Title string
+	// Refresh, when set, reloads the page after that many seconds (while
+	// something it shows is still running).
+	Refresh int
+	// CSRF is the token every form carries.
+	CSRF string
+	// LoggedIn shows the log-out button (with a token configured).
+	LoggedIn bool
+	// ConfigError is a failed reload's error, shown on every page.
+	ConfigError string
+	// Flash says what the last action did.
+	Flash string
+	// Path is the page's own path and query, where its forms return.
+	Path string
+	Data any
+}
+
+// flashes are the messages a redirect after an action may show.
+var flashes = map[string]string{
+	"replay": "Replay queued.",
+	"retry":  "Job queued to run again.",
+	"cancel": "Job cancelled.",
+	"pause":  "Action paused: its jobs stay queued until it is resumed.",
+	"resume": "Action resumed.",
+}
+
+// render writes a page. It hands out a session (for the CSRF token) to a
+// browser that has none, when no token is configured.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	session := s.auth.session(r)
+	if session == "" && s.opts.Token == nil {
+		session = s.auth.newSession()
+		s.auth.setSession(w, r, session)
+	}
+	if session != "" {
+		p.CSRF = s.auth.csrfToken(session)
+	}
+	p.LoggedIn = s.opts.Token != nil && session != ""
+	p.ConfigError = s.opts.Status().ConfigError
+	p.Flash = flashes[r.URL.Query().Get("done")]
+	p.Path = r.URL.RequestURI()
+	var buf bytes.Buffer
+	if err := s.web.pages[name].Execute(&buf, p); err != nil {
+		s.log.Error("render page", "page", name, "err", err)
+		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", csp)
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	if status >= 500 {
+		s.log.Error("dashboard", "path", r.URL.Path, "err", err)
+	}
+	s.render(w, r, status, "error", &page{Title: http.StatusText(status), Data: map[string]any{
+		"Status": status, "Text": http.StatusText(status), "Error": err.Error(),
+	}})
+}
+
+// eventsData is the events page.
+type eventsData struct {
+	Filter  store.EventFilter
+	Hooks   []string
+	States  []store.State
+	Events  []EventJSON
+	Older   string // link to the next page, or ""
+	Status  *StatusJSON
+	Refused int
+}
+
+// GET /?hook=&state=&before=
+func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := parseEventFilter(q, s.now())
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	list, err := s.listEvents(f)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	st, err := s.status()
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	d := &eventsData{Filter: f, Hooks: s.hooks(), States: eventStates, Events: list.Events, Status: st, Refused: len(s.opts.Rejections())}
+	if list.Next != "" {
+		older := url.Values{"before": {list.Next}}
+		for _, k := range []string{"hook", "state", "limit"} {
+			if v := q.Get(k); v != "" {
+				older.Set(k, v)
+			}
+		}
+		d.Older = "/?" + older.Encode()
+	}
+	p := &page{Title: "Events", Data: d}
+	if st.Running > 0 {
+		p.Refresh = 5
+	}
+	s.render(w, r, http.StatusOK, "events", p)
+}
+
+// hooks lists the hooks that have actions in the config.
+func (s *Server) hooks() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range s.opts.Scheduler.Config().Actions {
+		if !seen[a.Hook] {
+			seen[a.Hook] = true
+			out = append(out, a.Hook)
+		}
+	}
+	return out
+}
+
+// eventData is the event page.
+type eventData struct {
+	Event   *EventJSON
+	Payload string // pretty-printed
+	Actions []ActionJSON
+	// Latest marks each action's newest job: the one that decides.
+	Latest map[string]bool
+}
+
+// GET /events/{id}
+func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
+	ev, err := s.event(r.PathValue("id"))
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	d := &eventData{Event: ev, Latest: map[string]bool{}}
+	if ev.Payload != nil {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // the template escapes; show the text as sent
+		if err := enc.Encode(ev.Payload); err == nil {
+			d.Payload = strings.TrimSuffix(b.String(), "\n")
+		}
+	} else {
+		d.Payload = ev.Body
+	}
+	latest := map[string]string{}
+	for _, j := range ev.Jobs {
+		latest[j.Action] = j.ID
+	}
+	for _, id := range latest {
+		d.Latest[id] = true
+	}
+	for _, a := range s.actions() {
+		if a.Hook == ev.Hook {
+			d.Actions = append(d.Actions, a)
+		}
+	}
+	p := &page{Title: "Event " + ev.ID, Data: d}
+	if ev.State == store.Running || (ev.State == store.Pending && soon(ev, s.now())) {
+		p.Refresh = 2
+	}
+	s.render(w, r, http.StatusOK, "event", p)
+}
+
+// soon reports whether a queued job of ev is due within a minute and not
+// held: worth refreshing the page for.
+func soon(ev *EventJSON, now time.Time) bool {
+	for _, j := range ev.Jobs {
+		if (j.State == store.Pending || j.State == store.Failed) && j.Held == "" && j.NextAt.Before(now.Add(time.Minute)) {
+			return true
+		}
+	}
+	return false
+}
+
+// GET /rejections
+func (s *Server) pageRejections(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "rejections", &page{Title: "Rejections", Data: s.opts.Rejections()})
+}
+
+// statusData is the status page.
+type statusData struct {
+	Status  *StatusJSON
+	States  []store.State
+	Running []JobJSON
+	Actions []ActionJSON
+}
+
+// GET /status
+func (s *Server) pageStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.status()
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	d := &statusData{Status: st, States: store.States, Actions: s.actions()}
+	for _, j := range s.opts.Scheduler.Running() {
+		d.Running = append(d.Running, JobJSON{Job: j})
+	}
+	s.render(w, r, http.StatusOK, "status", &page{Title: "Status", Data: d})
+}
+
+// GET /login
+func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Token == nil || accessOf(r).session != "" {
+		http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "login", &page{Title: "Log in", Data: map[string]string{"Next": localPath(r.URL.Query().Get("next"))}})
+}
+
+// toLogin sends a browser without a session to the login page.
+func (s *Server) toLogin(w http.ResponseWriter, r *http.Request) {
+	next := "/"
+	if r.Method == http.MethodGet {
+		next = r.URL.RequestURI()
+	}
+	http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+}
+
+// POST /login: the token in a form; a session cookie if it is right.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Token == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	next := localPath(r.PostFormValue("next"))
+	if !equal([]byte(r.PostFormValue("token")), s.opts.Token) {
+		s.log.Warn("dashboard login refused", "remote", r.RemoteAddr)
+		s.render(w, r, http.StatusUnauthorized, "login", &page{Title: "Log in", Data: map[string]string{
+			"Next": next, "Error": "That is not the admin token.",
+		}})
+		return
+	}
+	s.auth.setSession(w, r, s.auth.newSession())
+	s.log.Info("dashboard login", "remote", r.RemoteAddr)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// POST /logout
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	s.auth.setSession(w, r, "")
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// localPath keeps a redirect target on this server: a path, never a URL
+// elsewhere ("//evil.example" or "https://...").
+func localPath(p string) string {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+		return "/"
+	}
+	return p
+}
+
+// form parses a dashboard POST and checks its CSRF token (a bearer
+// token stands in for it: a browser cannot forge that). On failure it has
+// answered, and returns false.
+func (s *Server) form(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, badRequest("form: %v", err))
+		return false
+	}
+	a := accessOf(r)
+	if a.bearer {
+		return true
+	}
+	if !s.auth.checkCSRF(a.session, r.PostForm.Get("csrf")) {
+		s.log.Warn("dashboard form refused: bad CSRF token", "path", r.URL.Path, "remote", r.RemoteAddr)
+		s.errorPage(w, r, errBadForm)
+		return false
+	}
+	return true
+}
+
+// back redirects after an action: to the form's own page, or fallback.
+func back(w http.ResponseWriter, r *http.Request, fallback, done string) {
+	to := r.PostForm.Get("back")
+	if to == "" || localPath(to) != to {
+		to = fallback
+	}
+	u, err := url.Parse(to)
+	if err != nil {
+		u = &url.URL{Path: "/"}
+	}
+	q := u.Query()
+	q.Set("done", done)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+}
+
+// POST /events/{id}/replay (action= optional)
+func (s *Server) formReplay(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := s.replay(r, id, r.PostForm.Get("action")); err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	back(w, r, "/events/"+id, "replay")
+}
+
+// POST /jobs/{id}/retry
+func (s *Server) formRetry(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	j, err := s.retry(r, r.PathValue("id"))
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	back(w, r, "/events/"+j.EventID, "retry")
+}
+
+// POST /jobs/{id}/cancel
+func (s *Server) formCancel(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	j, err := s.cancel(r, r.PathValue("id"))
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	back(w, r, "/events/"+j.EventID, "cancel")
+}
+
+// POST /actions/{hook}/{action}/pause
+func (s *Server) formPause(w http.ResponseWriter, r *http.Request) { s.formSetPaused(w, r, true) }
+
+// POST /actions/{hook}/{action}/resume
+func (s *Server) formResume(w http.ResponseWriter, r *http.Request) { s.formSetPaused(w, r, false) }
+
+func (s *Server) formSetPaused(w http.ResponseWriter, r *http.Request, paused bool) {
+	if !s.form(w, r) {
+		return
+	}
+	if _, err := s.setPaused(r, r.PathValue("hook"), r.PathValue("action"), paused); err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	done := "resume"
+	if paused {
+		done = "pause"
+	}
+	back(w, r, "/status", done)
+}
+
+// funcs are the templates' helpers.
+var funcs = template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.Local().Format("2006-01-02 15:04:05 MST")
+	},
+	"ago":     ago,
+	"bytes":   humanBytes,
+	"int64":   func(n int) int64 { return int64(n) },
+	"ms":      func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
+	"seconds": func(s int64) string { return (time.Duration(s) * time.Second).String() },
+	"verdict": verdict,
+	"canRetry": func(st store.State) bool {
+		return st == store.Failed || st == store.Dead || st == store.Skipped || st == store.Cancelled
+	},
+	"canCancel": func(st store.State) bool {
+		return st == store.Pending || st == store.Failed || st == store.Running
+	},
+	"deref": func(p *int) int {
+		if p == nil {
+			return 0
+		}
+		return *p
+	},
+	"count": func(m map[store.State]int64, st store.State) int64 { return m[st] },
+	"rejectionHook": func(r listener.Rejection) string {
+		if r.Hook == "" {
+			return "–"
+		}
+		return r.Hook
+	},
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := time.Since(t)
+	switch {
+	case d < 0:
+		return "in " + roundDur(-d)
+	case d < 5*time.Second:
+		return "just now"
+	}
+	return roundDur(d) + " ago"
+}
+
+func roundDur(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}
+
+// Verdict says, in a line, what became of a job: whether its action ran,
+// and if not, why. The dashboard and the CLI's tables show it.
+func Verdict(j JobJSON) string { return verdict(j) }
+
+func verdict(j JobJSON) string {
+	attempts := func() string {
+		if j.Attempts == 1 {
+			return "1 attempt"
+		}
+		return fmt.Sprintf("%d attempts", j.Attempts)
+	}
+	why := func(prefix string) string {
+		if j.Reason == "" {
+			return prefix
+		}
+		return prefix + ": " + j.Reason
+	}
+	switch j.State {
+	case store.Succeeded:
+		return "ran: succeeded after " + attempts()
+	case store.Running:
+		return fmt.Sprintf("running now (attempt %d)", j.Attempts)
+	case store.Pending:
+		if j.Held != "" {
+			return j.Held
+		}
+		if j.Attempts > 0 {
+			return "queued to run again"
+		}
+		return "queued: waiting for its turn"
+	case store.Failed:
+		s := why(fmt.Sprintf("failed (%s)", attempts()))
+		if j.Held != "" {
+			return s + "; " + j.Held
+		}
+		if !j.NextAt.IsZero() {
+			s += "; runs again " + ago(j.NextAt)
+		}
+		return s
+	case store.Dead:
+		return why(fmt.Sprintf("dead after %s, no retries left", attempts()))
+	case store.Skipped:
+		return why("skipped")
+	case store.Cancelled:
+		return why("cancelled")
+	}
+	return string(j.State)
+}

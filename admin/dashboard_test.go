@@ -1,0 +1,183 @@
+package admin
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/listener"
+	"github.com/webhookd/webhookd/store"
+)
+
+func TestDashboard_Pages(t *testing.T) {
+	e := newEnv(t, testToken,
+		exec("site", "deploy", `event == "push" && payload.ref == "refs/heads/main"`, "echo deploying $WEBHOOKD_EVENT_ID"),
+		exec("site", "notify", "", "echo notify failed >&2; exit 7"))
+	main := e.ingest("site", "push", `{"ref":"refs/heads/main","note":"<script>alert(1)</script>"}`)
+	dev := e.ingest("site", "push", `{"ref":"refs/heads/dev"}`)
+	e.waitState2(main, store.Succeeded, store.Dead)
+	e.waitState2(dev, store.Skipped, store.Dead)
+	e.mu.Lock()
+	e.status.ConfigError = "/etc/webhookd/webhookd.toml:12: hook \"site\": unknown provider \"githb\""
+	e.status.LastReload = "error"
+	e.status.LastReloadTime = time.Now()
+	e.rejections = []listener.Rejection{{Time: time.Now(), Hook: "site", Path: "/hooks/site", Remote: "198.51.100.4", Status: 401, Check: "mismatch", Reason: "signature does not match: X-Hub-Signature-256"}}
+	e.mu.Unlock()
+
+	b := newBrowser(e)
+	b.do("POST", "/login", url.Values{"token": {testToken}})
+
+	check := func(path string, wants ...string) string {
+		t.Helper()
+		a := b.do("GET", path, nil)
+		if a.code != 200 {
+			t.Fatalf("GET %s = %d\n%s", path, a.code, a.body)
+		}
+		if !strings.HasPrefix(a.hdr.Get("Content-Type"), "text/html") || !strings.Contains(a.hdr.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Errorf("GET %s: headers %v", path, a.hdr)
+		}
+		for _, w := range wants {
+			if !strings.Contains(a.body, w) {
+				t.Errorf("GET %s lacks %q", path, w)
+			}
+		}
+		for _, never := range []string{testToken, "<script>alert"} {
+			if strings.Contains(a.body, never) {
+				t.Errorf("GET %s shows %q", path, never)
+			}
+		}
+		return a.body
+	}
+
+	// The events list: each event with every action's verdict, the queue,
+	// the failed reload's banner.
+	check("/",
+		`href="/events/`+main+`"`, `href="/events/`+dev+`"`,
+		"when is false", `refs/heads/dev`, // why the deploy did not run
+		"2 dead", "The last config reload failed", "1 refused requests",
+		`<option value="site">`)
+	check("/?state=dead", `href="/events/`+dev+`"`, `href="/events/`+main+`"`)
+	if body := check("/?hook=other"); strings.Contains(body, `href="/events/`) {
+		t.Error("hook filter shows events of another hook")
+	}
+	if a := b.do("GET", "/?state=bogus", nil); a.code != 400 {
+		t.Errorf("GET /?state=bogus = %d; want 400", a.code)
+	}
+
+	// The event page: the verdicts, the runs with their output, the
+	// payload (pretty, escaped) and headers, the buttons.
+	check("/events/"+main,
+		"ran: succeeded after 1 attempt", "deploying "+main,
+		"dead after 1 attempt, no retries left", "notify failed", "exit 7",
+		"&#34;note&#34;: &#34;&lt;script&gt;alert(1)&lt;/script&gt;&#34;", // pretty-printed, escaped
+		"X-Github-Event", `action="/events/`+main+`/replay"`, `/retry"`, "Pause deploy")
+	check("/events/"+dev, "skipped: when is false", `payload.ref is &#34;refs/heads/dev&#34;`)
+	if a := b.do("GET", "/events/0000000000000000", nil); a.code != 404 || !strings.Contains(a.body, "404 Not Found") {
+		t.Errorf("unknown event page = %d", a.code)
+	}
+
+	check("/rejections", "mismatch", "signature does not match: X-Hub-Signature-256", "198.51.100.4")
+	check("/status", "unknown provider", "/etc/webhookd/webhookd.toml", "site/deploy", "Pause")
+
+	// Forms: retry the dead job, pause and resume an action.
+	page := b.do("GET", "/events/"+main, nil).body
+	csrf := csrfOf(t, page)
+	ev := e.eventAs(main, testToken)
+	dead := ev.Jobs[1]
+	a := b.do("POST", "/jobs/"+dead.ID+"/retry", url.Values{"csrf": {csrf}})
+	if a.code != 303 || a.hdr.Get("Location") != "/events/"+main+"?done=retry" {
+		t.Fatalf("retry form = %d to %q", a.code, a.hdr.Get("Location"))
+	}
+	check("/events/"+main+"?done=retry", "Job queued to run again.")
+	e.waitState2(main, store.Succeeded, store.Dead)
+	if n := len(e.eventAs(main, testToken).Jobs[1].Runs); n != 2 {
+		t.Errorf("after the retry form: %d runs; want 2", n)
+	}
+	a = b.do("POST", "/actions/site/deploy/pause", url.Values{"csrf": {csrf}, "back": {"/status"}})
+	if a.code != 303 || a.hdr.Get("Location") != "/status?done=pause" {
+		t.Fatalf("pause form = %d to %q", a.code, a.hdr.Get("Location"))
+	}
+	check("/status?done=pause", "Action paused", "Resume")
+	check("/", "paused: site/deploy")
+	a = b.do("POST", "/actions/site/deploy/resume", url.Values{"csrf": {csrf}, "back": {"https://evil.example/"}})
+	if a.code != 303 || a.hdr.Get("Location") != "/status?done=resume" {
+		t.Errorf("resume form with an outside back = %d to %q; want /status", a.code, a.hdr.Get("Location"))
+	}
+	if len(e.sched.Paused()) != 0 {
+		t.Error("resume form did not resume")
+	}
+	// Cancel a queued job: pause, replay, cancel.
+	b.do("POST", "/actions/site/deploy/pause", url.Values{"csrf": {csrf}})
+	b.do("POST", "/events/"+main+"/replay", url.Values{"csrf": {csrf}, "action": {"deploy"}})
+	ev = e.eventAs(main, testToken)
+	queued := ev.Jobs[len(ev.Jobs)-1]
+	if queued.State != store.Pending {
+		t.Fatalf("replayed job = %+v; want pending", queued)
+	}
+	check("/events/"+main, "held: action paused; runs when resumed", `action="/jobs/`+queued.ID+`/cancel"`)
+	if a := b.do("POST", "/jobs/"+queued.ID+"/cancel", url.Values{"csrf": {csrf}}); a.code != 303 {
+		t.Errorf("cancel form = %d", a.code)
+	}
+	if j, _ := e.st.GetJob(queued.ID); j.State != store.Cancelled {
+		t.Errorf("after the cancel form: %s; want cancelled", j.State)
+	}
+	// An action on a job that cannot take it is an error page, not a crash.
+	if a := b.do("POST", "/jobs/"+queued.ID+"/cancel", url.Values{"csrf": {csrf}}); a.code != 409 || !strings.Contains(a.body, "409 Conflict") {
+		t.Errorf("second cancel form = %d", a.code)
+	}
+
+	// The stylesheet needs no login.
+	anon := newBrowser(e)
+	if a := anon.do("GET", "/static/style.css", nil); a.code != 200 || !strings.HasPrefix(a.hdr.Get("Content-Type"), "text/css") {
+		t.Errorf("style.css = %d %s", a.code, a.hdr.Get("Content-Type"))
+	}
+}
+
+// waitState2 is waitState with the test token.
+func (e *env) waitState2(id string, want ...store.State) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev := e.eventAs(id, testToken)
+		var got []store.State
+		for _, j := range ev.Jobs {
+			got = append(got, j.State)
+		}
+		if len(got) == len(want) {
+			same := true
+			for i := range got {
+				same = same && got[i] == want[i]
+			}
+			if same {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("event %s: job states %v; want %v", id, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		j    JobJSON
+		want string
+	}{
+		{JobJSON{Job: &store.Job{State: store.Succeeded, Attempts: 2}}, "ran: succeeded after 2 attempts"},
+		{JobJSON{Job: &store.Job{State: store.Running, Attempts: 1}}, "running now (attempt 1)"},
+		{JobJSON{Job: &store.Job{State: store.Pending}}, "queued: waiting for its turn"},
+		{JobJSON{Job: &store.Job{State: store.Pending}, Held: "held: action paused; runs when resumed"}, "held: action paused; runs when resumed"},
+		{JobJSON{Job: &store.Job{State: store.Failed, Attempts: 1, Reason: "exit status 1", NextAt: now.Add(90 * time.Second)}}, "failed (1 attempt): exit status 1; runs again in 1m"},
+		{JobJSON{Job: &store.Job{State: store.Dead, Attempts: 3, Reason: "exit status 1"}}, "dead after 3 attempts, no retries left: exit status 1"},
+		{JobJSON{Job: &store.Job{State: store.Skipped, Reason: `when is false: payload.ref is "refs/heads/dev"`}}, `skipped: when is false: payload.ref is "refs/heads/dev"`},
+		{JobJSON{Job: &store.Job{State: store.Cancelled, Reason: "cancelled by a person"}}, "cancelled: cancelled by a person"},
+	}
+	for _, tc := range tests {
+		if got := Verdict(tc.j); got != tc.want {
+			t.Errorf("Verdict(%s) = %q; want %q", tc.j.State, got, tc.want)
+		}
+	}
+}
