@@ -159,7 +159,8 @@ func (r *Reloader) reload(opts ReloadOptions, trigger string, force bool) {
 		err = opts.Apply(cfg)
 	}
 	if opts.Observe != nil {
-		opts.Observe(err == nil)
+		// Last, once Status and the log tell the same.
+		defer opts.Observe(err == nil)
 	}
 	if err != nil {
 		r.failed(trigger, err)
