@@ -5,11 +5,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"github.com/webhookd/webhookd/admin"
 	"github.com/webhookd/webhookd/cli"
 	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/internal/certs"
 	"github.com/webhookd/webhookd/internal/stdwh"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
@@ -123,7 +126,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o750); err != nil {
 		return fmt.Errorf("store directory: %w", err)
 	}
-	st, err := store.Open(cfg.Store.Path, store.Options{Logger: log.With("part", "store")})
+	st, err := store.Open(cfg.Store.Path, store.Options{Logger: log.With("part", "store"), MinFree: cfg.Store.MinFree})
 	if err != nil {
 		return err
 	}
@@ -140,12 +143,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer sched.Close()
 
-	lis := listener.New(listener.Options{Addr: cfg.Server.Listen, Store: st, Logger: log.With("part", "listener"), OnRequest: metrics.ObserveRequest}, lcfg)
+	tlsCfg, acmeHTTP, err := publicTLS(cfg.Server, cfg.Store.Path, log.With("part", "tls"))
+	if err != nil {
+		return err
+	}
+	lis := listener.New(listener.Options{Addr: cfg.Server.Listen, TLS: tlsCfg, Store: st, Logger: log.With("part", "listener"), OnRequest: metrics.ObserveRequest}, lcfg)
 	if err := lis.Open(); err != nil {
 		return err
 	}
+	if acmeHTTP != nil {
+		if err := acmeHTTP.Open(); err != nil {
+			lis.Close()
+			return err
+		}
+	}
 
-	d := &daemon{rl: rl, lis: lis, sched: sched, started: time.Now()}
+	d := &daemon{rl: rl, lis: lis, sched: sched, st: st, started: time.Now()}
 	var adm *admin.Server
 	if cfg.Admin.Listen != "off" {
 		var token []byte
@@ -163,7 +176,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -171,7 +184,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			errc <- fmt.Errorf("listener: %w", err)
 		}
 	}()
-	log.Info("listening", "addr", lis.Addr().String(), "hooks", len(cfg.Hooks), "config", cfg.File, "store", cfg.Store.Path, "version", version)
+	log.Info("listening", "addr", lis.Addr().String(), "tls", tlsMode(cfg.Server), "hooks", len(cfg.Hooks), "config", cfg.File, "store", cfg.Store.Path, "version", version)
+	if acmeHTTP != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := acmeHTTP.Serve(); err != nil {
+				errc <- fmt.Errorf("acme_http: %w", err)
+			}
+		}()
+		log.Info("acme http-01 listening", "addr", acmeHTTP.Addr().String())
+	}
 	if adm != nil {
 		wg.Add(1)
 		go func() {
@@ -234,6 +257,9 @@ loop:
 		log.Warn("listener shutdown", "err", err)
 		lis.Close()
 	}
+	if acmeHTTP != nil {
+		acmeHTTP.Shutdown(deadline)
+	}
 	if n, _ := sched.Shutdown(deadline); n > 0 {
 		log.Warn("runs interrupted at shutdown; they run again at the next start", "runs", n)
 	}
@@ -256,6 +282,7 @@ type daemon struct {
 	rl      *config.Reloader
 	lis     *listener.Listener
 	sched   *actions.Scheduler
+	st      *store.Store
 	started time.Time
 }
 
@@ -275,6 +302,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 	}
 	d.lis.SetConfig(lcfg)
 	d.sched.SetConfig(acfg)
+	d.st.SetMinFree(cfg.Store.MinFree)
 	return nil
 }
 
@@ -284,6 +312,46 @@ func (d *daemon) status() admin.Status {
 		Version: version, Started: d.started, ConfigFile: d.config().File,
 		LastReload: r.Result, LastReloadTime: r.Time, ConfigError: r.Error, RestartNeeded: r.RestartNeeded,
 	}
+}
+
+// publicTLS makes the public listener's TLS config from [server]: a
+// certificate pair re-read when it changes, or ACME with its cache beside
+// the database, and then, with acme_http, the plain HTTP server for the
+// http-01 challenge. Without either, both are nil: plain HTTP.
+func publicTLS(s config.Server, storePath string, log *slog.Logger) (*tls.Config, *certs.HTTPServer, error) {
+	switch {
+	case s.TLSCert != "":
+		f, err := certs.LoadFile(s.TLSCert, s.TLSKey, certs.FileOptions{Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return certs.TLSConfig(f.GetCertificate), nil, nil
+	case len(s.ACMEDomains) > 0:
+		a, err := certs.NewACME(certs.ACMEOptions{
+			Domains: s.ACMEDomains, Email: s.ACMEEmail, DirectoryURL: s.ACMEDirectory,
+			CacheDir: filepath.Join(filepath.Dir(storePath), "acme"), Logger: log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		var hs *certs.HTTPServer
+		if s.ACMEHTTP != "" {
+			_, port, _ := net.SplitHostPort(s.Listen)
+			hs = certs.NewHTTPServer(s.ACMEHTTP, a.HTTPHandler(port), log)
+		}
+		return a.TLSConfig(), hs, nil
+	}
+	return nil, nil, nil
+}
+
+func tlsMode(s config.Server) string {
+	switch {
+	case s.TLSCert != "":
+		return "files"
+	case len(s.ACMEDomains) > 0:
+		return "acme"
+	}
+	return "off"
 }
 
 // build maps a config onto what the listener and the scheduler need.

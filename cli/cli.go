@@ -39,6 +39,8 @@ func (e *UsageError) Error() string { return e.Msg }
 func Commands() []*Command {
 	return []*Command{
 		cmdCheck(),
+		cmdBackup(),
+		cmdCompact(),
 		cmdVersion(),
 	}
 }

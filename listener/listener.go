@@ -215,6 +215,7 @@ type answer struct {
 	check  string  // which check refused the request
 	reason string  // why, for the log and the rejections list
 	event  string  // the stored event's id
+	dupOf  string  // a duplicate: the first event's id
 }
 
 func jsonAnswer(status int, body any) *answer { return &answer{status: status, body: body} }
@@ -259,8 +260,10 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.log.Error("request", append(attrs, "path", r.URL.Path, "reason", a.reason)...)
 	case a.check != "":
 		l.log.Warn("request refused", append(attrs, "path", r.URL.Path, "check", a.check, "reason", a.reason)...)
-	default:
-		l.log.Debug("request", append(attrs, "path", r.URL.Path)...)
+	case a.dupOf != "":
+		l.log.Info("request", append(attrs, "event_id", a.dupOf, "duplicate", true)...)
+	default: // ignored event types, handshakes
+		l.log.Info("request", append(attrs, "path", r.URL.Path)...)
 	}
 	if l.opts.OnRequest != nil {
 		l.opts.OnRequest(RequestInfo{Hook: hookID, Status: a.status, Duration: dur, Check: a.check, EventID: a.event, Remote: remote.String()})
@@ -416,7 +419,9 @@ func (l *Listener) persist(r *http.Request, hook *Hook, req *Request, event stri
 		return a
 	}
 	if res.Duplicate {
-		return jsonAnswer(http.StatusOK, map[string]any{"id": res.ID, "duplicate": true})
+		a := jsonAnswer(http.StatusOK, map[string]any{"id": res.ID, "duplicate": true})
+		a.dupOf = res.ID
+		return a
 	}
 	a := jsonAnswer(http.StatusAccepted, map[string]any{"id": res.ID, "jobs": res.Jobs})
 	a.event = res.ID
