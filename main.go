@@ -223,10 +223,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer wg.Done()
 		st.PruneLoop(bg, 10*time.Minute, d.retention)
 	}()
-	wg.Add(1)
+	reloads, stopReloads := context.WithCancel(context.Background())
+	reloadsDone := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		rl.Run(bg, config.ReloadOptions{
+		defer close(reloadsDone)
+		rl.Run(reloads, config.ReloadOptions{
 			Apply: d.apply, Observe: metrics.ObserveReload, Logger: log.With("part", "config"),
 			Watch: config.WatchOptions{Poll: 30 * time.Second},
 		})
@@ -248,7 +249,10 @@ loop:
 		}
 	}
 
-	// Drain: stop accepting, let running actions finish, then close.
+	// Drain: no more reloads; stop accepting, let running actions finish,
+	// then close.
+	stopReloads()
+	<-reloadsDone
 	timeout := d.config().Server.ShutdownTimeout
 	log.Info("stopping", "shutdown_timeout", timeout.String())
 	deadline, cancel := context.WithTimeout(context.Background(), timeout)

@@ -126,8 +126,15 @@ func (r *Reloader) Run(ctx context.Context, opts ReloadOptions) error {
 	r.w = NewWatcher(opts.Watch)
 	r.w.Watch(r.files...)
 	var changes <-chan struct{}
+	var poll <-chan time.Time
 	if err := r.w.Open(); err != nil {
-		r.log.Error("config file is not watched: reload with SIGHUP", "err", err)
+		// Out of inotify instances, say: fall back on the poll.
+		r.log.Error("config file is not watched: changes apply with SIGHUP or at the poll", "err", err, "poll", opts.Watch.Poll.String())
+		if opts.Watch.Poll > 0 {
+			t := time.NewTicker(opts.Watch.Poll)
+			defer t.Stop()
+			poll = t.C
+		}
 	} else {
 		changes = r.w.Changes()
 	}
@@ -141,6 +148,8 @@ func (r *Reloader) Run(ctx context.Context, opts ReloadOptions) error {
 		case trigger := <-r.force:
 			r.reload(opts, trigger, true)
 		case <-changes:
+			r.reload(opts, "file change", false)
+		case <-poll:
 			r.reload(opts, "file change", false)
 		}
 	}
