@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/listener"
+)
+
+func TestParseTarget(t *testing.T) {
+	tests := []struct {
+		url  string
+		addr string
+		ok   bool
+	}{
+		{"http://127.0.0.1:9000/hooks/a", "127.0.0.1:9000", true},
+		{"http://127.1.2.3:80/x?y=1", "127.1.2.3:80", true},
+		{"http://localhost:9000/hooks/a", "127.0.0.1:9000", true},
+		{"http://[::1]:9000/hooks/a", "[::1]:9000", true},
+		{"http://10.0.0.1:9000/hooks/a", "", false},
+		{"http://192.168.1.1/hooks/a", "", false},
+		{"http://example.com/hooks/a", "", false},
+		{"http://0.0.0.0:9000/", "", false},
+		{"https://127.0.0.1:9000/", "", false},
+	}
+	for _, tc := range tests {
+		got, err := parseTarget(tc.url)
+		if (err == nil) != tc.ok {
+			t.Errorf("parseTarget(%q) err = %v; want ok %v", tc.url, err, tc.ok)
+			continue
+		}
+		if tc.ok && got.addr != tc.addr {
+			t.Errorf("parseTarget(%q).addr = %q; want %q", tc.url, got.addr, tc.addr)
+		}
+	}
+}
+
+// TestDeliveries_Verify checks that the load tool's deliveries pass
+// webhookd's own GitHub verification, have the asked size, and that every
+// delivery id is new.
+func TestDeliveries_Verify(t *testing.T) {
+	tg, err := parseTarget("http://127.0.0.1:1/hooks/bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDeliveries(tg, "s3cret", "push", 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := listener.NewProvider(listener.ProviderConfig{Name: "github", Secrets: [][]byte{[]byte("s3cret")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, _ := listener.NewProvider(listener.ProviderConfig{Name: "github", Secrets: [][]byte{[]byte("other")}})
+	seen := map[string]bool{}
+	for i, w := range []*deliveries{d, d.clone()} {
+		for seq := 0; seq < 3; seq++ {
+			raw := w.next(2*i+seq%2, seq)
+			req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+			if err != nil {
+				t.Fatalf("ReadRequest: %v\n%s", err, raw)
+			}
+			body, _ := io.ReadAll(req.Body)
+			if len(body) != 2048 {
+				t.Errorf("body is %d bytes; want 2048", len(body))
+			}
+			r := &listener.Request{Header: req.Header, Body: body, URL: req.URL, Now: time.Now()}
+			if err := p.Verify(r); err != nil {
+				t.Errorf("Verify = %v; want nil", err)
+			}
+			if err := wrong.Verify(r); err == nil {
+				t.Errorf("Verify with another secret = nil; want an error")
+			}
+			id := p.Delivery(r)
+			if seen[id] {
+				t.Errorf("delivery id %q repeated", id)
+			}
+			seen[id] = true
+			if ev := p.Event(r); ev != "push" {
+				t.Errorf("Event = %q; want push", ev)
+			}
+		}
+	}
+	if _, err := newDeliveries(tg, "s", "push", 10); err == nil {
+		t.Errorf("newDeliveries(size 10) = nil error; want one")
+	}
+}
+
+func TestReadAnswer(t *testing.T) {
+	tests := []struct {
+		name   string
+		raw    string
+		status int
+		keep   bool
+	}{
+		{"length", "HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello", 202, true},
+		{"close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 200, false},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 200, true},
+		{"http10", "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", 503, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := bufio.NewReader(strings.NewReader(tc.raw + "NEXT"))
+			status, keep, err := readAnswer(r)
+			if err != nil || status != tc.status || keep != tc.keep {
+				t.Fatalf("readAnswer = %d, %v, %v; want %d, %v, nil", status, keep, err, tc.status, tc.keep)
+			}
+			rest, _ := io.ReadAll(r)
+			if string(rest) != "NEXT" {
+				t.Errorf("left %q after the answer; want NEXT", rest)
+			}
+		})
+	}
+	if _, _, err := readAnswer(bufio.NewReader(strings.NewReader("garbage\r\n\r\n"))); err == nil {
+		t.Errorf("readAnswer(garbage) = nil error")
+	}
+}
+
+// TestLoad runs both loops briefly against a loopback server that answers
+// 202 to all but every tenth request, and checks that every request was
+// counted and the other statuses were errors.
+func TestLoad(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		n++
+		bad := n%10 == 0
+		mu.Unlock()
+		if bad {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	tg, err := parseTarget(srv.URL + "/hooks/bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rate := range []float64{0, 400} {
+		cfg := loadConfig{target: tg, secret: "s", event: "push", size: 512, conns: 4, dur: 250 * time.Millisecond,
+			warmup: 0, rate: rate, expect: map[int]bool{202: true}, timeout: 5 * time.Second}
+		res, err := load(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := res.Statuses["202"] + res.Statuses["503"]
+		if res.Requests == 0 || total != res.Requests || res.Statuses["503"] == 0 || res.Errors != res.Statuses["503"] {
+			t.Errorf("rate %v: %s; want every answer counted and the 503s as errors", rate, res)
+		}
+		if rate > 0 && (res.Requests < 80 || res.Requests > 101 || res.Missed != 0) {
+			t.Errorf("open loop at %v/s for 250ms: %d requests, %d missed; want about 100, none missed", rate, res.Requests, res.Missed)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// rssAnonKB reads a process's RssAnon (private anonymous memory, in KiB)
+// from /proc. The mmapped database file is file-backed and not in it.
+func rssAnonKB(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return statusField(b, "RssAnon:")
+}
+
+func statusField(status []byte, name string) (int, error) {
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte(name)); ok {
+			f := strings.Fields(string(v))
+			if len(f) == 0 {
+				break
+			}
+			return strconv.Atoi(f[0])
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc status", name)
+}
+
+// rssSampler records a process's highest RssAnon.
+type rssSampler struct {
+	pid int
+	max int
+}
+
+func (r *rssSampler) run(ctx context.Context, until time.Time) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if kb, err := rssAnonKB(r.pid); err == nil && kb > r.max {
+			r.max = kb
+		}
+		if !time.Now().Before(until) {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// metricsSnapshot is what the load tool reads of webhookd's /metrics.
+type metricsSnapshot struct {
+	ok        bool
+	commits   float64 // webhookd_store_events_per_commit_count: commits that wrote events
+	eventsSum float64 // webhookd_store_events_per_commit_sum
+	succeeded float64 // webhookd_jobs{state="succeeded"}
+	pending   float64 // webhookd_jobs{state="pending"}
+	running   float64 // webhookd_jobs{state="running"}
+}
+
+var metricsClient = &http.Client{Timeout: 10 * time.Second}
+
+// readMetrics scrapes a webhookd admin /metrics (loopback only).
+func readMetrics(url string) (metricsSnapshot, error) {
+	if _, err := parseTarget(url); err != nil {
+		return metricsSnapshot{}, err
+	}
+	resp, err := metricsClient.Get(url)
+	if err != nil {
+		return metricsSnapshot{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		io.Copy(io.Discard, resp.Body)
+		return metricsSnapshot{}, fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	return parseMetrics(resp.Body)
+}
+
+func parseMetrics(r io.Reader) (metricsSnapshot, error) {
+	var s metricsSnapshot
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "webhookd_store_events_per_commit_count":
+			s.commits, s.ok = v, true
+		case "webhookd_store_events_per_commit_sum":
+			s.eventsSum = v
+		case `webhookd_jobs{state="succeeded"}`:
+			s.succeeded = v
+		case `webhookd_jobs{state="pending"}`:
+			s.pending = v
+		case `webhookd_jobs{state="running"}`:
+			s.running = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return s, err
+	}
+	if !s.ok {
+		return s, fmt.Errorf("no webhookd_store_events_per_commit in the metrics")
+	}
+	return s, nil
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchBody is a 2 KiB push payload.
+var benchBody = func() []byte {
+	b := []byte(`{"ref":"refs/heads/main","after":"6113728f27ae82c7b1a177c8d03f9e96e0adf246","repository":{"full_name":"webhookd/bench"},"pad":"`)
+	for len(b) < 2048-2 {
+		b = append(b, 'x')
+	}
+	return append(b, `"}`...)
+}()
+
+// benchEvent is a GitHub push as the listener hands it to the store: its
+// headers, a 2 KiB body, a random delivery GUID (as GitHub's are, so
+// de-duplication keys land all over their index) and one job, skipped
+// because its when was false.
+func benchEvent(rnd *rand.Rand) *NewEvent {
+	delivery := fmt.Sprintf("%08x-%04x-11f0-%04x-%012x", rnd.Uint32(), rnd.Uint32()&0xffff, rnd.Uint32()&0xffff, rnd.Uint64()&0xffffffffffff)
+	return &NewEvent{
+		Hook: "bench", Type: "push", Delivery: delivery, Received: time.Now(), Remote: "127.0.0.1",
+		ContentType: "application/json",
+		Header: http.Header{
+			"Accept":                                 {"*/*"},
+			"Content-Type":                           {"application/json"},
+			"User-Agent":                             {"GitHub-Hookshot/6a2f3b1"},
+			"X-Github-Delivery":                      {delivery},
+			"X-Github-Event":                         {"push"},
+			"X-Github-Hook-Id":                       {"123456789"},
+			"X-Github-Hook-Installation-Target-Id":   {"987654321"},
+			"X-Github-Hook-Installation-Target-Type": {"repository"},
+			"X-Hub-Signature-256":                    {"sha256=7d38cdd689735b008b3c702edd92eea23791c5f6f2ae7e1c7c2e5e0f2bd07b68"},
+		},
+		Body: benchBody,
+		Jobs: []NewJob{{Action: "deploy", Concurrency: 1, Skip: `when is false: payload.ref is "refs/heads/main"`}},
+	}
+}
+
+// commitStats counts the commits the store reports while a benchmark runs.
+type commitStats struct {
+	commits, events int
+	dur             time.Duration
+}
+
+func watchCommits(s *Store) (stop func() commitStats) {
+	var cs commitStats
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case c := <-s.Commits():
+				if c.Events > 0 {
+					cs.commits++
+					cs.events += c.Events
+					cs.dur += c.Duration
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() commitStats {
+		close(quit)
+		<-done
+		return cs
+	}
+}
+
+// BenchmarkIngest measures ingest (an event with its job and dedup entry
+// in one fsynced transaction) with 1 to 256 concurrent writers: the
+// store's group-commit loop against one commit per event (NoGroupCommit).
+// It reports events/s, events per commit, the time of one commit and the
+// per-event latency percentiles.
+func BenchmarkIngest(b *testing.B) {
+	for _, mode := range []string{"group", "nogroup"} {
+		for _, w := range []int{1, 16, 64, 256} {
+			b.Run(fmt.Sprintf("%s/writers=%d", mode, w), func(b *testing.B) {
+				benchIngest(b, mode, w)
+			})
+		}
+	}
+}
+
+func benchIngest(b *testing.B, mode string, writers int) {
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{NoGroupCommit: mode == "nogroup"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ingest := func(ne *NewEvent) error {
+		_, err := s.Ingest(context.Background(), ne)
+		return err
+	}
+	stop := watchCommits(s)
+	var next atomic.Int64
+	lats := make([][]time.Duration, writers)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(w), uint64(b.N)))
+			for next.Add(1) <= int64(b.N) {
+				ne := benchEvent(rnd)
+				t0 := time.Now()
+				if err := ingest(ne); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+				lats[w] = append(lats[w], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cs := stop()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	all := slices.Concat(lats...)
+	slices.Sort(all)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	if cs.commits > 0 {
+		b.ReportMetric(float64(cs.events)/float64(cs.commits), "events/commit")
+		b.ReportMetric(float64(cs.dur.Microseconds())/float64(cs.commits)/1e3, "ms/commit")
+	}
+	if cs.commits > 0 {
+		ts := s.db.Stats().TxStats
+		b.ReportMetric(float64(ts.GetSpillTime().Microseconds())/float64(cs.commits)/1e3, "spill-ms/commit")
+		b.ReportMetric(float64(ts.GetWriteTime().Microseconds())/float64(cs.commits)/1e3, "write-ms/commit")
+		b.ReportMetric(float64(ts.GetWrite())/float64(cs.commits), "pages/commit")
+	}
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1e3, "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1e3, "p99-ms")
+}
