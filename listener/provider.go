@@ -120,10 +120,27 @@ type ProviderConfig struct {
 
 // providers are the constructors of every provider, by name.
 var providers = map[string]func(ProviderConfig) (Provider, error){
-	"github": newGitHub,
-	"token":  newToken,
-	"hmac":   newHMAC,
-	"none":   newNone,
+	"github":    newGitHub,
+	"gitlab":    newGitLab,
+	"gitea":     newGitea,
+	"bitbucket": newBitbucket,
+	"stripe":    newStripe,
+	"slack":     newSlack,
+	"shopify":   newShopify,
+	"standard":  newStandard,
+	"linear":    newLinear,
+	"paddle":    newPaddle,
+	"twilio":    newTwilio,
+	"zoom":      newZoom,
+	"twitch":    newTwitch,
+	"discord":   newDiscord,
+	"telegram":  newTelegram,
+	"sendgrid":  newSendGrid,
+	"square":    newSquare,
+	"basic":     newBasic,
+	"hmac":      newHMAC,
+	"token":     newToken,
+	"none":      newNone,
 }
 
 // ProviderNames lists the providers this package implements.

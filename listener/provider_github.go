@@ -3,7 +3,6 @@ package listener
 import (
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -28,33 +27,28 @@ func newGitHub(c ProviderConfig) (Provider, error) {
 
 func (g *github) Verify(r *Request) error {
 	if len(r.Header.Values("X-Hub-Signature-256")) == 0 && g.allowSHA1 && len(r.Header.Values("X-Hub-Signature")) > 0 {
-		return verifyPrefixedHex(r, "X-Hub-Signature", "sha1=", g.secrets, func(key []byte) []byte { return mac(sha1.New, key, r.Body) })
+		return verifyPrefixedHex(r, "X-Hub-Signature", "sha1=", sha1.Size, g.secrets, func(key []byte) []byte { return mac(sha1.New, key, r.Body) })
 	}
-	return verifyPrefixedHex(r, "X-Hub-Signature-256", "sha256=", g.secrets, func(key []byte) []byte { return mac(sha256.New, key, r.Body) })
+	return verifyPrefixedHex(r, "X-Hub-Signature-256", "sha256=", sha256.Size, g.secrets, func(key []byte) []byte { return mac(sha256.New, key, r.Body) })
 }
 
 // verifyPrefixedHex checks a header of the form prefix + lower-case hex
-// against sum(key) for each key.
-func verifyPrefixedHex(r *Request, header, prefix string, keys [][]byte, sum func(key []byte) []byte) error {
-	v, err := single(r.Header, header)
+// of size bytes against sum(key) for each key.
+func verifyPrefixedHex(r *Request, header, prefix string, size int, keys [][]byte, sum func(key []byte) []byte) error {
+	v, err := sigHeader(r.Header, header)
 	if err != nil {
 		return err
 	}
-	if len(v) > maxSignatureHeader {
-		return fmt.Errorf("%w: %s header is too long", ErrMalformed, header)
-	}
-	sig, ok := strings.CutPrefix(v, prefix)
+	enc, ok := strings.CutPrefix(v, prefix)
 	if !ok {
 		return fmt.Errorf("%w: %s does not start with %q", ErrMalformed, header, prefix)
 	}
-	if _, err := hex.DecodeString(sig); err != nil {
-		return fmt.Errorf("%w: %s is not hex", ErrMalformed, header)
+	sig, err := decodeHexSig(header, enc, size)
+	if err != nil {
+		return err
 	}
-	for _, key := range keys {
-		want := hex.EncodeToString(sum(key))
-		if subtle.ConstantTimeCompare([]byte(sig), []byte(want)) == 1 {
-			return nil
-		}
+	if matchAny([][]byte{sig}, keys, sum) {
+		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrBadSignature, header)
 }

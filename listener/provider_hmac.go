@@ -1,7 +1,6 @@
 package listener
 
 import (
-	"crypto/hmac"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -11,11 +10,12 @@ import (
 
 // hmacProvider is the generic HMAC check: header holds prefix + the HMAC of
 // the raw body with algorithm (sha1, sha256, sha512), in encoding (hex, of
-// either case, or base64).
+// either case, or base64, standard or URL-safe, padded or not).
 type hmacProvider struct {
 	secrets        [][]byte
 	header         string
 	hash           func() hash.Hash
+	size           int
 	encoding       string
 	prefix         string
 	eventHeader    string
@@ -40,40 +40,46 @@ func newHMAC(c ProviderConfig) (Provider, error) {
 	if enc != "hex" && enc != "base64" {
 		return nil, fmt.Errorf("unknown encoding %q", enc)
 	}
-	return &hmacProvider{secrets: c.Secrets, header: c.Header, hash: h, encoding: enc, prefix: c.Prefix,
+	return &hmacProvider{secrets: c.Secrets, header: c.Header, hash: h, size: h().Size(), encoding: enc, prefix: c.Prefix,
 		eventHeader: c.EventHeader, deliveryHeader: c.DeliveryHeader}, nil
 }
 
 func (p *hmacProvider) Verify(r *Request) error {
-	v, err := single(r.Header, p.header)
+	v, err := sigHeader(r.Header, p.header)
 	if err != nil {
 		return err
-	}
-	if len(v) > maxSignatureHeader {
-		return fmt.Errorf("%w: %s header is too long", ErrMalformed, p.header)
 	}
 	enc, ok := strings.CutPrefix(v, p.prefix)
 	if !ok {
 		return fmt.Errorf("%w: %s does not start with %q", ErrMalformed, p.header, p.prefix)
 	}
-	got, err := p.decode(strings.TrimSpace(enc))
+	got, err := p.decode(enc)
 	if err != nil {
 		return fmt.Errorf("%w: %s is not %s", ErrMalformed, p.header, p.encoding)
 	}
-	for _, key := range p.secrets {
-		if hmac.Equal(got, mac(p.hash, key, r.Body)) {
-			return nil
-		}
+	if len(got) != p.size {
+		return fmt.Errorf("%w: %s is %d bytes; want %d", ErrMalformed, p.header, len(got), p.size)
+	}
+	if matchAny([][]byte{got}, p.secrets, func(key []byte) []byte { return mac(p.hash, key, r.Body) }) {
+		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrBadSignature, p.header)
 }
 
+// base64s are the spellings of base64 senders use: standard or URL
+// alphabet, padded or not.
+var base64s = []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding}
+
+// decode reads hex of either case, or base64 in any of its four
+// spellings, each only in its canonical form.
 func (p *hmacProvider) decode(s string) ([]byte, error) {
 	if p.encoding == "base64" {
-		if b, err := base64.StdEncoding.DecodeString(s); err == nil {
-			return b, nil
+		for _, e := range base64s {
+			if b, err := e.Strict().DecodeString(s); err == nil && e.EncodeToString(b) == s {
+				return b, nil
+			}
 		}
-		return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		return nil, fmt.Errorf("not base64")
 	}
 	return hex.DecodeString(s)
 }

@@ -1,0 +1,92 @@
+package listener
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/webhookd/webhookd/internal/stdwh"
+)
+
+// gitlab checks GitLab's secret token, sent as it is in X-Gitlab-Token
+// (compared in constant time). When the hook has a signing token (GitLab's
+// "whsec_" HMAC signing, which follows Standard Webhooks), the request
+// carries webhook-id, webhook-timestamp and webhook-signature instead, and
+// those are verified: HMAC-SHA256 over "id.timestamp.body" with the
+// base64-decoded key, within a window of 5 minutes either way.
+//
+// https://docs.gitlab.com/user/project/integrations/webhooks/
+type gitlab struct {
+	secrets [][]byte
+	keys    [][]byte // secrets as Standard Webhooks keys
+	tol     time.Duration
+}
+
+func newGitLab(c ProviderConfig) (Provider, error) {
+	if len(c.Secrets) == 0 {
+		return nil, fmt.Errorf("gitlab needs a secret")
+	}
+	g := &gitlab{secrets: c.Secrets, tol: orDefault(c.Tolerance, 5*time.Minute)}
+	for _, s := range c.Secrets {
+		g.keys = append(g.keys, stdwh.Key(s))
+	}
+	return g, nil
+}
+
+func (g *gitlab) Verify(r *Request) error {
+	if len(r.Header.Values("Webhook-Signature")) > 0 {
+		return verifyStandard(r, stdHeaders, g.keys, g.tol)
+	}
+	v, err := sigHeader(r.Header, "X-Gitlab-Token")
+	if err != nil {
+		return err
+	}
+	for _, s := range g.secrets {
+		if equalSecret([]byte(v), s) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: X-Gitlab-Token", ErrBadSignature)
+}
+
+func (g *gitlab) Event(r *Request) string { return r.Header.Get("X-Gitlab-Event") }
+
+// Delivery is Idempotency-Key (GitLab 17.4 and later: the same on every
+// retry of a delivery), else webhook-id (equal to it), else
+// X-Gitlab-Event-UUID.
+func (g *gitlab) Delivery(r *Request) string {
+	return firstValue(r.Header, "Idempotency-Key", "Webhook-Id", "X-Gitlab-Event-UUID")
+}
+
+func (g *gitlab) Redact(h http.Header, _ url.Values) {
+	if h.Get("X-Gitlab-Token") != "" {
+		h.Set("X-Gitlab-Token", "[redacted]")
+	}
+}
+
+// Sign sends the secret token, or, when the first secret is a signing
+// token (it starts with "whsec_"), the Standard Webhooks headers.
+func (g *gitlab) Sign(s *Signing) error {
+	id := deliveryOr(s, "")
+	if isSigningToken(g.secrets[0]) {
+		ts := s.Now.Unix()
+		s.Header.Set("Webhook-Id", id)
+		s.Header.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
+		s.Header.Set("Webhook-Signature", "v1,"+stdwh.Signature(g.keys[0], id, ts, s.Body))
+	} else {
+		s.Header.Set("X-Gitlab-Token", string(g.secrets[0]))
+	}
+	s.Header.Set("X-Gitlab-Event", s.Event)
+	s.Header.Set("X-Gitlab-Event-UUID", id)
+	s.Header.Set("X-Gitlab-Webhook-UUID", id)
+	s.Header.Set("Idempotency-Key", id)
+	s.Header.Set("User-Agent", "GitLab/webhookd-send")
+	setContentType(s, "application/json")
+	return nil
+}
+
+func isSigningToken(secret []byte) bool {
+	return len(secret) > 6 && string(secret[:6]) == "whsec_"
+}
