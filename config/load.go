@@ -1,6 +1,11 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -62,6 +67,8 @@ var providerSpecs = map[string]providerSpec{
 	"twitch":    {secret: true, params: []string{"tolerance"}},
 	"discord":   {noSecret: true, params: []string{"public_key", "tolerance"}, required: []string{"public_key"}},
 	"telegram":  {secret: true},
+	"sendgrid":  {noSecret: true, params: []string{"public_key", "tolerance"}, required: []string{"public_key"}},
+	"square":    {secret: true, params: []string{"public_url"}, required: []string{"public_url"}},
 	"hmac":      {secret: true, params: []string{"header", "algorithm", "encoding", "prefix", "event_header", "delivery_header"}, required: []string{"header"}},
 	"token":     {secret: true, params: []string{"header", "event_header", "delivery_header"}},
 	"basic":     {secret: true, params: []string{"username", "event_header", "delivery_header"}, required: []string{"username"}},
@@ -361,7 +368,7 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 			l.d.errf(t.path, "%s: provider %s needs a secret (secret = \"env:NAME\", \"file:PATH\" or the value)", name, h.Provider)
 		case spec.noSecret && len(refs) > 0:
 			what := "verifies nothing"
-			if h.Provider == "discord" {
+			if h.Provider == "discord" || h.Provider == "sendgrid" {
 				what = "verifies with public_key"
 			}
 			l.d.errf(t.key("secret"), "%s: provider %s %s: remove secret", name, h.Provider, what)
@@ -443,7 +450,34 @@ func (l *loader) params(t *table, name, provider string, spec providerSpec, know
 	if p.PublicURL != "" && !strings.HasPrefix(p.PublicURL, "https://") && !strings.HasPrefix(p.PublicURL, "http://") {
 		l.d.errf(t.key("public_url"), "%s: public_url %q must be an http:// or https:// URL", name, p.PublicURL)
 	}
+	if msg := checkPublicKey(provider, p.PublicKey); p.PublicKey != "" && msg != "" {
+		l.d.errf(t.key("public_key"), "%s: public_key %s", name, msg)
+	}
 	return p
+}
+
+// checkPublicKey says what is wrong with a provider's public_key, or "".
+func checkPublicKey(provider, key string) string {
+	switch provider {
+	case "discord":
+		if b, err := hex.DecodeString(key); err != nil || len(b) != 32 {
+			return "must be the application's public key: 64 hex characters"
+		}
+	case "sendgrid":
+		der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(key))
+		if blk, _ := pem.Decode([]byte(key)); blk != nil {
+			der, err = blk.Bytes, nil
+		}
+		if err != nil {
+			return "must be the verification key SendGrid shows (base64)"
+		}
+		if k, err := x509.ParsePKIXPublicKey(der); err != nil {
+			return "is not a public key"
+		} else if _, ok := k.(*ecdsa.PublicKey); !ok {
+			return "is not an ECDSA key"
+		}
+	}
+	return ""
 }
 
 func (l *loader) action(t *table, hookName string) *Action {
