@@ -114,6 +114,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
+	// SIGHUP reloads; caught from the start, since by default it would
+	// end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	rl := config.NewReloader(*path)
 	cfg, warnings, err := rl.Load()
 	if err != nil {
@@ -233,9 +238,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		})
 	}()
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	var runErr error
 loop:
 	for {

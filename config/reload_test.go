@@ -61,7 +61,6 @@ func startRig(t *testing.T, cfg string, change func(dir string)) *rig {
 			Apply:   func(c *Config) error { g.applied <- c; return nil },
 			Observe: func(ok bool) { g.results <- ok },
 			Logger:  slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Watch:   WatchOptions{Debounce: 20 * time.Millisecond},
 		})
 	}()
 	t.Cleanup(func() { cancel(); <-done })

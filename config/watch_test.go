@@ -265,7 +265,7 @@ func TestWatcher_Poll(t *testing.T) {
 
 func openWatcher(t *testing.T, files ...string) *Watcher {
 	t.Helper()
-	w := NewWatcher(WatchOptions{Debounce: 20 * time.Millisecond, Logger: testLogger(t)})
+	w := NewWatcher(WatchOptions{Logger: testLogger(t)})
 	w.Watch(files...)
 	if err := w.Open(); err != nil {
 		t.Fatal(err)
