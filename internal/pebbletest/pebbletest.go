@@ -58,8 +58,9 @@ type Server struct {
 	// Client trusts Pebble's HTTPS certificate.
 	Client *http.Client
 
-	mgmt string
-	out  *bytes.Buffer
+	dir    string
+	listen string
+	mgmt   string
 }
 
 var (
@@ -107,15 +108,15 @@ func build() (string, error) {
 	return bin, nil
 }
 
-// Start runs Pebble and its DNS server until the test ends.
-func Start(t testing.TB, opts Options) *Server {
+// New prepares a Pebble: its addresses, its HTTPS identity and so its
+// DirectoryURL and CAFile, which a daemon's config needs before Pebble can
+// be started (Pebble needs the daemon's challenge ports).
+func New(t testing.TB) *Server {
 	t.Helper()
-	bin := Binary(t)
+	Binary(t) // skip early when there is none
 	dir := t.TempDir()
-	dns := startDNS(t)
-
 	caPEM, certPEM, keyPEM := selfCA(t)
-	s := &Server{CAFile: filepath.Join(dir, "ca.pem"), out: &bytes.Buffer{}}
+	s := &Server{CAFile: filepath.Join(dir, "ca.pem"), dir: dir}
 	for name, b := range map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -124,15 +125,31 @@ func Start(t testing.TB, opts Options) *Server {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	s.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-
 	// Pebble takes its own addresses from its config file and does not
 	// report the port it got: these two are picked free and closed.
-	listen, mgmt := freePort(t), freePort(t)
-	s.DirectoryURL = "https://" + listen + "/dir"
-	s.mgmt = mgmt
+	s.listen, s.mgmt = freePort(t), freePort(t)
+	s.DirectoryURL = "https://" + s.listen + "/dir"
+	return s
+}
+
+// Start is New, then Run.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := New(t)
+	s.Run(t, opts)
+	return s
+}
+
+// Run starts Pebble and its DNS server until the test ends, and waits
+// until Pebble answers.
+func (s *Server) Run(t testing.TB, opts Options) {
+	t.Helper()
+	bin := Binary(t)
+	dir := s.dir
+	dns := startDNS(t)
 	cfg := map[string]any{"pebble": map[string]any{
-		"listenAddress":                  listen,
-		"managementListenAddress":        mgmt,
+		"listenAddress":                  s.listen,
+		"managementListenAddress":        s.mgmt,
 		"certificate":                    filepath.Join(dir, "cert.pem"),
 		"privateKey":                     filepath.Join(dir, "key.pem"),
 		"httpPort":                       opts.HTTPPort,
@@ -148,7 +165,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dns)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
-	w := &syncWriter{b: s.out}
+	w := &syncWriter{b: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start pebble: %v", err)
@@ -174,7 +191,6 @@ func Start(t testing.TB, opts Options) *Server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return s
 }
 
 // Roots returns the pool of Pebble's issuing root, to verify the
