@@ -8,13 +8,21 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// limiter holds a token bucket per client address (burst: twice the rate).
-// Buckets idle for a while are dropped, so the map stays small.
+// limiter holds a token bucket per client (burst: twice the rate). A client
+// is an IPv4 address or an IPv6 /64: one host usually holds a whole /64, and
+// buckets per IPv6 address would let it take a fresh one for every request.
+//
+// A bucket unused long enough to have refilled is dropped, which changes
+// nothing for its client. The map is also capped at maxBuckets, so a flood
+// from many addresses cannot grow it without bound: past the cap, an
+// arbitrary bucket makes room for the new one.
 type limiter struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	rate    float64
-	buckets map[netip.Addr]*bucket
+	burst   int
+	idle    time.Duration // a bucket unused this long is full again
+	buckets map[netip.Prefix]*bucket
 	swept   time.Time
 }
 
@@ -23,8 +31,11 @@ type bucket struct {
 	seen time.Time
 }
 
+// maxBuckets bounds the limiter's memory (a bucket is about 200 bytes).
+const maxBuckets = 100_000
+
 func newLimiter(now func() time.Time) *limiter {
-	return &limiter{now: now, buckets: map[netip.Addr]*bucket{}}
+	return &limiter{now: now, buckets: map[netip.Prefix]*bucket{}}
 }
 
 func (l *limiter) setRate(r float64) {
@@ -32,8 +43,23 @@ func (l *limiter) setRate(r float64) {
 	defer l.mu.Unlock()
 	if r != l.rate {
 		l.rate = r
-		l.buckets = map[netip.Addr]*bucket{}
+		l.burst = max(1, int(2*r))
+		l.idle = time.Minute
+		if r > 0 {
+			l.idle = max(time.Minute, time.Duration(float64(l.burst)/r*float64(time.Second)))
+		}
+		l.buckets = map[netip.Prefix]*bucket{}
 	}
+}
+
+// clientKey is the bucket a client address draws from.
+func clientKey(a netip.Addr) netip.Prefix {
+	bits := a.BitLen()
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
 }
 
 // allow takes a token for addr. When there is none, it says how long until
@@ -45,19 +71,25 @@ func (l *limiter) allow(addr netip.Addr) (time.Duration, bool) {
 		return 0, true
 	}
 	now := l.now()
-	if now.Sub(l.swept) > time.Minute {
-		for a, b := range l.buckets {
-			if now.Sub(b.seen) > time.Minute {
-				delete(l.buckets, a)
+	if now.Sub(l.swept) > l.idle || (len(l.buckets) >= maxBuckets && now.Sub(l.swept) > time.Second) {
+		for k, b := range l.buckets {
+			if now.Sub(b.seen) >= l.idle {
+				delete(l.buckets, k)
 			}
 		}
 		l.swept = now
 	}
-	b := l.buckets[addr]
+	key := clientKey(addr)
+	b := l.buckets[key]
 	if b == nil {
-		burst := max(1, int(2*l.rate))
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(l.rate), burst)}
-		l.buckets[addr] = b
+		if len(l.buckets) >= maxBuckets {
+			for k := range l.buckets {
+				delete(l.buckets, k)
+				break
+			}
+		}
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(l.rate), l.burst)}
+		l.buckets[key] = b
 	}
 	b.seen = now
 	r := b.lim.ReserveN(now, 1)

@@ -458,11 +458,10 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	for i := len(xff) - 1; i >= 0; i-- {
 		parts := splitComma(xff[i])
 		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(parts[j])
-			if err != nil {
+			a, ok := forwardedAddr(parts[j])
+			if !ok {
 				return addr // garbage: believe the peer, not the header
 			}
-			a = a.Unmap()
 			if !allowed(trusted, a) {
 				return a
 			}
@@ -470,6 +469,19 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 		}
 	}
 	return addr
+}
+
+// forwardedAddr reads one X-Forwarded-For entry: an address, or an address
+// with a port ("1.2.3.4:5678", "[2001:db8::1]:443"), which some proxies
+// write.
+func forwardedAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 func splitComma(s string) []string {
