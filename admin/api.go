@@ -15,9 +15,9 @@ import (
 // MaxLimit is the most events or jobs one page of the API holds.
 const MaxLimit = 500
 
-// eventStates are the states an event can be in (store.EventState): the
+// EventStates are the states an event can be in (store.EventState): the
 // values of the state filter on events.
-var eventStates = []store.State{store.Pending, store.Running, store.Succeeded, store.Dead, store.Cancelled, store.Skipped}
+var EventStates = []store.State{store.Pending, store.Running, store.Succeeded, store.Dead, store.Cancelled, store.Skipped}
 
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
@@ -28,7 +28,7 @@ func badRequest(format string, args ...any) error {
 func parseEventFilter(q url.Values, now time.Time) (store.EventFilter, error) {
 	f := store.EventFilter{Hook: q.Get("hook"), State: store.State(q.Get("state")), Before: q.Get("before")}
 	if f.State != "" && !validEventState(f.State) {
-		return f, badRequest("state %q: want one of %v", f.State, eventStates)
+		return f, badRequest("state %q: want one of %v", f.State, EventStates)
 	}
 	if f.Before != "" && !store.ValidID(f.Before) {
 		return f, badRequest("before %q is not an event id", f.Before)
@@ -60,7 +60,7 @@ func parseEventFilter(q url.Values, now time.Time) (store.EventFilter, error) {
 }
 
 func validEventState(st store.State) bool {
-	for _, s := range eventStates {
+	for _, s := range EventStates {
 		if s == st {
 			return true
 		}

@@ -166,7 +166,7 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, err)
 		return
 	}
-	d := &eventsData{Filter: f, Hooks: s.hooks(), States: eventStates, Events: list.Events, Status: st, Refused: len(s.opts.Rejections())}
+	d := &eventsData{Filter: f, Hooks: s.hooks(), States: EventStates, Events: list.Events, Status: st, Refused: len(s.opts.Rejections())}
 	if list.Next != "" {
 		older := url.Values{"before": {list.Next}}
 		for _, k := range []string{"hook", "state", "limit"} {
@@ -547,7 +547,10 @@ func verdict(j JobJSON) string {
 		}
 		return s
 	case store.Dead:
-		return why(fmt.Sprintf("dead after %s, no retries left", attempts()))
+		if j.Reason == "" {
+			return fmt.Sprintf("dead after %s: no retries left", attempts())
+		}
+		return fmt.Sprintf("dead after %s: %s", attempts(), j.Reason)
 	case store.Skipped:
 		return why("skipped")
 	case store.Cancelled:

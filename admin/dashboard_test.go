@@ -69,7 +69,7 @@ func TestDashboard_Pages(t *testing.T) {
 	// payload (pretty, escaped) and headers, the buttons.
 	check("/events/"+main,
 		"ran: succeeded after 1 attempt", "deploying "+main,
-		"dead after 1 attempt, no retries left", "notify failed", "exit 7",
+		"dead after 1 attempt: exit status 7", "notify failed", "exit 7",
 		"&#34;note&#34;: &#34;&lt;script&gt;alert(1)&lt;/script&gt;&#34;", // pretty-printed, escaped
 		"X-Github-Event", `action="/events/`+main+`/replay"`, `/retry"`, "Pause deploy")
 	check("/events/"+dev, "skipped: when is false", `payload.ref is &#34;refs/heads/dev&#34;`)
@@ -171,7 +171,8 @@ func TestVerdict(t *testing.T) {
 		{JobJSON{Job: &store.Job{State: store.Pending}}, "queued: waiting for its turn"},
 		{JobJSON{Job: &store.Job{State: store.Pending}, Held: "held: action paused; runs when resumed"}, "held: action paused; runs when resumed"},
 		{JobJSON{Job: &store.Job{State: store.Failed, Attempts: 1, Reason: "exit status 1", NextAt: now.Add(90 * time.Second)}}, "failed (1 attempt): exit status 1; runs again in 1m"},
-		{JobJSON{Job: &store.Job{State: store.Dead, Attempts: 3, Reason: "exit status 1"}}, "dead after 3 attempts, no retries left: exit status 1"},
+		{JobJSON{Job: &store.Job{State: store.Dead, Attempts: 3, Reason: "exit status 1; no retries left (retries = 2)"}}, "dead after 3 attempts: exit status 1; no retries left (retries = 2)"},
+		{JobJSON{Job: &store.Job{State: store.Dead, Attempts: 1}}, "dead after 1 attempt: no retries left"},
 		{JobJSON{Job: &store.Job{State: store.Skipped, Reason: `when is false: payload.ref is "refs/heads/dev"`}}, `skipped: when is false: payload.ref is "refs/heads/dev"`},
 		{JobJSON{Job: &store.Job{State: store.Cancelled, Reason: "cancelled by a person"}}, "cancelled: cancelled by a person"},
 	}

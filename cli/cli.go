@@ -39,6 +39,14 @@ func (e *UsageError) Error() string { return e.Msg }
 func Commands() []*Command {
 	return []*Command{
 		cmdCheck(),
+		cmdSend(),
+		cmdEvents(),
+		cmdShow(),
+		cmdReplay(),
+		cmdRetry(),
+		cmdCancel(),
+		cmdPause(),
+		cmdResume(),
 		cmdBackup(),
 		cmdCompact(),
 		cmdVersion(),
@@ -62,7 +70,13 @@ func Usage() string {
 	b.WriteString(fmt.Sprintf("  %-40s %s\n", "serve [-config FILE]", "run the daemon (the default command)"))
 	cmds := Commands()
 	for _, c := range cmds {
-		b.WriteString(fmt.Sprintf("  %-40s %s\n", strings.TrimSpace(c.Name+" "+c.Args), c.Summary))
+		synopsis := strings.TrimSpace(c.Name + " " + c.Args)
+		if len(synopsis) > 40 {
+			// Too long for the column: the summary goes on its own line.
+			b.WriteString(fmt.Sprintf("  %s\n  %-40s %s\n", synopsis, "", c.Summary))
+			continue
+		}
+		b.WriteString(fmt.Sprintf("  %-40s %s\n", synopsis, c.Summary))
 	}
 	return b.String()
 }

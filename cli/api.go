@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/store"
+)
+
+// errNotRunning is no daemon answering on the admin address.
+var errNotRunning = errors.New("no webhookd answers")
+
+// adminClient talks to a running daemon's admin API.
+type adminClient struct {
+	addr     string // as configured: host:port or unix:/path
+	base     string // URL prefix of requests
+	hc       *http.Client
+	token    []byte
+	tokenErr error // why the config's token could not be read
+}
+
+// apiFlags are the flags of every command that talks to the admin API.
+type apiFlags struct {
+	config *string
+	admin  *string
+	json   *bool
+}
+
+func addAPIFlags(fs *flag.FlagSet, env *Env) *apiFlags {
+	return &apiFlags{
+		config: ConfigFlag(fs, env.Getenv),
+		admin:  fs.String("admin", "", "the admin listener's `address` (host:port or unix:/path); default: the config's [admin] listen"),
+		json:   fs.Bool("json", false, "print JSON, for scripts"),
+	}
+}
+
+// dial reads the config leniently and makes the admin client. The token
+// comes from the config's [admin] token; one that cannot be read (an env:
+// variable not set in this shell) is reported only if the daemon asks.
+func (f *apiFlags) dial() (*config.Client, *adminClient, error) {
+	cfg, err := config.LoadClient(*f.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := cfg.AdminListen
+	if *f.admin != "" {
+		addr = *f.admin
+	}
+	c := &adminClient{addr: addr}
+	tok, err := cfg.AdminToken()
+	switch {
+	case err != nil:
+		c.tokenErr = err
+	case tok != nil:
+		c.token = tok.Value()
+	}
+	if addr == "off" {
+		return cfg, c, nil // every request reports errNotRunning
+	}
+	tr := &http.Transport{Proxy: nil, MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second}
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", p)
+		}
+		c.base = "http://localhost"
+	} else {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, nil, &UsageError{Msg: fmt.Sprintf("admin address %q: want host:port or unix:/path", addr)}
+		}
+		switch host {
+		case "", "0.0.0.0":
+			host = "127.0.0.1"
+		case "::", "[::]":
+			host = "::1"
+		}
+		c.base = "http://" + net.JoinHostPort(host, port)
+	}
+	c.hc = &http.Client{Transport: tr}
+	return cfg, c, nil
+}
+
+// apiError is an error answer of the admin API.
+type apiError struct {
+	Status int
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
+// request sends a request and returns the answer, checking its status.
+// The caller closes the body.
+func (c *adminClient) request(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+	if c.hc == nil {
+		return nil, fmt.Errorf("%w: the admin listener is off in the config", errNotRunning)
+	}
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != nil {
+		req.Header.Set("Authorization", "Bearer "+string(c.token))
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("%w at %s", errNotRunning, c.addr)
+		}
+		return nil, fmt.Errorf("admin API at %s: %w", c.addr, err)
+	}
+	if res.StatusCode >= 300 {
+		defer res.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+		var e struct{ Error string }
+		msg := strings.TrimSpace(string(b))
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		if res.StatusCode == http.StatusUnauthorized {
+			switch {
+			case c.tokenErr != nil:
+				msg += " (the admin token could not be read: " + c.tokenErr.Error() + ")"
+			case c.token == nil:
+				msg += " (the config sets no [admin] token)"
+			default:
+				msg += " (the config's [admin] token is not the daemon's)"
+			}
+		}
+		if res.StatusCode == http.StatusBadRequest {
+			return nil, &UsageError{Msg: msg} // a flag's value the daemon refused
+		}
+		return nil, &apiError{Status: res.StatusCode, Msg: msg}
+	}
+	return res, nil
+}
+
+// call sends a request and decodes its JSON answer into out.
+func (c *adminClient) call(ctx context.Context, method, path string, q url.Values, out any) error {
+	res, err := c.request(ctx, method, path, q)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		return fmt.Errorf("admin API %s %s: decode the answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// openOffline opens the database read-only, for reading commands when no
+// daemon runs. It says so on stderr.
+func openOffline(env *Env, cfg *config.Client, why error) (*store.Store, error) {
+	st, err := store.Open(cfg.StorePath, store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		return nil, fmt.Errorf("%v; reading the database instead: %w", why, err)
+	}
+	fmt.Fprintf(env.Stderr, "webhookd: %v; reading %s directly\n", why, cfg.StorePath)
+	return st, nil
+}

@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/store"
+)
+
+func cmdEvents() *Command {
+	c := &Command{
+		Name:    "events",
+		Args:    "[-config FILE] [-hook ID] [-state S] [-n N] [-before ID] [-json]",
+		Summary: "list recent events, newest first, with what each action did",
+	}
+	c.Run = func(ctx context.Context, env *Env, args []string) error {
+		fs := newFlags(env, c)
+		af := addAPIFlags(fs, env)
+		hook := fs.String("hook", "", "only this hook's events")
+		state := fs.String("state", "", "only events in this `state`: pending, running, succeeded, dead, cancelled, skipped")
+		n := fs.Int("n", 20, "at most `N` events (1 to 500)")
+		before := fs.String("before", "", "events older than this event `ID` (the next page)")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return &UsageError{Msg: "events takes no arguments, only flags\nusage: webhookd events " + c.Args}
+		}
+		if *n < 1 || *n > admin.MaxLimit {
+			return &UsageError{Msg: fmt.Sprintf("-n %d: want 1 to %d", *n, admin.MaxLimit)}
+		}
+		q := url.Values{"limit": {strconv.Itoa(*n)}}
+		for k, v := range map[string]string{"hook": *hook, "state": *state, "before": *before} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		cfg, cl, err := af.dial()
+		if err != nil {
+			return err
+		}
+		var list admin.EventListJSON
+		err = cl.call(ctx, "GET", "/api/events", q, &list)
+		if errors.Is(err, errNotRunning) {
+			list, err = eventsOffline(q, func() (*store.Store, error) { return openOffline(env, cfg, err) })
+		}
+		if err != nil {
+			return err
+		}
+		if *af.json {
+			return printJSON(env.Stdout, list)
+		}
+		printEvents(env.Stdout, list)
+		return nil
+	}
+	return c
+}
+
+// eventsOffline lists events from the database file when no daemon runs.
+func eventsOffline(q url.Values, open func() (*store.Store, error)) (admin.EventListJSON, error) {
+	var list admin.EventListJSON
+	f := store.EventFilter{Hook: q.Get("hook"), State: store.State(q.Get("state")), Before: q.Get("before")}
+	f.Limit, _ = strconv.Atoi(q.Get("limit"))
+	if f.State != "" && !slices.Contains(admin.EventStates, f.State) {
+		return list, &UsageError{Msg: fmt.Sprintf("-state %q: want one of %v", f.State, admin.EventStates)}
+	}
+	if f.Before != "" && !store.ValidID(f.Before) {
+		return list, &UsageError{Msg: fmt.Sprintf("-before %q is not an event id", f.Before)}
+	}
+	st, err := open()
+	if err != nil {
+		return list, err
+	}
+	defer st.Close()
+	evs, next, err := st.ListEvents(f)
+	if err != nil {
+		return list, err
+	}
+	list.Events, list.Next = []admin.EventJSON{}, next
+	for _, v := range evs {
+		list.Events = append(list.Events, admin.EventSummary(v, nil))
+	}
+	return list, nil
+}
+
+// printEvents writes a table of events: one line each, with every
+// action's state, then how to see more.
+func printEvents(w io.Writer, list admin.EventListJSON) {
+	if len(list.Events) == 0 {
+		fmt.Fprintln(w, "no events")
+		return
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tRECEIVED\tHOOK\tEVENT\tSTATE\tACTIONS")
+	for _, ev := range list.Events {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.ID, stamp(ev.Received), ev.Hook, orDash(ev.Event), ev.State, actionStates(ev.Jobs))
+	}
+	tw.Flush()
+	if list.Next != "" {
+		fmt.Fprintf(w, "more: webhookd events -before %s\n", list.Next)
+	}
+}
+
+// actionStates sums an event's jobs up as "deploy=succeeded notify=dead",
+// the newest job of each action deciding.
+func actionStates(jobs []admin.JobJSON) string {
+	if len(jobs) == 0 {
+		return "(no actions)"
+	}
+	var order []string
+	latest := map[string]admin.JobJSON{}
+	for _, j := range jobs {
+		if _, ok := latest[j.Action]; !ok {
+			order = append(order, j.Action)
+		}
+		latest[j.Action] = j
+	}
+	var parts []string
+	for _, a := range order {
+		j := latest[a]
+		s := a + "=" + string(j.State)
+		if j.Held != "" {
+			s += "(held)"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

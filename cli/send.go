@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/listener"
+)
+
+func cmdSend() *Command {
+	c := &Command{
+		Name:    "send",
+		Args:    "[-config FILE] [-event TYPE] [-url URL] HOOK [PAYLOAD]",
+		Summary: "send a test delivery, signed as HOOK's provider signs it (body: PAYLOAD, @FILE or stdin)",
+	}
+	c.Run = func(ctx context.Context, env *Env, args []string) error {
+		fs := newFlags(env, c)
+		path := ConfigFlag(fs, env.Getenv)
+		event := fs.String("event", "", "the event `type` (default: the hook's first events entry, else \"test\")")
+		delivery := fs.String("delivery", "", "the delivery `id` (default: a new random one, so it is never a duplicate)")
+		target := fs.String("url", "", "send to this `URL` instead of the hook's own on the public listener")
+		ctype := fs.String("content-type", "", "the body's content `type` (default: application/json for JSON, else form or text)")
+		timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the answer")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) < 1 || len(pos) > 2 {
+			return &UsageError{Msg: "usage: webhookd send " + c.Args}
+		}
+		cfg, err := config.LoadClient(*path)
+		if err != nil {
+			return err
+		}
+		h := cfg.Hook(pos[0])
+		if h == nil {
+			var ids []string
+			for _, h := range cfg.Hooks {
+				ids = append(ids, h.ID)
+			}
+			return fmt.Errorf("%s has no hook %q (it has: %s)", cfg.File, pos[0], strings.Join(ids, ", "))
+		}
+		payload := ""
+		if len(pos) == 2 {
+			payload = pos[1]
+		}
+		body, err := sendBody(env, payload)
+		if err != nil {
+			return err
+		}
+		d := sendOpts{event: *event, id: *delivery, contentType: *ctype, url: *target, timeout: *timeout}
+		return send(ctx, env, cfg, h, body, d)
+	}
+	return c
+}
+
+// sendOpts is what send sends, beyond the body.
+type sendOpts struct {
+	event, id, contentType, url string
+	timeout                     time.Duration
+}
+
+// sendBody reads the body: PAYLOAD itself, @FILE, or stdin ("-", or no
+// PAYLOAD with stdin not a terminal).
+func sendBody(env *Env, payload string) ([]byte, error) {
+	switch {
+	case strings.HasPrefix(payload, "@"):
+		b, err := os.ReadFile(payload[1:])
+		if err != nil {
+			return nil, fmt.Errorf("payload: %w", err)
+		}
+		return b, nil
+	case payload == "-" || (payload == "" && !isTerminal(env.Stdin)):
+		b, err := io.ReadAll(io.LimitReader(env.Stdin, 64<<20))
+		if err != nil {
+			return nil, fmt.Errorf("payload from stdin: %w", err)
+		}
+		return b, nil
+	case payload == "":
+		return nil, &UsageError{Msg: "give a PAYLOAD ('{\"ref\":\"refs/heads/main\"}', @file.json), or pipe the body in"}
+	}
+	return []byte(payload), nil
+}
+
+func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHook, body []byte, d sendOpts) error {
+	secrets, err := h.Secrets()
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	p, err := listener.NewProvider(ProviderConfig(h.Provider, h.Params, secrets))
+	if err != nil {
+		return fmt.Errorf("hook %q: %w", h.ID, err)
+	}
+	signer, ok := p.(listener.Signer)
+	if !ok {
+		return fmt.Errorf("hook %q: provider %s cannot sign a test delivery", h.ID, h.Provider)
+	}
+	u, err := hookURL(cfg, h, d.url)
+	if err != nil {
+		return err
+	}
+	if d.event == "" {
+		d.event = "test"
+		if len(h.Events) > 0 {
+			d.event = h.Events[0]
+		}
+	}
+	if d.id == "" {
+		var b [12]byte
+		rand.Read(b[:])
+		d.id = "send-" + hex.EncodeToString(b[:])
+	}
+	sg := &listener.Signing{Header: http.Header{}, URL: u, Body: body, Event: d.event, Delivery: d.id, Now: time.Now()}
+	sg.Header.Set("Content-Type", contentType(d.contentType, body))
+	sg.Header.Set("User-Agent", "webhookd-send")
+	if err := signer.Sign(sg); err != nil {
+		return fmt.Errorf("hook %q: sign: %w", h.ID, err)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sg.URL.String(), bytes.NewReader(sg.Body))
+	if err != nil {
+		return err
+	}
+	req.Header = sg.Header
+	client := &http.Client{
+		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment},
+		// Show a redirect rather than follow it: a sender would not.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	fmt.Fprintf(env.Stderr, "POST %s (%s, event %q, delivery %s, %d bytes)\n", redactURL(sg.URL), h.Provider, d.event, d.id, len(sg.Body))
+	res, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("send to hook %q: %w", h.ID, err)
+	}
+	defer res.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read the answer: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "%s %s\n", res.Proto, res.Status)
+	if len(answer) > 0 {
+		env.Stdout.Write(answer)
+		if answer[len(answer)-1] != '\n' {
+			fmt.Fprintln(env.Stdout)
+		}
+	}
+	if res.StatusCode >= 300 {
+		return fmt.Errorf("hook %q answered %s", h.ID, res.Status)
+	}
+	return nil
+}
+
+// hookURL is where a delivery for h goes: -url, or the hook's path on the
+// public listener (reached on loopback when it listens on every address).
+func hookURL(cfg *config.Client, h *config.ClientHook, override string) (*url.URL, error) {
+	if override != "" {
+		u, err := url.Parse(override)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, &UsageError{Msg: fmt.Sprintf("-url %q: want http://host[:port]/path or https://...", override)}
+		}
+		return u, nil
+	}
+	host, port, err := net.SplitHostPort(cfg.ServerListen)
+	if err != nil {
+		return nil, fmt.Errorf("%s: [server] listen %q: %w", cfg.File, cfg.ServerListen, err)
+	}
+	scheme := "http"
+	switch {
+	case len(cfg.ACMEDomains) > 0:
+		// The certificate names the domain, not this machine's address.
+		scheme, host, port = "https", cfg.ACMEDomains[0], ""
+		if p := listenPort(cfg.ServerListen); p != "443" {
+			port = p
+		}
+	case cfg.TLS:
+		scheme = "https"
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+	case host == "" || host == "0.0.0.0":
+		host = "127.0.0.1"
+	case host == "::":
+		host = "::1"
+	}
+	hostport := host
+	if port != "" {
+		hostport = net.JoinHostPort(host, port)
+	}
+	return &url.URL{Scheme: scheme, Host: hostport, Path: h.Path}, nil
+}
+
+func listenPort(listen string) string {
+	_, p, _ := net.SplitHostPort(listen)
+	return p
+}
+
+// contentType is the body's type: as given, else JSON, a form, or text.
+func contentType(given string, body []byte) string {
+	switch {
+	case given != "":
+		return given
+	case json.Valid(body):
+		return "application/json"
+	}
+	if q, err := url.ParseQuery(string(body)); err == nil && len(q) > 0 && !bytes.ContainsAny(body, " \n") {
+		return "application/x-www-form-urlencoded"
+	}
+	return "text/plain; charset=utf-8"
+}
+
+// redactURL hides query values (a token provider puts its secret there).
+func redactURL(u *url.URL) string {
+	c := *u
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			q.Set(k, "…")
+		}
+		c.RawQuery = q.Encode()
+	}
+	return c.String()
+}
+
+// ProviderConfig maps a hook's provider settings onto what the listener's
+// providers take. The daemon's wiring (main.go) does the same for the
+// hooks it serves.
+func ProviderConfig(provider string, p config.Params, secrets []*config.Secret) listener.ProviderConfig {
+	pc := listener.ProviderConfig{
+		Name: provider, Header: p.Header, Algorithm: p.Algorithm, Encoding: p.Encoding,
+		Prefix: p.Prefix, EventHeader: p.EventHeader, DeliveryHeader: p.DeliveryHeader,
+		Username: p.Username, PublicKey: p.PublicKey, PublicURL: p.PublicURL,
+		Tolerance: p.Tolerance, AllowSHA1: p.AllowSHA1,
+	}
+	for _, s := range secrets {
+		pc.Secrets = append(pc.Secrets, s.Value())
+	}
+	return pc
+}

@@ -1,0 +1,263 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/listener"
+	"github.com/webhookd/webhookd/store"
+)
+
+// sendSetup is a provider's hook settings for the send test: extra TOML
+// lines (%URL% is the listener's URL), the secret, and whether the
+// provider can sign at all (some sign with a key only the sender has).
+type sendSetup struct {
+	extra   string
+	secret  string
+	cannot  bool
+	noEvent bool // the provider has no event type
+}
+
+func sendSetups(t *testing.T) map[string]sendSetup {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	return map[string]sendSetup{
+		"hmac":     {extra: `header = "X-Signature"` + "\n" + `prefix = "sha256="` + "\n" + `event_header = "X-Event"`},
+		"token":    {extra: `header = "X-Token"` + "\n" + `event_header = "X-Event"`},
+		"basic":    {extra: `username = "hooks"` + "\n" + `event_header = "X-Event"`},
+		"none":     {extra: `event_header = "X-Event"` + "\n" + `delivery_header = "X-Delivery"`, secret: "-"},
+		"twilio":   {extra: `public_url = "%URL%/hooks/h"`, noEvent: true},
+		"square":   {extra: `public_url = "%URL%/hooks/h"`},
+		"telegram": {noEvent: true},
+		"stripe":   {secret: "whsec_test_0123456789"},
+		"standard": {secret: "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))},
+		"discord":  {extra: `public_key = "` + strings.Repeat("ab", 32) + `"`, secret: "-", cannot: true},
+		"sendgrid": {extra: `public_key = "` + base64.StdEncoding.EncodeToString(der) + `"`, secret: "-", cannot: true},
+	}
+}
+
+// TestSend_EveryProvider sends a delivery with `webhookd send` to the real
+// listener, set up from the same config file, for every provider the
+// listener has: the listener must verify it and store it (202).
+func TestSend_EveryProvider(t *testing.T) {
+	setups := sendSetups(t)
+	for _, name := range listener.ProviderNames() {
+		t.Run(name, func(t *testing.T) {
+			su, known := setups[name]
+			secret := su.secret
+			switch secret {
+			case "":
+				secret = "s3cr3t-for-" + name
+			case "-":
+				secret = ""
+			}
+			st, err := store.Open(filepath.Join(t.TempDir(), "w.db"), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			lis := listener.New(listener.Options{Store: st}, nil)
+			ts := httptest.NewServer(lis)
+			defer ts.Close()
+
+			dir := t.TempDir()
+			cfgText := fmt.Sprintf("[server]\nlisten = %q\n[[hook]]\nid = \"h\"\nprovider = %q\n%s\n",
+				ts.Listener.Addr().String(), name, strings.ReplaceAll(su.extra, "%URL%", ts.URL))
+			if secret != "" {
+				cfgText += fmt.Sprintf("secret = %q\n", secret)
+			}
+			path := filepath.Join(dir, "webhookd.toml")
+			os.WriteFile(path, []byte(cfgText), 0o600)
+			cfg, err := config.LoadClient(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := cfg.Hook("h")
+			secrets, _ := h.Secrets()
+			p, err := listener.NewProvider(ProviderConfig(h.Provider, h.Params, secrets))
+			if err != nil {
+				if known {
+					t.Fatalf("provider %s: %v", name, err)
+				}
+				t.Skipf("provider %s is new to this test and needs settings it lacks: %v", name, err)
+			}
+			lis.SetConfig(&listener.Config{Hooks: []*listener.Hook{{ID: "h", Path: "/hooks/h", Provider: p, MaxBody: 1 << 20}}})
+
+			var stdout, stderr bytes.Buffer
+			env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+			err = cmdSend().Run(context.Background(), env, []string{"-config", path, "-event", "push", "-delivery", "d-1", "h", `{"ref":"refs/heads/main","after":"abc"}`})
+			if secret != "" && strings.Contains(stdout.String()+stderr.String(), secret) {
+				t.Errorf("send printed the secret:\n%s%s", stdout.String(), stderr.String())
+			}
+			if su.cannot {
+				if err == nil {
+					t.Fatalf("send with %s succeeded; it cannot sign without the sender's key", name)
+				}
+				t.Logf("as expected: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("send: %v\nstdout: %s\nstderr: %s\nrejections: %+v", err, stdout.String(), stderr.String(), lis.Rejections())
+			}
+			if !strings.Contains(stdout.String(), "202 Accepted") {
+				t.Fatalf("answer = %s", stdout.String())
+			}
+			evs, _, err := st.ListEvents(store.EventFilter{})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("stored events = %d, %v; want 1", len(evs), err)
+			}
+			if !su.noEvent && evs[0].Type == "" {
+				t.Errorf("stored event has no type; want the one sent")
+			}
+			t.Logf("stored: type %q, delivery %q", evs[0].Type, evs[0].Delivery)
+		})
+	}
+}
+
+func TestSend_Errors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "webhookd.toml")
+	os.WriteFile(path, []byte("[[hook]]\nid = \"site\"\nprovider = \"github\"\nsecret = \"env:WEBHOOKD_SEND_TEST_UNSET\"\n"), 0o600)
+	os.Unsetenv("WEBHOOKD_SEND_TEST_UNSET")
+	run := func(stdin string, args ...string) error {
+		env := &Env{Stdin: strings.NewReader(stdin), Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Getenv: func(string) string { return "" }}
+		return cmdSend().Run(context.Background(), env, append([]string{"-config", path}, args...))
+	}
+	if err := run("", "nope", "{}"); err == nil || !strings.Contains(err.Error(), `no hook "nope"`) || !strings.Contains(err.Error(), "site") {
+		t.Errorf("unknown hook: %v", err)
+	}
+	if err := run("", "site", "{}"); err == nil || !strings.Contains(err.Error(), "WEBHOOKD_SEND_TEST_UNSET") {
+		t.Errorf("unset secret: %v; want it named", err)
+	}
+	var ue *UsageError
+	if err := run(""); err == nil || !asUsage(err, &ue) {
+		t.Errorf("no hook: %v; want a usage error", err)
+	}
+	if err := run("", "-url", "ftp://x", "site", "{}"); err == nil {
+		t.Error("-url ftp://x: no error")
+	}
+}
+
+func asUsage(err error, ue **UsageError) bool {
+	u, ok := err.(*UsageError)
+	*ue = u
+	return ok
+}
+
+func TestHookURL(t *testing.T) {
+	h := &config.ClientHook{ID: "site", Path: "/hooks/site"}
+	tests := []struct {
+		cfg  config.Client
+		want string
+	}{
+		{config.Client{ServerListen: ":9000"}, "http://127.0.0.1:9000/hooks/site"},
+		{config.Client{ServerListen: "0.0.0.0:9000"}, "http://127.0.0.1:9000/hooks/site"},
+		{config.Client{ServerListen: "[::]:9000"}, "http://[::1]:9000/hooks/site"},
+		{config.Client{ServerListen: "192.0.2.5:8080"}, "http://192.0.2.5:8080/hooks/site"},
+		{config.Client{ServerListen: ":8443", TLS: true}, "https://localhost:8443/hooks/site"},
+		{config.Client{ServerListen: ":443", TLS: true, ACMEDomains: []string{"hooks.example.com"}}, "https://hooks.example.com/hooks/site"},
+		{config.Client{ServerListen: ":8443", TLS: true, ACMEDomains: []string{"hooks.example.com"}}, "https://hooks.example.com:8443/hooks/site"},
+	}
+	for _, tc := range tests {
+		u, err := hookURL(&tc.cfg, h, "")
+		if err != nil || u.String() != tc.want {
+			t.Errorf("hookURL(%+v) = %v, %v; want %s", tc.cfg, u, err, tc.want)
+		}
+	}
+	u, _ := hookURL(&config.Client{ServerListen: ":9000"}, h, "https://relay.example/in")
+	if u.String() != "https://relay.example/in" {
+		t.Errorf("-url: %v", u)
+	}
+}
+
+func TestContentType(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"a":1}`:        "application/json",
+		`payload=%7B%7D`: "application/x-www-form-urlencoded",
+		"hello there":    "text/plain; charset=utf-8",
+	} {
+		if got := contentType("", []byte(body)); got != want {
+			t.Errorf("contentType(%q) = %q; want %q", body, got, want)
+		}
+	}
+	if got := contentType("text/xml", []byte(`{}`)); got != "text/xml" {
+		t.Errorf("given type: %q", got)
+	}
+}
+
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"2026-04-30T10:00:00Z": time.Date(2026, 4, 30, 10, 0, 0, 0, time.UTC),
+		"24h":                  now.Add(-24 * time.Hour),
+		"7d":                   now.Add(-7 * 24 * time.Hour),
+		"2026-04-30":           time.Date(2026, 4, 30, 0, 0, 0, 0, time.Local),
+		"2026-04-30 15:04":     time.Date(2026, 4, 30, 15, 4, 0, 0, time.Local),
+	} {
+		got, err := parseWhen(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseWhen(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "-5h", "2026-13-01"} {
+		if _, err := parseWhen(bad, now); err == nil {
+			t.Errorf("parseWhen(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	env := &Env{Stderr: &bytes.Buffer{}}
+	fs := newFlags(env, &Command{Name: "replay"})
+	action := fs.String("action", "", "")
+	dry := fs.Bool("dry-run", false, "")
+	pos, err := parseArgs(fs, []string{"ID1", "-action", "deploy", "-dry-run", "--", "-x"})
+	if err != nil || fmt.Sprint(pos) != "[ID1 -x]" || *action != "deploy" || !*dry {
+		t.Errorf("parseArgs = %v, %v (action %q, dry %v)", pos, err, *action, *dry)
+	}
+	if _, err := parseArgs(fs, []string{"-nope"}); err == nil {
+		t.Error("unknown flag: no error")
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var b bytes.Buffer
+	p := &progress{w: &b, label: "replaying", width: 10, now: time.Now}
+	p.setTotal(4)
+	p.step()
+	p.step()
+	if got := p.line(); got != "replaying [#####.....] 2/4 50%" {
+		t.Errorf("line = %q", got)
+	}
+	p.step()
+	p.step()
+	p.finish()
+	if !strings.Contains(b.String(), "\rreplaying [##########] 4/4 100%\033[K") || !strings.HasSuffix(b.String(), "\n") {
+		t.Errorf("drawn = %q", b.String())
+	}
+	// Not a terminal: nothing is drawn.
+	var quiet bytes.Buffer
+	q := newProgress(&quiet, "replaying")
+	q.setTotal(3)
+	q.step()
+	q.finish()
+	if quiet.Len() != 0 {
+		t.Errorf("progress on a non-terminal wrote %q", quiet.String())
+	}
+}
