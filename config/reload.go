@@ -116,7 +116,7 @@ func (r *Reloader) Reload(trigger string) {
 // Run watches the files and reloads after each change, and on Reload,
 // until ctx ends. Load must have succeeded first. When the files cannot
 // be watched it says so and goes on with Reload (and the poll, if set).
-func (r *Reloader) Run(ctx context.Context, opts ReloadOptions) error {
+func (r *Reloader) Run(ctx context.Context, opts ReloadOptions) {
 	if opts.Logger != nil {
 		r.log = opts.Logger
 	}
@@ -144,7 +144,7 @@ func (r *Reloader) Run(ctx context.Context, opts ReloadOptions) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case trigger := <-r.force:
 			r.reload(opts, trigger, true)
 		case <-changes:

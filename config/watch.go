@@ -29,8 +29,8 @@ type WatchOptions struct {
 	// MaxDelay bounds the wait while events keep coming (default 500ms).
 	MaxDelay time.Duration
 	// Poll, when more than 0, also reports a possible change every Poll:
-	// a fallback for filesystems that send no events (NFS, a single file
-	// bind-mounted into a container).
+	// a fallback for filesystems that send no events (NFS and other
+	// network filesystems).
 	Poll   time.Duration
 	Logger *slog.Logger
 }
