@@ -9,8 +9,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -683,6 +685,8 @@ func TestTwilio_URLFromRequest(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+func jsonDecode(r io.Reader, v any) { json.NewDecoder(r).Decode(v) }
+
 // fuzzProvider is the body of every verifier's fuzz target: arbitrary
 // headers and bodies never panic; a signed delivery verifies; any flipped
 // byte of its signature header or (where signed) its body is refused.
@@ -791,3 +795,74 @@ func FuzzSquare(f *testing.F)      { fuzzProvider(f, "square") }
 func FuzzBasic(f *testing.F)       { fuzzProvider(f, "basic") }
 func FuzzHMAC(f *testing.F)        { fuzzProvider(f, "hmac") }
 func FuzzToken(f *testing.F)       { fuzzProvider(f, "token") }
+
+// TestProviders_ThroughListener: a delivery signed as each sender signs it
+// is verified, stored with its event type and delivery id, and stored once
+// when it comes again; headers that carry a secret are stored redacted.
+func TestProviders_ThroughListener(t *testing.T) {
+	var hooks []*Hook
+	cases := map[string]string{} // hook id -> provider
+	for _, name := range ProviderNames() {
+		id := "p-" + name
+		hooks = append(hooks, &Hook{ID: id, Path: "/hooks/" + id, Provider: mustProvider(t, signConfig(name, "k1")), MaxBody: 1 << 20})
+		cases[id] = name
+	}
+	gl := signConfig("gitlab", "k1")
+	gl.Secrets = [][]byte{[]byte("gl-secret-token")}
+	hooks = append(hooks, &Hook{ID: "gitlab-token", Path: "/hooks/gitlab-token", Provider: mustProvider(t, gl), MaxBody: 1 << 20})
+	cases["gitlab-token"] = "gitlab"
+	e := newEnv(t, hooks...)
+	for _, h := range hooks {
+		name := cases[h.ID]
+		t.Run(h.ID, func(t *testing.T) {
+			s := &Signing{Header: http.Header{}, URL: &url.URL{Path: h.Path}, Body: testBody(name), Event: testEvent[name], Delivery: "dl-" + h.ID, Now: time.Now()}
+			if name == "telegram" {
+				s.Delivery = "777"
+			}
+			if err := h.Provider.(Signer).Sign(s); err != nil {
+				t.Fatal(err)
+			}
+			send := func() resp {
+				req, _ := http.NewRequest("POST", e.srv.URL+s.URL.String(), strings.NewReader(string(s.Body)))
+				req.Header = s.Header.Clone()
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				var out resp
+				out.status, out.header = res.StatusCode, res.Header
+				jsonDecode(res.Body, &out.body)
+				return out
+			}
+			r := send()
+			if r.status != 202 {
+				t.Fatalf("signed %s delivery = %d %v; want 202", name, r.status, r.body)
+			}
+			ev, err := e.st.GetEvent(fmt.Sprint(r.body["id"]), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := testEvent[name]; !noEvent[name] && ev.Type != want {
+				t.Errorf("stored event type %q; want %q", ev.Type, want)
+			}
+			if !noDelivery[name] && ev.Delivery != s.Delivery {
+				t.Errorf("stored delivery %q; want %q", ev.Delivery, s.Delivery)
+			}
+			for _, hdr := range []string{"X-Gitlab-Token", telegramHeader, "Authorization", "X-Token"} {
+				if v := ev.Header.Get(hdr); v != "" && v != "[redacted]" {
+					t.Errorf("stored %s = %q; want [redacted]", hdr, v)
+				}
+			}
+			if string(ev.Body) != string(s.Body) {
+				t.Errorf("stored body %q; want the body as sent", ev.Body)
+			}
+			if noDelivery[name] {
+				return
+			}
+			if r2 := send(); r2.status != 200 || r2.body["duplicate"] != true || r2.body["id"] != r.body["id"] {
+				t.Errorf("the same delivery again = %d %v; want 200 duplicate of %v", r2.status, r2.body, r.body["id"])
+			}
+		})
+	}
+}
