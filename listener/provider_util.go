@@ -186,17 +186,15 @@ func jsonObject(body []byte, v any) bool {
 type jsonString string
 
 func (s *jsonString) UnmarshalJSON(b []byte) error {
-	var v any
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return err
-	}
-	switch x := v.(type) {
-	case string:
-		*s = jsonString(x)
-	case json.Number:
-		*s = jsonString(x.String())
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = jsonString(v)
+	case len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9'):
+		*s = jsonString(b) // a number, as written (the decoder checked it)
 	default:
 		*s = ""
 	}
