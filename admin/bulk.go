@@ -33,7 +33,8 @@ type BulkEvent struct {
 	Type     string      `json:"event,omitempty"`
 	Received time.Time   `json:"received"`
 	State    store.State `json:"state"`
-	// Jobs is how many jobs the replay queued (0 in a dry run).
+	// Jobs is how many jobs the replay queued to run (0 in a dry run):
+	// actions whose when is now false are recorded as skipped, not counted.
 	Jobs  int    `json:"jobs"`
 	Error string `json:"error,omitempty"`
 }
@@ -113,9 +114,13 @@ func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 					be.Error = err.Error()
 					done.Failed++
 				} else {
-					be.Jobs = len(jobs)
+					for _, j := range jobs {
+						if j.State == store.Pending {
+							be.Jobs++ // queued to run (not skipped by its when)
+						}
+					}
 					done.Replayed++
-					done.Jobs += len(jobs)
+					done.Jobs += be.Jobs
 				}
 			}
 			enc.Encode(BulkLine{Event: be})

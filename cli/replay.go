@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/store"
 )
 
 func cmdReplay() *Command {
@@ -85,7 +86,13 @@ func replayOne(ctx context.Context, env *Env, cl *adminClient, id, action string
 	if asJSON {
 		return printJSON(env.Stdout, out)
 	}
-	fmt.Fprintf(env.Stdout, "event %s: %d jobs queued\n", id, len(out.Jobs))
+	queued := 0
+	for _, j := range out.Jobs {
+		if j.State == store.Pending {
+			queued++
+		}
+	}
+	fmt.Fprintf(env.Stdout, "event %s: %d of %d jobs queued to run\n", id, queued, len(out.Jobs))
 	tw := newTable(env.Stdout)
 	for _, j := range out.Jobs {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", j.ID, j.Action, admin.Verdict(j))
