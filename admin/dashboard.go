@@ -445,6 +445,8 @@ var funcs = template.FuncMap{
 	"ago":     ago,
 	"bytes":   humanBytes,
 	"int64":   func(n int) int64 { return int64(n) },
+	"latest":  latestJobs,
+	"inc":     func(n int) int { return n + 1 },
 	"ms":      func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
 	"seconds": func(s int64) string { return (time.Duration(s) * time.Second).String() },
 	"verdict": verdict,
@@ -467,6 +469,22 @@ var funcs = template.FuncMap{
 		}
 		return r.Hook
 	},
+}
+
+// latestJobs keeps the newest job of each action (a replay's jobs
+// supersede the ones before), in the order the actions first appear.
+func latestJobs(jobs []JobJSON) []JobJSON {
+	idx := map[string]int{}
+	var out []JobJSON
+	for _, j := range jobs {
+		if i, ok := idx[j.Action]; ok {
+			out[i] = j
+			continue
+		}
+		idx[j.Action] = len(out)
+		out = append(out, j)
+	}
+	return out
 }
 
 func ago(t time.Time) string {

@@ -182,3 +182,11 @@ func TestVerdict(t *testing.T) {
 		}
 	}
 }
+
+func TestLatestJobs(t *testing.T) {
+	j := func(id, action string) JobJSON { return JobJSON{Job: &store.Job{ID: id, Action: action}} }
+	got := latestJobs([]JobJSON{j("1", "deploy"), j("2", "notify"), j("3", "deploy")})
+	if len(got) != 2 || got[0].ID != "3" || got[1].ID != "2" {
+		t.Errorf("latestJobs = %v; want deploy's job 3, then notify's job 2", got)
+	}
+}
