@@ -86,6 +86,12 @@ func Compact(ctx context.Context, src, dst string, progress func(done, total int
 	if err != nil {
 		return fail(fmt.Errorf("compact: %w", err))
 	}
+	// Write the free page list once, as Close does for the store, so that
+	// the first start on the compacted file need not walk it.
+	ddb.NoFreelistSync = false
+	if err := ddb.Update(func(*bolt.Tx) error { return nil }); err != nil {
+		return fail(fmt.Errorf("compact: %w", err))
+	}
 	if err := ddb.Sync(); err != nil {
 		return fail(fmt.Errorf("compact: sync %s: %w", tmp, err))
 	}
