@@ -353,10 +353,6 @@ secret = "s3cret"
   run = ["true"]
 `)
 	d := startDaemon(t, dir)
-	// The CLI finds the daemon through the config's admin address.
-	writeConfig(t, dir, strings.Replace(mustRead(t, cfgPath), `listen = "127.0.0.1:0"
-token`, `listen = "`+d.admin+`"
-token`, 1))
 
 	// Load: 4 senders, 100 deliveries each, 4 KiB bodies; every ack is
 	// recorded with the time it arrived.
@@ -393,7 +389,8 @@ token`, 1))
 		t.Errorf("the load was over before the backup began")
 	}
 	started := time.Now()
-	out, errOut, code := runCLI(t, "backup", "-config", cfgPath, copy1)
+	// The config's admin address is port 0: -admin says where it is.
+	out, errOut, code := runCLI(t, "backup", "-config", cfgPath, "-admin", d.admin, copy1)
 	if code != 0 || !strings.Contains(out, "from the running daemon") {
 		t.Fatalf("backup while running: exit %d\n%s%s", code, out, errOut)
 	}
@@ -417,8 +414,17 @@ token`, 1))
 
 	// After the load, a second copy holds every acknowledged event.
 	copy2 := filepath.Join(dir, "copy2.db")
-	if out, errOut, code := runCLI(t, "backup", "-config", cfgPath, copy2); code != 0 {
-		t.Fatalf("second backup: exit %d\n%s%s", code, out, errOut)
+	out, errOut, code = runCLI(t, "backup", "-config", cfgPath, "-admin", d.admin, "-json", copy2)
+	var bj struct {
+		File  string
+		Bytes int64
+		From  string
+	}
+	if err := json.Unmarshal([]byte(out), &bj); code != 0 || err != nil || bj.From != "daemon" || bj.File != copy2 || bj.Bytes == 0 {
+		t.Fatalf("second backup -json: exit %d, %+v, %v\n%s%s", code, bj, err, out, errOut)
+	}
+	if fi, err := os.Stat(copy2); err != nil || fi.Size() != bj.Bytes {
+		t.Errorf("copy is %v bytes (%v); the command said %d", fi.Size(), err, bj.Bytes)
 	}
 	st2 := checkCopy(t, copy2)
 	for _, a := range all {
@@ -452,7 +458,7 @@ token`, 1))
 
 	// With no daemon, backup reads the file.
 	copy3 := filepath.Join(dir, "copy3.db")
-	out, errOut, code = runCLI(t, "backup", "-config", cfgPath, copy3)
+	out, errOut, code = runCLI(t, "backup", "-config", cfgPath, "-admin", d.admin, copy3)
 	if code != 0 || !strings.Contains(out, "from the file") {
 		t.Fatalf("backup with no daemon: exit %d\n%s%s", code, out, errOut)
 	}
@@ -499,15 +505,6 @@ token`, 1))
 	if code, _ := d.apiEventToken(gone[0], "adm1n"); code != http.StatusNotFound {
 		t.Errorf("pruned event %s after compact: %d; want 404", gone[0], code)
 	}
-}
-
-func mustRead(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func (d *proc) apiEventToken(id, token string) (int, map[string]any) {

@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/webhookd/webhookd/config"
@@ -21,32 +17,41 @@ import (
 func cmdBackup() *Command {
 	c := &Command{
 		Name:    "backup",
-		Args:    "[-config FILE] FILE",
+		Args:    "[-config FILE] [-admin ADDR] FILE",
 		Summary: "write a consistent copy of the database to FILE, while webhookd runs or not",
 	}
 	c.Run = func(ctx context.Context, env *Env, args []string) error {
 		fs := newFlags(env, c)
-		path := ConfigFlag(fs, env.Getenv)
+		f := addAPIFlags(fs, env)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
 		if fs.NArg() != 1 {
-			return &UsageError{Msg: "usage: webhookd backup [-config FILE] FILE"}
+			return &UsageError{Msg: "usage: webhookd backup [-config FILE] [-admin ADDR] FILE"}
 		}
-		cfg, err := config.LoadClient(*path)
+		cfg, ac, err := f.dial()
 		if err != nil {
 			return err
 		}
-		return runBackup(ctx, env, cfg, fs.Arg(0))
+		return runBackup(ctx, env, cfg, ac, fs.Arg(0), *f.json)
 	}
 	return c
+}
+
+// BackupJSON is what `webhookd backup -json` prints.
+type BackupJSON struct {
+	Database string `json:"database"`
+	File     string `json:"file"`
+	Bytes    int64  `json:"bytes"`
+	// From is "daemon" (the admin API) or "file" (no daemon answered).
+	From string `json:"from"`
 }
 
 // runBackup copies the database to out: from the running daemon's admin
 // API (GET /api/backup), or, when no daemon answers, from the file opened
 // read-only. The copy is written beside out, synced, checked with bbolt's
 // consistency check, and only then renamed to out.
-func runBackup(ctx context.Context, env *Env, cfg *config.Client, out string) error {
+func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClient, out string, asJSON bool) error {
 	tmp := out + ".partial"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -54,9 +59,10 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, out string) er
 	}
 	defer os.Remove(tmp) // gone by then when all went well
 	prog := newBackupProgress(env.Stderr)
-	source, n, err := backupFromDaemon(ctx, cfg, f, prog)
-	if errors.Is(err, errNoDaemon) {
-		source = "the file (no daemon answered at " + cfg.AdminListen + ")"
+	from, source := "daemon", "the running daemon"
+	n, err := backupFromDaemon(ctx, ac, f, prog)
+	if errors.Is(err, errNotRunning) {
+		from, source = "file", fmt.Sprintf("the file (%v)", err)
 		n, err = backupFromFile(cfg.StorePath, f)
 	}
 	prog.done()
@@ -79,51 +85,29 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, out string) er
 		d.Sync()
 		d.Close()
 	}
+	if asJSON {
+		return printJSON(env.Stdout, BackupJSON{Database: cfg.StorePath, File: out, Bytes: n, From: from})
+	}
 	fmt.Fprintf(env.Stdout, "backed up %s (%s) from %s to %s; consistency check passed\n", cfg.StorePath, bytesHuman(n), source, out)
 	return nil
 }
 
-// errNoDaemon is no daemon listening on the admin address.
-var errNoDaemon = errors.New("no daemon")
-
 // backupFromDaemon streams GET /api/backup into w.
-func backupFromDaemon(ctx context.Context, cfg *config.Client, w io.Writer, prog *backupProgress) (string, int64, error) {
-	if cfg.AdminListen == "off" {
-		return "", 0, errNoDaemon
-	}
-	client, base := backupAdminClient(cfg.AdminListen)
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/backup", nil)
+func backupFromDaemon(ctx context.Context, ac *adminClient, w io.Writer, prog *backupProgress) (int64, error) {
+	res, err := ac.request(ctx, "GET", "/api/backup", nil)
 	if err != nil {
-		return "", 0, err
+		return 0, err
 	}
-	tok, err := cfg.AdminToken()
+	defer res.Body.Close()
+	prog.total = res.ContentLength
+	n, err := io.Copy(w, io.TeeReader(res.Body, prog))
 	if err != nil {
-		return "", 0, err
+		return n, fmt.Errorf("reading the copy from the daemon: %w", err)
 	}
-	if tok != nil {
-		req.Header.Set("Authorization", "Bearer "+string(tok.Value()))
+	if res.ContentLength >= 0 && n != res.ContentLength {
+		return n, fmt.Errorf("the daemon sent %d of %d bytes", n, res.ContentLength)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		if isNoDaemon(err) {
-			return "", 0, errNoDaemon
-		}
-		return "", 0, fmt.Errorf("admin API at %s: %w", cfg.AdminListen, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return "", 0, fmt.Errorf("admin API at %s: %s: %s", cfg.AdminListen, resp.Status, strings.TrimSpace(string(b)))
-	}
-	prog.total = resp.ContentLength
-	n, err := io.Copy(w, io.TeeReader(resp.Body, prog))
-	if err != nil {
-		return "", n, fmt.Errorf("reading the copy from the daemon: %w", err)
-	}
-	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return "", n, fmt.Errorf("the daemon sent %d of %d bytes", n, resp.ContentLength)
-	}
-	return "the running daemon", n, nil
+	return n, nil
 }
 
 // backupFromFile copies the database file, opened read-only (which fails
@@ -137,34 +121,6 @@ func backupFromFile(path string, w io.Writer) (int64, error) {
 	return st.Backup(w)
 }
 
-// backupAdminClient returns an HTTP client and base URL for the admin
-// listener: a unix socket, or host:port with an unspecified host (":9001",
-// "0.0.0.0:9001") reached on loopback.
-func backupAdminClient(listen string) (*http.Client, string) {
-	if p, ok := strings.CutPrefix(listen, "unix:"); ok {
-		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", p)
-		}}
-		return &http.Client{Transport: tr}, "http://webhookd"
-	}
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return http.DefaultClient, "http://" + listen
-	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	return &http.Client{Transport: &http.Transport{Proxy: nil}}, "http://" + net.JoinHostPort(host, port)
-}
-
-// isNoDaemon tells "nothing listens there" from other failures.
-func isNoDaemon(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
-}
-
 // backupProgress shows bytes received on a terminal.
 type backupProgress struct {
 	w     io.Writer // nil when not a terminal
@@ -175,7 +131,7 @@ type backupProgress struct {
 
 func newBackupProgress(stderr io.Writer) *backupProgress {
 	p := &backupProgress{}
-	if stderrIsTerminal(stderr) {
+	if isTerminal(stderr) {
 		p.w = stderr
 	}
 	return p
@@ -198,16 +154,6 @@ func (p *backupProgress) done() {
 	if p.w != nil && !p.last.IsZero() {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
-}
-
-// stderrIsTerminal reports whether w is a terminal (a character device).
-func stderrIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // bytesHuman is n in B, KiB, MiB or GiB.

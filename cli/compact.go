@@ -33,7 +33,7 @@ func cmdCompact() *Command {
 		if *out != "" {
 			dst = *out
 		}
-		tty := stderrIsTerminal(env.Stderr)
+		tty := isTerminal(env.Stderr)
 		var last time.Time
 		progress := func(done, total int64) {
 			if !tty || time.Since(last) < 200*time.Millisecond && done < total {
