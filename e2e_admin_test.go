@@ -204,7 +204,7 @@ func TestE2E_AdminCLI(t *testing.T) {
 		t.Fatalf("bulk replay = %+v; want 2 events, 3 jobs (2 + 1: the dev push's deploy is skipped)", bulk)
 	}
 	r = admCLI(t, nil, "replay", "-config", cfg, "-hook", "site", "-dry-run")
-	if r.code != 0 || !strings.Contains(r.stdout, "events would be replayed") {
+	if r.code != 0 || !strings.Contains(r.stdout, "2 events would be replayed") {
 		t.Errorf("bulk dry run table = %d\n%s", r.code, r.stdout)
 	}
 

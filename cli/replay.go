@@ -92,7 +92,7 @@ func replayOne(ctx context.Context, env *Env, cl *adminClient, id, action string
 			queued++
 		}
 	}
-	fmt.Fprintf(env.Stdout, "event %s: %d of %d jobs queued to run\n", id, queued, len(out.Jobs))
+	fmt.Fprintf(env.Stdout, "event %s: %d of %s queued to run\n", id, queued, plural(len(out.Jobs), "job"))
 	tw := newTable(env.Stdout)
 	for _, j := range out.Jobs {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", j.ID, j.Action, admin.Verdict(j))
@@ -166,7 +166,7 @@ func replayBulk(ctx context.Context, env *Env, cl *adminClient, q url.Values, dr
 		fmt.Fprintf(env.Stderr, "webhookd: event %s: %s\n", e.ID, e.Error)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d events could not be replayed", len(failed), out.Done.Matched)
+		return fmt.Errorf("%d of %s could not be replayed", len(failed), plural(out.Done.Matched, "event"))
 	}
 	return nil
 }
@@ -199,12 +199,20 @@ func printBulk(w io.Writer, out BulkResult, dry bool) {
 			}
 			tw.Flush()
 		}
-		fmt.Fprintf(w, "%d events would be replayed (dry run: nothing was queued)\n", out.Done.Matched)
+		fmt.Fprintf(w, "%s would be replayed (dry run: nothing was queued)\n", plural(out.Done.Matched, "event"))
 		return
 	}
-	fmt.Fprintf(w, "replayed %d of %d events: %d jobs queued", out.Done.Replayed, out.Done.Matched, out.Done.Jobs)
+	fmt.Fprintf(w, "replayed %d of %s: %s queued", out.Done.Replayed, plural(out.Done.Matched, "event"), plural(out.Done.Jobs, "job"))
 	if out.Done.Failed > 0 {
 		fmt.Fprintf(w, ", %d failed", out.Done.Failed)
 	}
 	fmt.Fprintln(w)
+}
+
+// plural is "1 event", "2 events".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
