@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,6 +225,25 @@ func TestE2E_Browser(t *testing.T) {
 	shoot("rejections.png")
 	do("open the status", chromedp.Navigate(base+"/status"), chromedp.WaitVisible(chromedp.CSS("table.queue")))
 	shoot("status.png")
+
+	// A broken save: the running config stays, and every page says so;
+	// the status page shows the error with its line.
+	broken := strings.Replace(browserConfig, `provider = "github"`, `provider = "githb"`, 1)
+	writeConfig(t, dir, broken)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the failed reload in /api/status", func() bool {
+		var st admin.StatusJSON
+		admGet(t, d, token, "/api/status", &st)
+		return st.ConfigError != ""
+	})
+	do("open the status after a broken save", chromedp.Navigate(base+"/status"), chromedp.WaitVisible(chromedp.CSS(".config-error")))
+	if e := text(".config-error"); !strings.Contains(e, "webhookd.toml:") || !strings.Contains(e, "githb") {
+		t.Errorf("status page's config error:\n%s", e)
+	}
+	if b := text(".banner.bad"); !strings.Contains(b, "reload failed") {
+		t.Errorf("banner after a broken save: %q", b)
+	}
+	shoot("status-config-error.png")
 
 	// On a phone: the events page fits the screen's width.
 	do("phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
