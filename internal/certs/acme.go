@@ -36,11 +36,12 @@ type ACMEOptions struct {
 
 // ACME obtains and renews certificates from an ACME CA.
 type ACME struct {
-	m      *autocert.Manager
-	log    *slog.Logger
-	mu     sync.Mutex
-	serial map[string]string // name → serial of the certificate last served
-	failed map[string]time.Time
+	m       *autocert.Manager
+	log     *slog.Logger
+	domains map[string]bool
+	mu      sync.Mutex
+	serial  map[string]string    // name → serial of the certificate last served
+	failed  map[string]time.Time // name → when a failure was last logged
 }
 
 // NewACME prepares certificates for opts.Domains; it creates the cache
@@ -69,7 +70,11 @@ func NewACME(opts ACMEOptions) (*ACME, error) {
 		Email:      opts.Email,
 		Client:     client,
 	}
-	return &ACME{m: m, log: opts.Logger, serial: map[string]string{}, failed: map[string]time.Time{}}, nil
+	domains := map[string]bool{}
+	for _, d := range opts.Domains {
+		domains[strings.ToLower(d)] = true
+	}
+	return &ACME{m: m, log: opts.Logger, domains: domains, serial: map[string]string{}, failed: map[string]time.Time{}}, nil
 }
 
 // TLSConfig is the listener's TLS config: certificates from the CA, and
@@ -122,6 +127,12 @@ func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	if err != nil {
 		if probe {
 			return nil, err // the CA's tls-alpn-01 check: autocert answers it
+		}
+		if !a.domains[name] {
+			// A scanner, or a client using the address: not ours to log
+			// loudly, and not to be remembered (names are unbounded).
+			a.log.Debug("TLS handshake for a name not in acme_domains", "server_name", hello.ServerName, "remote", remote(hello))
+			return nil, err
 		}
 		a.mu.Lock()
 		last, known := a.failed[name]

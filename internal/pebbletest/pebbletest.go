@@ -99,11 +99,24 @@ func build() (string, error) {
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
+	// Test binaries of several packages may build it at once: each builds
+	// into its own directory and renames the result into place.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
 	cmd := exec.Command(goBin, "install", "github.com/letsencrypt/pebble/v2/cmd/pebble@"+Version)
 	cmd.Dir = os.TempDir()
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=", "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install pebble@%s: %v\n%s", Version, err, out)
+	}
+	if err := os.Rename(filepath.Join(tmp, "pebble"), bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 }
