@@ -12,15 +12,16 @@ import (
 
 // gitlab checks GitLab's secret token, sent as it is in X-Gitlab-Token
 // (compared in constant time). When the hook has a signing token (GitLab's
-// "whsec_" HMAC signing, which follows Standard Webhooks), the request
-// carries webhook-id, webhook-timestamp and webhook-signature instead, and
-// those are verified: HMAC-SHA256 over "id.timestamp.body" with the
+// "whsec_" HMAC signing, which follows Standard Webhooks), GitLab sends
+// webhook-id, webhook-timestamp and webhook-signature, and those are
+// verified instead: HMAC-SHA256 over "id.timestamp.body" with the
 // base64-decoded key, within a window of 5 minutes either way.
 //
 // https://docs.gitlab.com/user/project/integrations/webhooks/
 type gitlab struct {
 	secrets [][]byte
 	keys    [][]byte // secrets as Standard Webhooks keys
+	signing bool     // one of the secrets is a signing token ("whsec_")
 	tol     time.Duration
 }
 
@@ -31,12 +32,18 @@ func newGitLab(c ProviderConfig) (Provider, error) {
 	g := &gitlab{secrets: c.Secrets, tol: orDefault(c.Tolerance, 5*time.Minute)}
 	for _, s := range c.Secrets {
 		g.keys = append(g.keys, stdwh.Key(s))
+		g.signing = g.signing || isSigningToken(s)
 	}
 	return g, nil
 }
 
+// Verify checks the signature when the request is signed and the hook has
+// a signing token; else the secret token. (A hook configured with the
+// secret token alone still accepts GitLab's requests when GitLab also
+// signs them; one with a signing token never falls back to the token, or
+// a replayed request would get past the window.)
 func (g *gitlab) Verify(r *Request) error {
-	if len(r.Header.Values("Webhook-Signature")) > 0 {
+	if g.signing && len(r.Header.Values("Webhook-Signature")) > 0 {
 		return verifyStandard(r, stdHeaders, g.keys, g.tol)
 	}
 	v, err := sigHeader(r.Header, "X-Gitlab-Token")

@@ -866,3 +866,24 @@ func TestProviders_ThroughListener(t *testing.T) {
 		})
 	}
 }
+
+// TestGitLab_TokenAndSigning: a hook with only the secret token accepts
+// GitLab's requests that are also signed; a hook with a signing token
+// checks the signature and does not fall back to the token, so a replayed
+// request is refused even with the right token.
+func TestGitLab_TokenAndSigning(t *testing.T) {
+	signing := signConfig("gitlab", "k1") // whsec_…
+	signer := mustProvider(t, signing)
+	r, _ := signed(t, signer, "gitlab", testBody("gitlab"), testNow.Add(-time.Hour))
+	r.Header.Set("X-Gitlab-Token", "the-token")
+
+	tokenOnly := mustProvider(t, ProviderConfig{Name: "gitlab", Secrets: [][]byte{[]byte("the-token")}})
+	if err := tokenOnly.Verify(r); err != nil {
+		t.Errorf("token-only hook, signed request with the right token: Verify = %v; want accepted", err)
+	}
+	both := signing
+	both.Secrets = append([][]byte{[]byte("the-token")}, signing.Secrets...)
+	if err := mustProvider(t, both).Verify(r); !errors.Is(err, ErrStale) {
+		t.Errorf("hook with a signing token, an hour-old signed request with the right token: Verify = %v; want ErrStale", err)
+	}
+}
