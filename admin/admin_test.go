@@ -25,7 +25,7 @@ import (
 // env is an admin server on a real store and scheduler, served by
 // httptest on loopback.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    *store.Store
 	sched *actions.Scheduler
 	acfg  *actions.Config
@@ -38,7 +38,7 @@ type env struct {
 	clock      time.Time // zero: the real clock
 }
 
-type tlog struct{ t *testing.T }
+type tlog struct{ t testing.TB }
 
 func (w tlog) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -63,6 +63,11 @@ func exec(hook, name, when, script string) *actions.Action {
 }
 
 func newEnv(t *testing.T, token string, acts ...*actions.Action) *env {
+	t.Helper()
+	return newEnvTB(t, token, acts...)
+}
+
+func newEnvTB(t testing.TB, token string, acts ...*actions.Action) *env {
 	t.Helper()
 	e := &env{t: t, status: Status{Version: "test", Started: time.Now(), ConfigFile: "/etc/webhookd/webhookd.toml"}}
 	log := slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -16,7 +16,7 @@ const testToken = "admin-token-for-tests-0123456789"
 // browser is an HTTP client with a cookie jar that does not follow
 // redirects, so tests see each answer.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	e   *env
 	c   *http.Client
 	hdr http.Header // sent with every request
