@@ -16,18 +16,32 @@ import (
 // for the same hook is a duplicate: nothing is written and the first
 // event's id is returned.
 func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) {
-	raw := encodeRaw(ne.Header, ne.Query, ne.Body)
-	if err := s.disk.check(len(raw)); err != nil {
+	o, res, err := s.ingestOp(ne)
+	if err != nil {
 		return IngestResult{}, err
 	}
-	var res IngestResult
+	if err := s.submit(ctx, o); err != nil {
+		return IngestResult{}, err
+	}
+	return *res, nil
+}
+
+// ingestOp makes Ingest's operation for the commit loop; res holds its
+// outcome once the op has run. (BenchmarkIngest also runs it through
+// bbolt's db.Batch, to compare.)
+func (s *Store) ingestOp(ne *NewEvent) (o *op, res *IngestResult, err error) {
+	raw := encodeRaw(ne.Header, ne.Query, ne.Body)
+	if err := s.disk.check(len(raw)); err != nil {
+		return nil, nil, err
+	}
+	res = new(IngestResult)
 	delivery := cleanKey(ne.Delivery)
-	o := &op{bytes: len(raw), events: 1, wake: true}
+	o = &op{bytes: len(raw), events: 1, wake: true}
 	o.fn = func(tx *bolt.Tx) error {
-		res = IngestResult{}
+		*res = IngestResult{}
 		if delivery != "" {
 			if v := tx.Bucket(bDedup).Get(dedupKey(ne.Hook, delivery)); v != nil {
-				res = IngestResult{ID: string(v), Duplicate: true}
+				*res = IngestResult{ID: string(v), Duplicate: true}
 				return nil
 			}
 		}
@@ -72,10 +86,7 @@ func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) 
 		res.ID = ev.ID
 		return nil
 	}
-	if err := s.submit(ctx, o); err != nil {
-		return IngestResult{}, err
-	}
-	return res, nil
+	return o, res, nil
 }
 
 // enqueue creates a job of hook's for event evID. It reports whether the
