@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -71,6 +72,16 @@ func TestDeliveries_Verify(t *testing.T) {
 			body, _ := io.ReadAll(req.Body)
 			if len(body) != 2048 {
 				t.Errorf("body is %d bytes; want 2048", len(body))
+			}
+			var push struct {
+				Ref, After, Delivery string
+				Commits              []struct{ ID, Message string }
+			}
+			if err := json.Unmarshal(body, &push); err != nil {
+				t.Fatalf("body is not JSON: %v\n%s", err, body)
+			}
+			if push.Ref != "refs/heads/main" || len(push.After) != 40 || push.Delivery != req.Header.Get("X-GitHub-Delivery") || len(push.Commits) < 2 {
+				t.Errorf("body = %+v; want a push with its delivery id and commits", push)
 			}
 			r := &listener.Request{Header: req.Header, Body: body, URL: req.URL, Now: time.Now()}
 			if err := p.Verify(r); err != nil {
@@ -148,7 +159,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rate := range []float64{0, 400} {
-		cfg := loadConfig{target: tg, secret: "s", event: "push", size: 512, conns: 4, dur: 250 * time.Millisecond,
+		cfg := loadConfig{target: tg, secret: "s", event: "push", size: 2048, conns: 4, dur: 250 * time.Millisecond,
 			warmup: 0, rate: rate, expect: map[int]bool{202: true}, timeout: 5 * time.Second}
 		res, err := load(context.Background(), cfg)
 		if err != nil {

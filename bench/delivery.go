@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"strconv"
+	"strings"
 )
 
 // deliveries makes signed GitHub push deliveries of an exact body size,
@@ -20,34 +21,87 @@ type deliveries struct {
 	size   int
 	nonce  string // tells this run's delivery ids from another's
 	mac    hash.Hash
-	body   []byte
-	req    []byte
-	sum    []byte
-	hexsum []byte
+	// tmpl is the body, shared read-only; afterAt and idAt are where
+	// each request's after sha and delivery id go.
+	tmpl          []byte
+	afterAt, idAt int
+	body          []byte
+	req           []byte
+	sum           []byte
+	hexsum        []byte
 }
 
-// bodyHead and bodyTail frame a push payload; the padding between them
-// makes the body exactly size bytes.
+// A delivery's body is a GitHub push payload (the usual top level, then
+// commits) of exactly the asked size: its structure, not only its length,
+// is what the JSON parse for a hook's when expression pays for. The
+// delivery id and the after sha are written into a template per request.
 const (
 	bodyHead = `{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000","after":"`
 	bodyMid  = `","delivery":"`
-	bodyTail = `","repository":{"name":"bench","full_name":"webhookd/bench"},"pusher":{"name":"bench"},"pad":"`
+	bodyRepo = `","repository":{"id":1,"node_id":"R_bench","name":"bench","full_name":"webhookd/bench","private":false,` +
+		`"owner":{"name":"webhookd","login":"webhookd","id":2,"type":"Organization"},"html_url":"https://github.com/webhookd/bench",` +
+		`"default_branch":"main","master_branch":"main"},"pusher":{"name":"bench","email":"bench@example.com"},` +
+		`"sender":{"login":"bench","id":3,"type":"User"},"created":false,"deleted":false,"forced":false,"commits":[`
+	bodyTail = `],"head_commit":null}`
 )
 
-// minBodySize is the smallest body deliveries can make.
-const minBodySize = len(bodyHead) + 40 + len(bodyMid) + 36 + len(bodyTail) + 2
+// commitJSON is one commit of the payload; message is padded to fit.
+func commitJSON(i int, message string) string {
+	return fmt.Sprintf(`{"id":"%040x","tree_id":"%040x","distinct":true,"message":%q,"timestamp":"2026-01-02T03:04:05Z",`+
+		`"url":"https://github.com/webhookd/bench/commit/%040x","author":{"name":"bench","email":"bench@example.com","username":"bench"},`+
+		`"committer":{"name":"bench","email":"bench@example.com","username":"bench"},"added":[],"removed":[],"modified":["README.md"]}`,
+		i, i+1, message, i)
+}
+
+// minBodySize is the smallest body deliveries can make: the top level and
+// one commit.
+var minBodySize = len(bodyHead) + 40 + len(bodyMid) + 36 + len(bodyRepo) + len(commitJSON(0, "")) + len(bodyTail)
+
+// bodyTemplate returns a push body of exactly size bytes, with the offsets
+// of its after sha (40 bytes) and delivery id (36 bytes).
+func bodyTemplate(size int) (body []byte, afterAt, idAt int) {
+	b := append([]byte(nil), bodyHead...)
+	afterAt = len(b)
+	b = append(b, strings.Repeat("0", 40)...)
+	b = append(b, bodyMid...)
+	idAt = len(b)
+	b = append(b, strings.Repeat("0", 36)...)
+	b = append(b, bodyRepo...)
+	var commits []string
+	used := len(b) + len(bodyTail)
+	for i := 0; ; i++ {
+		c := commitJSON(i, fmt.Sprintf("change %d", i))
+		sep := 0
+		if i > 0 {
+			sep = 1
+		}
+		if i > 0 && used+sep+len(c) > size {
+			break
+		}
+		commits = append(commits, c)
+		used += sep + len(c)
+	}
+	// Pad the last commit's message to the exact size.
+	last := len(commits) - 1
+	msg := fmt.Sprintf("change %d", last) + strings.Repeat("x", max(0, size-used))
+	commits[last] = commitJSON(last, msg)
+	b = append(b, strings.Join(commits, ",")...)
+	b = append(b, bodyTail...)
+	return b, afterAt, idAt
+}
 
 func newDeliveries(t target, secret, event string, size int) (*deliveries, error) {
 	if size < minBodySize {
 		return nil, fmt.Errorf("body size %d: at least %d bytes", size, minBodySize)
 	}
+	tmpl, afterAt, idAt := bodyTemplate(size)
 	var n [4]byte
 	if _, err := rand.Read(n[:]); err != nil {
 		return nil, err
 	}
 	return &deliveries{
 		t: t, secret: secret, event: event, size: size, nonce: hex.EncodeToString(n[:]),
-		mac: hmac.New(sha256.New, []byte(secret)),
+		mac: hmac.New(sha256.New, []byte(secret)), tmpl: tmpl, afterAt: afterAt, idAt: idAt,
 	}, nil
 }
 
@@ -56,7 +110,7 @@ func newDeliveries(t target, secret, event string, size int) (*deliveries, error
 func (d *deliveries) clone() *deliveries {
 	return &deliveries{
 		t: d.t, secret: d.secret, event: d.event, size: d.size, nonce: d.nonce,
-		mac: hmac.New(sha256.New, []byte(d.secret)),
+		mac: hmac.New(sha256.New, []byte(d.secret)), tmpl: d.tmpl, afterAt: d.afterAt, idAt: d.idAt,
 	}
 }
 
@@ -69,20 +123,14 @@ func (d *deliveries) deliveryID(worker, seq int) string {
 // returned slice is reused by the next call.
 func (d *deliveries) next(worker, seq int) []byte {
 	id := d.deliveryID(worker, seq)
-	b := append(d.body[:0], bodyHead...)
+	b := append(d.body[:0], d.tmpl...)
 	var after [20]byte
 	for i := 0; i < 8; i++ {
 		after[i] = byte(seq >> (8 * i))
 	}
 	after[8], after[9] = byte(worker), byte(worker>>8)
-	b = hex.AppendEncode(b, after[:])
-	b = append(b, bodyMid...)
-	b = append(b, id...)
-	b = append(b, bodyTail...)
-	for len(b) < d.size-2 {
-		b = append(b, 'x')
-	}
-	b = append(b, `"}`...)
+	hex.Encode(b[d.afterAt:d.afterAt+40], after[:])
+	copy(b[d.idAt:d.idAt+36], id)
 	d.body = b
 
 	d.mac.Reset()

@@ -53,6 +53,9 @@ type Result struct {
 	PerCommit float64        `json:"events_per_commit,omitempty"`
 	RSSMaxKB  int            `json:"rss_anon_max_kb,omitempty"`
 	RSSEndKB  int            `json:"rss_anon_end_kb,omitempty"`
+	// CPUPerReq is the server's CPU time (user+system, from /proc) over
+	// the measured window, per answered request, in microseconds.
+	CPUPerReq float64 `json:"server_cpu_us_per_req,omitempty"`
 }
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -132,6 +135,9 @@ func (r *Result) String() string {
 	if r.RSSMaxKB > 0 {
 		s += fmt.Sprintf("; RssAnon max %d KiB", r.RSSMaxKB)
 	}
+	if r.CPUPerReq > 0 {
+		s += fmt.Sprintf("; server CPU %.1f µs/req", r.CPUPerReq)
+	}
 	return s
 }
 
@@ -193,11 +199,14 @@ func load(ctx context.Context, cfg loadConfig) (*Result, error) {
 	}
 	rss := &rssSampler{pid: cfg.pid}
 	rssDone := make(chan struct{})
+	var cpu0, cpu1 time.Duration
 	if cfg.pid > 0 {
 		go func() {
 			defer close(rssDone)
 			wait(ctx, time.Until(measure))
+			cpu0, _ = cpuTime(cfg.pid)
 			rss.run(ctx, end)
+			cpu1, _ = cpuTime(cfg.pid)
 		}()
 	} else {
 		close(rssDone)
@@ -270,6 +279,9 @@ func load(ctx context.Context, cfg loadConfig) (*Result, error) {
 		}
 	}
 	if cfg.pid > 0 {
+		if n := res.Requests; n > 0 && cpu1 > cpu0 {
+			res.CPUPerReq = math.Round(float64((cpu1-cpu0).Microseconds())/float64(n)*10) / 10
+		}
 		res.RSSMaxKB = rss.max
 		res.RSSEndKB, _ = rssAnonKB(cfg.pid)
 	}

@@ -1,0 +1,147 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+// noopScript writes a shell script that does nothing, the command the
+// dispatch benchmarks run.
+func noopScript(b *testing.B) string {
+	p := filepath.Join(b.TempDir(), "noop.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// queueJobs stores n events of hook "bench", each with one pending job of
+// action "run" (one queue, the given concurrency).
+func queueJobs(b *testing.B, st *store.Store, n, concurrency int) {
+	body := []byte(`{"ref":"refs/heads/main","after":"6113728f27ae82c7b1a177c8d03f9e96e0adf246"}`)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				_, err := st.Ingest(context.Background(), &store.NewEvent{
+					Hook: "bench", Type: "push", Delivery: fmt.Sprint("d-", i), ContentType: "application/json",
+					Header: http.Header{"Content-Type": {"application/json"}}, Body: body,
+					Jobs: []store.NewJob{{Action: "run", Concurrency: concurrency}},
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkDispatch measures the scheduler running queued jobs to the end
+// (start, run, record the run, refill the window), per job: an exec action
+// running a no-op shell script, and an HTTP action posting to a loopback
+// server (the scheduler and store without a fork). Compare exec with
+// BenchmarkForkExec at the same parallelism for the scheduler's overhead.
+func BenchmarkDispatch(b *testing.B) {
+	for _, kind := range []string{"exec", "http"} {
+		for _, conc := range []int{1, 4} {
+			b.Run(fmt.Sprintf("%s/concurrency=%d", kind, conc), func(b *testing.B) {
+				benchDispatch(b, kind, conc)
+			})
+		}
+	}
+}
+
+func benchDispatch(b *testing.B, kind string, conc int) {
+	dir := b.TempDir()
+	st, err := store.Open(filepath.Join(dir, "bench.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a := &Action{Hook: "bench", Name: "run", Timeout: time.Minute, Concurrency: conc}
+	switch kind {
+	case "exec":
+		a.Run = []*tmpl.Template{mustTmpl(noopScript(b))}
+	case "http":
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer srv.Close()
+		a.URL = mustTmpl(srv.URL)
+		a.Method = http.MethodPost
+	}
+	queueJobs(b, st, b.N, conc)
+	s := New(Options{Store: st, TempDir: dir}, NewConfig([]*Action{a}))
+	b.ResetTimer()
+	start := time.Now()
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		stats, err := st.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n := stats.Jobs[store.Succeeded]; n >= int64(b.N) {
+			break
+		}
+		if stats.Jobs[store.Dead]+stats.Jobs[store.Failed] > 0 {
+			b.Fatalf("jobs failed: %v", stats.Jobs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	s.Close()
+	b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N), "µs/job")
+}
+
+// BenchmarkForkExec is the floor for BenchmarkDispatch/exec: the same
+// script run with os/exec and nothing else, at the same parallelism.
+func BenchmarkForkExec(b *testing.B) {
+	for _, p := range []int{1, 4} {
+		b.Run(fmt.Sprintf("parallel=%d", p), func(b *testing.B) {
+			script := noopScript(b)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for w := 0; w < p; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						if err := exec.Command(script).Run(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/job")
+		})
+	}
+}
