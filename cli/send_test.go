@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -259,5 +261,47 @@ func TestProgress(t *testing.T) {
 	q.finish()
 	if quiet.Len() != 0 {
 		t.Errorf("progress on a non-terminal wrote %q", quiet.String())
+	}
+}
+
+// TestSend_BodySources sends the body from the argument, a file (@FILE)
+// and stdin, to a receiver that records what arrived.
+func TestSend_BodySources(t *testing.T) {
+	got := make(chan string, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r.Header.Get("Content-Type") + " " + string(b)
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"id":"x","jobs":0}`)
+	}))
+	defer ts.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "webhookd.toml")
+	os.WriteFile(path, []byte("[[hook]]\nid = \"h\"\nprovider = \"none\"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "body.json"), []byte(`{"from":"file"}`), 0o600)
+	for _, tc := range []struct {
+		name, stdin, payload, want string
+	}{
+		{"argument", "", "a=1&b=2", "application/x-www-form-urlencoded a=1&b=2"},
+		{"file", "", "@" + filepath.Join(dir, "body.json"), `application/json {"from":"file"}`},
+		{"stdin", `{"from":"stdin"}`, "", `application/json {"from":"stdin"}`},
+		{"stdin dash", "plain words", "-", "text/plain; charset=utf-8 plain words"},
+	} {
+		var stdout bytes.Buffer
+		env := &Env{Stdin: strings.NewReader(tc.stdin), Stdout: &stdout, Stderr: &bytes.Buffer{}, Getenv: func(string) string { return "" }}
+		args := []string{"-config", path, "-url", ts.URL + "/in", "h"}
+		if tc.payload != "" {
+			args = append(args, tc.payload)
+		}
+		if err := cmdSend().Run(context.Background(), env, args); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if g := <-got; g != tc.want {
+			t.Errorf("%s: received %q; want %q", tc.name, g, tc.want)
+		}
+		if !strings.Contains(stdout.String(), "202 Accepted") || !strings.Contains(stdout.String(), `{"id":"x"`) {
+			t.Errorf("%s: printed %q", tc.name, stdout.String())
+		}
 	}
 }
