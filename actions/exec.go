@@ -114,7 +114,9 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		io.Copy(out, pr)
+		// An 8 KiB buffer, not io.Copy's 32 KiB one (which *os.File's
+		// WriteTo would allocate): most commands print little.
+		io.CopyBuffer(out, struct{ io.Reader }{pr}, make([]byte, 8<<10))
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

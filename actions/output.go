@@ -12,7 +12,9 @@ type tail struct {
 	max   int
 }
 
-func newTail(max int) *tail { return &tail{buf: make([]byte, 0, max), max: max} }
+// newTail makes a tail of max bytes. Its buffer grows as output comes
+// (most commands print little), up to max.
+func newTail(max int) *tail { return &tail{buf: make([]byte, 0, min(max, 4<<10)), max: max} }
 
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()

@@ -94,6 +94,7 @@ func benchDispatch(b *testing.B, kind string, conc int) {
 	}
 	queueJobs(b, st, b.N, conc)
 	s := New(Options{Store: st, TempDir: dir}, NewConfig([]*Action{a}))
+	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	if err := s.Start(); err != nil {
