@@ -91,7 +91,7 @@ func (p *sendgrid) Verify(r *Request) error {
 	if err != nil {
 		return err
 	}
-	sig, err := base64.StdEncoding.DecodeString(v)
+	sig, err := decodeBase64(v)
 	if err != nil {
 		return fmt.Errorf("%w: %s is not base64", ErrMalformed, sendgridSignature)
 	}
