@@ -392,16 +392,8 @@ func build(cfg *config.Config) (*listener.Config, *actions.Config, error) {
 }
 
 func providerConfig(h *config.Hook) listener.ProviderConfig {
-	pc := listener.ProviderConfig{
-		Name: h.Provider, Header: h.Params.Header, Algorithm: h.Params.Algorithm, Encoding: h.Params.Encoding,
-		Prefix: h.Params.Prefix, EventHeader: h.Params.EventHeader, DeliveryHeader: h.Params.DeliveryHeader,
-		Username: h.Params.Username, PublicKey: h.Params.PublicKey, PublicURL: h.Params.PublicURL,
-		Tolerance: h.Params.Tolerance, AllowSHA1: h.Params.AllowSHA1,
-	}
-	for _, s := range h.Secrets {
-		pc.Secrets = append(pc.Secrets, s.Value())
-	}
-	return pc
+	// One mapping for the daemon and `webhookd send`, so they never differ.
+	return cli.ProviderConfig(h.Provider, h.Params, h.Secrets)
 }
 
 func buildAction(h *config.Hook, a *config.Action) *actions.Action {
