@@ -1,7 +1,20 @@
-// Package admin is webhookd's admin listener: the JSON API, the dashboard,
-// /metrics and /healthz. It listens on loopback (or a unix socket) by
-// default; beyond loopback every request needs the bearer token.
+// Package admin is webhookd's admin listener: the JSON API, the dashboard
+// (server-rendered html/template pages embedded in the binary, no
+// JavaScript), /metrics and /healthz.
+//
+// It listens on loopback or a unix socket by default; Open refuses an
+// address beyond loopback without a token. With a token, every request but
+// /healthz, /login and /static/ carries it as a bearer token, or comes from
+// a browser with a session cookie set by the login form (signed with a key
+// derived from the token; never the token itself). Without one, only
+// requests addressed to localhost or a loopback address are answered (DNS
+// rebinding). Every dashboard form carries a CSRF token tied to its
+// session, and browsers' cross-origin POSTs are refused everywhere. auth.go
+// holds these rules.
 //
 // It reads the store and asks the scheduler to act (replay, retry, cancel,
-// pause); it never writes the store behind the scheduler's back.
+// pause); it never writes the store behind the scheduler's back. Every
+// error reaches the client through statusOf, the one map from errors to
+// HTTP statuses. A bulk replay walks the store a page at a time, oldest
+// event first, and streams its progress as JSON lines.
 package admin
