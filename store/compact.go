@@ -119,11 +119,17 @@ func Compact(ctx context.Context, src, dst string, progress func(done, total int
 	return res, nil
 }
 
-// compactCtx runs bbolt's Compact, committing every 64 MiB, and gives up
-// at the next commit once ctx ends.
+// compactTxSize is how much the compaction copies per transaction: small
+// enough that progress (read from the copy's committed size) moves, and
+// that a Raspberry Pi's memory holds a transaction.
+const compactTxSize = 4 << 20
+
+// compactCtx runs bbolt's Compact; once ctx ends, it reports that when
+// the copy is done (bbolt's Compact cannot be stopped half-way), so that
+// the copy is thrown away.
 func compactCtx(ctx context.Context, dst, src *bolt.DB) error {
 	done := make(chan error, 1)
-	go func() { done <- bolt.Compact(dst, src, 64<<20) }()
+	go func() { done <- bolt.Compact(dst, src, compactTxSize) }()
 	select {
 	case err := <-done:
 		return err
