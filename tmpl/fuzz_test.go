@@ -1,0 +1,126 @@
+package tmpl
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// fuzzTemplates are templates as configs write them, over every part of
+// the data a sender controls.
+var fuzzTemplates = []string{
+	"{{ .payload.ref }}",
+	"{{ .payload.repository.full_name }}/{{ .payload.ref }}",
+	"{{ .payload.after }}",
+	`{{ json .payload }}`,
+	`{{ range $k, $v := .payload }}{{ $k }}={{ $v }};{{ end }}`,
+	`{{ index .payload "commits" }}`,
+	`{{ (index .payload.commits 0).id }}`,
+	`{{ printf "%v %T" .payload .payload }}`,
+	`{{ trimPrefix "refs/heads/" .payload.ref | upper | lower | trim }}`,
+	`{{ replace "/" "-" .payload.ref }}`,
+	`{{ index .headers "x-github-event" }} {{ .query.q }}`,
+	`{{ .body }}`,
+	`{{ if .payload.deleted }}deleted{{ else }}kept{{ end }}`,
+	`{{ with .payload.head_commit }}{{ .message }}{{ end }}`,
+	`{{ len .payload.commits }}`,
+	`{"text": "deployed {{ .payload.after }} of {{ json .payload.repository }}"}`,
+}
+
+// fuzzExprs are when expressions as configs write them.
+var fuzzExprs = []string{
+	`event == "push" && payload.ref == "refs/heads/main"`,
+	`payload.ref startsWith "refs/tags/"`,
+	`payload.size > 10 && payload.ratio < 1.5`,
+	`len(payload.commits) > 0`,
+	`any(payload.commits, {.id == "1"})`,
+	`"bot" in payload.labels`,
+	`payload.repository.full_name matches "^o/"`,
+	`headers["x-github-event"] == "push" || query.q == "1"`,
+	`payload.head_commit == nil`,
+	`payload.action in ["opened", "synchronize"] and not payload.pull_request.draft`,
+}
+
+// fuzzData is push() with a body and content type from the fuzzer.
+func fuzzData(ctype string, body []byte) *Data {
+	d := push()
+	d.ContentType = ctype
+	d.Body = body
+	d.Headers = map[string]string{"x-github-event": string(body[:min(len(body), 16)])}
+	d.Query = map[string]string{"q": ctype}
+	return d
+}
+
+// FuzzExecute renders every template over hostile payloads: JSON of any
+// shape and depth, forms, invalid UTF-8. It must never panic; an error
+// names a problem with the payload; a result never hides a missing value
+// as "<no value>"; .body renders the body exactly.
+func FuzzExecute(f *testing.F) {
+	f.Add("application/json", []byte(push().Body))
+	f.Add("application/json", []byte(`{"ref":null,"commits":"nope","repository":[1,2]}`))
+	f.Add("application/json", []byte(`{"commits":[{"id":{"x":1}}],"ref":1e999,"after":-0}`))
+	f.Add("application/json", []byte(strings.Repeat("[", 3000)+strings.Repeat("]", 3000)))
+	f.Add("application/x-www-form-urlencoded", []byte("payload=%7B%22ref%22%3A%22x%22%7D"))
+	f.Add("application/x-www-form-urlencoded", []byte("ref=%ff%fe&ref=2&commits=x"))
+	f.Add("text/plain", []byte("\xff\xfe{{ .payload }}"))
+	f.Add("application/json; charset=\xff", []byte(`{"ref":"\ud800","after":"<no value>"}`))
+	texts := make([]*Template, len(fuzzTemplates))
+	for i, s := range fuzzTemplates {
+		texts[i] = MustParse("t", s)
+	}
+	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
+		d := fuzzData(ctype, body)
+		for i, tpl := range texts {
+			out, err := tpl.Execute(d)
+			if err != nil {
+				if err.Error() == "" {
+					t.Fatalf("Execute(%q) failed with an empty message", fuzzTemplates[i])
+				}
+				continue
+			}
+			if strings.Contains(out, noValue) && !strings.Contains(string(body), noValue) && !strings.Contains(ctype, noValue) {
+				t.Fatalf("Execute(%q) = %q: a missing value rendered as %s", fuzzTemplates[i], out, noValue)
+			}
+		}
+		if out, err := texts[11].Execute(d); err == nil && out != string(body) && !(len(body) == 0 && out == "") {
+			t.Fatalf("{{ .body }} = %q; want the body %q", out, body)
+		}
+	})
+}
+
+// FuzzEval runs every when expression over hostile payloads, then Explain,
+// as the planner does for a false one. Neither may panic; an error is
+// reported as such, and an explanation is short and says why.
+func FuzzEval(f *testing.F) {
+	f.Add("application/json", []byte(push().Body))
+	f.Add("application/json", []byte(`{"ref":["x"],"size":"big","ratio":null,"commits":{"id":1},"labels":"bot"}`))
+	f.Add("application/json", []byte(`{"repository":{"full_name":7},"action":{},"pull_request":{"draft":"yes"}}`))
+	f.Add("application/json", []byte(`{"size":123456789012345678901234567890,"ratio":1e400}`))
+	f.Add("application/x-www-form-urlencoded", []byte("ref=refs%2Fheads%2Fmain&labels=bot"))
+	f.Add("text/plain", []byte("\x00\xff"))
+	exprs := make([]*Expr, len(fuzzExprs))
+	for i, s := range fuzzExprs {
+		e, err := Compile(s)
+		if err != nil {
+			f.Fatalf("Compile(%q): %v", s, err)
+		}
+		exprs[i] = e
+	}
+	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
+		d := fuzzData(ctype, body)
+		for i, e := range exprs {
+			ok, err := e.Eval(d)
+			if err != nil && ok {
+				t.Fatalf("Eval(%q) = true with error %v", fuzzExprs[i], err)
+			}
+			ex := e.Explain(d)
+			if !strings.HasPrefix(ex, "when is false: ") {
+				t.Fatalf("Explain(%q) = %q; want it to start with %q", fuzzExprs[i], ex, "when is false: ")
+			}
+			// Each value shown is cut at 80 characters.
+			if n := utf8.RuneCountInString(ex); n > len("when is false: ")+len(fuzzExprs[i])*2+12*90 {
+				t.Fatalf("Explain(%q) is %d characters long", fuzzExprs[i], n)
+			}
+		}
+	})
+}
