@@ -291,7 +291,12 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string) {
 		defer s.wg.Done()
 		defer cancel(nil)
 		res := s.attempt(ctx, a, j)
-		s.finish(a, j, res)
+		next, nextAction := s.finish(a, j, res, queue)
+		// The jobs the finish started (the queue's next) run before this
+		// one leaves the books, so the queue never looks free meanwhile.
+		for _, n := range next {
+			s.launch(nextAction, n, queue)
+		}
 		s.mu.Lock()
 		delete(s.running, j.ID)
 		if s.perQueue[queue]--; s.perQueue[queue] <= 0 {
@@ -300,6 +305,25 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string) {
 		s.mu.Unlock()
 		s.wake()
 	}()
+}
+
+// nextSlots is how many jobs of j's queue may start when j ends, and the
+// action they run as (the current config's): none while stopping, or when
+// the action is paused or no longer in the config.
+func (s *Scheduler) nextSlots(j *store.Job, queue string) (int, *Action) {
+	a := s.cfg.Load().Action(j.Hook, j.Action)
+	if a == nil {
+		return 0, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining || s.paused[j.Hook+"/"+j.Action] {
+		return 0, nil
+	}
+	// j's own slot is free once it ends.
+	free := s.opts.MaxRuns - len(s.running) + 1
+	inQueue := max(a.Concurrency, 1) - (s.perQueue[queue] - 1)
+	return max(0, min(free, inQueue)), a
 }
 
 // attempt runs one attempt of j.
@@ -336,8 +360,10 @@ func EventData(ev *store.Event) *tmpl.Data {
 }
 
 // finish decides what follows a run and records it, retrying the write
-// until it lands or the scheduler is closed.
-func (s *Scheduler) finish(a *Action, j *store.Job, res result) {
+// until it lands or the scheduler is closed. In the same commit it starts
+// the next due jobs of j's queue that may run now, and returns them with
+// the action to run them as: a queue's next run needs no commit of its own.
+func (s *Scheduler) finish(a *Action, j *store.Job, res result, queue string) ([]*store.Job, *Action) {
 	out := store.Outcome{Run: res.run, Concurrency: a.Concurrency}
 	switch {
 	case res.ok:
@@ -383,13 +409,17 @@ func (s *Scheduler) finish(a *Action, j *store.Job, res result) {
 	}
 	wait := 100 * time.Millisecond
 	for {
-		_, err := s.st.Finish(context.Background(), j.ID, out)
-		if err == nil || errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) {
-			return
+		slots, nextAction := s.nextSlots(j, queue)
+		_, next, err := s.st.FinishAndStart(context.Background(), j.ID, out, slots)
+		if err == nil {
+			return next, nextAction
+		}
+		if errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) {
+			return nil, nil
 		}
 		if errors.Is(err, store.ErrClosed) {
 			// The job stays running on disk: the next start runs it again.
-			return
+			return nil, nil
 		}
 		s.log.Error("record run; will retry", "job", j.ID, "event_id", j.EventID, "err", err)
 		select {
@@ -397,7 +427,7 @@ func (s *Scheduler) finish(a *Action, j *store.Job, res result) {
 		case <-s.runCtx.Done():
 			// Stopping: the job stays running on disk, and the next start
 			// runs it again.
-			return
+			return nil, nil
 		}
 		wait = min(wait*2, 30*time.Second)
 	}

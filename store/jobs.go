@@ -63,17 +63,7 @@ func (s *Store) Start(ctx context.Context, ids ...string) ([]*Job, error) {
 			if j.State != Pending && j.State != Failed {
 				continue
 			}
-			if err := delDue(tx, j); err != nil {
-				return err
-			}
-			if err := setQueueFlag(tx, j, qRunning); err != nil {
-				return err
-			}
-			j.Attempts++
-			if err := setState(tx, j, Running, now); err != nil {
-				return err
-			}
-			if err := putJob(tx, j); err != nil {
+			if err := startJob(tx, j, now); err != nil {
 				return err
 			}
 			started = append(started, j)
@@ -86,14 +76,41 @@ func (s *Store) Start(ctx context.Context, ids ...string) ([]*Job, error) {
 	return started, nil
 }
 
+// startJob marks a queued job running: out of the due index, flagged
+// running in its queue, its attempt counted.
+func startJob(tx *bolt.Tx, j *Job, now time.Time) error {
+	if err := delDue(tx, j); err != nil {
+		return err
+	}
+	if err := setQueueFlag(tx, j, qRunning); err != nil {
+		return err
+	}
+	j.Attempts++
+	if err := setState(tx, j, Running, now); err != nil {
+		return err
+	}
+	return putJob(tx, j)
+}
+
 // Finish records a run of a running job and moves the job on: back to its
 // queue (Pending after an interruption, Failed with a retry due), or out of
 // it (Succeeded, Dead, Cancelled), refilling the queue's window.
 func (s *Store) Finish(ctx context.Context, jobID string, out Outcome) (*Job, error) {
+	j, _, err := s.FinishAndStart(ctx, jobID, out, 0)
+	return j, err
+}
+
+// FinishAndStart is Finish and then, in the same transaction, Start of up
+// to max jobs of the finished job's queue (its hook, action and key) that
+// are in the queue's window and due: so a queue runs its next job after
+// one commit rather than two (one to finish, one to start). It returns the
+// finished job and the started ones, oldest first.
+func (s *Store) FinishAndStart(ctx context.Context, jobID string, out Outcome, max int) (*Job, []*Job, error) {
 	var job *Job
+	var started []*Job
 	var stateErr error
 	err := s.update(ctx, true, func(tx *bolt.Tx) error {
-		job, stateErr = nil, nil
+		job, started, stateErr = nil, nil, nil
 		j, err := getJob(tx, jobID)
 		if err != nil {
 			stateErr = err
@@ -150,12 +167,51 @@ func (s *Store) Finish(ctx context.Context, jobID string, out Outcome) (*Job, er
 			return err
 		}
 		job = j
+		if max > 0 {
+			var err error
+			started, err = startDueInQueue(tx, j.Hook, j.Action, j.Key, now, max)
+			return err
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return job, stateErr
+	return job, started, stateErr
+}
+
+// startDueInQueue starts up to max of a queue's window jobs that are due
+// at now, in queue (arrival) order.
+func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max int) ([]*Job, error) {
+	prefix := queuePrefix(hook, action, key)
+	var ids []string
+	c := tx.Bucket(bQueue).Cursor()
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) != 1 || (v[0] != qDue && v[0] != qRunning) {
+			break // past the window
+		}
+		if v[0] == qDue {
+			ids = append(ids, string(k[len(prefix):]))
+		}
+	}
+	var started []*Job
+	for _, id := range ids {
+		if len(started) >= max {
+			break
+		}
+		j, err := getJob(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if (j.State != Pending && j.State != Failed) || j.NextAt.After(now) {
+			continue
+		}
+		if err := startJob(tx, j, now); err != nil {
+			return nil, err
+		}
+		started = append(started, j)
+	}
+	return started, nil
 }
 
 // Cancel cancels a job that is queued (pending or failed). A running job
