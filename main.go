@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -369,6 +370,7 @@ func build(cfg *config.Config) (*listener.Config, *actions.Config, error) {
 		}
 	}
 	acfg := actions.NewConfig(acts)
+	acfg.HideEnv = secretEnv(cfg)
 	lcfg := &listener.Config{TrustedProxies: cfg.Server.TrustedProxies, RateLimit: cfg.Server.RateLimit}
 	for _, h := range cfg.Hooks {
 		p, err := listener.NewProvider(providerConfig(h))
@@ -389,6 +391,32 @@ func build(cfg *config.Config) (*listener.Config, *actions.Config, error) {
 		})
 	}
 	return lcfg, acfg, nil
+}
+
+// secretEnv names the environment variables the config's secrets are read
+// from (env:NAME): commands do not inherit them, so that a script that
+// prints its environment does not put a secret in its stored output.
+func secretEnv(cfg *config.Config) map[string]bool {
+	out := map[string]bool{}
+	add := func(s *config.Secret) {
+		if s != nil {
+			if name, ok := strings.CutPrefix(s.Source(), "env:"); ok {
+				out[name] = true
+			}
+		}
+	}
+	add(cfg.Admin.Token)
+	for _, h := range cfg.Hooks {
+		for _, s := range h.Secrets {
+			add(s)
+		}
+		for _, a := range h.Actions {
+			if a.Sign != nil {
+				add(a.Sign.Secret)
+			}
+		}
+	}
+	return out
 }
 
 func providerConfig(h *config.Hook) listener.ProviderConfig {

@@ -43,6 +43,9 @@ type EnvVar struct {
 // Config is one immutable snapshot of every action.
 type Config struct {
 	Actions []*Action
+	// HideEnv names environment variables that commands do not inherit
+	// from the daemon: the ones its configured secrets are read from.
+	HideEnv map[string]bool
 	byName  map[string]*Action
 	byHook  map[string][]*Action
 }

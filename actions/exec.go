@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,7 +61,7 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		}
 		argv[i] = v
 	}
-	env := os.Environ()
+	env := inherited(os.Environ(), s.cfg.Load().HideEnv)
 	for _, e := range a.Env {
 		v, err := e.Value.Execute(in.data)
 		if err != nil {
@@ -190,4 +191,18 @@ func exitMessage(ps *os.ProcessState, err error) string {
 		return "killed by signal " + ws.Signal().String()
 	}
 	return "exit status " + strconv.Itoa(ps.ExitCode())
+}
+
+// inherited is the daemon's environment without the variables in hide.
+func inherited(environ []string, hide map[string]bool) []string {
+	if len(hide) == 0 {
+		return environ
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if name, _, _ := strings.Cut(kv, "="); !hide[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
