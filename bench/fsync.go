@@ -22,6 +22,11 @@ type FsyncResult struct {
 	P50     float64 `json:"p50_ms"`
 	P99     float64 `json:"p99_ms"`
 	Commits float64 `json:"bbolt_commits_per_sec"` // PerSec / 2
+	// BigMBps is the rate of 256 KiB writes (64 new pages, as a group
+	// commit of a few dozen events writes) each followed by fdatasync, in
+	// MB/s: what bounds a commit's size.
+	BigMBps float64 `json:"big_mb_per_sec"`
+	BigMS   float64 `json:"big_ms"` // median time of one 256 KiB write + fdatasync
 }
 
 func runFsync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,8 +46,8 @@ func runFsync(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
-	fmt.Fprintf(stdout, "fsync: %d syncs, %.0f/s (p50 %.3f ms, p99 %.3f ms): at most %.0f bbolt commits/s\n",
-		res.Syncs, res.PerSec, res.P50, res.P99, res.Commits)
+	fmt.Fprintf(stdout, "fsync: %d syncs, %.0f/s (p50 %.3f ms, p99 %.3f ms): at most %.0f bbolt commits/s; 256 KiB + fdatasync: %.1f ms, %.0f MB/s\n",
+		res.Syncs, res.PerSec, res.P50, res.P99, res.Commits, res.BigMS, res.BigMBps)
 	return nil
 }
 
@@ -81,5 +86,29 @@ func measureFsync(ctx context.Context, dir string, dur time.Duration) (*FsyncRes
 	slices.Sort(lats)
 	res := &FsyncResult{Syncs: len(lats), PerSec: float64(len(lats)) / elapsed.Seconds(), P50: ms(pct(lats, 50)), P99: ms(pct(lats, 99))}
 	res.Commits = res.PerSec / 2
+
+	// 256 KiB at a time, appended to the file (a growing database writes
+	// new pages), each followed by fdatasync.
+	big := make([]byte, 256<<10)
+	off := int64(pages) * page
+	var bigLats []time.Duration
+	start = time.Now()
+	for i := 0; time.Since(start) < dur/2 && ctx.Err() == nil; i++ {
+		big[0] = byte(i)
+		t0 := time.Now()
+		if _, err := syscall.Pwrite(fd, big, off); err != nil {
+			return nil, fmt.Errorf("pwrite: %w", err)
+		}
+		if err := syscall.Fdatasync(fd); err != nil {
+			return nil, fmt.Errorf("fdatasync: %w", err)
+		}
+		bigLats = append(bigLats, time.Since(t0))
+		off += int64(len(big))
+	}
+	if n := len(bigLats); n > 0 {
+		res.BigMBps = float64(n*len(big)) / 1e6 / time.Since(start).Seconds()
+		slices.Sort(bigLats)
+		res.BigMS = ms(pct(bigLats, 50))
+	}
 	return res, nil
 }

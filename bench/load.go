@@ -354,7 +354,10 @@ func openLoop(ctx context.Context, cfg loadConfig, base *deliveries, start, meas
 	for _, tl := range tallies {
 		got += tl.n
 	}
-	return max(0, int(end.Sub(measure)/interval)-got)
+	// The sends the dispatcher meant to make in the measured window: i in
+	// [first, total), first the earliest i with start+i*interval >= measure.
+	first := int((measure.Sub(start) + interval - 1) / interval)
+	return max(0, total-first-got)
 }
 
 // wait sleeps for d or until ctx ends; it reports whether d passed.

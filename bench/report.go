@@ -135,11 +135,11 @@ itself with group commit turned off; and what its scheduler and a large backlog 
 type caseStats struct {
 	name                                  string
 	rps, p50, p90, p99, max, perCommit    []float64
-	rss, missed                           []float64
+	rss, missed, cpu                      []float64
 	errors                                int
 	errText                               []string
 	medRPS, medP50, medP90, medP99, medMx float64
-	medPC, medRSS                         float64
+	medPC, medRSS, medCPU                 float64
 }
 
 func collect(results []Measurement) map[string]*caseStats {
@@ -166,6 +166,9 @@ func collect(results []Measurement) map[string]*caseStats {
 			c.rss = append(c.rss, float64(r.RSSMaxKB))
 		}
 		c.missed = append(c.missed, float64(r.Missed))
+		if r.CPUPerReq > 0 {
+			c.cpu = append(c.cpu, r.CPUPerReq)
+		}
 		c.errors += r.Errors
 		if m.Err != "" {
 			c.errText = append(c.errText, m.Err)
@@ -173,7 +176,7 @@ func collect(results []Measurement) map[string]*caseStats {
 	}
 	for _, c := range out {
 		c.medRPS, c.medP50, c.medP90, c.medP99, c.medMx = median(c.rps), median(c.p50), median(c.p90), median(c.p99), median(c.max)
-		c.medPC, c.medRSS = median(c.perCommit), median(c.rss)
+		c.medPC, c.medRSS, c.medCPU = median(c.perCommit), median(c.rss), median(c.cpu)
 	}
 	return out
 }
@@ -189,11 +192,13 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 		}
 		return &caseStats{name: name}
 	}
-	var fsyncs, commitsPerSec []float64
+	var fsyncs, commitsPerSec, bigMB, bigMS []float64
 	for _, m := range results {
 		if m.Fsync != nil {
 			fsyncs = append(fsyncs, m.Fsync.PerSec)
 			commitsPerSec = append(commitsPerSec, m.Fsync.Commits)
+			bigMB = append(bigMB, m.Fsync.BigMBps)
+			bigMS = append(bigMS, m.Fsync.BigMS)
 		}
 	}
 	type pair struct{ bare, wh []float64 }
@@ -284,7 +289,7 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 
 	p("### HTTP ingest (issue 2's comparison)\n\n")
 	p("`bare` is a net/http handler that reads the body and answers 200 (the HTTP ceiling, same server timeouts as webhookd's listener). `webhookd` is the real binary on a config in a temp dir: verify, plan (one action whose `when` is false for these pushes, so each event is stored with one skipped job and nothing is forked), write event + job + dedup entry in one fsynced transaction, answer 202; metrics and info logs on, as shipped. `group` and `nogroup` are webhookd's own listener and store wired in-process by the load tool (`webhookd-bench serve`, no admin or metrics), with the store's group-commit loop and with `store.Options.NoGroupCommit` (one transaction and fsync per event).\n\n")
-	p("| case | req/s | p50 ms | p90 ms | p99 ms | max ms | events/commit | RssAnon max | req/s of each round |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	p("| case | req/s | p50 ms | p90 ms | p99 ms | max ms | events/commit | server CPU µs/req | RssAnon max | req/s of each round |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	names := []string{"bare/c=16", "webhookd/c=16", "group/c=16", "nogroup/c=16", "bare/c=64", "webhookd/c=64", "group/c=64", "nogroup/c=64", "webhookd/open=5000", "webhookd/gomaxprocs=1/c=256"}
 	for _, n := range names {
 		c := get(n)
@@ -303,7 +308,7 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 		if c.errors > 0 {
 			name += fmt.Sprintf(" (%d errors)", c.errors)
 		}
-		p("| %s | %.0f | %.2f | %.2f | %.2f | %.1f | %s | %s | %s |\n", name, c.medRPS, c.medP50, c.medP90, c.medP99, c.medMx, pc, rss, strings.Join(each, ", "))
+		p("| %s | %.0f | %.2f | %.2f | %.2f | %.1f | %s | %.0f | %s | %s |\n", name, c.medRPS, c.medP50, c.medP90, c.medP99, c.medMx, pc, c.medCPU, rss, strings.Join(each, ", "))
 	}
 	p("\nRatios (medians of this run):\n\n")
 	p("| | 16 connections | 64 connections |\n|---|---:|---:|\n")
@@ -314,8 +319,8 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 	p("| webhookd binary ÷ in-process group | %.0f%% | %.0f%% |\n\n", 100*ratio(wh16.medRPS, g16.medRPS), 100*ratio(wh64.medRPS, g64.medRPS))
 
 	p("### The disk\n\n")
-	p("4 KiB `pwrite` + `fdatasync` in a loop on the database's file system (what bbolt does twice per commit): median **%.0f fsyncs/s** (rounds: %s), so at most **%.0f commits/s** — one commit per request could never pass that; group commit is what lets ingest go beyond it.\n\n",
-		median(fsyncs), joinf(fsyncs, "%.0f"), median(commitsPerSec))
+	p("4 KiB `pwrite` + `fdatasync` in a loop on the database's file system (what bbolt does twice per commit): median **%.0f fsyncs/s** (rounds: %s), so at most **%.0f commits/s** — one commit per request could never pass that; group commit is what lets ingest go beyond it. A group commit writes more: 256 KiB appended to the file and fdatasync'd (about 64 new pages, a commit of a few dozen events) takes **%.2f ms** (median), %.0f MB/s.\n\n",
+		median(fsyncs), joinf(fsyncs, "%.0f"), median(commitsPerSec), median(bigMS), median(bigMB))
 
 	if len(schedKeys) > 0 {
 		p("### Scheduler overhead (issue 3)\n\n")
@@ -330,7 +335,7 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 	}
 	if cfg.backlog > 0 {
 		p("### Start-up on a backlog (issue 3)\n\n")
-		p("A store with %d pending jobs (one queue of an action with concurrency 1 that runs `/bin/true`), built with the store package (`webhookd-bench fill`), against an empty store with the same config. Start-up is the time from `exec` until the admin `/healthz` answers; RssAnon (private memory; the mmapped database is file-backed and not counted) is read 2 s later, while the daemon works through the queue.\n\n", cfg.backlog)
+		p("A store with %d pending jobs (events with one job each, in one queue of an action with concurrency 1), built with the store package (`webhookd-bench fill`), against an empty store with the same config; the action runs `sleep 600`, so on the backlog the daemon reads the due index, starts the first job and holds the rest, the same work in both cases. The backlog store was last closed cleanly (a start after a crash rebuilds bbolt's free page list by walking the whole file: about a second per 2 GB). Start-up is the time from `exec` until the admin `/healthz` answers; RssAnon (private memory; the mmapped database is file-backed and not counted) is read 2 s later.\n\n", cfg.backlog)
 		p("| store | start-up ms | RssAnon | each round (ms / KiB) |\n|---|---:|---:|---|\n")
 		for _, n := range []string{emptyName, fullName} {
 			p("| %s | %.1f | %.1f MiB | %s / %s |\n", strings.TrimPrefix(n, "startup/"), median(startAt[n]), median(startRSS[n])/1024, joinf(startAt[n], "%.1f"), joinf(startRSS[n], "%.0f"))

@@ -144,6 +144,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var commits, events int
 	var commitTime time.Duration
+	var sizes [8]int // commits by events: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+
 	counted := make(chan struct{})
 	stopCount := make(chan struct{})
 	go func() {
@@ -155,6 +156,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					commits++
 					events += c.Events
 					commitTime += c.Duration
+					i := 0
+					for n := c.Events; n > 1 && i < len(sizes)-1; n >>= 1 {
+						i++
+					}
+					sizes[i]++
 				}
 			case <-stopCount:
 				return
@@ -165,8 +171,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		close(stopCount)
 		<-counted
 		if commits > 0 {
-			fmt.Fprintf(stderr, "msg=commits commits=%d events=%d events_per_commit=%.1f commit_ms=%.3f\n",
-				commits, events, float64(events)/float64(commits), float64(commitTime.Microseconds())/float64(commits)/1e3)
+			fmt.Fprintf(stderr, "msg=commits commits=%d events=%d events_per_commit=%.1f commit_ms=%.3f by_size=%v\n",
+				commits, events, float64(events)/float64(commits), float64(commitTime.Microseconds())/float64(commits)/1e3, sizes)
 		}
 	}()
 	fmt.Fprintf(stderr, "msg=listening addr=%s no_group_commit=%v\n", lis.Addr(), *noGroup)
