@@ -290,9 +290,10 @@ secret = "s3cret"
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("POST with the disk below min_free = %d (Retry-After %q) %s; want 503 with Retry-After", r.Status, r.Header.Get("Retry-After"), r.Raw)
 	}
-	if !strings.Contains(d.log.String(), "below min_free") {
-		t.Errorf("the log does not say why:\n%s", d.log.String())
-	}
+	// The request's line comes after its answer.
+	waitFor(t, 5*time.Second, "a log line that says why", func() bool {
+		return strings.Contains(d.log.String(), `reason="store: free disk space below min_free`)
+	})
 	// A reload with a sane min_free lets deliveries in again.
 	writeConfig(t, dir, strings.ReplaceAll(cfg, "%MIN%", "1MiB"))
 	d.cmd.Process.Signal(syscall.SIGHUP)
