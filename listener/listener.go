@@ -418,13 +418,21 @@ func (l *Listener) persist(r *http.Request, hook *Hook, req *Request, event stri
 		a.header = map[string]string{"Retry-After": "10"}
 		return a
 	}
+	var a *answer
 	if res.Duplicate {
-		a := jsonAnswer(http.StatusOK, map[string]any{"id": res.ID, "duplicate": true})
+		a = jsonAnswer(http.StatusOK, map[string]any{"id": res.ID, "duplicate": true})
 		a.dupOf = res.ID
-		return a
+	} else {
+		a = jsonAnswer(http.StatusAccepted, map[string]any{"id": res.ID, "jobs": res.Jobs})
+		a.event = res.ID
 	}
-	a := jsonAnswer(http.StatusAccepted, map[string]any{"id": res.ID, "jobs": res.Jobs})
-	a.event = res.ID
+	// A sender that needs a particular answer to a delivery gets it, now
+	// that the event is stored.
+	if ack, ok := hook.Provider.(Acknowledger); ok {
+		if ans, ok := ack.Acknowledge(req); ok {
+			a.status, a.raw = ans.Status, &ans
+		}
+	}
 	return a
 }
 

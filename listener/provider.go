@@ -77,6 +77,14 @@ type Handshaker interface {
 	Handshake(r *Request) (a Answer, ok bool)
 }
 
+// Acknowledger is a provider whose sender needs a particular answer to a
+// delivery (rather than webhookd's 202 with the event id). Acknowledge is
+// called only after the event is stored (or found to be a duplicate), so
+// the answer still means "on disk"; ok is false to keep the usual answer.
+type Acknowledger interface {
+	Acknowledge(r *Request) (a Answer, ok bool)
+}
+
 // Redactor is a provider whose requests carry a secret itself (a token or a
 // password), which must be removed before the request is stored.
 type Redactor interface {

@@ -124,6 +124,36 @@ func (p *discord) Handshake(r *Request) (Answer, bool) {
 	return Answer{}, false
 }
 
+// Acknowledge answers a stored delivery as Discord requires: a Webhook
+// Event with 204, and an interaction, which Discord shows as failed unless
+// it gets an interaction response within 3 seconds, with a deferred one
+// (type 5 for commands and modal submits, 6 for components, an empty
+// autocomplete result for autocompletes). The action can then follow up
+// through Discord's API with the interaction's token.
+//
+// https://discord.com/developers/docs/interactions/receiving-and-responding#responding-to-an-interaction
+func (p *discord) Acknowledge(r *Request) (Answer, bool) {
+	var b discordBody
+	if !jsonObject(r.Body, &b) {
+		return Answer{}, false
+	}
+	if b.Event != nil {
+		return Answer{Status: http.StatusNoContent}, true
+	}
+	body := ""
+	switch b.Type {
+	case "2", "5":
+		body = `{"type":5}`
+	case "3":
+		body = `{"type":6}`
+	case "4":
+		body = `{"type":8,"data":{"choices":[]}}`
+	default:
+		return Answer{}, false
+	}
+	return Answer{Status: http.StatusOK, ContentType: "application/json", Body: []byte(body)}, true
+}
+
 // Sign needs the application's private key, which only Discord has:
 // it works only where the provider was given one (in tests).
 func (p *discord) Sign(s *Signing) error {

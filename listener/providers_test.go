@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/webhookd/webhookd/store"
 	"io"
 	"net/http"
 	"net/url"
@@ -836,7 +837,15 @@ func TestProviders_ThroughListener(t *testing.T) {
 				return out
 			}
 			r := send()
-			if r.status != 202 {
+			if _, acks := h.Provider.(Acknowledger); acks && r.status == 200 {
+				// An acknowledged delivery (Discord) answers as its sender
+				// needs; the event is stored all the same.
+				evs, _, err := e.st.ListEvents(store.EventFilter{Hook: h.ID, Limit: 1})
+				if err != nil || len(evs) != 1 {
+					t.Fatalf("acknowledged %s delivery not stored: %v", name, err)
+				}
+				r.body = map[string]any{"id": evs[0].ID}
+			} else if r.status != 202 {
 				t.Fatalf("signed %s delivery = %d %v; want 202", name, r.status, r.body)
 			}
 			ev, err := e.st.GetEvent(fmt.Sprint(r.body["id"]), true)
