@@ -121,8 +121,7 @@ func TestE2E_CrashLoop(t *testing.T) {
 		} else {
 			delay = time.Duration(100+rnd.IntN(900)) * time.Millisecond
 		}
-		acks := driveLoad(d.addr, &next, delay)
-		d.kill()
+		acks := driveLoad(d.addr, &next, delay, d.kill)
 		cs.lastKill = time.Now()
 		prunedLogged := strings.Contains(d.log.String(), "pruned old events")
 		for id, main := range acks {
@@ -190,9 +189,10 @@ func TestE2E_CrashLoop(t *testing.T) {
 }
 
 // driveLoad posts signed pushes (half to main, whose action runs; half to
-// dev, stored with a skipped job) from several clients until kill after
-// delay, and returns the acknowledged events: id → whether it is a main push.
-func driveLoad(addr string, next *int, delay time.Duration) map[string]bool {
+// dev, stored with a skipped job) from several clients, calls kill after
+// delay while requests are in flight, and returns the acknowledged events:
+// id → whether it is a main push.
+func driveLoad(addr string, next *int, delay time.Duration, kill func()) map[string]bool {
 	var mu sync.Mutex
 	acks := map[string]bool{}
 	stop := make(chan struct{})
@@ -232,12 +232,10 @@ func driveLoad(addr string, next *int, delay time.Duration) map[string]bool {
 		}()
 	}
 	time.Sleep(delay)
-	// The caller kills the daemon now; the clients stop on their errors
-	// or at the stop signal, whichever comes first.
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		close(stop)
-	}()
+	kill()
+	// The clients stop on the errors of their requests in flight, or at
+	// the stop signal.
+	close(stop)
 	wg.Wait()
 	return acks
 }
