@@ -113,13 +113,18 @@ func TestE2E_CrashLoop(t *testing.T) {
 	for cycle := 0; cycle < *crashCycles; cycle++ {
 		d := startDaemon(t, dir, spineEnv...)
 		// Every third cycle is killed at once, while the start's prune
-		// deletes the events of earlier cycles; the others after up to a
-		// second of load, with runs in progress.
+		// deletes the events of earlier cycles (the cycle before it is the
+		// longest, so that there are more than one prune transaction's
+		// worth); the others after 0.1 to 2.5 s of load, with runs in
+		// progress.
 		var delay time.Duration
-		if cycle%3 == 0 {
-			delay = time.Duration(rnd.IntN(15)) * time.Millisecond
-		} else {
+		switch cycle % 3 {
+		case 0:
+			delay = time.Duration(rnd.IntN(80)) * time.Millisecond
+		case 1:
 			delay = time.Duration(100+rnd.IntN(900)) * time.Millisecond
+		case 2:
+			delay = time.Duration(1500+rnd.IntN(1000)) * time.Millisecond
 		}
 		acks := driveLoad(d.addr, &next, delay, d.kill)
 		cs.lastKill = time.Now()
