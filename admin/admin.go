@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/webhookd/webhookd/actions"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
@@ -112,7 +110,7 @@ func (s *Server) routes() {
 		writeError(w, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, errNoRoute))
 	})
 	if s.opts.Metrics != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Metrics.Registry(), promhttp.HandlerOpts{}))
+		s.mux.Handle("GET /metrics", s.opts.Metrics)
 	}
 	s.dashboardRoutes()
 }
