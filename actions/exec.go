@@ -69,7 +69,11 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		}
 		env = append(env, e.Name+"="+v)
 	}
-	payload, err := os.CreateTemp(s.opts.TempDir, "webhookd-payload-*")
+	dir := s.runDir
+	if dir == "" {
+		dir = s.opts.TempDir // not started (tests)
+	}
+	payload, err := os.CreateTemp(dir, "webhookd-payload-*")
 	if err != nil {
 		return fail(false, "payload file: %v", err)
 	}

@@ -68,6 +68,7 @@ type Scheduler struct {
 	runCtx    context.Context
 	stopRuns  context.CancelCauseFunc
 	loopDone  chan struct{}
+	runDir    string // payload files, under TempDir; made by Start
 	loopStop  context.CancelFunc
 	wg        sync.WaitGroup // runs and background work
 	closeOnce sync.Once
@@ -132,6 +133,14 @@ func (s *Scheduler) Start() error {
 		s.paused[p] = true
 	}
 	s.mu.Unlock()
+	// Payload files go in a directory of the scheduler's own: a file
+	// created and removed per run costs less there than in a shared /tmp
+	// with thousands of entries and other processes' churn.
+	dir, err := os.MkdirTemp(s.opts.TempDir, "webhookd-runs-")
+	if err != nil {
+		return fmt.Errorf("directory for payload files: %w", err)
+	}
+	s.runDir = dir
 	ctx, stop := context.WithCancel(context.Background())
 	s.loopStop = stop
 	go s.loop(ctx)
@@ -462,6 +471,7 @@ func (s *Scheduler) stopLoop() {
 	if s.loopStop != nil {
 		s.loopStop()
 		<-s.loopDone
+		os.RemoveAll(s.runDir)
 	}
 }
 
