@@ -399,8 +399,9 @@ func suiteSched(ctx context.Context, cfg suiteConfig, record func(Measurement)) 
 // on a store with cfg.backlog pending jobs, alternating.
 func suiteStartup(ctx context.Context, cfg suiteConfig, record func(Measurement)) error {
 	emptyDir := filepath.Join(cfg.work, "empty")
+	oneDir := filepath.Join(cfg.work, "one")
 	fullDir := filepath.Join(cfg.work, "backlog")
-	for _, d := range []string{emptyDir, fullDir} {
+	for _, d := range []string{emptyDir, oneDir, fullDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return err
 		}
@@ -417,9 +418,14 @@ func suiteStartup(ctx context.Context, cfg suiteConfig, record func(Measurement)
 	if err := runFill(ctx, []string{"-db", filepath.Join(fullDir, "webhookd.db"), "-n", strconv.Itoa(cfg.backlog)}, io.Discard, cfg.progress); err != nil {
 		return err
 	}
-	rounds := max(cfg.rounds, 5)
-	cfgs := []string{filepath.Join(emptyDir, "webhookd.toml"), filepath.Join(fullDir, "webhookd.toml")}
-	names := []string{"startup/empty", fmt.Sprintf("startup/backlog=%d", cfg.backlog)}
+	// The control: one pending job, so one run as on the backlog, and no
+	// backlog behind it.
+	if err := runFill(ctx, []string{"-db", filepath.Join(oneDir, "webhookd.db"), "-n", "1"}, io.Discard, cfg.progress); err != nil {
+		return err
+	}
+	rounds := max(3*cfg.rounds, 9)
+	cfgs := []string{filepath.Join(emptyDir, "webhookd.toml"), filepath.Join(oneDir, "webhookd.toml"), filepath.Join(fullDir, "webhookd.toml")}
+	names := []string{"startup/empty", "startup/one-job", fmt.Sprintf("startup/backlog=%d", cfg.backlog)}
 	// One start each, not measured: it creates the empty store and reads
 	// the backlog's file into the page cache, as a daemon restarted on
 	// its machine finds it.
