@@ -132,7 +132,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o750); err != nil {
 		return fmt.Errorf("store directory: %w", err)
 	}
-	st, err := store.Open(cfg.Store.Path, store.Options{Logger: log.With("part", "store"), MinFree: cfg.Store.MinFree})
+	// The lock of a daemon that was just killed can outlive it by a few
+	// milliseconds (the kernel releases it after the process is reaped),
+	// so a restart right after a kill -9 waits a moment for it; another
+	// daemon that really holds the file is still reported.
+	st, err := store.Open(cfg.Store.Path, store.Options{Logger: log.With("part", "store"), MinFree: cfg.Store.MinFree, Timeout: time.Second})
 	if err != nil {
 		return err
 	}
