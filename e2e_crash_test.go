@@ -434,12 +434,18 @@ func TestE2E_RestartWaitsForALingeringLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	fd := int(f.Fd())
+	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		t.Fatal(err)
 	}
 	// Held for 200 ms after the start: the daemon starts.
-	time.AfterFunc(200*time.Millisecond, func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN) })
+	unlocked := make(chan struct{})
+	time.AfterFunc(200*time.Millisecond, func() {
+		syscall.Flock(fd, syscall.LOCK_UN)
+		close(unlocked)
+	})
 	d = startDaemon(t, dir, spineEnv...)
+	<-unlocked
 	if r := d.postGitHub("/hooks/site", spineSecret, "push", "lock-1", pushBody("refs/heads/main", "l1")); r.Status != 202 {
 		t.Fatalf("after waiting for the lock: %d %s", r.Status, r.Raw)
 	}
