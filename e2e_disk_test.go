@@ -55,7 +55,16 @@ func mountSmall(t *testing.T, dir string, size int) {
 		t.Skipf("cannot mount a tmpfs (%v): not allowed here", err)
 	}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
+		// A killed daemon's file can stay open a moment after it is
+		// reaped (see TestE2E_RestartWaitsForALingeringLock).
+		var err error
+		for i := 0; i < 40; i++ {
+			if err = syscall.Unmount(dir, 0); !errors.Is(err, syscall.EBUSY) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
 			t.Errorf("unmount %s: %v", dir, err)
 		}
 	})
