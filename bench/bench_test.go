@@ -174,3 +174,26 @@ func TestLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMetrics(t *testing.T) {
+	in := `# HELP webhookd_store_events_per_commit Events written by one commit.
+# TYPE webhookd_store_events_per_commit histogram
+webhookd_store_events_per_commit_bucket{vmrange="1.000e+00...1.136e+00"} 3
+webhookd_store_events_per_commit_sum 120
+webhookd_store_events_per_commit_count 4
+webhookd_jobs{state="succeeded"} 7
+webhookd_jobs{state="pending"} 2
+webhookd_jobs{state="running"} 1
+`
+	m, err := parseMetrics(strings.NewReader(in))
+	if err != nil || !m.ok || m.commits != 4 || m.eventsSum != 120 || m.succeeded != 7 || m.pending != 2 || m.running != 1 {
+		t.Errorf("parseMetrics = %+v, %v", m, err)
+	}
+	m, err = parseMetrics(strings.NewReader("webhookd_jobs{state=\"succeeded\"} 3\n"))
+	if err != nil || m.ok || m.succeeded != 3 {
+		t.Errorf("parseMetrics(jobs only) = %+v, %v; want the jobs, no events per commit", m, err)
+	}
+	if _, err := parseMetrics(strings.NewReader("go_goroutines 5\n")); err == nil {
+		t.Errorf("parseMetrics(no webhookd metrics) = nil error")
+	}
+}
