@@ -63,7 +63,10 @@ type Scheduler struct {
 	running  map[string]*running
 	perQueue map[string]int
 	draining bool
-	offset   int // where the next dispatch pass starts, for fairness
+	// dispatchMu is held by a dispatch pass, so that Shutdown can wait for
+	// one in progress (which may launch runs) before it waits for the runs.
+	dispatchMu sync.Mutex
+	offset     int // where the next dispatch pass starts, for fairness
 
 	runCtx    context.Context
 	stopRuns  context.CancelCauseFunc
@@ -206,6 +209,8 @@ func (s *Scheduler) loop(ctx context.Context) {
 // dispatch starts what is due and returns when to look again (zero: only
 // when something changes).
 func (s *Scheduler) dispatch() time.Time {
+	s.dispatchMu.Lock()
+	defer s.dispatchMu.Unlock()
 	cfg := s.cfg.Load()
 	now := s.now()
 	s.mu.Lock()
@@ -449,6 +454,10 @@ func (s *Scheduler) Shutdown(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	s.draining = true
 	s.mu.Unlock()
+	// A dispatch pass under way may still launch runs: let it end, so that
+	// every run is counted in s.wg before it is waited for.
+	s.dispatchMu.Lock()
+	s.dispatchMu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -294,8 +296,12 @@ func (s *Store) BackupFile(path string) (int64, error) {
 }
 
 // Check runs bbolt's consistency check and returns the first problem.
+//
+// On a store that writes, the check runs in the commit loop: bbolt's check
+// reads the free-page list, which a concurrent commit changes, so it must
+// not run beside one.
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	check := func(tx *bolt.Tx) error {
 		var first error
 		for err := range tx.Check() {
 			if first == nil {
@@ -303,5 +309,20 @@ func (s *Store) Check() error {
 			}
 		}
 		return first
+	}
+	if s.opts.ReadOnly {
+		return s.db.View(check)
+	}
+	var result error
+	err := s.update(context.Background(), false, func(tx *bolt.Tx) error {
+		result = check(tx)
+		return nil
 	})
+	if errors.Is(err, ErrClosed) {
+		return s.db.View(check)
+	}
+	if err != nil {
+		return err
+	}
+	return result
 }
