@@ -329,6 +329,7 @@ func TestListener_HostileInput(t *testing.T) {
 		name   string
 		send   func(net.Conn) error
 		status int               // 0: closed without an answer
+		or     int               // another acceptable status (a race of timers)
 		header map[string]string // answer headers that must be set
 		stored bool              // a new event is stored
 	}{
@@ -384,7 +385,7 @@ func TestListener_HostileInput(t *testing.T) {
 		{name: "bare LF line endings", send: sendAll([]byte("POST /hooks/site HTTP/1.1\nHost: h\nContent-Length: 2\n\n{}")), status: 401},
 
 		// Slow and truncated clients.
-		{name: "slow headers", send: trickle(slowHead[:20], slowHead[20:60], 50*time.Millisecond), status: 0},
+		{name: "slow headers", send: trickle(slowHead[:20], slowHead[20:60], 50*time.Millisecond), status: 0, or: 400}, // cut off mid-line, the partial header can be answered as malformed
 		{name: "headers never finished", send: sendAll(slowHead[:40]), status: 0},
 		{name: "slow body", send: trickle(slowBody[:bodyAt], slowBody[bodyAt:bodyAt+10], 150*time.Millisecond), status: 400},
 		{name: "truncated body", send: func(c net.Conn) error {
@@ -466,7 +467,7 @@ func TestListener_HostileInput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.Status != tc.status {
+			if a.Status != tc.status && (tc.or == 0 || a.Status != tc.or) {
 				t.Fatalf("status %d (%s); want %d", a.Status, strings.TrimSpace(a.Body), tc.status)
 			}
 			for k, v := range tc.header {
