@@ -1,7 +1,6 @@
 package actions
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -78,12 +77,14 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		return fail(false, "payload file: %v", err)
 	}
 	defer os.Remove(payload.Name())
-	_, werr := payload.Write(in.event.Body)
-	if cerr := payload.Close(); werr == nil {
-		werr = cerr
+	// The same open file is the command's stdin, read from its start: no
+	// pipe and no copying goroutine for the body.
+	defer payload.Close()
+	if _, err := payload.Write(in.event.Body); err != nil {
+		return fail(false, "payload file: %v", err)
 	}
-	if werr != nil {
-		return fail(false, "payload file: %v", werr)
+	if _, err := payload.Seek(0, io.SeekStart); err != nil {
+		return fail(false, "payload file: %v", err)
 	}
 	env = append(env,
 		"WEBHOOKD_EVENT_ID="+in.event.ID,
@@ -104,7 +105,7 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = a.Dir
 	cmd.Env = env
-	cmd.Stdin = bytes.NewReader(in.event.Body)
+	cmd.Stdin = payload
 	cmd.Stdout = pw
 	cmd.Stderr = pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -115,6 +116,7 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		return fail(false, "start %s: %v", argv[0], err)
 	}
 	pw.Close()
+	payload.Close()
 	pgid := cmd.Process.Pid
 	copied := make(chan struct{})
 	go func() {

@@ -66,7 +66,7 @@ func queueJobs(b *testing.B, st *store.Store, n, concurrency int) {
 // BenchmarkForkExec at the same parallelism for the scheduler's overhead.
 func BenchmarkDispatch(b *testing.B) {
 	for _, kind := range []string{"exec", "http"} {
-		for _, conc := range []int{1, 4} {
+		for _, conc := range []int{1, 4, 16} {
 			b.Run(fmt.Sprintf("%s/concurrency=%d", kind, conc), func(b *testing.B) {
 				benchDispatch(b, kind, conc)
 			})
@@ -137,7 +137,7 @@ func benchDispatch(b *testing.B, kind string, conc int) {
 // BenchmarkForkExec is the floor for BenchmarkDispatch/exec: the same
 // script run with os/exec and nothing else, at the same parallelism.
 func BenchmarkForkExec(b *testing.B) {
-	for _, p := range []int{1, 4} {
+	for _, p := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("parallel=%d", p), func(b *testing.B) {
 			script := noopScript(b)
 			var next atomic.Int64
