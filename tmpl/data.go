@@ -29,6 +29,12 @@ type Data struct {
 	once    sync.Once
 	payload any
 	tmap    map[string]any
+
+	// For when expressions that read only some top-level keys of a JSON
+	// object: its top level, and the keys decoded so far.
+	topOnce sync.Once
+	top     map[string]json.RawMessage // nil: not a JSON object
+	partial map[string]any
 }
 
 // Payload returns the parsed body: a JSON document, GitHub's form-encoded
@@ -39,34 +45,97 @@ func (d *Data) Payload() any {
 	return d.payload
 }
 
-// templateData is the dot of every template.
-func (d *Data) templateData() map[string]any {
+// templateData is the dot of every template. The payload is parsed only
+// for a template that refers to it.
+func (d *Data) templateData(payload bool) map[string]any {
 	if d.tmap == nil {
 		d.tmap = map[string]any{
 			"id":       d.ID,
 			"hook":     d.Hook,
 			"event":    d.Event,
 			"delivery": d.Delivery,
-			"payload":  d.Payload(),
 			"body":     string(d.Body),
 			"headers":  d.Headers,
 			"query":    d.Query,
 			"received": d.Received,
 		}
 	}
+	if _, ok := d.tmap["payload"]; payload && !ok {
+		d.tmap["payload"] = d.Payload()
+	}
 	return d.tmap
 }
 
-// exprEnv is the environment of every when expression.
-func (d *Data) exprEnv() map[string]any {
+// exprEnv is the environment of a when expression, with the payload as
+// much of it as the expression reads (see payloadUse).
+func (d *Data) exprEnv(use payloadUse) map[string]any {
 	return map[string]any{
 		"event":    d.Event,
-		"payload":  d.Payload(),
+		"payload":  d.payloadFor(use),
 		"headers":  d.Headers,
 		"query":    d.Query,
 		"hook":     d.Hook,
 		"delivery": d.Delivery,
 	}
+}
+
+// payloadUse is what of the payload an expression reads: nothing, the
+// values of some top-level keys, or all of it.
+type payloadUse struct {
+	whole bool
+	keys  []string
+}
+
+// payloadFor returns the payload, or, for an expression that reads only
+// some top-level keys of a JSON object, an object holding just those keys
+// (decoded as the whole payload would have them), so that a when over
+// payload.ref does not decode every commit of a push. A payload already
+// parsed in full is used as it is.
+func (d *Data) payloadFor(use payloadUse) any {
+	switch {
+	case use.whole:
+		return d.Payload()
+	case len(use.keys) == 0:
+		return nil
+	}
+	d.topOnce.Do(d.parseTop)
+	if d.top == nil {
+		return d.Payload()
+	}
+	for _, k := range use.keys {
+		if _, done := d.partial[k]; done {
+			continue
+		}
+		raw, ok := d.top[k]
+		if !ok {
+			continue
+		}
+		v, ok := parseJSON(raw)
+		if !ok {
+			return d.Payload()
+		}
+		d.partial[k] = v
+	}
+	return d.partial
+}
+
+// parseTop splits a JSON object body into its top-level keys and raw
+// values; the result is nil for any other body.
+func (d *Data) parseTop() {
+	mt, _, _ := mime.ParseMediaType(d.ContentType)
+	if mt == "application/x-www-form-urlencoded" {
+		return
+	}
+	trimmed := bytes.TrimLeft(d.Body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(d.Body, &top); err != nil {
+		return
+	}
+	d.top = top
+	d.partial = make(map[string]any, 4)
 }
 
 // ParsePayload parses a request body by its content type. JSON is detected

@@ -2,6 +2,7 @@ package tmpl
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -17,6 +18,8 @@ type Expr struct {
 	// parts are the member chains and names the expression reads, compiled
 	// on their own so that Explain can show their values.
 	parts []part
+	// use is what of the payload the expression reads.
+	use payloadUse
 }
 
 type part struct {
@@ -45,9 +48,12 @@ func Compile(text string) (*Expr, error) {
 	}
 	e := &Expr{text: text, prog: prog}
 	tree, err := parser.Parse(text)
+	// Without a tree to look at, the payload is read whole.
+	e.use.whole = true
 	if err == nil {
-		c := &collector{inner: map[ast.Node]bool{}}
+		c := &collector{inner: map[ast.Node]bool{}, keyed: map[ast.Node]bool{}}
 		ast.Walk(&tree.Node, c)
+		e.use = c.payloadUse()
 		seen := map[string]bool{}
 		for _, n := range c.nodes {
 			s := n.String()
@@ -68,7 +74,7 @@ func (e *Expr) Text() string { return e.text }
 
 // Eval runs the expression over d.
 func (e *Expr) Eval(d *Data) (bool, error) {
-	out, err := expr.Run(e.prog, d.exprEnv())
+	out, err := expr.Run(e.prog, d.exprEnv(e.use))
 	if err != nil {
 		return false, fmt.Errorf("when: %s", oneLine(err.Error()))
 	}
@@ -82,7 +88,7 @@ func (e *Expr) Eval(d *Data) (bool, error) {
 // Explain says what the values the expression reads were, for a when that
 // came out false: `payload.ref is "refs/heads/dev"`.
 func (e *Expr) Explain(d *Data) string {
-	env := d.exprEnv()
+	env := d.exprEnv(e.use)
 	var parts []string
 	for _, p := range e.parts {
 		v, err := expr.Run(p.prog, env)
@@ -125,15 +131,43 @@ func show(v any) string {
 type collector struct {
 	nodes []ast.Node
 	inner map[ast.Node]bool
+	// payload identifiers, and those that are the base of a member access
+	// by a constant string (payload.ref, payload["ref"]), with the keys.
+	payloads []ast.Node
+	keyed    map[ast.Node]bool
+	keys     []string
+}
+
+// payloadUse says what of the payload the expression reads: the top-level
+// keys of constant member accesses, or, if payload is used in any other
+// way (payload[name], len(payload), payload alone), all of it.
+func (c *collector) payloadUse() payloadUse {
+	for _, p := range c.payloads {
+		if !c.keyed[p] {
+			return payloadUse{whole: true}
+		}
+	}
+	return payloadUse{keys: c.keys}
 }
 
 func (c *collector) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
 		c.nodes = append(c.nodes, n)
+		if n.Value == "payload" {
+			c.payloads = append(c.payloads, n)
+		}
 	case *ast.MemberNode:
 		c.inner[n.Node] = true
 		c.nodes = append(c.nodes, n)
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "payload" {
+			if s, ok := n.Property.(*ast.StringNode); ok {
+				c.keyed[id] = true
+				if !slices.Contains(c.keys, s.Value) {
+					c.keys = append(c.keys, s.Value)
+				}
+			}
+		}
 	case *ast.CallNode:
 		c.inner[n.Callee] = true
 	}

@@ -13,9 +13,10 @@ import (
 // Template is a compiled text/template. The zero value is not usable; a nil
 // *Template renders as the empty string.
 type Template struct {
-	text  string
-	t     *template.Template
-	plain bool // no actions: Execute returns text as it is
+	text    string
+	t       *template.Template
+	plain   bool // no actions: Execute returns text as it is
+	payload bool // it may read .payload: parse it first
 }
 
 // Funcs are the functions every template may call, besides text/template's
@@ -47,7 +48,7 @@ func Parse(name, text string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template: %s", trimTemplateErr(err.Error(), name))
 	}
-	return &Template{text: text, t: t}, nil
+	return &Template{text: text, t: t, payload: strings.Contains(text, "payload")}, nil
 }
 
 // MustParse is Parse for templates known to be valid; it panics otherwise.
@@ -83,7 +84,7 @@ func (t *Template) Execute(d *Data) (string, error) {
 		return t.text, nil
 	}
 	var b strings.Builder
-	if err := t.t.Execute(&b, d.templateData()); err != nil {
+	if err := t.t.Execute(&b, d.templateData(t.payload)); err != nil {
 		return "", &RenderError{Template: t.text, Msg: renderMsg(err)}
 	}
 	out := b.String()

@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,83 @@ func TestParsePayload(t *testing.T) {
 				t.Errorf("ParsePayload(%q, %q) = %#v", tc.ctype, tc.body, got)
 			}
 		})
+	}
+}
+
+// TestExpr_PayloadUse: an expression reads as much of the payload as it
+// needs, and its result is the same as over the whole payload.
+func TestExpr_PayloadUse(t *testing.T) {
+	uses := []struct {
+		text  string
+		whole bool
+		keys  []string
+	}{
+		{`event == "push"`, false, nil},
+		{`payload.ref == "refs/heads/main"`, false, []string{"ref"}},
+		{`payload["ref"] == "x" || payload.repository.full_name == "o/r"`, false, []string{"ref", "repository"}},
+		{`len(payload.commits) > 1 && all(payload.commits, {.id != ""})`, false, []string{"commits"}},
+		{`payload != nil`, true, nil},
+		{`payload[event] == 1`, true, nil},
+		{`"ref" in payload`, true, nil},
+	}
+	for _, u := range uses {
+		e, err := Compile(u.text)
+		if err != nil {
+			t.Fatalf("Compile(%q): %v", u.text, err)
+		}
+		if e.use.whole != u.whole || fmt.Sprint(e.use.keys) != fmt.Sprint(u.keys) {
+			t.Errorf("Compile(%q) reads %+v; want whole=%v keys=%v", u.text, e.use, u.whole, u.keys)
+		}
+	}
+	bodies := []struct{ ctype, body string }{
+		{"application/json", `{"ref":"refs/heads/main","after":"a","repository":{"full_name":"o/r"},"commits":[{"id":"1"},{"id":"2"}]}`},
+		{"application/json", `{"ref":"refs/heads/dev","ref":"refs/heads/main","n":12345678901234567890}`},
+		{"application/json", `[1,2,3]`},
+		{"application/json", `{"ref": broken`},
+		{"application/x-www-form-urlencoded", `payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D`},
+		{"text/plain", `hello`},
+		{"application/json", `{"ref":null,"commits":[]}`},
+	}
+	exprs := []string{
+		`payload.ref == "refs/heads/main"`,
+		`payload.repository.full_name == "o/r"`,
+		`payload.nope == nil`,
+		`len(payload.commits) == 2`,
+		`payload.n > 1`,
+	}
+	for _, b := range bodies {
+		for _, text := range exprs {
+			e, _ := Compile(text)
+			whole := *e
+			whole.use = payloadUse{whole: true}
+			d1 := &Data{ContentType: b.ctype, Body: []byte(b.body)}
+			d2 := &Data{ContentType: b.ctype, Body: []byte(b.body)}
+			got, err1 := e.Eval(d1)
+			want, err2 := whole.Eval(d2)
+			if got != want || (err1 == nil) != (err2 == nil) {
+				t.Errorf("%s over %s: partial = %v, %v; whole = %v, %v", text, b.body, got, err1, want, err2)
+			}
+			if !got && err1 == nil {
+				if a, b := e.Explain(d1), whole.Explain(d2); a != b {
+					t.Errorf("Explain(%s) partial %q; whole %q", text, a, b)
+				}
+			}
+		}
+	}
+}
+
+// TestTemplate_PayloadOnlyWhenRead: a template that does not mention the
+// payload does not parse it.
+func TestTemplate_PayloadOnlyWhenRead(t *testing.T) {
+	d := &Data{Hook: "h", ContentType: "application/json", Body: []byte(`{"a":1}`)}
+	tp := MustParse("t", "{{ .hook }}")
+	if got, err := tp.Execute(d); err != nil || got != "h" {
+		t.Fatalf("Execute = %q, %v", got, err)
+	}
+	if _, parsed := d.tmap["payload"]; parsed {
+		t.Errorf("the payload was parsed for a template that does not read it")
+	}
+	if got, err := MustParse("t", "{{ .payload.a }}").Execute(d); err != nil || got != "1" {
+		t.Errorf("Execute(.payload.a) = %q, %v", got, err)
 	}
 }
