@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/internal/wire"
 	"github.com/webhookd/webhookd/store"
 )
 
@@ -277,7 +278,7 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("webhookd.toml.example: %v", err)
 	}
-	if _, _, err := build(cfg); err != nil {
+	if _, _, err := wire.Build(cfg); err != nil {
 		t.Fatalf("build example: %v", err)
 	}
 	h := cfg.Hook("site")

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -27,10 +26,9 @@ import (
 	"github.com/webhookd/webhookd/cli"
 	"github.com/webhookd/webhookd/config"
 	"github.com/webhookd/webhookd/internal/certs"
-	"github.com/webhookd/webhookd/internal/stdwh"
+	"github.com/webhookd/webhookd/internal/wire"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
-	"github.com/webhookd/webhookd/tmpl"
 )
 
 // Set at build time: -ldflags "-X main.version=v1.2.3 -X main.commit=abc".
@@ -142,7 +140,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	lcfg, acfg, err := build(cfg)
+	lcfg, acfg, err := wire.Build(cfg)
 	if err != nil {
 		return err
 	}
@@ -307,7 +305,7 @@ func (d *daemon) retention() store.Policy {
 // apply swaps a reloaded config in (the listener's and the scheduler's
 // snapshots); config.Reloader decides when, and reports.
 func (d *daemon) apply(cfg *config.Config) error {
-	lcfg, acfg, err := build(cfg)
+	lcfg, acfg, err := wire.Build(cfg)
 	if err != nil {
 		return err
 	}
@@ -363,85 +361,4 @@ func tlsMode(s config.Server) string {
 		return "acme"
 	}
 	return "off"
-}
-
-// build maps a config onto what the listener and the scheduler need.
-func build(cfg *config.Config) (*listener.Config, *actions.Config, error) {
-	var acts []*actions.Action
-	for _, h := range cfg.Hooks {
-		for _, a := range h.Actions {
-			acts = append(acts, buildAction(h, a))
-		}
-	}
-	acfg := actions.NewConfig(acts)
-	acfg.HideEnv = secretEnv(cfg)
-	lcfg := &listener.Config{TrustedProxies: cfg.Server.TrustedProxies, RateLimit: cfg.Server.RateLimit}
-	for _, h := range cfg.Hooks {
-		p, err := listener.NewProvider(providerConfig(h))
-		if err != nil {
-			return nil, nil, &config.Error{File: cfg.File, Line: h.Line, Msg: fmt.Sprintf("hook %q: %v", h.ID, err)}
-		}
-		var events map[string]bool
-		if len(h.Events) > 0 {
-			events = map[string]bool{}
-			for _, e := range h.Events {
-				events[e] = true
-			}
-		}
-		id := h.ID
-		lcfg.Hooks = append(lcfg.Hooks, &listener.Hook{
-			ID: h.ID, Path: h.Path, Provider: p, Events: events, AllowIPs: h.AllowIPs, MaxBody: h.MaxBody,
-			Plan: func(d *tmpl.Data) []store.NewJob { return acfg.Plan(id, d) },
-		})
-	}
-	return lcfg, acfg, nil
-}
-
-// secretEnv names the environment variables the config's secrets are read
-// from (env:NAME): commands do not inherit them, so that a script that
-// prints its environment does not put a secret in its stored output.
-func secretEnv(cfg *config.Config) map[string]bool {
-	out := map[string]bool{}
-	add := func(s *config.Secret) {
-		if s != nil {
-			if name, ok := strings.CutPrefix(s.Source(), "env:"); ok {
-				out[name] = true
-			}
-		}
-	}
-	add(cfg.Admin.Token)
-	for _, h := range cfg.Hooks {
-		for _, s := range h.Secrets {
-			add(s)
-		}
-		for _, a := range h.Actions {
-			if a.Sign != nil {
-				add(a.Sign.Secret)
-			}
-		}
-	}
-	return out
-}
-
-func providerConfig(h *config.Hook) listener.ProviderConfig {
-	// One mapping for the daemon and `webhookd send`, so they never differ.
-	return cli.ProviderConfig(h.Provider, h.Params, h.Secrets)
-}
-
-func buildAction(h *config.Hook, a *config.Action) *actions.Action {
-	out := &actions.Action{
-		Hook: h.ID, Name: a.Name, When: a.When, Key: a.Key,
-		Run: a.Run, Dir: a.Dir, URL: a.URL, Method: a.Method, Body: a.Body,
-		Timeout: a.Timeout, Concurrency: a.Concurrency, Coalesce: a.Coalesce, Retries: a.Retries, Backoff: a.Backoff,
-	}
-	for _, e := range a.Env {
-		out.Env = append(out.Env, actions.EnvVar{Name: e.Name, Value: e.Value})
-	}
-	for _, hd := range a.Headers {
-		out.Headers = append(out.Headers, actions.EnvVar{Name: hd.Name, Value: hd.Value})
-	}
-	if a.Sign != nil && a.Sign.Secret != nil {
-		out.SignKey = stdwh.Key(a.Sign.Secret.Value())
-	}
-	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/webhookd/webhookd/internal/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -14,11 +15,9 @@ import (
 	"runtime/trace"
 	"time"
 
-	"github.com/webhookd/webhookd/actions"
 	"github.com/webhookd/webhookd/config"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
-	"github.com/webhookd/webhookd/tmpl"
 )
 
 // listenLoopback binds addr, which must be a loopback address.
@@ -191,44 +190,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return <-errc
 }
 
-// listenerConfig maps a config onto the listener as main.build does, for
-// the parts the benchmark's configs use (provider, secrets, events, and
-// each action's when and key through actions.Config.Plan).
+// listenerConfig maps a config onto the listener exactly as the daemon
+// does (internal/wire).
 func listenerConfig(cfg *config.Config) (*listener.Config, error) {
-	var acts []*actions.Action
-	for _, h := range cfg.Hooks {
-		for _, a := range h.Actions {
-			acts = append(acts, &actions.Action{
-				Hook: h.ID, Name: a.Name, When: a.When, Key: a.Key, Run: a.Run, Dir: a.Dir,
-				Timeout: a.Timeout, Concurrency: a.Concurrency, Coalesce: a.Coalesce, Retries: a.Retries, Backoff: a.Backoff,
-			})
-		}
-	}
-	acfg := actions.NewConfig(acts)
-	lcfg := &listener.Config{TrustedProxies: cfg.Server.TrustedProxies, RateLimit: cfg.Server.RateLimit}
-	for _, h := range cfg.Hooks {
-		pc := listener.ProviderConfig{Name: h.Provider, Header: h.Params.Header, Algorithm: h.Params.Algorithm,
-			Encoding: h.Params.Encoding, Prefix: h.Params.Prefix, EventHeader: h.Params.EventHeader,
-			DeliveryHeader: h.Params.DeliveryHeader, AllowSHA1: h.Params.AllowSHA1}
-		for _, s := range h.Secrets {
-			pc.Secrets = append(pc.Secrets, s.Value())
-		}
-		p, err := listener.NewProvider(pc)
-		if err != nil {
-			return nil, fmt.Errorf("hook %q: %w", h.ID, err)
-		}
-		var events map[string]bool
-		if len(h.Events) > 0 {
-			events = map[string]bool{}
-			for _, e := range h.Events {
-				events[e] = true
-			}
-		}
-		id := h.ID
-		lcfg.Hooks = append(lcfg.Hooks, &listener.Hook{
-			ID: h.ID, Path: h.Path, Provider: p, Events: events, AllowIPs: h.AllowIPs, MaxBody: h.MaxBody,
-			Plan: func(d *tmpl.Data) []store.NewJob { return acfg.Plan(id, d) },
-		})
-	}
-	return lcfg, nil
+	lcfg, _, err := wire.Build(cfg)
+	return lcfg, err
 }

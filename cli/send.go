@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/internal/wire"
 	"github.com/webhookd/webhookd/listener"
 )
 
@@ -99,7 +100,7 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.File, err)
 	}
-	p, err := listener.NewProvider(ProviderConfig(h.Provider, h.Params, secrets))
+	p, err := listener.NewProvider(wire.ProviderConfig(h.Provider, h.Params, secrets))
 	if err != nil {
 		return fmt.Errorf("hook %q: %w", h.ID, err)
 	}
@@ -233,20 +234,4 @@ func redactURL(u *url.URL) string {
 		c.RawQuery = q.Encode()
 	}
 	return c.String()
-}
-
-// ProviderConfig maps a hook's provider settings onto what the listener's
-// providers take. The daemon's wiring (main.go) does the same for the
-// hooks it serves.
-func ProviderConfig(provider string, p config.Params, secrets []*config.Secret) listener.ProviderConfig {
-	pc := listener.ProviderConfig{
-		Name: provider, Header: p.Header, Algorithm: p.Algorithm, Encoding: p.Encoding,
-		Prefix: p.Prefix, EventHeader: p.EventHeader, DeliveryHeader: p.DeliveryHeader,
-		Username: p.Username, PublicKey: p.PublicKey, PublicURL: p.PublicURL,
-		Tolerance: p.Tolerance, AllowSHA1: p.AllowSHA1,
-	}
-	for _, s := range secrets {
-		pc.Secrets = append(pc.Secrets, s.Value())
-	}
-	return pc
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/internal/wire"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
 )
@@ -92,7 +93,7 @@ func TestSend_EveryProvider(t *testing.T) {
 			}
 			h := cfg.Hook("h")
 			secrets, _ := h.Secrets()
-			p, err := listener.NewProvider(ProviderConfig(h.Provider, h.Params, secrets))
+			p, err := listener.NewProvider(wire.ProviderConfig(h.Provider, h.Params, secrets))
 			if err != nil {
 				if known {
 					t.Fatalf("provider %s: %v", name, err)
