@@ -130,6 +130,27 @@ type EventFilter struct {
 	Limit  int    // default 50
 }
 
+// match decodes the event stored as k, v and returns it with its jobs if
+// it passes the filter's hook and state, or nil.
+func (f EventFilter) match(tx *bolt.Tx, k, v []byte) (*EventView, error) {
+	ev := new(Event)
+	if err := json.Unmarshal(v, ev); err != nil {
+		return nil, fmt.Errorf("decode event %s: %w", k, err)
+	}
+	if f.Hook != "" && ev.Hook != f.Hook {
+		return nil, nil
+	}
+	jobs, err := eventJobs(tx, ev)
+	if err != nil {
+		return nil, err
+	}
+	st := EventState(jobs)
+	if f.State != "" && st != f.State {
+		return nil, nil
+	}
+	return &EventView{Event: ev, State: st, Jobs: jobs}, nil
+}
+
 // EventView is an event with its jobs and its summed-up state.
 type EventView struct {
 	*Event
@@ -168,22 +189,13 @@ func (s *Store) ListEvents(f EventFilter) (out []*EventView, next string, err er
 				next = out[len(out)-1].ID
 				return nil
 			}
-			ev := new(Event)
-			if err := json.Unmarshal(v, ev); err != nil {
-				return fmt.Errorf("decode event %s: %w", k, err)
-			}
-			if f.Hook != "" && ev.Hook != f.Hook {
-				continue
-			}
-			jobs, err := eventJobs(tx, ev)
+			view, err := f.match(tx, k, v)
 			if err != nil {
 				return err
 			}
-			st := EventState(jobs)
-			if f.State != "" && st != f.State {
-				continue
+			if view != nil {
+				out = append(out, view)
 			}
-			out = append(out, &EventView{Event: ev, State: st, Jobs: jobs})
 		}
 		if k != nil {
 			// Scanned as far as one call may: let the caller go on.

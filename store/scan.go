@@ -1,8 +1,6 @@
 package store
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -61,22 +59,13 @@ func (s *Store) ScanEvents(f EventFilter, after string) (out []*EventView, next 
 			}
 			scanned++
 			last = string(k)
-			ev := new(Event)
-			if err := json.Unmarshal(v, ev); err != nil {
-				return fmt.Errorf("decode event %s: %w", k, err)
-			}
-			if f.Hook != "" && ev.Hook != f.Hook {
-				continue
-			}
-			jobs, err := eventJobs(tx, ev)
+			view, err := f.match(tx, k, v)
 			if err != nil {
 				return err
 			}
-			st := EventState(jobs)
-			if f.State != "" && st != f.State {
-				continue
+			if view != nil {
+				out = append(out, view)
 			}
-			out = append(out, &EventView{Event: ev, State: st, Jobs: jobs})
 		}
 		return nil
 	})
