@@ -573,3 +573,36 @@ func TestE2E_ReloadUnderLoad(t *testing.T) {
 		t.Errorf("%d of %d acknowledged events missing", missing, len(acked))
 	}
 }
+
+// TestE2E_ReloadLogLevel: log.level applies on reload: at "warn" a stored
+// delivery's info line is no longer written, at "info" it is again.
+func TestE2E_ReloadLogLevel(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, hooksConfig("", "", "site"))
+	d := startDaemon(t, dir, reloadEnv...)
+	requestLines := func() int { return strings.Count(d.log.String(), "msg=request ") }
+	if r, err := push(d.addr, "site", reloadSecret); err != nil || r.Status != 202 {
+		t.Fatalf("push = %v, %v", r.Status, err)
+	}
+	waitFor(t, 5*time.Second, "the request's info line", func() bool { return requestLines() == 1 })
+	saveInPlace(t, d.config, strings.Replace(hooksConfig("", "", "site"), `level = "info"`, `level = "warn"`, 1))
+	waitFor(t, 5*time.Second, "the reload", func() bool { return d.reloads("ok") == 1 })
+	for i := 0; i < 3; i++ {
+		if r, err := push(d.addr, "site", reloadSecret); err != nil || r.Status != 202 {
+			t.Fatalf("push = %v, %v", r.Status, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := requestLines(); n != 1 {
+		t.Errorf("%d request lines at level warn; want still 1", n)
+	}
+	if st := d.apiStatus(); st["restart_needed"] != nil {
+		t.Errorf("restart_needed = %v; log.level applies live", st["restart_needed"])
+	}
+	saveInPlace(t, d.config, hooksConfig("", "", "site"))
+	waitFor(t, 5*time.Second, "the second reload", func() bool { return d.reloads("ok") == 2 })
+	if r, err := push(d.addr, "site", reloadSecret); err != nil || r.Status != 202 {
+		t.Fatalf("push = %v, %v", r.Status, err)
+	}
+	waitFor(t, 5*time.Second, "an info line again", func() bool { return requestLines() == 2 })
+}

@@ -94,15 +94,23 @@ func versionString() string {
 	return fmt.Sprintf("webhookd %s (commit %s, %s, %s/%s)", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// newLogger makes the daemon's logger from the config.
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+// newLogger makes the daemon's logger from the config. Its level is a
+// LevelVar, so that a reload can change it.
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	setLevel(level, c.Level)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
+}
+
+// setLevel sets v from a validated level name (debug, info, warn, error).
+func setLevel(v *slog.LevelVar, name string) {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(name))
+	v.Set(l)
 }
 
 // serve runs the daemon until ctx ends (SIGTERM or SIGINT), then drains.
@@ -123,7 +131,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, level := newLogger(cfg.Log, stderr)
 	for _, w := range warnings {
 		log.Warn(w)
 	}
@@ -166,7 +174,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
-	d := &daemon{rl: rl, lis: lis, sched: sched, st: st, started: time.Now()}
+	d := &daemon{rl: rl, lis: lis, sched: sched, st: st, level: level, started: time.Now()}
 	var adm *admin.Server
 	if cfg.Admin.Listen != "off" {
 		var token []byte
@@ -292,6 +300,7 @@ type daemon struct {
 	lis     *listener.Listener
 	sched   *actions.Scheduler
 	st      *store.Store
+	level   *slog.LevelVar
 	started time.Time
 }
 
@@ -312,6 +321,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 	d.lis.SetConfig(lcfg)
 	d.sched.SetConfig(acfg)
 	d.st.SetMinFree(cfg.Store.MinFree)
+	setLevel(d.level, cfg.Log.Level)
 	return nil
 }
 

@@ -324,7 +324,6 @@ func RestartNeeded(running, next *Config) []string {
 	add("admin.listen", running.Admin.Listen != next.Admin.Listen)
 	add("admin.token", !sameSecret(running.Admin.Token, next.Admin.Token))
 	add("log.format", running.Log.Format != next.Log.Format)
-	add("log.level", running.Log.Level != next.Log.Level)
 	return out
 }
 
