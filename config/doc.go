@@ -12,6 +12,12 @@
 // store, file: secrets, certificates, an action's dir) are resolved against
 // the directory of the config file.
 //
+// A [Reloader] loads the file again when it changes (a [Watcher] follows
+// the file's directory and its symlinks, so that editors' renames, git
+// checkouts and ConfigMap swaps are all seen) or on SIGHUP, and hands each
+// valid config to the daemon whole; a broken file is reported once and the
+// running config stays.
+//
 // Secrets are held as [Secret] values whose String, GoString, LogValue and
 // MarshalJSON never show the secret itself.
 package config
