@@ -11,6 +11,7 @@ import (
 	"hash"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"time"
 )
@@ -49,6 +50,33 @@ type Request struct {
 	URL *url.URL
 	// Now is the receiver's clock, for timestamp windows.
 	Now time.Time
+
+	// memo holds the body decoded by bodyAs, by type, so that a provider
+	// whose event type, delivery id and handshake are all in the body
+	// decodes it once per request. A Request's Body is not changed once
+	// it is built (a test that changes it builds a new Request).
+	memo map[reflect.Type]any
+}
+
+// bodyAs decodes the body, a JSON object, into a T, once per request and
+// type; ok is false when the body is not a JSON object of that shape.
+func bodyAs[T any](r *Request) (*T, bool) {
+	type decoded struct {
+		v  *T
+		ok bool
+	}
+	key := reflect.TypeFor[T]()
+	if d, found := r.memo[key]; found {
+		d := d.(decoded)
+		return d.v, d.ok
+	}
+	v := new(T)
+	ok := jsonObject(r.Body, v)
+	if r.memo == nil {
+		r.memo = make(map[reflect.Type]any, 1)
+	}
+	r.memo[key] = decoded{v, ok}
+	return v, ok
 }
 
 // Provider verifies deliveries of one kind for one hook, and knows where

@@ -95,8 +95,7 @@ type discordBody struct {
 }
 
 func (p *discord) Event(r *Request) string {
-	var b discordBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[discordBody](r)
 	if b.Event != nil && b.Event.Type != "" {
 		return string(b.Event.Type)
 	}
@@ -104,15 +103,14 @@ func (p *discord) Event(r *Request) string {
 }
 
 func (p *discord) Delivery(r *Request) string {
-	var b discordBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[discordBody](r)
 	return string(b.ID)
 }
 
 // Handshake answers the PINGs Discord sends to check an endpoint.
 func (p *discord) Handshake(r *Request) (Answer, bool) {
-	var b discordBody
-	if !jsonObject(r.Body, &b) {
+	b, ok := bodyAs[discordBody](r)
+	if !ok {
 		return Answer{}, false
 	}
 	switch {
@@ -133,8 +131,8 @@ func (p *discord) Handshake(r *Request) (Answer, bool) {
 //
 // https://discord.com/developers/docs/interactions/receiving-and-responding#responding-to-an-interaction
 func (p *discord) Acknowledge(r *Request) (Answer, bool) {
-	var b discordBody
-	if !jsonObject(r.Body, &b) {
+	b, ok := bodyAs[discordBody](r)
+	if !ok {
 		return Answer{}, false
 	}
 	if b.Event != nil {

@@ -45,8 +45,8 @@ func (p *linear) Verify(r *Request) error {
 	if !matchAny([][]byte{sig}, p.secrets, func(key []byte) []byte { return mac(sha256.New, key, r.Body) }) {
 		return fmt.Errorf("%w: %s", ErrBadSignature, name)
 	}
-	var b linearBody
-	if !jsonObject(r.Body, &b) {
+	b, ok := bodyAs[linearBody](r)
+	if !ok {
 		return fmt.Errorf("%w: body is not a JSON object with webhookTimestamp", ErrMalformed)
 	}
 	ms, err := parseDigits("body webhookTimestamp", string(b.WebhookTimestamp))
@@ -58,8 +58,7 @@ func (p *linear) Verify(r *Request) error {
 
 // Event is the body's type and action joined by a dot: "Issue.create".
 func (p *linear) Event(r *Request) string {
-	var b linearBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[linearBody](r)
 	if b.Action == "" {
 		return string(b.Type)
 	}

@@ -58,14 +58,12 @@ type paddleBody struct {
 }
 
 func (p *paddle) Event(r *Request) string {
-	var b paddleBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[paddleBody](r)
 	return string(b.EventType)
 }
 
 func (p *paddle) Delivery(r *Request) string {
-	var b paddleBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[paddleBody](r)
 	return string(b.EventID)
 }
 

@@ -86,16 +86,16 @@ type slackBody struct {
 }
 
 func (p *slack) body(r *Request) slackBody {
-	var b slackBody
-	if !jsonObject(r.Body, &b) {
+	b, ok := bodyAs[slackBody](r)
+	if !ok {
 		// Interactions come as payload=<JSON>; parse that.
 		if m, ok := tmpl.ParsePayload(r.Header.Get("Content-Type"), r.Body).(map[string]any); ok {
 			if raw, err := json.Marshal(m); err == nil {
-				json.Unmarshal(raw, &b)
+				json.Unmarshal(raw, b)
 			}
 		}
 	}
-	return b
+	return *b
 }
 
 // Event is the Events API's event.type ("app_mention", ...), else the
@@ -113,8 +113,8 @@ func (p *slack) Delivery(r *Request) string { return string(p.body(r).EventID) }
 
 // Handshake answers url_verification with the challenge, as JSON.
 func (p *slack) Handshake(r *Request) (Answer, bool) {
-	var b slackBody
-	if !jsonObject(r.Body, &b) || b.Type != "url_verification" {
+	b, ok := bodyAs[slackBody](r)
+	if !ok || b.Type != "url_verification" {
 		return Answer{}, false
 	}
 	out, _ := json.Marshal(map[string]string{"challenge": string(b.Challenge)})

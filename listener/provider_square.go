@@ -47,14 +47,12 @@ type squareBody struct {
 }
 
 func (p *square) Event(r *Request) string {
-	var b squareBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[squareBody](r)
 	return string(b.Type)
 }
 
 func (p *square) Delivery(r *Request) string {
-	var b squareBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[squareBody](r)
 	return string(b.EventID)
 }
 

@@ -112,14 +112,12 @@ type stripeBody struct {
 }
 
 func (p *stripe) Event(r *Request) string {
-	var b stripeBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[stripeBody](r)
 	return string(b.Type)
 }
 
 func (p *stripe) Delivery(r *Request) string {
-	var b stripeBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[stripeBody](r)
 	return string(b.ID)
 }
 

@@ -40,8 +40,7 @@ type zoomBody struct {
 }
 
 func (p *zoom) Event(r *Request) string {
-	var b zoomBody
-	jsonObject(r.Body, &b)
+	b, _ := bodyAs[zoomBody](r)
 	return string(b.Event)
 }
 
@@ -51,8 +50,8 @@ func (p *zoom) Delivery(*Request) string { return "" }
 // Handshake answers endpoint.url_validation: the plain token, and its
 // hex HMAC-SHA256 keyed with the secret token that signed the request.
 func (p *zoom) Handshake(r *Request) (Answer, bool) {
-	var b zoomBody
-	if !jsonObject(r.Body, &b) || b.Event != "endpoint.url_validation" {
+	b, ok := bodyAs[zoomBody](r)
+	if !ok || b.Event != "endpoint.url_validation" {
 		return Answer{}, false
 	}
 	key := p.secrets[0]

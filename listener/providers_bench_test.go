@@ -35,10 +35,13 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatalf("%s: %v", name, err)
 		}
 		hs, _ := p.(Handshaker)
+		// Each delivery is a new Request, as in the listener: nothing
+		// decoded for one carries over to the next.
+		fresh := func() *Request { return &Request{Header: r.Header, Body: r.Body, URL: r.URL, Now: r.Now} }
 		b.Run(fmt.Sprintf("%s/verify", name), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := p.Verify(r); err != nil {
+				if err := p.Verify(fresh()); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -46,6 +49,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/request", name), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
+				r := fresh()
 				if err := p.Verify(r); err != nil {
 					b.Fatal(err)
 				}

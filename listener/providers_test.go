@@ -647,11 +647,11 @@ func TestGitea_FormSignsThePayload(t *testing.T) {
 	if err := p.Verify(r); err != nil {
 		t.Fatalf("Verify(form) = %v", err)
 	}
-	r.Body = []byte("payload=" + url.QueryEscape(`{"ref":"evil"}`))
+	r = &Request{Header: s.Header, Body: []byte("payload=" + url.QueryEscape(`{"ref":"evil"}`)), URL: s.URL, Now: testNow}
 	if err := p.Verify(r); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("Verify(changed payload) = %v; want ErrBadSignature", err)
 	}
-	r.Body = []byte("payload=a&payload=b")
+	r = &Request{Header: s.Header, Body: []byte("payload=a&payload=b"), URL: s.URL, Now: testNow}
 	if err := p.Verify(r); !errors.Is(err, ErrMalformed) {
 		t.Errorf("Verify(two payloads) = %v; want ErrMalformed", err)
 	}
