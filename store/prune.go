@@ -35,23 +35,6 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 	}
 }
 
-// PruneOldest deletes the oldest finished events, PruneBatch at a time,
-// while over reports that the store is still too large.
-func (s *Store) PruneOldest(ctx context.Context, over func() bool) (int, error) {
-	total := 0
-	for over() {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n, _, err := s.pruneBatch(ctx, func(*Event) bool { return true }, "")
-		total += n
-		if err != nil || n == 0 {
-			return total, err
-		}
-	}
-	return total, nil
-}
-
 // pruneBatch deletes up to PruneBatch finished events that old accepts,
 // scanning from the oldest event after the id after. It returns the id to
 // continue after, or "" when the scan reached an event old rejects (events
