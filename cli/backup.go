@@ -58,14 +58,14 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer os.Remove(tmp) // gone by then when all went well
-	prog := newBackupProgress(env.Stderr)
+	prog := newByteProgress(env.Stderr, "backup")
 	from, source := "daemon", "the running daemon"
 	n, err := backupFromDaemon(ctx, ac, f, prog)
 	if errors.Is(err, errNotRunning) {
 		from, source = "file", fmt.Sprintf("the file (%v)", err)
 		n, err = backupFromFile(cfg.StorePath, f)
 	}
-	prog.done()
+	prog.finish()
 	if err == nil {
 		err = f.Sync()
 	}
@@ -93,13 +93,13 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 }
 
 // backupFromDaemon streams GET /api/backup into w.
-func backupFromDaemon(ctx context.Context, ac *adminClient, w io.Writer, prog *backupProgress) (int64, error) {
+func backupFromDaemon(ctx context.Context, ac *adminClient, w io.Writer, prog *progress) (int64, error) {
 	res, err := ac.request(ctx, "GET", "/api/backup", nil)
 	if err != nil {
 		return 0, err
 	}
 	defer res.Body.Close()
-	prog.total = res.ContentLength
+	prog.setTotal(res.ContentLength)
 	n, err := io.Copy(w, io.TeeReader(res.Body, prog))
 	if err != nil {
 		return n, fmt.Errorf("reading the copy from the daemon: %w", err)
@@ -119,41 +119,6 @@ func backupFromFile(path string, w io.Writer) (int64, error) {
 	}
 	defer st.Close()
 	return st.Backup(w)
-}
-
-// backupProgress shows bytes received on a terminal.
-type backupProgress struct {
-	w     io.Writer // nil when not a terminal
-	total int64
-	n     int64
-	last  time.Time
-}
-
-func newBackupProgress(stderr io.Writer) *backupProgress {
-	p := &backupProgress{}
-	if isTerminal(stderr) {
-		p.w = stderr
-	}
-	return p
-}
-
-func (p *backupProgress) Write(b []byte) (int, error) {
-	p.n += int64(len(b))
-	if p.w != nil && time.Since(p.last) > 200*time.Millisecond {
-		p.last = time.Now()
-		if p.total > 0 {
-			fmt.Fprintf(p.w, "\rbackup: %s of %s (%d%%)", bytesHuman(p.n), bytesHuman(p.total), p.n*100/p.total)
-		} else {
-			fmt.Fprintf(p.w, "\rbackup: %s", bytesHuman(p.n))
-		}
-	}
-	return len(b), nil
-}
-
-func (p *backupProgress) done() {
-	if p.w != nil && !p.last.IsZero() {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
 }
 
 // bytesHuman is n in B, KiB, MiB or GiB.

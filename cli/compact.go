@@ -33,24 +33,13 @@ func cmdCompact() *Command {
 		if *out != "" {
 			dst = *out
 		}
-		tty := isTerminal(env.Stderr)
-		var last time.Time
-		progress := func(done, total int64) {
-			if !tty || time.Since(last) < 200*time.Millisecond && done < total {
-				return
-			}
-			last = time.Now()
-			pct := int64(100)
-			if total > 0 && done < total {
-				pct = done * 100 / total
-			}
-			fmt.Fprintf(env.Stderr, "\rcompacting %s: %d%% (%s of about %s)\033[K", cfg.StorePath, pct, bytesHuman(done), bytesHuman(total))
-		}
+		bar := newByteProgress(env.Stderr, "compacting "+cfg.StorePath)
 		start := time.Now()
-		res, err := store.Compact(ctx, cfg.StorePath, dst, progress)
-		if tty && !last.IsZero() {
-			fmt.Fprint(env.Stderr, "\r\033[K")
-		}
+		res, err := store.Compact(ctx, cfg.StorePath, dst, func(done, total int64) {
+			bar.total = total // an estimate, which may grow
+			bar.set(done)
+		})
+		bar.finish()
 		if err != nil {
 			return err
 		}

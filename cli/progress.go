@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -13,8 +14,9 @@ import (
 type progress struct {
 	w     io.Writer // nil: draw nothing
 	label string
-	total int
-	n     int
+	total int64
+	n     int64
+	bytes bool // count bytes (shown as KiB, MiB, ...), not steps
 	width int
 	last  time.Time
 	drawn bool
@@ -29,11 +31,32 @@ func newProgress(w io.Writer, label string) *progress {
 	return p
 }
 
-// setTotal sets how many steps there are.
-func (p *progress) setTotal(n int) { p.total = n; p.draw(true) }
+// newByteProgress is a progress counted in bytes.
+func newByteProgress(w io.Writer, label string) *progress {
+	p := newProgress(w, label)
+	p.bytes = true
+	return p
+}
+
+// setTotal sets how many steps (or bytes) there are; 0 or less: unknown.
+func (p *progress) setTotal(n int64) { p.total = n; p.draw(true) }
 
 // step counts one step done.
-func (p *progress) step() { p.n++; p.draw(p.n == p.total) }
+func (p *progress) step() { p.set(p.n + 1) }
+
+// set sets how many steps (or bytes) are done.
+func (p *progress) set(n int64) { p.n = n; p.draw(p.n == p.total) }
+
+// Write counts bytes written through it, so that a copy can be watched
+// with io.TeeReader.
+func (p *progress) Write(b []byte) (int, error) { p.set(p.n + int64(len(b))); return len(b), nil }
+
+func (p *progress) count(n int64) string {
+	if p.bytes {
+		return bytesHuman(n)
+	}
+	return strconv.FormatInt(n, 10)
+}
 
 func (p *progress) draw(force bool) {
 	if p.w == nil || (!force && p.now().Sub(p.last) < 100*time.Millisecond) {
@@ -47,11 +70,11 @@ func (p *progress) draw(force bool) {
 // line is the bar as text: "replaying [#####.....] 12/24 50%".
 func (p *progress) line() string {
 	if p.total <= 0 {
-		return fmt.Sprintf("%s %d", p.label, p.n)
+		return fmt.Sprintf("%s %s", p.label, p.count(p.n))
 	}
-	done := min(p.n*p.width/p.total, p.width)
-	return fmt.Sprintf("%s [%s%s] %d/%d %d%%", p.label, strings.Repeat("#", done), strings.Repeat(".", p.width-done),
-		p.n, p.total, p.n*100/p.total)
+	done := int(min(p.n*int64(p.width)/p.total, int64(p.width)))
+	return fmt.Sprintf("%s [%s%s] %s/%s %d%%", p.label, strings.Repeat("#", done), strings.Repeat(".", p.width-done),
+		p.count(p.n), p.count(p.total), min(p.n*100/p.total, 100))
 }
 
 // finish ends the bar's line, so what follows starts on its own.

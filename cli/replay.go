@@ -134,7 +134,7 @@ func replayBulk(ctx context.Context, env *Env, cl *adminClient, q url.Values, dr
 		switch {
 		case l.Total != nil:
 			out.Total = *l.Total
-			bar.setTotal(out.Total)
+			bar.setTotal(int64(out.Total))
 		case l.Event != nil:
 			out.Events = append(out.Events, *l.Event)
 			if l.Event.Error != "" {

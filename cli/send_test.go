@@ -254,6 +254,19 @@ func TestProgress(t *testing.T) {
 	if !strings.Contains(b.String(), "\rreplaying [##########] 4/4 100%\033[K") || !strings.HasSuffix(b.String(), "\n") {
 		t.Errorf("drawn = %q", b.String())
 	}
+	// Counted in bytes, as backup and compact count: fed through Write.
+	var bb bytes.Buffer
+	bp := &progress{w: &bb, label: "backup", bytes: true, width: 10, now: time.Now}
+	bp.setTotal(2 << 20)
+	bp.Write(make([]byte, 1<<20))
+	if got := bp.line(); got != "backup [#####.....] 1.0 MiB/2.0 MiB 50%" {
+		t.Errorf("byte line = %q", got)
+	}
+	bp.Write(make([]byte, 1<<20))
+	bp.finish()
+	if !strings.Contains(bb.String(), "2.0 MiB/2.0 MiB 100%") {
+		t.Errorf("byte progress drawn = %q", bb.String())
+	}
 	// Not a terminal: nothing is drawn.
 	var quiet bytes.Buffer
 	q := newProgress(&quiet, "replaying")
