@@ -106,11 +106,63 @@ func (s *Store) Finish(ctx context.Context, jobID string, out Outcome) (*Job, er
 // one commit rather than two (one to finish, one to start). It returns the
 // finished job and the started ones, oldest first.
 func (s *Store) FinishAndStart(ctx context.Context, jobID string, out Outcome, max int) (*Job, []*Job, error) {
-	var job *Job
-	var started []*Job
-	var stateErr error
-	err := s.update(ctx, true, func(tx *bolt.Tx) error {
-		job, started, stateErr = nil, nil, nil
+	var r finishResult
+	if err := s.submit(ctx, s.finishOp(jobID, out, max, nil, &r)); err != nil {
+		return nil, nil, err
+	}
+	return r.job, r.started, r.stateErr
+}
+
+// FinishAndStartEarly is FinishAndStart that returns as soon as its
+// transaction has applied, while the commit is still writing it, so that
+// the jobs it started can run during the commit; durable then receives
+// the commit's result. The started jobs may run before their start is
+// on disk: a crash meanwhile leaves them pending (and the finished job
+// running, which goes back to its queue on the next open), so they run
+// again, in order. If durable receives an error, nothing of the
+// transaction landed: the finished job is still running on disk and the
+// started ones still pending; the caller records the finish again, with
+// FinishAndStartIDs to mark the same jobs running.
+func (s *Store) FinishAndStartEarly(ctx context.Context, jobID string, out Outcome, max int) (job *Job, started []*Job, durable <-chan error, err error) {
+	var r finishResult
+	durable, err = s.submitEarly(ctx, s.finishOp(jobID, out, max, nil, &r))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if r.stateErr != nil {
+		return nil, nil, durable, r.stateErr
+	}
+	return r.job, r.started, durable, nil
+}
+
+// FinishAndStartIDs is Finish and then, in the same transaction, Start of
+// the jobs ids that are still queued (pending or failed): it records again
+// a FinishAndStartEarly whose commit failed, when the jobs it started are
+// running already. It returns the finished job and the started ones.
+func (s *Store) FinishAndStartIDs(ctx context.Context, jobID string, out Outcome, ids []string) (*Job, []*Job, error) {
+	var r finishResult
+	if err := s.submit(ctx, s.finishOp(jobID, out, 0, ids, &r)); err != nil {
+		return nil, nil, err
+	}
+	return r.job, r.started, r.stateErr
+}
+
+// finishResult is what a finish op found and did.
+type finishResult struct {
+	job      *Job
+	started  []*Job
+	stateErr error
+}
+
+// finishOp is the commit-loop op of the FinishAndStart calls: finish
+// jobID, then start up to max due jobs of its queue, or the jobs ids. It
+// writes its results to r.
+func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *finishResult) *op {
+	return &op{wake: true, fn: func(tx *bolt.Tx) error {
+		var job *Job
+		var started []*Job
+		var stateErr error
+		defer func() { r.job, r.started, r.stateErr = job, started, stateErr }()
 		j, err := getJob(tx, jobID)
 		if err != nil {
 			stateErr = err
@@ -172,12 +224,24 @@ func (s *Store) FinishAndStart(ctx context.Context, jobID string, out Outcome, m
 			started, err = startDueInQueue(tx, j.Hook, j.Action, j.Key, now, max)
 			return err
 		}
+		for _, id := range ids {
+			n, err := getJob(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if n.State != Pending && n.State != Failed {
+				continue
+			}
+			if err := startJob(tx, n, now); err != nil {
+				return err
+			}
+			started = append(started, n)
+		}
 		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return job, started, stateErr
+	}}
 }
 
 // startDueInQueue starts up to max of a queue's window jobs that are due
