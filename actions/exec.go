@@ -72,7 +72,7 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	if dir == "" {
 		dir = s.opts.TempDir // not started (tests)
 	}
-	payload, err := os.CreateTemp(dir, "webhookd-payload-*")
+	payload, err := createPayload(s.memDir, dir, len(in.event.Body))
 	if err != nil {
 		return fail(false, "payload file: %v", err)
 	}

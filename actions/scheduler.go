@@ -31,8 +31,9 @@ type Options struct {
 	// KillGrace is how long a command has between SIGTERM and SIGKILL
 	// (default 10s).
 	KillGrace time.Duration
-	// TempDir holds the payload files of running commands (default: the
-	// system's).
+	// TempDir holds the payload files of running commands. By default,
+	// those of bodies up to 1 MiB go on a memory file system when there is
+	// one (see memoryDir), and the others in the system's temp directory.
 	TempDir string
 	// OnRun, if set, is called after each run.
 	OnRun func(RunInfo)
@@ -72,6 +73,7 @@ type Scheduler struct {
 	stopRuns  context.CancelCauseFunc
 	loopDone  chan struct{}
 	runDir    string // payload files, under TempDir; made by Start
+	memDir    string // small payload files, on a memory file system; "" if none
 	loopStop  context.CancelFunc
 	wg        sync.WaitGroup // runs and background work
 	closeOnce sync.Once
@@ -97,7 +99,8 @@ func New(opts Options, cfg *Config) *Scheduler {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 10 * time.Second
 	}
-	if opts.TempDir == "" {
+	autoDir := opts.TempDir == ""
+	if autoDir {
 		opts.TempDir = os.TempDir()
 	}
 	rnd := opts.Rand
@@ -122,6 +125,9 @@ func New(opts Options, cfg *Config) *Scheduler {
 	}
 	s.runCtx, s.stopRuns = context.WithCancelCause(context.Background())
 	s.cfg.Store(cfg)
+	if autoDir {
+		s.memDir = memoryDir()
+	}
 	return s
 }
 
@@ -144,6 +150,14 @@ func (s *Scheduler) Start() error {
 		return fmt.Errorf("directory for payload files: %w", err)
 	}
 	s.runDir = dir
+	if s.memDir != "" {
+		if dir, err := os.MkdirTemp(s.memDir, "webhookd-runs-"); err == nil {
+			s.memDir = dir
+		} else {
+			s.log.Debug("payload files go to the temp directory", "dir", s.opts.TempDir, "err", err)
+			s.memDir = ""
+		}
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.loopStop = stop
 	go s.loop(ctx)
@@ -288,15 +302,33 @@ func (s *Scheduler) dispatch() time.Time {
 	}
 	for _, j := range started {
 		p := picks[j.ID]
-		s.launch(p.action, j, p.queue)
+		s.launch(p.action, j, p.queue, nil)
 	}
 	return next
 }
 
-// launch runs a started job in its own goroutine.
-func (s *Scheduler) launch(a *Action, j *store.Job, queue string) {
+// landing tells the runs that a finish started early (see finish) whether
+// their start is on disk: done is closed once that is known, and ok says
+// it is.
+type landing struct {
+	done chan struct{}
+	ok   bool
+}
+
+// launch runs a started job in its own goroutine. land, when set, is the
+// landing of the commit that started it: the run may begin before that
+// commit is on disk, but it is recorded only once it is.
+func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing) {
 	ctx, cancel := context.WithCancelCause(s.runCtx)
 	s.mu.Lock()
+	if _, ok := s.running[j.ID]; ok {
+		// Running already: a finish started it early and that commit
+		// failed, so it was still queued on disk when a dispatch pass
+		// started it again. The run under way counts as this start.
+		s.mu.Unlock()
+		cancel(nil)
+		return
+	}
 	s.running[j.ID] = &running{job: j, queue: queue, cancel: cancel}
 	s.perQueue[queue]++
 	s.mu.Unlock()
@@ -304,21 +336,59 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string) {
 	go func() {
 		defer s.wg.Done()
 		defer cancel(nil)
-		res := s.attempt(ctx, a, j)
-		next, nextAction := s.finish(a, j, res, queue)
+		res := s.attempt(ctx, a, j, land)
+		if land != nil {
+			<-land.done
+			if !land.ok {
+				// Its start never reached the disk, where it is still
+				// queued: it runs again after a restart, like a run cut
+				// off by a crash.
+				s.log.Warn("run not recorded: its start was not written; it runs again after a restart", "job", j.ID, "event_id", j.EventID)
+				s.release(j, queue)
+				return
+			}
+		}
+		out := s.outcome(a, j, res)
+		next, nextAction, durable := s.finish(j, out, queue)
 		// The jobs the finish started (the queue's next) run before this
 		// one leaves the books, so the queue never looks free meanwhile.
+		// They start while the finish is being committed, and are recorded
+		// only once it is on disk.
+		var nextLand *landing
+		if len(next) > 0 {
+			nextLand = &landing{done: make(chan struct{})}
+		}
 		for _, n := range next {
-			s.launch(nextAction, n, queue)
+			s.launch(nextAction, n, queue, nextLand)
 		}
-		s.mu.Lock()
-		delete(s.running, j.ID)
-		if s.perQueue[queue]--; s.perQueue[queue] <= 0 {
-			delete(s.perQueue, queue)
+		if durable != nil {
+			err := <-durable
+			if err != nil {
+				// Nothing of that commit landed: j is still running on
+				// disk, and the jobs it started still queued. Record it
+				// again, with those jobs running.
+				s.log.Error("record run; will retry", "job", j.ID, "event_id", j.EventID, "err", err)
+				err = s.refinish(j, out, next)
+			}
+			if nextLand != nil {
+				nextLand.ok = err == nil
+				close(nextLand.done)
+			}
 		}
-		s.mu.Unlock()
-		s.wake()
+		s.release(j, queue)
 	}()
+}
+
+// release takes a run that ended off the books and looks for what may
+// start now.
+func (s *Scheduler) release(j *store.Job, queue string) {
+	s.mu.Lock()
+	delete(s.running, j.ID)
+	if s.perQueue[queue]--; s.perQueue[queue] <= 0 {
+		delete(s.perQueue, queue)
+	}
+	s.mu.Unlock()
+	s.wake()
 }
 
 // nextSlots is how many jobs of j's queue may start when j ends, and the
@@ -340,9 +410,16 @@ func (s *Scheduler) nextSlots(j *store.Job, queue string) (int, *Action) {
 	return max(0, min(free, inQueue)), a
 }
 
-// attempt runs one attempt of j.
-func (s *Scheduler) attempt(ctx context.Context, a *Action, j *store.Job) result {
+// attempt runs one attempt of j; land is the landing of the commit that
+// started it, if that commit may not be written yet.
+func (s *Scheduler) attempt(ctx context.Context, a *Action, j *store.Job, land *landing) result {
 	ev, err := s.st.GetEvent(j.EventID, true)
+	if errors.Is(err, store.ErrNotFound) && land != nil {
+		// The event came in the same commit that started its job, and
+		// that commit is still being written: read it once it is.
+		<-land.done
+		ev, err = s.st.GetEvent(j.EventID, true)
+	}
 	if err != nil {
 		now := s.now()
 		return result{run: store.Run{Started: now, Finished: now, Result: store.RunFailed, Error: "load event: " + err.Error()}}
@@ -373,11 +450,8 @@ func EventData(ev *store.Event) *tmpl.Data {
 	return d
 }
 
-// finish decides what follows a run and records it, retrying the write
-// until it lands or the scheduler is closed. In the same commit it starts
-// the next due jobs of j's queue that may run now, and returns them with
-// the action to run them as: a queue's next run needs no commit of its own.
-func (s *Scheduler) finish(a *Action, j *store.Job, res result, queue string) ([]*store.Job, *Action) {
+// outcome decides what follows a run, logs the run and reports it.
+func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 	out := store.Outcome{Run: res.run, Concurrency: a.Concurrency}
 	switch {
 	case res.ok:
@@ -421,27 +495,66 @@ func (s *Scheduler) finish(a *Action, j *store.Job, res result, queue string) ([
 	if s.opts.OnRun != nil {
 		s.opts.OnRun(RunInfo{Hook: j.Hook, Action: j.Action, Result: res.run.Result, Duration: res.run.Duration()})
 	}
+	return out
+}
+
+// finish records j's run, retrying the write until it applies or the
+// scheduler is closed. The same transaction starts the next due jobs of
+// j's queue that may run now, and finish returns them with the action to
+// run them as (a queue's next run needs no commit of its own), and a
+// channel that receives the commit's result: finish returns once the
+// transaction applied, so that the next jobs run while it is written.
+func (s *Scheduler) finish(j *store.Job, out store.Outcome, queue string) ([]*store.Job, *Action, <-chan error) {
+	var next []*store.Job
+	var nextAction *Action
+	var durable <-chan error
+	s.record(j, func() error {
+		var slots int
+		var err error
+		slots, nextAction = s.nextSlots(j, queue)
+		_, next, durable, err = s.st.FinishAndStartEarly(context.Background(), j.ID, out, slots)
+		return err
+	})
+	return next, nextAction, durable
+}
+
+// refinish records j's run again after the commit of its finish failed,
+// with the jobs that finish started (running already) marked running. It
+// returns nil once that is on disk.
+func (s *Scheduler) refinish(j *store.Job, out store.Outcome, started []*store.Job) error {
+	ids := make([]string, len(started))
+	for i, n := range started {
+		ids[i] = n.ID
+	}
+	return s.record(j, func() error {
+		_, _, err := s.st.FinishAndStartIDs(context.Background(), j.ID, out, ids)
+		return err
+	})
+}
+
+// record runs write until it succeeds, retrying (100 ms, doubling, up to
+// 30 s) while the disk fails. It gives up, returning the error, when the
+// job is no longer running in the store or the scheduler stops: the job
+// then stays running on disk, and the next start runs it again.
+func (s *Scheduler) record(j *store.Job, write func() error) error {
 	wait := 100 * time.Millisecond
 	for {
-		slots, nextAction := s.nextSlots(j, queue)
-		_, next, err := s.st.FinishAndStart(context.Background(), j.ID, out, slots)
+		err := write()
 		if err == nil {
-			return next, nextAction
+			return nil
 		}
 		if errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) {
-			return nil, nil
+			s.log.Warn("run not recorded: the job is no longer running in the store", "job", j.ID, "event_id", j.EventID, "err", err)
+			return err
 		}
 		if errors.Is(err, store.ErrClosed) {
-			// The job stays running on disk: the next start runs it again.
-			return nil, nil
+			return err
 		}
 		s.log.Error("record run; will retry", "job", j.ID, "event_id", j.EventID, "err", err)
 		select {
 		case <-time.After(wait):
 		case <-s.runCtx.Done():
-			// Stopping: the job stays running on disk, and the next start
-			// runs it again.
-			return nil, nil
+			return context.Cause(s.runCtx)
 		}
 		wait = min(wait*2, 30*time.Second)
 	}
@@ -481,6 +594,9 @@ func (s *Scheduler) stopLoop() {
 		s.loopStop()
 		<-s.loopDone
 		os.RemoveAll(s.runDir)
+		if s.memDir != "" {
+			os.RemoveAll(s.memDir)
+		}
 	}
 }
 

@@ -103,7 +103,8 @@ func benchDispatch(b *testing.B, kind string, conc int) {
 			close(allRan)
 		}
 	}
-	// TempDir is left to its default, the system's, as the daemon has it.
+	// TempDir is left to its default, as the daemon has it: small payload
+	// files on a memory file system when there is one.
 	s := New(Options{Store: st, OnRun: onRun}, NewConfig([]*Action{a}))
 	b.ReportAllocs()
 	b.ResetTimer()

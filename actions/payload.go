@@ -1,0 +1,41 @@
+package actions
+
+import (
+	"os"
+	"strings"
+)
+
+// memPayloadMax is the largest body whose payload file goes on a memory
+// file system when there is one; bigger ones go to the temp directory, so
+// that a few large payloads cannot fill a small machine's RAM.
+const memPayloadMax = 1 << 20
+
+// memoryDir returns a directory on a memory file system (tmpfs) where
+// payload files may go, or "" if there is none: systemd's runtime
+// directory for the service ($RUNTIME_DIRECTORY), the user's
+// ($XDG_RUNTIME_DIR), or /dev/shm. Creating and removing a small file
+// there costs a fraction of what it costs on a journaled disk file
+// system, where it also waits behind the database's fsyncs (issue 8's
+// scheduler overhead; docs/benchmarks.md).
+func memoryDir() string {
+	for _, d := range []string{os.Getenv("RUNTIME_DIRECTORY"), os.Getenv("XDG_RUNTIME_DIR"), "/dev/shm"} {
+		// systemd lists several runtime directories separated by colons.
+		d, _, _ = strings.Cut(d, ":")
+		if d != "" && isMemoryFS(d) {
+			return d
+		}
+	}
+	return ""
+}
+
+// createPayload creates the payload file for a body of n bytes: in mem
+// (a memory file system) when it is set and the body is small, else (or
+// when mem is full) in disk.
+func createPayload(mem, disk string, n int) (*os.File, error) {
+	if mem != "" && n <= memPayloadMax {
+		if f, err := os.CreateTemp(mem, "webhookd-payload-*"); err == nil {
+			return f, nil
+		}
+	}
+	return os.CreateTemp(disk, "webhookd-payload-*")
+}
