@@ -33,8 +33,14 @@ type Data struct {
 	// For when expressions that read only some top-level keys of a JSON
 	// object: its top level, and the keys decoded so far.
 	topOnce sync.Once
-	top     map[string]json.RawMessage // nil: not a JSON object
+	top     []member // nil: not a JSON object
 	partial map[string]any
+}
+
+// member is a top-level key of a JSON object and its raw value (slices of
+// the body, unless the key had escapes).
+type member struct {
+	key, raw []byte
 }
 
 // Payload returns the parsed body: a JSON document, GitHub's form-encoded
@@ -106,8 +112,8 @@ func (d *Data) payloadFor(use payloadUse) any {
 		if _, done := d.partial[k]; done {
 			continue
 		}
-		raw, ok := d.top[k]
-		if !ok {
+		raw := lookup(d.top, k)
+		if raw == nil {
 			continue
 		}
 		v, ok := parseJSON(raw)
@@ -130,12 +136,23 @@ func (d *Data) parseTop() {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(d.Body, &top); err != nil {
+	top, ok := splitObject(d.Body)
+	if !ok {
 		return
 	}
 	d.top = top
 	d.partial = make(map[string]any, 4)
+}
+
+// lookup returns the raw value of key in top: the last one, as decoding
+// into a map keeps it; nil if there is none.
+func lookup(top []member, key string) []byte {
+	for i := len(top) - 1; i >= 0; i-- {
+		if string(top[i].key) == key {
+			return top[i].raw
+		}
+	}
+	return nil
 }
 
 // ParsePayload parses a request body by its content type. JSON is detected

@@ -1,6 +1,8 @@
 package tmpl
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -121,6 +123,50 @@ func FuzzEval(f *testing.F) {
 			if n := utf8.RuneCountInString(ex); n > len("when is false: ")+len(fuzzExprs[i])*2+12*90 {
 				t.Fatalf("Explain(%q) is %d characters long", fuzzExprs[i], n)
 			}
+		}
+	})
+}
+
+// FuzzSplitObject: splitObject accepts exactly the bodies that are valid
+// JSON objects to encoding/json, and finds their members as encoding/json
+// decodes them into a map (the last of a repeated key wins, escaped keys
+// unescaped), with each value's exact text.
+func FuzzSplitObject(f *testing.F) {
+	f.Add([]byte(push().Body))
+	f.Add([]byte(` { "r\u0065f" : "x" , "ref":"y", "a":"}{\"" ,"b":[{"c":"]"}], "n": -1.5e3,"t":true,"z":null } `))
+	f.Add([]byte(`{"\ud800":1,"\xff":2,"":{}}`))
+	f.Add([]byte(`[{"ref":"x"}]`))
+	f.Add([]byte(`"{\"ref\":1}"`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"a":[1,-0,0.5,1e+9,-2E-3,true,false,null,"\u00e9\n"],"b":{"c":{}}}`))
+	f.Add([]byte(`{"a":01}`))
+	f.Add([]byte(`{"a":"tab	in string"}`))
+	f.Add([]byte(`{"a":1}}`))
+	f.Add([]byte(`{"a":1,}`))
+	f.Add([]byte(`{"a":tru}`))
+	f.Add([]byte(`{"a":"\x"}`))
+	f.Add([]byte(`{"a":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`))
+	f.Add([]byte(`{"a":` + strings.Repeat("[", 9998) + strings.Repeat("]", 9998) + `}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		members, ok := splitObject(body)
+		var want map[string]json.RawMessage
+		isObject := json.Valid(body) && json.Unmarshal(body, &want) == nil && want != nil
+		if ok != isObject {
+			t.Fatalf("splitObject(%q) ok = %v; encoding/json: valid %v, decodes an object: %v", body, ok, json.Valid(body), isObject)
+		}
+		if !ok {
+			return
+		}
+		seen := map[string]bool{}
+		for _, m := range members {
+			k := string(m.key)
+			seen[k] = true
+			if got := lookup(members, k); !bytes.Equal(got, want[k]) {
+				t.Fatalf("splitObject(%q)[%q] = %q; encoding/json: %q", body, k, got, want[k])
+			}
+		}
+		if len(seen) != len(want) {
+			t.Fatalf("splitObject(%q) found keys %v; encoding/json: %d keys", body, seen, len(want))
 		}
 	})
 }
