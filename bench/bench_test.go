@@ -8,12 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/webhookd/webhookd/listener"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -195,5 +197,48 @@ webhookd_jobs{state="running"} 1
 	}
 	if _, err := parseMetrics(strings.NewReader("go_goroutines 5\n")); err == nil {
 		t.Errorf("parseMetrics(no webhookd metrics) = nil error")
+	}
+}
+
+// TestNaive: the naive reference handler commits every delivery it
+// acknowledges, and refuses a bad signature.
+func TestNaive(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "naive.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("events")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	w := &naiveWriter{db: db, ops: make(chan *naiveOp, 64)}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.loop(ctx) }()
+	defer func() { stop(); <-done }()
+	srv := httptest.NewServer(&naiveHandler{secret: []byte("s"), w: w})
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/hooks/bench", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned delivery: %d; want 401", resp.StatusCode)
+	}
+	tg, err := parseTarget(srv.URL + "/hooks/bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := load(context.Background(), loadConfig{target: tg, secret: "s", event: "push", size: 2048, conns: 8,
+		dur: 200 * time.Millisecond, expect: map[int]bool{202: true}, timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	db.View(func(tx *bolt.Tx) error { stored = tx.Bucket([]byte("events")).Stats().KeyN; return nil })
+	if res.Requests == 0 || res.Errors != 0 || stored != res.Statuses["202"] {
+		t.Errorf("%s; %d stored; want every request acknowledged and stored", res, stored)
 	}
 }

@@ -1,8 +1,9 @@
 // Command webhookd-bench measures webhookd on one machine: a load tool that
 // POSTs correctly signed GitHub deliveries over keep-alive connections
 // (closed loop, or open loop at a fixed arrival rate), the servers it is
-// compared with (a bare net/http handler; webhookd's own listener and store
-// in-process, with or without group commit), the disk's fsync rate, a
+// compared with (a bare net/http handler; a naive verify-then-group-commit
+// handler; webhookd's own listener and store in-process, with or without
+// group commit), the disk's fsync rate, a
 // filler that builds a store with a large backlog through the store
 // package, a timer for daemon start-up, and a bare fork/exec loop.
 //
@@ -37,6 +38,7 @@ func commands() []command {
 		{"load", "POST signed GitHub deliveries; closed loop (-c) or open loop (-rate)", runLoad},
 		{"bare", "serve a bare net/http handler: read the body, answer 200", runBare},
 		{"serve", "serve webhookd's listener and store in-process (-no-group-commit to compare)", runServe},
+		{"naive", "serve a naive verify-then-group-commit handler (issue 8's reference point)", runNaive},
 		{"fsync", "measure the disk's fsync rate (4 KiB pwrite + fdatasync)", runFsync},
 		{"fill", "build a store with N pending jobs through the store package", runFill},
 		{"startup", "time a webhookd start (until /healthz answers) and its idle RssAnon", runStartup},

@@ -231,6 +231,7 @@ func suiteLoad(ctx context.Context, cfg suiteConfig, record func(Measurement)) e
 		{name: "nogroup/c=16", server: "nogroup", conns: 16},
 		{name: "group/c=16", server: "group", conns: 16},
 		{name: "bare/c=64", server: "bare", conns: 64},
+		{name: "naive/c=64", server: "naive", conns: 64},
 		{name: "webhookd/c=64", server: "webhookd", conns: 64},
 		{name: "nogroup/c=64", server: "nogroup", conns: 64},
 		{name: "group/c=64", server: "group", conns: 64},
@@ -283,6 +284,8 @@ func runLoadCase(ctx context.Context, cfg suiteConfig, c loadCase, round int) (M
 	switch c.server {
 	case "bare":
 		argv = []string{cfg.self, "bare"}
+	case "naive":
+		argv = []string{cfg.self, "naive", "-db", filepath.Join(dir, "naive.db"), "-secret", benchSecret}
 	case "group":
 		argv = []string{cfg.self, "serve", "-config", cfgPath}
 	case "nogroup":
