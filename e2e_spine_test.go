@@ -137,6 +137,7 @@ func TestE2E_CrashRecovery(t *testing.T) {
 	d := startDaemon(t, dir, spineEnv...)
 	var mu sync.Mutex
 	var acked []string
+	deliveryOf := map[string]string{} // event id → its delivery id
 	var n atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -159,6 +160,7 @@ func TestE2E_CrashRecovery(t *testing.T) {
 				if r.Status == 202 {
 					mu.Lock()
 					acked = append(acked, fmt.Sprint(r.Body["id"]))
+					deliveryOf[fmt.Sprint(r.Body["id"])] = fmt.Sprintf("crash-%d", i)
 					mu.Unlock()
 				}
 			}
@@ -177,6 +179,15 @@ func TestE2E_CrashRecovery(t *testing.T) {
 	for _, id := range acked {
 		if status, _ := d2.apiEvent(id); status != 200 {
 			t.Fatalf("acknowledged event %s is missing after the crash (status %d)", id, status)
+		}
+	}
+	// The sender delivers again what it saw acknowledged: each is a
+	// duplicate of the event stored before the crash (the index of recent
+	// delivery ids is read back from the events).
+	for _, id := range acked {
+		r, err := postGitHubTo(d2.addr, "/hooks/site", spineSecret, "push", deliveryOf[id], pushBody("refs/heads/main", "again"))
+		if err != nil || r.Status != 200 || r.Body["duplicate"] != true || r.Body["id"] != id {
+			t.Fatalf("delivery %s sent again after the crash = %v %v; want 200 duplicate of %s", deliveryOf[id], r, err, id)
 		}
 	}
 	ranLog := filepath.Join(dir, "ran.log")

@@ -192,7 +192,7 @@ func (s *Store) pruneBytes(ctx context.Context, excess int64) (int, error) {
 			}
 		}
 		for _, ev := range doomed {
-			if err := deleteEvent(tx, ev); err != nil {
+			if err := s.deleteEvent(tx, ev); err != nil {
 				return err
 			}
 		}

@@ -4,10 +4,15 @@
 //
 // # Invariants
 //
-//   - An event, its jobs and its de-duplication entry are written in one
-//     transaction, and [Store.Ingest] returns only after that transaction
-//     is committed and fsynced. A caller that acknowledges a delivery after
-//     Ingest returns nil never acknowledges something a crash can lose.
+//   - An event and its jobs are written in one transaction, and
+//     [Store.Ingest] returns only after that transaction is committed and
+//     fsynced. A caller that acknowledges a delivery after Ingest returns
+//     nil never acknowledges something a crash can lose.
+//   - The de-duplication index is written behind (dedup.go): an event's
+//     entry is in memory from its commit, and is merged into the index
+//     later, in key order, with many others. The entries not yet merged
+//     are those of the events after a mark in the file, so Open reads them
+//     back from the events after a crash; Close merges them all.
 //   - All writes go through one commit loop: concurrent callers share a
 //     transaction and its fsync (group commit). The loop yields once before
 //     it drains its queue, so that on a single core the callers it woke have

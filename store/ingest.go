@@ -40,8 +40,8 @@ func (s *Store) ingestOp(ne *NewEvent) (o *op, res *IngestResult, err error) {
 	o.fn = func(tx *bolt.Tx) error {
 		*res = IngestResult{}
 		if delivery != "" {
-			if v := tx.Bucket(bDedup).Get(dedupKey(ne.Hook, delivery)); v != nil {
-				*res = IngestResult{ID: string(v), Duplicate: true}
+			if id := s.dd.lookup(tx, dedupKey(ne.Hook, delivery)); id != "" {
+				*res = IngestResult{ID: id, Duplicate: true}
 				return nil
 			}
 		}
@@ -79,9 +79,7 @@ func (s *Store) ingestOp(ne *NewEvent) (o *op, res *IngestResult, err error) {
 			return err
 		}
 		if delivery != "" {
-			if err := tx.Bucket(bDedup).Put(dedupKey(ne.Hook, delivery), []byte(ev.ID)); err != nil {
-				return err
-			}
+			s.dd.add(dedupKey(ne.Hook, delivery), ev.ID)
 		}
 		res.ID = ev.ID
 		return nil

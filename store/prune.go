@@ -79,7 +79,7 @@ func (s *Store) pruneBatch(ctx context.Context, old func(*Event) bool, after str
 			}
 		}
 		for _, ev := range doomed {
-			if err := deleteEvent(tx, ev); err != nil {
+			if err := s.deleteEvent(tx, ev); err != nil {
 				return err
 			}
 		}
@@ -99,7 +99,7 @@ func allFinished(jobs []*Job) bool {
 }
 
 // deleteEvent removes a finished event and everything that hangs off it.
-func deleteEvent(tx *bolt.Tx, ev *Event) error {
+func (s *Store) deleteEvent(tx *bolt.Tx, ev *Event) error {
 	for _, id := range ev.JobIDs {
 		j, err := getJob(tx, id)
 		if err != nil {
@@ -128,13 +128,9 @@ func deleteEvent(tx *bolt.Tx, ev *Event) error {
 		}
 	}
 	if ev.Delivery != "" {
-		d := tx.Bucket(bDedup)
-		k := dedupKey(ev.Hook, ev.Delivery)
 		// Only if it still points here: a later event may own the key.
-		if string(d.Get(k)) == ev.ID {
-			if err := d.Delete(k); err != nil {
-				return err
-			}
+		if err := s.dd.remove(tx, dedupKey(ev.Hook, ev.Delivery), ev.ID); err != nil {
+			return err
 		}
 	}
 	if err := tx.Bucket(bRaw).Delete([]byte(ev.ID)); err != nil {

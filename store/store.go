@@ -17,7 +17,7 @@ import (
 var (
 	bEvents = []byte("events") // event id → event (JSON)
 	bRaw    = []byte("raw")    // event id → headers, query, body
-	bDedup  = []byte("dedup")  // hook \0 delivery → event id
+	bDedup  = []byte("dedup")  // hook \0 delivery → event id (written behind: dedup.go)
 	bJobs   = []byte("jobs")   // job id → job (JSON)
 	bRuns   = []byte("runs")   // job id + attempt (4 bytes) → run (JSON)
 	bState  = []byte("state")  // state \0 job id → nil
@@ -67,6 +67,12 @@ type Options struct {
 	// asks the file system (statfs). It is the seam tests use to fake a
 	// nearly full disk.
 	FreeSpace func(dir string) (int64, error)
+
+	// For tests: dedupMergeAt and dedupMergeMin override the constants,
+	// and crashAtClose makes Close leave the file as a crash would (no
+	// dedup entries flushed, no free-page list written).
+	dedupMergeAt, dedupMergeMin int
+	crashAtClose                bool
 }
 
 // Store is webhookd's database. Its methods are safe for concurrent use.
@@ -76,7 +82,8 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 	ids  idGen
-	disk *diskGuard // nil when read-only
+	disk *diskGuard  // nil when read-only
+	dd   *dedupCache // the dedup entries not yet in their bucket; nil when read-only
 
 	ops     chan *op
 	changed chan struct{} // signalled after a commit that made jobs due
@@ -207,6 +214,10 @@ func (s *Store) init() error {
 				s.ids.observe(string(k))
 			}
 		}
+		s.dd = newDedupCache(s.opts.dedupMergeAt, s.opts.dedupMergeMin)
+		if err := loadDedup(tx, s.dd); err != nil {
+			return err
+		}
 		return s.recover(tx)
 	})
 }
@@ -261,7 +272,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		close(s.quit)
 		<-s.done
-		if !s.opts.ReadOnly {
+		if !s.opts.ReadOnly && !s.opts.crashAtClose {
 			s.syncFreelist()
 		}
 		err = s.db.Close()
@@ -373,12 +384,17 @@ func (s *Store) loop() {
 		select {
 		case first = <-s.ops:
 		case <-s.quit:
-			// Drain what was queued before Close.
+			// Drain what was queued before Close, and put the dedup
+			// entries still in memory where the next Open need not read
+			// them back.
 			for {
 				select {
 				case o := <-s.ops:
 					s.commit([]*op{o})
 				default:
+					if !s.opts.crashAtClose {
+						s.flushDedup()
+					}
 					return
 				}
 			}
@@ -443,11 +459,20 @@ func (s *Store) apply(ops []*op) error {
 	if err != nil {
 		return fmt.Errorf("%w: begin: %w", errCommit, err)
 	}
+	s.dd.begin(tx, false)
+	events := 0
 	for _, o := range ops {
 		if err := o.fn(tx); err != nil {
 			_ = tx.Rollback()
+			s.dd.rolledBack()
 			return err
 		}
+		events += o.events
+	}
+	if err := s.dd.merge(tx, max(s.dd.mergeMin, 2*events)); err != nil {
+		_ = tx.Rollback()
+		s.dd.rolledBack()
+		return fmt.Errorf("%w: %w", errCommit, err)
 	}
 	// Every op applied, so none of them runs again (a failure from here on
 	// is the commit's, and no op is retried alone after it): those that
@@ -468,13 +493,38 @@ func (s *Store) apply(ops []*op) error {
 	if s.opts.FailWrites != nil {
 		if err := s.opts.FailWrites(); err != nil {
 			_ = tx.Rollback()
+			s.dd.rolledBack()
 			return fmt.Errorf("%w: %w", errCommit, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		s.dd.rolledBack()
 		return fmt.Errorf("%w: %w", errCommit, err)
 	}
+	s.dd.committed()
 	return nil
+}
+
+// flushDedup writes every dedup entry still in memory into the bucket, at
+// Close. If that fails, the next Open reads them back from the events.
+func (s *Store) flushDedup() {
+	for i := 0; i < 2 && (len(s.dd.live) > 0 || s.dd.merging != nil); i++ {
+		tx, err := s.db.Begin(true)
+		if err == nil {
+			s.dd.begin(tx, true)
+			if err = s.dd.merge(tx, -1); err == nil {
+				err = tx.Commit()
+			} else {
+				_ = tx.Rollback()
+			}
+		}
+		if err != nil {
+			s.dd.rolledBack()
+			s.log.Warn("could not write the dedup entries at close; the next start reads them back", "err", err)
+			return
+		}
+		s.dd.committed()
+	}
 }
 
 // IsWriteError reports whether err is a failure to write to the disk

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestDedup_Model: the de-duplication index, written behind (in memory
+// first, merged into its bucket later in key order), answers as a model of
+// "a delivery id is stored once while its event is kept" through random
+// ingests (new and repeated delivery ids, several at once, so that
+// commits hold many), prunes, clean restarts and crashes, with merges
+// small enough to span many commits and to be cut off by a crash.
+func TestDedup_Model(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { dedupModel(t, seed) })
+	}
+}
+
+func dedupModel(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, seed*7))
+	path := filepath.Join(t.TempDir(), "dedup.db")
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func() { mu.Lock(); now = now.Add(time.Second); mu.Unlock() }
+	open := func(crash bool) *Store {
+		t.Helper()
+		s, err := Open(path, Options{Now: clock, dedupMergeAt: 7, dedupMergeMin: 3, crashAtClose: crash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open(false)
+	defer func() { s.Close() }()
+	ctx := context.Background()
+
+	type stored struct {
+		id       string
+		received time.Time
+	}
+	model := map[string]stored{} // hook \0 delivery → event
+	key := func(hook, d string) string { return hook + "\x00" + d }
+	hooks := []string{"a", "b"}
+	merges := 0
+	for step := 0; step < 400; step++ {
+		switch op := rng.IntN(100); {
+		case op < 80: // ingest a few deliveries at once, some repeated
+			n := 1 + rng.IntN(12)
+			type req struct{ hook, delivery string }
+			reqs := make([]req, n)
+			for i := range reqs {
+				reqs[i] = req{hooks[rng.IntN(2)], fmt.Sprint("d", rng.IntN(150))}
+			}
+			results := make([]IngestResult, n)
+			var wg sync.WaitGroup
+			for i, r := range reqs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res, err := s.Ingest(ctx, &NewEvent{Hook: r.hook, Type: "push", Delivery: r.delivery, Received: clock(), Body: []byte("{}")})
+					if err != nil {
+						t.Error(err)
+					}
+					results[i] = res
+				}()
+			}
+			wg.Wait()
+			// Requests for one key: the first committed is stored, the
+			// others are its duplicates; a key already stored is a
+			// duplicate of that event.
+			byKey := map[string][]IngestResult{}
+			for i, r := range reqs {
+				byKey[key(r.hook, r.delivery)] = append(byKey[key(r.hook, r.delivery)], results[i])
+			}
+			for k, rs := range byKey {
+				want, had := model[k]
+				var fresh []string
+				for _, r := range rs {
+					if !r.Duplicate {
+						fresh = append(fresh, r.ID)
+					}
+				}
+				switch {
+				case had && len(fresh) > 0:
+					t.Fatalf("step %d: %q is stored as %s, and was stored again as %v", step, k, want.id, fresh)
+				case !had && len(fresh) != 1:
+					t.Fatalf("step %d: %q was new; stored %d times (%v)", step, k, len(fresh), rs)
+				case !had:
+					want = stored{fresh[0], clock()}
+					model[k] = want
+				}
+				for _, r := range rs {
+					if r.ID != want.id {
+						t.Fatalf("step %d: %q answered %+v; want event %s", step, k, r, want.id)
+					}
+				}
+			}
+			advance()
+		case op < 88: // prune what arrived before a moment in the past
+			cutoff := clock().Add(-time.Duration(rng.IntN(60)) * time.Second)
+			if _, err := s.Prune(ctx, cutoff); err != nil {
+				t.Fatal(err)
+			}
+			for k, ev := range model {
+				if ev.received.Before(cutoff) {
+					delete(model, k)
+				}
+			}
+		default: // restart, cleanly or as after a crash
+			crash := rng.IntN(2) == 0
+			s.opts.crashAtClose = crash
+			if s.dd.merging != nil {
+				merges++
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = open(false)
+			if !crash && len(s.dd.live) != 0 {
+				t.Fatalf("step %d: after a clean close, %d dedup entries were read back; want none (flushed)", step, len(s.dd.live))
+			}
+		}
+		// The bucket and memory together hold exactly the model.
+		got := map[string]string{}
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bDedup).ForEach(func(k, v []byte) error { got[string(k)] = string(v); return nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan map[string]string)
+		// Memory belongs to the commit loop: read it there.
+		if err := s.update(ctx, false, func(*bolt.Tx) error {
+			m := map[string]string{}
+			for k, v := range s.dd.live {
+				m[k] = v
+			}
+			go func() { done <- m }()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range <-done {
+			if old, ok := got[k]; ok && old != v {
+				t.Fatalf("step %d: %q is %s in the bucket and %s in memory", step, k, old, v)
+			}
+			got[k] = v
+		}
+		if len(got) != len(model) {
+			t.Fatalf("step %d: the index holds %d entries; the model %d", step, len(got), len(model))
+		}
+		for k, ev := range model {
+			if got[k] != ev.id {
+				t.Fatalf("step %d: index[%q] = %q; want %s", step, k, got[k], ev.id)
+			}
+		}
+	}
+	if merges == 0 {
+		t.Errorf("no restart came during a merge: the test did not cut one off")
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkOpenAfterCrash measures Open on a store left by a crash with a
+// full merge threshold's worth of dedup entries only in memory: Open reads
+// them back from the events. Compare with the same store closed cleanly.
+func BenchmarkOpenAfterCrash(b *testing.B) {
+	for _, crash := range []bool{false, true} {
+		b.Run(fmt.Sprint("crash=", crash), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "open.db")
+			s, err := Open(path, Options{crashAtClose: crash})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for w := 0; w < 64; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < dedupMergeAt-1; i += 64 {
+						if _, err := s.Ingest(context.Background(), newEvent("h", fmt.Sprint("6113728f-27ae-82c7-b1a1-", i), NewJob{Action: "a", Skip: "no"})); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			s.Close()
+			b.ResetTimer()
+			for range b.N {
+				s, err := Open(path, Options{ReadOnly: false})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if crash && len(s.dd.live) != dedupMergeAt-1 {
+					b.Fatalf("read back %d entries; want %d", len(s.dd.live), dedupMergeAt-1)
+				}
+				// Leave it as the crash did, for the next round.
+				s.opts.crashAtClose = crash
+				s.Close()
+			}
+		})
+	}
+}
