@@ -26,6 +26,7 @@ import (
 	"github.com/webhookd/webhookd/cli"
 	"github.com/webhookd/webhookd/config"
 	"github.com/webhookd/webhookd/internal/certs"
+	"github.com/webhookd/webhookd/internal/gctune"
 	"github.com/webhookd/webhookd/internal/wire"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
@@ -114,30 +115,6 @@ func setLevel(v *slog.LevelVar, name string) {
 }
 
 // serve runs the daemon until ctx ends (SIGTERM or SIGINT), then drains.
-// gcPercent and memoryLimit are the daemon's garbage collector settings
-// unless GOGC or GOMEMLIMIT say otherwise: collect when the heap has grown
-// to five times what is live, or near 64 MiB, whichever comes first.
-// Ingest allocates about 40 KB per request and keeps little, so Go's
-// default (twice what is live, a heap of a few MB) collected a hundred
-// times a second under load; these settings cut the server's CPU per
-// request by about a fifth (docs/benchmarks.md) for some 15 MB more
-// memory under load.
-const (
-	gcPercent   = 400
-	memoryLimit = 64 << 20
-)
-
-// tuneGC applies gcPercent and memoryLimit where the environment does not
-// set GOGC or GOMEMLIMIT.
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
-	}
-}
-
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -145,7 +122,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
-	tuneGC(os.Getenv)
+	gctune.Apply(os.Getenv)
 	// SIGHUP reloads; caught from the start, since by default it would
 	// end the process.
 	hup := make(chan os.Signal, 1)

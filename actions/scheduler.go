@@ -509,10 +509,11 @@ func (s *Scheduler) finish(j *store.Job, out store.Outcome, queue string) ([]*st
 	var nextAction *Action
 	var durable <-chan error
 	s.record(j, func() error {
-		var slots int
-		var err error
-		slots, nextAction = s.nextSlots(j, queue)
-		_, next, durable, err = s.st.FinishAndStartEarly(context.Background(), j.ID, out, slots)
+		slots, a := s.nextSlots(j, queue)
+		_, started, d, err := s.st.FinishAndStartEarly(context.Background(), j.ID, out, slots)
+		if err == nil {
+			next, nextAction, durable = started, a, d
+		}
 		return err
 	})
 	return next, nextAction, durable

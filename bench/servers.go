@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/webhookd/webhookd/internal/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/internal/gctune"
+	"github.com/webhookd/webhookd/internal/wire"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
 )
@@ -98,6 +99,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
+	gctune.Apply(os.Getenv) // as webhookd serve runs
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
