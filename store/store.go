@@ -487,7 +487,7 @@ func (s *Store) apply(ops []*op) error {
 	if early {
 		// The goroutines just woken wait in this P's run queue; without a
 		// yield they would wait for the commit's syscalls to hand the P
-		// over (a few hundred µs per job measured at parallelism 4).
+		// over (about 100 µs per job, measured at parallelism 1).
 		runtime.Gosched()
 	}
 	if s.opts.FailWrites != nil {
