@@ -3,7 +3,8 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -41,9 +42,14 @@ type dedupCache struct {
 	mergeAt, mergeMin int
 	live              map[string]string // committed entries not yet in the bucket
 	staged            map[string]string // the transaction's changes; "" deletes
-	// A merge under way: a snapshot of live in key order, how far it is
-	// merged (committed, and in the open transaction), and the mark it
-	// sets when it is done.
+	// pending lists what went into live since the last snapshot (some
+	// since deleted or replaced: merge skips those), so that taking a
+	// snapshot does not walk the map.
+	pending []dedupEntry
+	// A snapshot being sorted off the commit loop, then the merge under
+	// way: the snapshot in key order, how far it is merged (committed,
+	// and in the open transaction), and the mark it sets when it is done.
+	sorting           chan []dedupEntry
 	merging           []dedupEntry
 	merged, tentative int
 	upto              string
@@ -103,19 +109,49 @@ func (d *dedupCache) remove(tx *bolt.Tx, key []byte, id string) error {
 func (d *dedupCache) begin(tx *bolt.Tx, all bool) {
 	clear(d.staged)
 	d.tentative = d.merged
-	if d.merging != nil || len(d.live) == 0 || len(d.live) < d.mergeAt && !all {
+	if d.sorting != nil {
+		if all {
+			d.startMerge(<-d.sorting)
+		} else {
+			select {
+			case snap := <-d.sorting:
+				d.startMerge(snap)
+			default:
+			}
+		}
+	}
+	if d.merging != nil || d.sorting != nil || len(d.live) == 0 || len(d.live) < d.mergeAt && !all {
 		return
 	}
-	d.merging = make([]dedupEntry, 0, len(d.live))
-	for k, id := range d.live {
-		d.merging = append(d.merging, dedupEntry{k, id})
-	}
-	sort.Slice(d.merging, func(i, j int) bool { return d.merging[i].key < d.merging[j].key })
-	d.merged, d.tentative = 0, 0
-	// Every committed event has its entry in live or in the bucket; once
-	// this snapshot is in the bucket, every event up to the newest is.
+	// Every committed event has its entry in live (so in pending) or in
+	// the bucket; once this snapshot is in the bucket, every event up to
+	// the newest is.
 	k, _ := tx.Bucket(bEvents).Cursor().Last()
 	d.upto = string(k)
+	snap := d.pending
+	d.pending = nil
+	if all {
+		sortEntries(snap)
+		d.startMerge(snap)
+		return
+	}
+	// Sorting 16,384 keys takes a few ms: not in the loop, where every
+	// request waiting for a commit would wait for it too.
+	d.sorting = make(chan []dedupEntry, 1)
+	go func(ch chan<- []dedupEntry) {
+		sortEntries(snap)
+		ch <- snap
+	}(d.sorting)
+}
+
+func (d *dedupCache) startMerge(snap []dedupEntry) {
+	d.sorting = nil
+	d.merging = snap
+	d.merged, d.tentative = 0, 0
+}
+
+func sortEntries(es []dedupEntry) {
+	slices.SortFunc(es, func(a, b dedupEntry) int { return strings.Compare(a.key, b.key) })
 }
 
 // merge writes the next n entries of the merge under way into the bucket,
@@ -156,6 +192,7 @@ func (d *dedupCache) committed() {
 			delete(d.live, k)
 		} else {
 			d.live[k] = id
+			d.pending = append(d.pending, dedupEntry{k, id})
 		}
 	}
 	clear(d.staged)
@@ -204,7 +241,9 @@ func loadDedup(tx *bolt.Tx, d *dedupCache) error {
 			return fmt.Errorf("decode event %s: %w", k, err)
 		}
 		if ev.Delivery != "" {
-			d.live[string(dedupKey(ev.Hook, ev.Delivery))] = string(k)
+			e := dedupEntry{string(dedupKey(ev.Hook, ev.Delivery)), string(k)}
+			d.live[e.key] = e.id
+			d.pending = append(d.pending, e)
 		}
 	}
 	return nil

@@ -118,7 +118,7 @@ func dedupModel(t *testing.T, seed uint64) {
 		default: // restart, cleanly or as after a crash
 			crash := rng.IntN(2) == 0
 			s.opts.crashAtClose = crash
-			if s.dd.merging != nil {
+			if s.dd.merging != nil || s.dd.sorting != nil {
 				merges++
 			}
 			if err := s.Close(); err != nil {

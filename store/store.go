@@ -508,7 +508,7 @@ func (s *Store) apply(ops []*op) error {
 // flushDedup writes every dedup entry still in memory into the bucket, at
 // Close. If that fails, the next Open reads them back from the events.
 func (s *Store) flushDedup() {
-	for i := 0; i < 2 && (len(s.dd.live) > 0 || s.dd.merging != nil); i++ {
+	for i := 0; i < 3 && (len(s.dd.live) > 0 || s.dd.merging != nil || s.dd.sorting != nil); i++ {
 		tx, err := s.db.Begin(true)
 		if err == nil {
 			s.dd.begin(tx, true)
