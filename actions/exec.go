@@ -72,20 +72,14 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	if dir == "" {
 		dir = s.opts.TempDir // not started (tests)
 	}
-	payload, err := createPayload(s.memDir, dir, len(in.event.Body))
+	// The same open file is the command's stdin, read from its start: no
+	// pipe and no copying goroutine for the body.
+	payload, err := writePayload(s.memDir, dir, in.event.Body)
 	if err != nil {
 		return fail(false, "payload file: %v", err)
 	}
 	defer os.Remove(payload.Name())
-	// The same open file is the command's stdin, read from its start: no
-	// pipe and no copying goroutine for the body.
 	defer payload.Close()
-	if _, err := payload.Write(in.event.Body); err != nil {
-		return fail(false, "payload file: %v", err)
-	}
-	if _, err := payload.Seek(0, io.SeekStart); err != nil {
-		return fail(false, "payload file: %v", err)
-	}
 	env = append(env,
 		"WEBHOOKD_EVENT_ID="+in.event.ID,
 		"WEBHOOKD_JOB_ID="+in.job.ID,

@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"io"
 	"os"
 	"strings"
 )
@@ -28,14 +29,30 @@ func memoryDir() string {
 	return ""
 }
 
-// createPayload creates the payload file for a body of n bytes: in mem
-// (a memory file system) when it is set and the body is small, else (or
-// when mem is full) in disk.
-func createPayload(mem, disk string, n int) (*os.File, error) {
-	if mem != "" && n <= memPayloadMax {
-		if f, err := os.CreateTemp(mem, "webhookd-payload-*"); err == nil {
+// writePayload writes body to a new payload file and returns it open, at
+// its start: in mem (a memory file system) when that is set and the body
+// is small, else — or when that fails, say because mem is full — in disk.
+func writePayload(mem, disk string, body []byte) (*os.File, error) {
+	if mem != "" && len(body) <= memPayloadMax {
+		if f, err := writeFile(mem, body); err == nil {
 			return f, nil
 		}
 	}
-	return os.CreateTemp(disk, "webhookd-payload-*")
+	return writeFile(disk, body)
+}
+
+func writeFile(dir string, body []byte) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "webhookd-payload-*")
+	if err != nil {
+		return nil, err
+	}
+	if _, err = f.Write(body); err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
 }
