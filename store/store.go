@@ -304,18 +304,8 @@ func (s *Store) Path() string { return s.db.Path() }
 
 // submit queues o for the commit loop and waits until it is committed.
 func (s *Store) submit(ctx context.Context, o *op) error {
-	o.done = make(chan error, 1)
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case s.ops <- o:
-		s.mu.RUnlock()
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
+	if err := s.handOver(ctx, o); err != nil {
+		return err
 	}
 	// Once queued, the op is committed or failed by the loop; wait for it
 	// even if ctx ends, so that a caller never reports failure for a write
@@ -334,18 +324,8 @@ func (s *Store) submitEarly(ctx context.Context, o *op) (<-chan error, error) {
 		return nil, errors.New("store opened read-only")
 	}
 	o.applied = make(chan struct{})
-	o.done = make(chan error, 1)
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return nil, ErrClosed
-	}
-	select {
-	case s.ops <- o:
-		s.mu.RUnlock()
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return nil, ctx.Err()
+	if err := s.handOver(ctx, o); err != nil {
+		return nil, err
 	}
 	select {
 	case <-o.applied:
@@ -362,6 +342,23 @@ func (s *Store) submitEarly(ctx context.Context, o *op) (<-chan error, error) {
 		// the transaction began), or in the commit after it (then nothing
 		// of it landed either).
 		return nil, err
+	}
+}
+
+// handOver hands o to the commit loop, unless the store is closed or ctx
+// ends first.
+func (s *Store) handOver(ctx context.Context, o *op) error {
+	o.done = make(chan error, 1)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	select {
+	case s.ops <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
