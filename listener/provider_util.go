@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -204,6 +205,9 @@ func (s *jsonString) UnmarshalJSON(b []byte) error {
 // setJSONFields sets top-level fields of a JSON object body (a value nil
 // leaves the field as it is) and returns the new body. A body that is not
 // a JSON object is returned unchanged: the sender's payload is the user's.
+// Keys that differ from a set field only in case are dropped: the decoder
+// matches field names without regard to case, and a stale
+// "webhooktimestamp" sorted after the new "webhookTimestamp" would win.
 func setJSONFields(body []byte, fields map[string]any) []byte {
 	var m map[string]json.RawMessage
 	if !jsonObject(body, &m) || m == nil {
@@ -220,6 +224,11 @@ func setJSONFields(body []byte, fields map[string]any) []byte {
 		b, err := json.Marshal(v)
 		if err != nil {
 			continue
+		}
+		for other := range m {
+			if other != k && strings.EqualFold(other, k) {
+				delete(m, other)
+			}
 		}
 		m[k] = b
 		changed = true
