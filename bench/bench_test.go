@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -203,19 +204,12 @@ webhookd_jobs{state="running"} 1
 // TestNaive: the naive reference handler commits every delivery it
 // acknowledges, and refuses a bad signature.
 func TestNaive(t *testing.T) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "naive.db"), 0o600, nil)
+	w, err := openNaiveWriter(filepath.Join(t.TempDir(), "naive.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("events")); return err }); err != nil {
-		t.Fatal(err)
-	}
-	w := &naiveWriter{db: db, ops: make(chan *naiveOp, 64)}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); w.loop(ctx) }()
-	defer func() { stop(); <-done }()
+	defer w.Close()
+	db := w.db
 	srv := httptest.NewServer(&naiveHandler{secret: []byte("s"), w: w})
 	defer srv.Close()
 
@@ -240,5 +234,48 @@ func TestNaive(t *testing.T) {
 	db.View(func(tx *bolt.Tx) error { stored = tx.Bucket([]byte("events")).Stats().KeyN; return nil })
 	if res.Requests == 0 || res.Errors != 0 || stored != res.Statuses["202"] {
 		t.Errorf("%s; %d stored; want every request acknowledged and stored", res, stored)
+	}
+}
+
+// TestForkExecDurable: the durable floor runs the command n times and
+// commits one record per run, numbered 1..n, each with the run's exit code.
+func TestForkExecDurable(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "exit3.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(dir, "floor.db")
+	_, err := forkExec(context.Background(), 12, 3, []string{script}, dbPath)
+	if err == nil || !strings.Contains(err.Error(), "12 of 12 runs failed") {
+		t.Fatalf("forkExec of a failing command = %v; want 12 of 12 runs failed", err)
+	}
+	db, err := bolt.Open(dbPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seen := map[int64]bool{}
+	db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("events")).ForEach(func(k, v []byte) error {
+			var r runRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				t.Errorf("record %x: %v", k, err)
+			}
+			if r.ExitCode != 3 || r.Finished.Before(r.Started) {
+				t.Errorf("record %+v; want exit code 3, finished after started", r)
+			}
+			seen[r.Run] = true
+			return nil
+		})
+	})
+	for i := int64(1); i <= 12; i++ {
+		if !seen[i] {
+			t.Errorf("run %d has no record (records: %v)", i, seen)
+		}
+	}
+	res, err := forkExec(context.Background(), 5, 2, []string{"true"}, "")
+	if err != nil || res.N != 5 || res.Durable || res.PerJobUS <= 0 {
+		t.Errorf("bare forkExec = %+v, %v", res, err)
 	}
 }

@@ -35,22 +35,11 @@ func runNaive(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *dbPath == "" {
 		return &usageError{"naive -db FILE [-addr ADDR] [-secret S]"}
 	}
-	db, err := bolt.Open(*dbPath, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	w, err := openNaiveWriter(*dbPath)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte("events"))
-		return err
-	}); err != nil {
-		return err
-	}
-	w := &naiveWriter{db: db, ops: make(chan *naiveOp, 4096)}
-	wctx, stopWriter := context.WithCancel(context.Background())
-	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); w.loop(wctx) }()
-	defer func() { stopWriter(); <-writerDone }()
+	defer w.Close()
 
 	ln, err := listenLoopback(*addr)
 	if err != nil {
@@ -74,9 +63,45 @@ type naiveOp struct {
 
 // naiveWriter is the single writer: one transaction per drained batch.
 type naiveWriter struct {
-	db  *bolt.DB
-	ops chan *naiveOp
-	seq uint64
+	db   *bolt.DB
+	ops  chan *naiveOp
+	seq  uint64
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// openNaiveWriter opens (creating) a bbolt file with the store's options
+// and starts its writer; Close stops the writer and closes the file.
+func openNaiveWriter(path string) (*naiveWriter, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte("events"))
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	w := &naiveWriter{db: db, ops: make(chan *naiveOp, 4096), stop: stop, done: make(chan struct{})}
+	go func() { defer close(w.done); w.loop(ctx) }()
+	return w, nil
+}
+
+// put writes v under the next sequence number and returns once that is
+// committed.
+func (w *naiveWriter) put(v []byte) error {
+	op := &naiveOp{body: v, done: make(chan error, 1)}
+	w.ops <- op
+	return <-op.done
+}
+
+func (w *naiveWriter) Close() error {
+	w.stop()
+	<-w.done
+	return w.db.Close()
 }
 
 func (w *naiveWriter) loop(ctx context.Context) {
@@ -136,9 +161,7 @@ func (h *naiveHandler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	op := &naiveOp{body: body, done: make(chan error, 1)}
-	h.w.ops <- op
-	if err := <-op.done; err != nil {
+	if err := h.w.put(body); err != nil {
 		http.Error(rw, "store", http.StatusServiceUnavailable)
 		return
 	}

@@ -374,14 +374,26 @@ func suiteSched(ctx context.Context, cfg suiteConfig, record func(Measurement)) 
 			return err
 		}
 		for r := 0; r < cfg.rounds; r++ {
-			for i := 0; i < 2; i++ {
-				if (i+r)%2 == 0 {
+			for i := 0; i < 3; i++ {
+				// bare, naive durable, webhookd; rotated each round.
+				switch (i + r) % 3 {
+				case 0:
 					fmt.Fprintf(cfg.progress, "suite: round %d: forkexec p=%d\n", r+1, p)
-					res, err := forkExec(ctx, cfg.schedN, p, []string{script})
+					res, err := forkExec(ctx, cfg.schedN, p, []string{script}, "")
 					if err != nil {
 						return err
 					}
 					record(Measurement{Name: fmt.Sprintf("forkexec/p=%d", p), Round: r, Fork: res})
+					continue
+				case 1:
+					fmt.Fprintf(cfg.progress, "suite: round %d: forkexec -db p=%d\n", r+1, p)
+					db := filepath.Join(dir, fmt.Sprintf("naive-%d.db", r))
+					res, err := forkExec(ctx, cfg.schedN, p, []string{script}, db)
+					os.Remove(db)
+					if err != nil {
+						return err
+					}
+					record(Measurement{Name: fmt.Sprintf("forkexec-durable/p=%d", p), Round: r, Fork: res})
 					continue
 				}
 				fmt.Fprintf(cfg.progress, "suite: round %d: webhookd jobs p=%d\n", r+1, p)
