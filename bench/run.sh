@@ -5,7 +5,8 @@
 # webhookd's listener+store in-process with and without group commit, at 16
 # and 64 connections; webhookd in open loop at 5,000 req/s; webhookd with
 # GOMAXPROCS=1 at 256 connections; webhookd running 10,000 queued jobs
-# against a bare fork/exec loop; and webhookd's start-up and memory on a
+# against a bare fork/exec loop and a naive durable one (each run's record
+# committed before the next); and webhookd's start-up and memory on a
 # store with 1,000,000 pending jobs against an empty one. It writes the
 # medians, ratios and the machine description into docs/benchmarks.md
 # (between its markers; the rest of the file is left alone).
