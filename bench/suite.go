@@ -438,7 +438,7 @@ func suiteStartup(ctx context.Context, cfg suiteConfig, record func(Measurement)
 	if err := runFill(ctx, []string{"-db", filepath.Join(oneDir, "webhookd.db"), "-n", "1"}, io.Discard, cfg.progress); err != nil {
 		return err
 	}
-	rounds := max(3*cfg.rounds, 9)
+	rounds := max(5*cfg.rounds, 15)
 	cfgs := []string{filepath.Join(emptyDir, "webhookd.toml"), filepath.Join(oneDir, "webhookd.toml"), filepath.Join(fullDir, "webhookd.toml")}
 	names := []string{"startup/empty", "startup/one-job", fmt.Sprintf("startup/backlog=%d", cfg.backlog)}
 	// One start each, not measured: it creates the empty store and reads
