@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // Defaults of a Watcher.
@@ -57,7 +59,7 @@ type Watcher struct {
 	dirs  map[string]bool // directories watched
 	leafs map[string]bool // files watched themselves
 
-	fs     notifier
+	fs     *fsnotify.Watcher
 	kick   chan struct{}
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -89,7 +91,7 @@ func NewWatcher(opts WatchOptions) *Watcher {
 
 // Open starts watching the files given to Watch (before or after Open).
 func (w *Watcher) Open() error {
-	fw, err := newNotifier()
+	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch config: %w", err)
 	}
@@ -139,7 +141,7 @@ func (w *Watcher) Close() error {
 	return err
 }
 
-// read takes the notifier's events and passes on those that concern the
+// read takes fsnotify's events and passes on those that concern the
 // watched files.
 func (w *Watcher) read() {
 	defer w.wg.Done()
@@ -151,15 +153,15 @@ func (w *Watcher) read() {
 	}
 	for {
 		select {
-		case name, ok := <-w.fs.Events():
+		case ev, ok := <-w.fs.Events:
 			if !ok {
 				return
 			}
-			if w.relevant(name) {
-				w.log.Debug("config watch event", "path", name)
+			if w.relevant(ev.Name) {
+				w.log.Debug("config watch event", "path", ev.Name, "op", ev.Op.String())
 				notify(w.kick)
 			}
-		case err, ok := <-w.fs.Errors():
+		case err, ok := <-w.fs.Errors:
 			if !ok {
 				return
 			}
@@ -229,7 +231,7 @@ func (w *Watcher) sync() {
 		if w.dirs[d] {
 			continue
 		}
-		if err := w.fs.AddDir(d); err != nil {
+		if err := w.fs.Add(d); err != nil {
 			// A directory that does not exist (yet) is looked at again at
 			// the next event or poll.
 			w.log.Warn("config watch: cannot watch directory", "dir", d, "err", err)
@@ -237,7 +239,7 @@ func (w *Watcher) sync() {
 		}
 	}
 	for f := range leafs {
-		if err := w.fs.AddFile(f); err != nil {
+		if err := w.fs.Add(f); err != nil {
 			delete(leafs, f)
 		}
 	}
@@ -245,7 +247,7 @@ func (w *Watcher) sync() {
 }
 
 func (w *Watcher) unwatch(p string) {
-	if err := w.fs.Remove(p); err != nil && !errors.Is(err, errNotWatched) {
+	if err := w.fs.Remove(p); err != nil && !errors.Is(err, fsnotify.ErrNonExistentWatch) {
 		w.log.Debug("config watch: remove", "path", p, "err", err)
 	}
 }
