@@ -84,14 +84,17 @@ func (g *diskGuard) refresh() {
 		return
 	}
 	free, err := g.free(g.dir)
-	g.checked.Store(now)
-	g.written.Store(0)
 	if err != nil {
 		g.failed.Store(true)
+		g.checked.Store(now)
 		return
 	}
-	g.failed.Store(false)
+	// The figure first, then the time: a request that sees this look's
+	// time uses this look's figure.
 	g.last.Store(free)
+	g.written.Store(0)
+	g.failed.Store(false)
+	g.checked.Store(now)
 	min := g.minFree.Load()
 	low := free < min
 	if g.low.Swap(low) != low && g.onLow != nil {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -267,4 +269,94 @@ func TestStore_PruneLoopMaxSize(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// TestStore_MinFreeFirstLook: the store looks at the disk when it opens,
+// so the first requests, arriving together, never find the look under way
+// and no figure to go by (they were refused as if the disk were full: "0
+// bytes free"). A store opened on a disk already low says so and refuses.
+func TestStore_MinFreeFirstLook(t *testing.T) {
+	disk := &fakeDisk{}
+	disk.free.Store(1 << 30)
+	now := time.Now()
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }, MinFree: 64 << 20, FreeSpace: disk.FreeSpace})
+	if got := disk.calls.Load(); got != 1 {
+		t.Fatalf("free space asked %d times by Open; want 1", got)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			if _, err := s.Ingest(context.Background(), newEvent("h", fmt.Sprint("first", i))); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("one of the first requests: %v", err)
+	}
+
+	low := &fakeDisk{}
+	low.free.Store(1 << 20)
+	logged := &lockedBuffer{}
+	s2, _ := openTest(t, Options{Now: func() time.Time { return now }, MinFree: 64 << 20, FreeSpace: low.FreeSpace, Logger: slog.New(slog.NewTextHandler(logged, nil))})
+	if _, err := s2.Ingest(context.Background(), newEvent("h", "x")); !errors.Is(err, ErrLowDisk) {
+		t.Errorf("Ingest on a store opened with 1 MiB free, min_free 64 MiB = %v; want ErrLowDisk", err)
+	}
+	if got := logged.String(); !strings.Contains(got, "below min_free") {
+		t.Errorf("opening on a low disk logged %q; want the warning", got)
+	}
+}
+
+// lockedBuffer is a log destination that goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestStore_MinFreeDuringALook: a request that comes while another is
+// asking the file system uses the previous look's figure.
+func TestStore_MinFreeDuringALook(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int64
+	free := func(string) (int64, error) {
+		if calls.Add(1) == 2 {
+			close(entered)
+			<-release
+		}
+		return 1 << 30, nil
+	}
+	s, _ := openTest(t, Options{Now: now, MinFree: 64 << 20, FreeSpace: free})
+	clock.Add(int64(diskRecheck))
+	looking := make(chan error, 1)
+	go func() {
+		_, err := s.Ingest(context.Background(), newEvent("h", "looks"))
+		looking <- err
+	}()
+	<-entered
+	// The looking request holds the look; this one goes by the last.
+	if err := s.disk.check(100); err != nil {
+		t.Errorf("a request during a look: %v; want the previous figure used", err)
+	}
+	close(release)
+	if err := <-looking; err != nil {
+		t.Errorf("the request that looked: %v", err)
+	}
 }

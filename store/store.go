@@ -174,6 +174,10 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s.disk = newDiskGuard(path, opts, s.now, s.logLowDisk)
+	// The first look at the disk, before any request: until a look has
+	// finished, a request that found another one looking would have no
+	// figure at all and be refused as if the disk were full.
+	s.disk.refresh()
 	go s.loop()
 	return s, nil
 }
