@@ -50,25 +50,9 @@ func (s *Store) Due(hook, action string, now time.Time, limit int) ([]DueJob, ti
 func (s *Store) Start(ctx context.Context, ids ...string) ([]*Job, error) {
 	var started []*Job
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
-		started = started[:0]
-		now := s.now()
-		for _, id := range ids {
-			j, err := getJob(tx, id)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if j.State != Pending && j.State != Failed {
-				continue
-			}
-			if err := startJob(tx, j, now); err != nil {
-				return err
-			}
-			started = append(started, j)
-		}
-		return nil
+		var err error
+		started, err = startQueued(tx, ids, s.now())
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -224,24 +208,33 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 			started, err = startDueInQueue(tx, j.Hook, j.Action, j.Key, now, max)
 			return err
 		}
-		for _, id := range ids {
-			n, err := getJob(tx, id)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if n.State != Pending && n.State != Failed {
-				continue
-			}
-			if err := startJob(tx, n, now); err != nil {
-				return err
-			}
-			started = append(started, n)
-		}
-		return nil
+		started, err = startQueued(tx, ids, now)
+		return err
 	}}
+}
+
+// startQueued starts those of the jobs ids that are still queued (pending
+// or failed) and returns them; the others (gone, cancelled, superseded or
+// running already) are left out.
+func startQueued(tx *bolt.Tx, ids []string, now time.Time) ([]*Job, error) {
+	var started []*Job
+	for _, id := range ids {
+		j, err := getJob(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if j.State != Pending && j.State != Failed {
+			continue
+		}
+		if err := startJob(tx, j, now); err != nil {
+			return nil, err
+		}
+		started = append(started, j)
+	}
+	return started, nil
 }
 
 // startDueInQueue starts up to max of a queue's window jobs that are due

@@ -95,8 +95,7 @@ type payloadUse struct {
 // payloadFor returns the payload, or, for an expression that reads only
 // some top-level keys of a JSON object, an object holding just those keys
 // (decoded as the whole payload would have them), so that a when over
-// payload.ref does not decode every commit of a push. A payload already
-// parsed in full is used as it is.
+// payload.ref does not decode every commit of a push.
 func (d *Data) payloadFor(use payloadUse) any {
 	switch {
 	case use.whole:
