@@ -186,3 +186,70 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkFinishAndStart measures what a queue's run costs the store: a
+// finish that starts the queue's next job, in one fsynced transaction, on
+// a store of 30,000 queued jobs (or b.N+1, if more) in one queue of
+// concurrency 1, as the scheduler does it at parallelism 1 (docs/
+// benchmarks.md, "what remains"). It reports the time of one, and the
+// pages it writes (bbolt's TxStats).
+func BenchmarkFinishAndStart(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	n := max(b.N+1, 30000)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range 64 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				if _, err := s.Ingest(ctx, newEvent("h", fmt.Sprint("d", i), job("a"))); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	// Closed and opened again, as a daemon starts on a backlog: the
+	// de-duplication entries are all in their index, and no merge of
+	// them rides on the commits measured.
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if s, err = Open(path, Options{}); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	due, _, err := s.Due("h", "a", time.Now(), 1)
+	if err != nil || len(due) != 1 {
+		b.Fatalf("Due = %v, %v; want the queue's first job", due, err)
+	}
+	started, err := s.Start(ctx, due[0].JobID)
+	if err != nil || len(started) != 1 {
+		b.Fatalf("Start = %v, %v", started, err)
+	}
+	j := started[0]
+	code := 0
+	before := s.db.Stats().TxStats
+	b.ResetTimer()
+	for range b.N {
+		now := time.Now()
+		out := Outcome{State: Succeeded, Concurrency: 1, Run: Run{Started: now, Finished: now, ExitCode: &code, Result: RunSucceeded}}
+		_, nextJobs, err := s.FinishAndStart(ctx, j.ID, out, 1)
+		if err != nil || len(nextJobs) != 1 {
+			b.Fatalf("FinishAndStart = %v, %v; want the next job started", nextJobs, err)
+		}
+		j = nextJobs[0]
+	}
+	b.StopTimer()
+	after := s.db.Stats().TxStats
+	b.ReportMetric(float64(after.GetWrite()-before.GetWrite())/float64(b.N), "pages/commit")
+}
