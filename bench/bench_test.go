@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,5 +279,52 @@ func TestForkExecDurable(t *testing.T) {
 	res, err := forkExec(context.Background(), 5, 2, []string{"true"}, "")
 	if err != nil || res.N != 5 || res.Durable || res.PerJobUS <= 0 {
 		t.Errorf("bare forkExec = %+v, %v", res, err)
+	}
+}
+
+// TestCPUTimes: the children's CPU time read from /proc is what getrusage
+// reports for them, so the fields are the right ones, once a child has
+// used enough CPU (50 ms) to tell them from zero at /proc's 10 ms ticks.
+func TestCPUTimes(t *testing.T) {
+	for rusage(syscall.RUSAGE_CHILDREN) < 50*time.Millisecond {
+		cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, children, err := cpuTimes(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rusage(syscall.RUSAGE_CHILDREN)
+	if d := children - want; d < -20*time.Millisecond || d > 20*time.Millisecond {
+		t.Errorf("children's CPU from /proc = %v; getrusage says %v", children, want)
+	}
+	if own := rusage(syscall.RUSAGE_SELF); self > own+20*time.Millisecond {
+		t.Errorf("own CPU from /proc = %v; getrusage says %v", self, own)
+	}
+}
+
+// TestReport_SchedCPU: the scheduler section reports each case's CPU per
+// job, its commands' and the CPUs busy, from the medians of its rounds.
+func TestReport_SchedCPU(t *testing.T) {
+	var results []Measurement
+	for r, f := range []float64{1, 2, 3} {
+		results = append(results,
+			Measurement{Name: "forkexec/p=4", Round: r, Fork: &ForkExecResult{N: 10, Parallel: 4, PerJobUS: 400 * f, CPUUS: 100 * f, ChildCPUUS: 600 * f}},
+			Measurement{Name: "forkexec-durable/p=4", Round: r, Fork: &ForkExecResult{N: 10, Parallel: 4, Durable: true, PerJobUS: 500 * f, CPUUS: 300 * f, ChildCPUUS: 600 * f}},
+			Measurement{Name: "sched/p=4", Round: r, Sched: &SchedResult{Jobs: 10, PerJobUS: 800 * f, CPUUS: 400 * f, ChildCPUUS: 640 * f}})
+	}
+	doc := buildReport(results, machine{CPUs: 2}, suiteConfig{rounds: 3, schedN: 10, schedP: []int{4}}, "test")
+	for _, row := range []string{
+		"| 4 | 800 | 1000 | 1600 | +100% | +25% | 1.60 |",
+		"| 4 | bare fork/exec | 200 | 1200 | 1.75 |",
+		"| 4 | durable floor | 600 | 1200 | 1.80 |",
+		"| 4 | webhookd | 800 | 1280 | 1.30 |",
+		"out of 2.",
+	} {
+		if !strings.Contains(doc, row) {
+			t.Errorf("report lacks %q:\n%s", row, doc)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +21,10 @@ type ForkExecResult struct {
 	ElapsedMS float64 `json:"elapsed_ms"`
 	PerJobUS  float64 `json:"per_job_us"`
 	PerSec    float64 `json:"per_sec"`
+	// CPU per run of this process (the loop, and with -db the writer) and
+	// of the commands it ran, from getrusage: see SchedResult.
+	CPUUS      float64 `json:"cpu_us,omitempty"`
+	ChildCPUUS float64 `json:"child_cpu_us,omitempty"`
 }
 
 // runForkExec runs a command n times from p goroutines with nothing around
@@ -54,8 +59,8 @@ func runForkExec(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if res.Durable {
 		durable = ", each recorded durably"
 	}
-	fmt.Fprintf(stdout, "forkexec: %d runs at parallelism %d%s in %.0f ms: %.0f/s, %.0f µs each\n",
-		res.N, res.Parallel, durable, res.ElapsedMS, res.PerSec, res.PerJobUS)
+	fmt.Fprintf(stdout, "forkexec: %d runs at parallelism %d%s in %.0f ms: %.0f/s, %.0f µs each; CPU per run %.0f µs here, %.0f µs in the command\n",
+		res.N, res.Parallel, durable, res.ElapsedMS, res.PerSec, res.PerJobUS, res.CPUUS, res.ChildCPUUS)
 	return nil
 }
 
@@ -86,6 +91,7 @@ func forkExec(ctx context.Context, n, p int, argv []string, dbPath string) (*For
 		first.CompareAndSwap(nil, err.Error())
 	}
 	var wg sync.WaitGroup
+	self0, child0 := rusage(syscall.RUSAGE_SELF), rusage(syscall.RUSAGE_CHILDREN)
 	start := time.Now()
 	for range p {
 		wg.Add(1)
@@ -115,6 +121,7 @@ func forkExec(ctx context.Context, n, p int, argv []string, dbPath string) (*For
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	self, child := rusage(syscall.RUSAGE_SELF)-self0, rusage(syscall.RUSAGE_CHILDREN)-child0
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -122,5 +129,15 @@ func forkExec(ctx context.Context, n, p int, argv []string, dbPath string) (*For
 		return nil, fmt.Errorf("%d of %d runs failed (first: %v)", f, n, first.Load())
 	}
 	return &ForkExecResult{N: n, Parallel: p, Durable: w != nil, ElapsedMS: float64(elapsed.Microseconds()) / 1e3,
-		PerJobUS: float64(elapsed.Microseconds()) / float64(n), PerSec: float64(n) / elapsed.Seconds()}, nil
+		PerJobUS: float64(elapsed.Microseconds()) / float64(n), PerSec: float64(n) / elapsed.Seconds(),
+		CPUUS: float64(self.Microseconds()) / float64(n), ChildCPUUS: float64(child.Microseconds()) / float64(n)}, nil
+}
+
+// rusage is the user+system CPU time getrusage reports for who.
+func rusage(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -39,27 +39,37 @@ func statusField(status []byte, name string) (int, error) {
 // cpuTime reads a process's user+system CPU time from /proc (all its
 // threads; not its children).
 func cpuTime(pid int) (time.Duration, error) {
+	self, _, err := cpuTimes(pid)
+	return self, err
+}
+
+// cpuTimes reads a process's own user+system CPU time and that of the
+// children it has waited for, from /proc.
+func cpuTimes(pid int) (self, children time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name (field 2) may hold spaces: count from its ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	// f[0] is field 3 (state); utime, stime, cutime and cstime are
+	// fields 14 to 17.
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	var t [4]int64
+	for k := range t {
+		if t[k], err = strconv.ParseInt(f[11+k], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("bad /proc/%d/stat: %w", pid, err)
+		}
 	}
 	// USER_HZ is 100 on Linux.
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+	const tick = 10 * time.Millisecond
+	return time.Duration(t[0]+t[1]) * tick, time.Duration(t[2]+t[3]) * tick, nil
 }
 
 // rssSampler records a process's highest RssAnon.

@@ -201,7 +201,15 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 			bigMS = append(bigMS, m.Fsync.BigMS)
 		}
 	}
-	type pair struct{ bare, durable, wh []float64 }
+	// runs are one case's rounds: elapsed per job, and CPU per job of the
+	// scheduler (or loop) itself and of the commands it ran.
+	type runs struct{ perJob, cpu, child []float64 }
+	add := func(r *runs, perJob, cpu, child float64) {
+		r.perJob = append(r.perJob, perJob)
+		r.cpu = append(r.cpu, cpu)
+		r.child = append(r.child, child)
+	}
+	type pair struct{ bare, durable, wh runs }
 	sched := map[string]*pair{}
 	var schedKeys []string
 	startAt := map[string][]float64{}
@@ -215,9 +223,9 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 				schedKeys = append(schedKeys, k)
 			}
 			if m.Fork.Durable {
-				sched[k].durable = append(sched[k].durable, m.Fork.PerJobUS)
+				add(&sched[k].durable, m.Fork.PerJobUS, m.Fork.CPUUS, m.Fork.ChildCPUUS)
 			} else {
-				sched[k].bare = append(sched[k].bare, m.Fork.PerJobUS)
+				add(&sched[k].bare, m.Fork.PerJobUS, m.Fork.CPUUS, m.Fork.ChildCPUUS)
 			}
 		case m.Sched != nil:
 			k := strings.TrimPrefix(m.Name, "sched/")
@@ -225,7 +233,7 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 				sched[k] = &pair{}
 				schedKeys = append(schedKeys, k)
 			}
-			sched[k].wh = append(sched[k].wh, m.Sched.PerJobUS)
+			add(&sched[k].wh, m.Sched.PerJobUS, m.Sched.CPUUS, m.Sched.ChildCPUUS)
 		case m.Start != nil:
 			startAt[m.Name] = append(startAt[m.Name], m.Start.StartMS)
 			startRSS[m.Name] = append(startRSS[m.Name], m.Start.RSSAnonKB)
@@ -286,10 +294,10 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 	}
 	for _, k := range schedKeys {
 		pr := sched[k]
-		bare, wh := median(pr.bare), median(pr.wh)
+		bare, wh := median(pr.bare.perJob), median(pr.wh.perJob)
 		over := ratio(wh, bare) - 1
 		floor := ""
-		if d := median(pr.durable); d > 0 {
+		if d := median(pr.durable.perJob); d > 0 {
 			floor = fmt.Sprintf(" (fork/exec with each run's record committed before the next: %.0f µs = %+.0f%%)", d, 100*(ratio(d, bare)-1))
 		}
 		p("| scheduler overhead per exec'd job ≤ 20%% (%d jobs, %s) | %.0f µs vs %.0f µs bare = **%+.0f%%**%s | %s |\n", cfg.schedN, strings.Replace(k, "p=", "parallelism ", 1), wh, bare, 100*over, floor, mark(over <= 0.20))
@@ -339,8 +347,24 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 		p("| parallelism | bare fork/exec µs/job | durable floor µs/job | webhookd µs/job | webhookd over bare | floor over bare | webhookd ÷ floor | each round (bare / floor / webhookd) |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, k := range schedKeys {
 			pr := sched[k]
-			bare, floor, wh := median(pr.bare), median(pr.durable), median(pr.wh)
-			p("| %s | %.0f | %.0f | %.0f | %+.0f%% | %+.0f%% | %.2f | %s / %s / %s |\n", strings.TrimPrefix(k, "p="), bare, floor, wh, 100*(ratio(wh, bare)-1), 100*(ratio(floor, bare)-1), ratio(wh, floor), joinf(pr.bare, "%.0f"), joinf(pr.durable, "%.0f"), joinf(pr.wh, "%.0f"))
+			bare, floor, wh := median(pr.bare.perJob), median(pr.durable.perJob), median(pr.wh.perJob)
+			p("| %s | %.0f | %.0f | %.0f | %+.0f%% | %+.0f%% | %.2f | %s / %s / %s |\n", strings.TrimPrefix(k, "p="), bare, floor, wh, 100*(ratio(wh, bare)-1), 100*(ratio(floor, bare)-1), ratio(wh, floor), joinf(pr.bare.perJob, "%.0f"), joinf(pr.durable.perJob, "%.0f"), joinf(pr.wh.perJob, "%.0f"))
+		}
+		p("\n")
+		p("CPU per job, medians: the scheduler's own (the bare loop, the floor's loop and writer, the webhookd process; webhookd's includes its start and the `/metrics` polling) and the commands' (the children each waited for); \"CPUs busy\" is their sum over the elapsed time per job, out of %d.\n\n", mc.CPUs)
+		p("| parallelism | case | own CPU µs/job | commands' CPU µs/job | CPUs busy |\n|---|---|---:|---:|---:|\n")
+		for _, k := range schedKeys {
+			pr := sched[k]
+			for _, c := range []struct {
+				name string
+				r    runs
+			}{{"bare fork/exec", pr.bare}, {"durable floor", pr.durable}, {"webhookd", pr.wh}} {
+				own, child, per := median(c.r.cpu), median(c.r.child), median(c.r.perJob)
+				if own == 0 && child == 0 {
+					continue // results from before CPU was recorded
+				}
+				p("| %s | %s | %.0f | %.0f | %.2f |\n", strings.TrimPrefix(k, "p="), c.name, own, child, ratio(own+child, per))
+			}
 		}
 		p("\n")
 	}
