@@ -187,13 +187,32 @@ func ParsePayload(contentType string, body []byte) any {
 }
 
 func parseJSON(b []byte) (any, bool) {
+	// A scalar, the value a when reads most often (payload.ref,
+	// payload.action), does not need a Decoder, whose buffer alone is
+	// 2 KB; numbers still keep every digit (json.Number, then normalize).
+	if t := bytes.Trim(b, " \t\r\n"); len(t) > 0 && t[0] != '{' && t[0] != '[' {
+		var v any
+		var err error
+		if t[0] == '-' || '0' <= t[0] && t[0] <= '9' {
+			var n json.Number
+			err = json.Unmarshal(t, &n)
+			v = n
+		} else {
+			err = json.Unmarshal(t, &v)
+		}
+		if err != nil {
+			return nil, false
+		}
+		return normalize(v), true
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, false
 	}
-	if dec.More() {
+	// One value and nothing after it but space: `{"a":1}}` is not JSON.
+	if len(bytes.Trim(b[dec.InputOffset():], " \t\r\n")) > 0 {
 		return nil, false
 	}
 	return normalize(v), true

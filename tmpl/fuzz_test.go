@@ -3,6 +3,7 @@ package tmpl
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -167,6 +168,35 @@ func FuzzSplitObject(f *testing.F) {
 		}
 		if len(seen) != len(want) {
 			t.Fatalf("splitObject(%q) found keys %v; encoding/json: %d keys", body, seen, len(want))
+		}
+	})
+}
+
+// FuzzParseJSON holds parseJSON, whose scalars skip the Decoder, to
+// encoding/json: a value exactly when the bytes are one valid JSON value,
+// and then the one a Decoder with UseNumber makes of them (numbers with
+// every digit).
+func FuzzParseJSON(f *testing.F) {
+	for _, s := range []string{`"refs/heads/main"`, ` "a\u00e9\n" `, `"\ud800"`, "\"\xff\"", `""`, `"a" "b"`, `"a`,
+		`0`, `-0`, `12345678901234567890`, `1.5e3`, `-2E-3`, `01`, `-`, `1.`, `1e400`, ` 7 `, `1 2`,
+		`true`, `false`, `null`, `nul`, `truex`, "\u00a0\"x\"", `{"a":1}`, `[1,"x",{}]`, `{"a":1}}`, `[1]]`, `{} {}`, ``, ` `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := parseJSON(b)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var want any
+		wantOK := json.Valid(b) && dec.Decode(&want) == nil
+		if ok != wantOK {
+			t.Fatalf("parseJSON(%q) ok = %v; encoding/json: %v", b, ok, wantOK)
+		}
+		if !ok {
+			return
+		}
+		want = normalize(want)
+		if g, w := fmt.Sprintf("%#v", got), fmt.Sprintf("%#v", want); g != w {
+			t.Fatalf("parseJSON(%q) = %s; a Decoder: %s", b, g, w)
 		}
 	})
 }
