@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+	"text/template/parse"
 )
 
 // Template is a compiled text/template. The zero value is not usable; a nil
@@ -48,7 +49,73 @@ func Parse(name, text string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template: %s", trimTemplateErr(err.Error(), name))
 	}
-	return &Template{text: text, t: t, payload: strings.Contains(text, "payload")}, nil
+	return &Template{text: text, t: t, payload: mayReadPayload(t)}, nil
+}
+
+// mayReadPayload reports whether any template in t can reach .payload: by
+// naming it (.payload, $.payload) or through the whole data (., $), as
+// {{ json . }} and {{ range $k, $v := . }} do. It may say yes for a
+// template that does not (.payload of a rebound dot); never no for one
+// that does.
+func mayReadPayload(t *template.Template) bool {
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil && reachesPayload(tt.Tree.Root) {
+			return true
+		}
+	}
+	return false
+}
+
+func reachesPayload(n parse.Node) bool {
+	switch n := n.(type) {
+	case nil:
+		return false
+	case *parse.DotNode:
+		return true
+	case *parse.FieldNode:
+		return n.Ident[0] == "payload"
+	case *parse.VariableNode:
+		return n.Ident[0] == "$" && (len(n.Ident) == 1 || n.Ident[1] == "payload")
+	case *parse.ChainNode:
+		return reachesPayload(n.Node)
+	case *parse.ListNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Nodes {
+			if reachesPayload(c) {
+				return true
+			}
+		}
+	case *parse.ActionNode:
+		return reachesPayload(n.Pipe)
+	case *parse.PipeNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Cmds {
+			if reachesPayload(c) {
+				return true
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if reachesPayload(a) {
+				return true
+			}
+		}
+	case *parse.IfNode:
+		return reachesPayload(&n.BranchNode)
+	case *parse.RangeNode:
+		return reachesPayload(&n.BranchNode)
+	case *parse.WithNode:
+		return reachesPayload(&n.BranchNode)
+	case *parse.BranchNode:
+		return reachesPayload(n.Pipe) || reachesPayload(n.List) || reachesPayload(n.ElseList)
+	case *parse.TemplateNode:
+		return reachesPayload(n.Pipe)
+	}
+	return false
 }
 
 // MustParse is Parse for templates known to be valid; it panics otherwise.

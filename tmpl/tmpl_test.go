@@ -211,3 +211,34 @@ func TestTemplate_PayloadOnlyWhenRead(t *testing.T) {
 		t.Errorf("Execute(.payload.a) = %q, %v", got, err)
 	}
 }
+
+// TestTemplate_PayloadWithoutNamingIt: a template that reaches the payload
+// through the whole data (., $) sees it, though its text never says
+// "payload"; one that names it only in a string or a comment does not
+// parse it.
+func TestTemplate_PayloadWithoutNamingIt(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{`{{ range $k, $v := . }}{{ if eq $k "hook" "body" }}{{ else }}{{ $k }};{{ end }}{{ end }}`, "delivery;event;headers;id;payload;query;received;"},
+		{`{{ with index . (printf "%s%s" "pay" "load") }}{{ .ref }}{{ end }}`, "refs/heads/main"},
+		{`{{ $d := . }}{{ with .headers }}{{ $d.payload.after }}{{ end }}`, "abc123"},
+		{`{{ with $ }}{{ .payload.after }}{{ end }}`, "abc123"},
+		{`{{ $.payload.after }}`, "abc123"},
+		{`{{ define "x" }}{{ .payload.after }}{{ end }}{{ template "x" . }}`, "abc123"},
+		{`{{ if true }}{{ else }}{{ end }}{{ range .query }}{{ end }}{{ (.).payload.after }}`, "abc123"},
+	} {
+		d := push()
+		got, err := MustParse("t", tc.text).Execute(d)
+		if err != nil || got != tc.want {
+			t.Errorf("Execute(%s) = %q, %v; want %q", tc.text, got, err, tc.want)
+		}
+	}
+	for _, text := range []string{`{{ "payload" }}{{ .hook }}`, `{{/* payload */}}{{ .headers }}`, `{{ with .query }}{{ .q }}{{ end }}`} {
+		d := push()
+		if _, err := MustParse("t", text).Execute(d); err != nil {
+			t.Fatalf("Execute(%s): %v", text, err)
+		}
+		if _, parsed := d.tmap["payload"]; parsed {
+			t.Errorf("Execute(%s) parsed the payload; it cannot reach it", text)
+		}
+	}
+}
