@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -252,4 +253,62 @@ func BenchmarkFinishAndStart(b *testing.B) {
 	b.StopTimer()
 	after := s.db.Stats().TxStats
 	b.ReportMetric(float64(after.GetWrite()-before.GetWrite())/float64(b.N), "pages/commit")
+}
+
+// BenchmarkBoltCommit is what the file's layout costs a commit: a bbolt
+// commit (the store's options, two fdatasyncs) that rewrites 1, 2, 4, 8
+// or 16 leaves far apart in a bucket of 200,000 keys, as a transaction
+// that touches that many buckets or index regions does. It reports the
+// pages written per commit; the time per leaf is the step between rows
+// (docs/benchmarks.md, scheduler overhead).
+func BenchmarkBoltCommit(b *testing.B) {
+	for _, leaves := range []int{1, 2, 4, 8, 16} {
+		b.Run(fmt.Sprint("leaves=", leaves), func(b *testing.B) {
+			db, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			const n = 200000
+			name := []byte("b")
+			val := make([]byte, 100)
+			key := func(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
+			err = db.Update(func(tx *bolt.Tx) error {
+				bk, err := tx.CreateBucket(name)
+				if err != nil {
+					return err
+				}
+				bk.FillPercent = 0.9
+				for i := range n {
+					if err := bk.Put(key(i), val); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			before := db.Stats().TxStats
+			i := 0
+			for b.Loop() {
+				err := db.Update(func(tx *bolt.Tx) error {
+					bk := tx.Bucket(name)
+					for l := range leaves {
+						val[0] = byte(i)
+						if err := bk.Put(key((i*7919+l*(n/leaves))%n), val); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			after := db.Stats().TxStats
+			b.ReportMetric(float64(after.GetWrite()-before.GetWrite())/float64(b.N), "pages/commit")
+		})
+	}
 }
