@@ -306,7 +306,8 @@ func TestCPUTimes(t *testing.T) {
 }
 
 // TestReport_SchedCPU: the scheduler section reports each case's CPU per
-// job, its commands' and the CPUs busy, from the medians of its rounds.
+// job, its commands' and the CPUs busy, from the medians of its rounds;
+// the open-loop target gives each round's p99 beside their median.
 func TestReport_SchedCPU(t *testing.T) {
 	var results []Measurement
 	for r, f := range []float64{1, 2, 3} {
@@ -315,8 +316,12 @@ func TestReport_SchedCPU(t *testing.T) {
 			Measurement{Name: "forkexec-durable/p=4", Round: r, Fork: &ForkExecResult{N: 10, Parallel: 4, Durable: true, PerJobUS: 500 * f, CPUUS: 300 * f, ChildCPUUS: 600 * f}},
 			Measurement{Name: "sched/p=4", Round: r, Sched: &SchedResult{Jobs: 10, PerJobUS: 800 * f, CPUUS: 400 * f, ChildCPUUS: 640 * f}})
 	}
+	for r, p99 := range []float64{4.1, 6.2, 4.9} {
+		results = append(results, Measurement{Name: "webhookd/open=5000", Round: r, Load: &Result{Mode: "open", Rate: 5000, RPS: 5000, P50: 2, P99: p99, Max: 9}})
+	}
 	doc := buildReport(results, machine{CPUs: 2}, suiteConfig{rounds: 3, schedN: 10, schedP: []int{4}}, "test")
 	for _, row := range []string{
+		"p99 **4.90 ms** (p50 2.00, max 9.0; p99 of each round 4.10, 6.20, 4.90)",
 		"| 4 | 800 | 1000 | 1600 | +100% | +25% | 1.60 |",
 		"| 4 | bare fork/exec | 200 | 1200 | 1.75 |",
 		"| 4 | durable floor | 600 | 1200 | 1.80 |",
