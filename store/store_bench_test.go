@@ -192,8 +192,8 @@ func cpuTime() time.Duration {
 // finish that starts the queue's next job, in one fsynced transaction, on
 // a store of 30,000 queued jobs (or b.N+1, if more) in one queue of
 // concurrency 1, as the scheduler does it at parallelism 1 (docs/
-// benchmarks.md, "what remains"). It reports the time of one, and the
-// pages it writes (bbolt's TxStats).
+// benchmarks.md, "what remains"). It reports the time of one, the pages
+// it writes (bbolt's TxStats) and the process's CPU time per finish.
 func BenchmarkFinishAndStart(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "bench.db")
 	s, err := Open(path, Options{})
@@ -240,6 +240,7 @@ func BenchmarkFinishAndStart(b *testing.B) {
 	j := started[0]
 	code := 0
 	before := s.db.Stats().TxStats
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
 		now := time.Now()
@@ -251,16 +252,19 @@ func BenchmarkFinishAndStart(b *testing.B) {
 		j = nextJobs[0]
 	}
 	b.StopTimer()
+	cpu := cpuTime() - cpu0
 	after := s.db.Stats().TxStats
 	b.ReportMetric(float64(after.GetWrite()-before.GetWrite())/float64(b.N), "pages/commit")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 // BenchmarkBoltCommit is what the file's layout costs a commit: a bbolt
 // commit (the store's options, two fdatasyncs) that rewrites 1, 2, 4, 8
 // or 16 leaves far apart in a bucket of 200,000 keys, as a transaction
 // that touches that many buckets or index regions does. It reports the
-// pages written per commit; the time per leaf is the step between rows
-// (docs/benchmarks.md, scheduler overhead).
+// pages written per commit and the process's CPU time per commit; the
+// cost of a leaf is the step between rows (docs/benchmarks.md, scheduler
+// overhead).
 func BenchmarkBoltCommit(b *testing.B) {
 	for _, leaves := range []int{1, 2, 4, 8, 16} {
 		b.Run(fmt.Sprint("leaves=", leaves), func(b *testing.B) {
@@ -290,6 +294,7 @@ func BenchmarkBoltCommit(b *testing.B) {
 				b.Fatal(err)
 			}
 			before := db.Stats().TxStats
+			cpu0 := cpuTime()
 			i := 0
 			for b.Loop() {
 				err := db.Update(func(tx *bolt.Tx) error {
@@ -307,8 +312,10 @@ func BenchmarkBoltCommit(b *testing.B) {
 				}
 				i++
 			}
+			cpu := cpuTime() - cpu0
 			after := db.Stats().TxStats
 			b.ReportMetric(float64(after.GetWrite()-before.GetWrite())/float64(b.N), "pages/commit")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/commit")
 		})
 	}
 }
