@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,6 +25,10 @@ import (
 
 // dedupMergeAt is how many entries wait in memory before a merge starts.
 const dedupMergeAt = 16384
+
+// dedupIdleFlush is how long the commit loop waits without an op before
+// it writes every entry still in memory to the bucket.
+const dedupIdleFlush = 2 * time.Second
 
 // dedupMergeMin is the least a commit merges while a merge is under way;
 // it merges twice its own events if that is more, so that merging keeps
@@ -63,6 +68,11 @@ func newDedupCache(mergeAt, mergeMin int) *dedupCache {
 		mergeMin = dedupMergeMin
 	}
 	return &dedupCache{mergeAt: mergeAt, mergeMin: mergeMin, live: map[string]string{}, staged: map[string]string{}}
+}
+
+// unmerged reports whether any entry is still in memory only.
+func (d *dedupCache) unmerged() bool {
+	return len(d.live) > 0 || d.merging != nil || d.sorting != nil
 }
 
 // get returns the event id key points to in memory, and whether memory
@@ -208,6 +218,11 @@ func (d *dedupCache) committed() {
 	d.merged = d.tentative
 	if d.merged == len(d.merging) {
 		d.merging, d.merged, d.tentative, d.upto = nil, 0, 0, ""
+		if len(d.live) == 0 {
+			// A map keeps the buckets it grew to after its entries are
+			// deleted: one that a merge emptied is let go.
+			d.live = map[string]string{}
+		}
 	}
 }
 

@@ -17,7 +17,9 @@ import (
 // "a delivery id is stored once while its event is kept" through random
 // ingests (new and repeated delivery ids, several at once, so that
 // commits hold many), prunes, clean restarts and crashes, with merges
-// small enough to span many commits and to be cut off by a crash.
+// small enough to span many commits and to be cut off by a crash, and
+// (seeds 3 and 4) flushes of the entries in memory whenever the loop is
+// idle.
 func TestDedup_Model(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { dedupModel(t, seed) })
@@ -31,9 +33,15 @@ func dedupModel(t *testing.T, seed uint64) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func() { mu.Lock(); now = now.Add(time.Second); mu.Unlock() }
+	// Seeds 3 and 4 also write every entry out whenever the loop has
+	// been idle for a millisecond, which some steps wait for.
+	idle := time.Duration(0)
+	if seed >= 3 {
+		idle = time.Millisecond
+	}
 	open := func(crash bool) *Store {
 		t.Helper()
-		s, err := Open(path, Options{Now: clock, dedupMergeAt: 7, dedupMergeMin: 3, crashAtClose: crash})
+		s, err := Open(path, Options{Now: clock, dedupMergeAt: 7, dedupMergeMin: 3, dedupIdle: idle, crashAtClose: crash})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,11 +123,19 @@ func dedupModel(t *testing.T, seed uint64) {
 					delete(model, k)
 				}
 			}
+		case idle > 0 && op < 93: // nothing for a while: the loop writes its entries out
+			time.Sleep(5 * time.Millisecond)
 		default: // restart, cleanly or as after a crash
 			crash := rng.IntN(2) == 0
 			s.opts.crashAtClose = crash
-			if s.dd.merging != nil || s.dd.sorting != nil {
-				merges++
+			// The merge state belongs to the commit loop: read it there.
+			if err := s.update(ctx, false, func(*bolt.Tx) error {
+				if s.dd.merging != nil || s.dd.sorting != nil {
+					merges++
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -129,26 +145,30 @@ func dedupModel(t *testing.T, seed uint64) {
 				t.Fatalf("step %d: after a clean close, %d dedup entries were read back; want none (flushed)", step, len(s.dd.live))
 			}
 		}
-		// The bucket and memory together hold exactly the model.
-		got := map[string]string{}
-		if err := s.db.View(func(tx *bolt.Tx) error {
-			return tx.Bucket(bDedup).ForEach(func(k, v []byte) error { got[string(k)] = string(v); return nil })
-		}); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan map[string]string)
-		// Memory belongs to the commit loop: read it there.
-		if err := s.update(ctx, false, func(*bolt.Tx) error {
-			m := map[string]string{}
-			for k, v := range s.dd.live {
-				m[k] = v
+		// The bucket and memory together hold exactly the model. Both
+		// are read in one op of the commit loop, which owns the memory
+		// and, idle, may move entries from it to the bucket.
+		type index struct{ bucket, memory map[string]string }
+		done := make(chan index, 1)
+		if err := s.update(ctx, false, func(tx *bolt.Tx) error {
+			ix := index{map[string]string{}, map[string]string{}}
+			if err := tx.Bucket(bDedup).ForEach(func(k, v []byte) error { ix.bucket[string(k)] = string(v); return nil }); err != nil {
+				return err
 			}
-			go func() { done <- m }()
+			for k, v := range s.dd.live {
+				ix.memory[k] = v
+			}
+			select { // once, even if the op were run again
+			case done <- ix:
+			default:
+			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		for k, v := range <-done {
+		ix := <-done
+		got := ix.bucket
+		for k, v := range ix.memory {
 			if old, ok := got[k]; ok && old != v {
 				t.Fatalf("step %d: %q is %s in the bucket and %s in memory", step, k, old, v)
 			}
@@ -228,4 +248,72 @@ func BenchmarkDedupSnapshotSort(b *testing.B) {
 		copy(snap, base)
 		sortEntries(snap)
 	}
+}
+
+// TestDedup_IdleFlush: once the commit loop has been idle for a while, the
+// entries in memory go to their bucket and the mark to the newest event:
+// a start after a crash reads none back, the deliveries are still known,
+// and the next quiet spell after more work writes the new ones.
+func TestDedup_IdleFlush(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dedup.db")
+	open := func() *Store {
+		t.Helper()
+		s, err := Open(path, Options{dedupIdle: 20 * time.Millisecond, crashAtClose: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx := context.Background()
+	inBucket := func(s *Store, want int) (marked string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n := 0
+			err := s.db.View(func(tx *bolt.Tx) error {
+				n = tx.Bucket(bDedup).Stats().KeyN
+				marked = string(tx.Bucket(bMeta).Get(metaDedupUpto))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == want {
+				return marked
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d entries in the bucket after 5 s idle; want %d", n, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	s := open()
+	var last string
+	for i := range 5 {
+		res, err := s.Ingest(ctx, newEvent("h", fmt.Sprint("d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.ID
+	}
+	if marked := inBucket(s, 5); marked != last {
+		t.Errorf("mark = %q after the idle flush; want the newest event %s", marked, last)
+	}
+	s.Close() // as a crash: nothing more is written
+	s = open()
+	defer s.Close()
+	memory := -1
+	if err := s.update(ctx, false, func(*bolt.Tx) error { memory = len(s.dd.live); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if memory != 0 {
+		t.Errorf("%d entries read back after a crash that followed an idle flush; want none", memory)
+	}
+	if res, err := s.Ingest(ctx, newEvent("h", "d3")); err != nil || !res.Duplicate {
+		t.Errorf("Ingest(d3 again) = %+v, %v; want a duplicate", res, err)
+	}
+	if _, err := s.Ingest(ctx, newEvent("h", "d5")); err != nil {
+		t.Fatal(err)
+	}
+	inBucket(s, 6)
 }

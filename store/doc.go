@@ -12,7 +12,8 @@
 //     entry is in memory from its commit, and is merged into the index
 //     later, in key order, with many others. The entries not yet merged
 //     are those of the events after a mark in the file, so Open reads them
-//     back from the events after a crash; Close merges them all.
+//     back from the events after a crash; Close merges them all, and so
+//     does the commit loop after 2 s without a write.
 //   - All writes go through one commit loop: concurrent callers share a
 //     transaction and its fsync (group commit). The loop yields once before
 //     it drains its queue, so that on a single core the callers it woke have

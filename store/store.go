@@ -69,9 +69,12 @@ type Options struct {
 	FreeSpace func(dir string) (int64, error)
 
 	// For tests: dedupMergeAt and dedupMergeMin override the constants,
-	// and crashAtClose makes Close leave the file as a crash would (no
-	// dedup entries flushed, no free-page list written).
+	// dedupIdle the idle time before the dedup entries in memory are
+	// written out (negative: never), and crashAtClose makes Close leave
+	// the file as a crash would (no dedup entries flushed, no free-page
+	// list written).
 	dedupMergeAt, dedupMergeMin int
+	dedupIdle                   time.Duration
 	crashAtClose                bool
 }
 
@@ -380,10 +383,33 @@ func (s *Store) update(ctx context.Context, wake bool, fn func(tx *bolt.Tx) erro
 func (s *Store) loop() {
 	defer close(s.done)
 	batch := make([]*op, 0, s.opts.MaxBatch)
+	idle := s.opts.dedupIdle
+	if idle == 0 {
+		idle = dedupIdleFlush
+	}
+	idleTimer := time.NewTimer(idle)
+	idleTimer.Stop()
+	defer idleTimer.Stop()
+	flushed := false // since the last commit of ops
 	for {
 		var first *op
+		var idleC <-chan time.Time
+		if idle > 0 && !flushed && s.dd != nil && s.dd.unmerged() {
+			idleTimer.Reset(idle)
+			idleC = idleTimer.C
+		}
 		select {
 		case first = <-s.ops:
+			idleTimer.Stop()
+			flushed = false
+		case <-idleC:
+			// Quiet: the entries still in memory go to their index now,
+			// rather than wait for 16,384 more deliveries, so that an
+			// idle daemon holds none and a start after a crash reads
+			// none back. Once per quiet spell, even if it fails.
+			s.flushDedup("while idle")
+			flushed = true
+			continue
 		case <-s.quit:
 			// Drain what was queued before Close, and put the dedup
 			// entries still in memory where the next Open need not read
@@ -394,7 +420,7 @@ func (s *Store) loop() {
 					s.commit([]*op{o})
 				default:
 					if !s.opts.crashAtClose {
-						s.flushDedup()
+						s.flushDedup("at close")
 					}
 					return
 				}
@@ -507,8 +533,9 @@ func (s *Store) apply(ops []*op) error {
 }
 
 // flushDedup writes every dedup entry still in memory into the bucket, at
-// Close. If that fails, the next Open reads them back from the events.
-func (s *Store) flushDedup() {
+// Close or when the loop has been idle for a while (when says which, for
+// the log). If that fails, the next Open reads them back from the events.
+func (s *Store) flushDedup(when string) {
 	for i := 0; i < 3 && (len(s.dd.live) > 0 || s.dd.merging != nil || s.dd.sorting != nil); i++ {
 		tx, err := s.db.Begin(true)
 		if err == nil {
@@ -521,7 +548,7 @@ func (s *Store) flushDedup() {
 		}
 		if err != nil {
 			s.dd.rolledBack()
-			s.log.Warn("could not write the dedup entries at close; the next start reads them back", "err", err)
+			s.log.Warn("could not write the dedup entries "+when+"; a start after a crash reads them back", "err", err)
 			return
 		}
 		s.dd.committed()
