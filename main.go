@@ -241,6 +241,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer wg.Done()
 		st.PruneLoop(bg, 10*time.Minute, d.retention)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		gctune.NewIdle().Run(bg)
+	}()
 	reloads, stopReloads := context.WithCancel(context.Background())
 	reloadsDone := make(chan struct{})
 	go func() {

@@ -1,9 +1,13 @@
 package gctune
 
 import (
+	"context"
 	"math"
+	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestApply: the daemon's GC settings apply unless GOGC or GOMEMLIMIT set
@@ -28,5 +32,70 @@ func TestApply(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("with GOMEMLIMIT set, memory limit = %d; want it left alone", got)
+	}
+}
+
+// TestIdle_Due: a release is due at the first quiet look after enough
+// work, not while the process allocates, and not again until it has
+// worked again.
+func TestIdle_Due(t *testing.T) {
+	const mb = 1 << 20
+	i := &Idle{Quiet: 1 * mb, Worked: 16 * mb}
+	for _, tc := range []struct {
+		allocated uint64 // so far, at this look
+		want      bool
+		why       string
+	}{
+		{0, false, "nothing done"},
+		{10 * mb, false, "busy"},
+		{20 * mb, false, "busy, though past Worked"},
+		{20*mb + 1000, true, "quiet after 20 MB of work"},
+		{20*mb + 2000, false, "quiet, but released since and nothing done"},
+		{30 * mb, false, "busy again"},
+		{30*mb + 10, false, "quiet, but only 10 MB since the release"},
+		{40 * mb, false, "busy"},
+		{40 * mb, true, "quiet after 20 MB since the release"},
+	} {
+		got := i.due(tc.allocated)
+		if got != tc.want {
+			t.Fatalf("due(%d MB) = %v; want %v (%s)", tc.allocated/mb, got, tc.want, tc.why)
+		}
+		if got {
+			i.released = tc.allocated
+		}
+	}
+}
+
+// TestIdle_Run: after a burst of allocation, once the process is quiet,
+// Run releases memory, once, and not again while nothing more is done.
+func TestIdle_Run(t *testing.T) {
+	var calls atomic.Int64
+	i := &Idle{Every: 20 * time.Millisecond, Quiet: 1 << 20, Worked: 8 << 20,
+		Release: func() { calls.Add(1); debug.FreeOSMemory() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); i.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(50 * time.Millisecond) // Run has read where it starts
+	if n := i.Releases(); n != 0 {
+		t.Fatalf("releases = %d before any work; want 0", n)
+	}
+
+	var keep [][]byte
+	for range 256 { // 32 MiB
+		keep = append(keep, make([]byte, 128<<10))
+	}
+	runtime.KeepAlive(keep)
+	keep = nil
+	deadline := time.Now().Add(5 * time.Second)
+	for i.Releases() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := i.Releases(); n != 1 || calls.Load() != 1 {
+		t.Fatalf("releases = %d (Release called %d times) after the burst; want 1", n, calls.Load())
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := i.Releases(); n != 1 {
+		t.Errorf("releases = %d while nothing was done since the first; want 1", n)
 	}
 }
