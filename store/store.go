@@ -536,11 +536,15 @@ func (s *Store) apply(ops []*op) error {
 // Close or when the loop has been idle for a while (when says which, for
 // the log). If that fails, the next Open reads them back from the events.
 func (s *Store) flushDedup(when string) {
-	for i := 0; i < 3 && (len(s.dd.live) > 0 || s.dd.merging != nil || s.dd.sorting != nil); i++ {
+	for i := 0; i < 3 && s.dd.unmerged(); i++ {
 		tx, err := s.db.Begin(true)
 		if err == nil {
 			s.dd.begin(tx, true)
-			if err = s.dd.merge(tx, -1); err == nil {
+			err = s.dd.merge(tx, -1)
+			if err == nil && s.opts.FailWrites != nil {
+				err = s.opts.FailWrites()
+			}
+			if err == nil {
 				err = tx.Commit()
 			} else {
 				_ = tx.Rollback()
