@@ -1,6 +1,8 @@
-// Package gctune sets the garbage collector the way the daemon runs it.
-// webhookd serve and the benchmark's in-process server (webhookd-bench
-// serve) share it, so that the two are measured alike.
+// Package gctune sets the garbage collector the way the daemon runs it
+// (Apply), and hands freed memory back to the system once the daemon has
+// gone quiet after work (Idle). webhookd serve and the benchmark's
+// in-process server (webhookd-bench serve) share Apply, so that the two
+// are measured alike; Idle has nothing to do under a benchmark's load.
 package gctune
 
 import (
