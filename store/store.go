@@ -517,12 +517,10 @@ func (s *Store) apply(ops []*op) error {
 		// over (about 100 µs per job, measured at parallelism 1).
 		runtime.Gosched()
 	}
-	if s.opts.FailWrites != nil {
-		if err := s.opts.FailWrites(); err != nil {
-			_ = tx.Rollback()
-			s.dd.rolledBack()
-			return fmt.Errorf("%w: %w", errCommit, err)
-		}
+	if err := s.injectedFailure(); err != nil {
+		_ = tx.Rollback()
+		s.dd.rolledBack()
+		return fmt.Errorf("%w: %w", errCommit, err)
 	}
 	if err := tx.Commit(); err != nil {
 		s.dd.rolledBack()
@@ -541,8 +539,8 @@ func (s *Store) flushDedup(when string) {
 		if err == nil {
 			s.dd.begin(tx, true)
 			err = s.dd.merge(tx, -1)
-			if err == nil && s.opts.FailWrites != nil {
-				err = s.opts.FailWrites()
+			if err == nil {
+				err = s.injectedFailure()
 			}
 			if err == nil {
 				err = tx.Commit()
@@ -557,6 +555,15 @@ func (s *Store) flushDedup(when string) {
 		}
 		s.dd.committed()
 	}
+}
+
+// injectedFailure is the error Options.FailWrites makes a commit fail
+// with, if it is set and says so.
+func (s *Store) injectedFailure() error {
+	if s.opts.FailWrites == nil {
+		return nil
+	}
+	return s.opts.FailWrites()
 }
 
 // IsWriteError reports whether err is a failure to write to the disk
