@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,9 +185,11 @@ func (s *Server) Run(t testing.TB, opts Options) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start pebble: %v", err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("pebble's log:\n%s", w.String())
 		}
@@ -200,9 +204,15 @@ func (s *Server) Run(t testing.TB, opts Options) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not answer at %s: %v\n%s", s.DirectoryURL, err, w.String())
+			t.Fatalf("pebble did not answer at %s: %v", s.DirectoryURL, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case err := <-exited:
+			// Put it back for the cleanup, which logs Pebble's output.
+			exited <- err
+			t.Fatalf("pebble exited before it answered: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
@@ -240,14 +250,43 @@ func (w *syncWriter) String() string {
 	return w.b.String()
 }
 
+// freePort returns a loopback address whose port was free a moment ago.
+// It is picked at random below the kernel's ephemeral range, from which
+// every ":0" listener and outgoing connection on the machine takes its
+// port: a port from that range, once closed, could be handed to another
+// process before Pebble binds it. Below the range, only a process that
+// names the same port can take it.
 func freePort(t testing.TB) string {
 	t.Helper()
+	low := ephemeralLow()
+	for i := 0; low > 12000 && i < 100; i++ {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(10000+mrand.IntN(low-10000)))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux),
+// or 0 where it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
 }
 
 // FreePort returns a loopback port that was free a moment ago, for the
