@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,5 +98,39 @@ func TestIdle_Run(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := i.Releases(); n != 1 {
 		t.Errorf("releases = %d while nothing was done since the first; want 1", n)
+	}
+}
+
+// TestRelease: what a sync.Pool held is freed by one Release, which a
+// single collection (debug.FreeOSMemory alone) does not do.
+func TestRelease(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		release func()
+		freed   bool
+	}{
+		{"FreeOSMemory", debug.FreeOSMemory, false},
+		{"Release", Release, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			freed := make(chan struct{})
+			var pool sync.Pool
+			buf := new([64 << 10]byte)
+			runtime.AddCleanup(buf, func(ch chan struct{}) { close(ch) }, freed)
+			pool.Put(buf)
+			buf = nil
+			tc.release()
+			select {
+			case <-freed:
+				if !tc.freed {
+					t.Errorf("the pooled buffer was freed by one collection; this test no longer shows why Release collects twice")
+				}
+			case <-time.After(time.Second):
+				if tc.freed {
+					t.Errorf("the pooled buffer is still live after Release")
+				}
+			}
+			runtime.KeepAlive(&pool)
+		})
 	}
 }
