@@ -74,6 +74,7 @@ type Scheduler struct {
 	loopDone  chan struct{}
 	runDir    string // payload files, under TempDir; made by Start
 	memDir    string // small payload files, on a memory file system; "" if none
+	runDirs   []*runDir
 	loopStop  context.CancelFunc
 	wg        sync.WaitGroup // runs and background work
 	closeOnce sync.Once
@@ -144,15 +145,30 @@ func (s *Scheduler) Start() error {
 	s.mu.Unlock()
 	// Payload files go in a directory of the scheduler's own: a file
 	// created and removed per run costs less there than in a shared /tmp
-	// with thousands of entries and other processes' churn.
-	dir, err := os.MkdirTemp(s.opts.TempDir, "webhookd-runs-")
+	// with thousands of entries and other processes' churn. Those that
+	// processes killed before have left are removed first (rundir.go).
+	for _, parent := range []string{s.opts.TempDir, s.memDir} {
+		if parent == "" {
+			continue
+		}
+		removed, err := sweepRunDirs(parent)
+		if len(removed) > 0 {
+			s.log.Info("removed payload directories left by a webhookd that did not stop", "dir", parent, "count", len(removed))
+		}
+		if err != nil {
+			s.log.Warn("remove payload directories left by a webhookd that did not stop", "dir", parent, "err", err)
+		}
+	}
+	d, err := makeRunDir(s.opts.TempDir)
 	if err != nil {
 		return fmt.Errorf("directory for payload files: %w", err)
 	}
-	s.runDir = dir
+	s.runDirs = append(s.runDirs, d)
+	s.runDir = d.path
 	if s.memDir != "" {
-		if dir, err := os.MkdirTemp(s.memDir, "webhookd-runs-"); err == nil {
-			s.memDir = dir
+		if d, err := makeRunDir(s.memDir); err == nil {
+			s.runDirs = append(s.runDirs, d)
+			s.memDir = d.path
 		} else {
 			s.log.Debug("payload files go to the temp directory", "dir", s.opts.TempDir, "err", err)
 			s.memDir = ""
@@ -594,10 +610,12 @@ func (s *Scheduler) stopLoop() {
 	if s.loopStop != nil {
 		s.loopStop()
 		<-s.loopDone
-		os.RemoveAll(s.runDir)
-		if s.memDir != "" {
-			os.RemoveAll(s.memDir)
+		for _, d := range s.runDirs {
+			if err := d.remove(); err != nil {
+				s.log.Warn("remove payload directory", "dir", d.path, "err", err)
+			}
 		}
+		s.runDirs = nil
 	}
 }
 

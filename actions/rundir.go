@@ -1,0 +1,110 @@
+package actions
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Payload files go in a directory of the scheduler's own, which Start
+// makes and the scheduler's end removes. A process that is killed (a
+// crash, SIGKILL, the OOM killer) cannot remove its directory, and on a
+// memory file system what it leaves takes RAM until the machine reboots.
+// So each directory holds a lock file that its scheduler keeps locked
+// (flock) while it runs; the kernel lets go of the lock when the process
+// ends, however it ends, and the next scheduler to start removes every
+// directory whose lock it can take.
+
+const (
+	runDirPrefix = "webhookd-runs-"
+	runDirLock   = "lock"
+)
+
+// runDir is a directory of payload files, locked while its scheduler runs.
+type runDir struct {
+	path string
+	lock *os.File
+}
+
+// makeRunDir makes a locked run directory in parent.
+func makeRunDir(parent string) (*runDir, error) {
+	path, err := os.MkdirTemp(parent, runDirPrefix)
+	if err != nil {
+		return nil, err
+	}
+	// The lock file is made under another name and renamed once locked:
+	// a sweep (which opens only runDirLock) never sees it unlocked.
+	tmp := filepath.Join(path, runDirLock+".new")
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		if err = flock(f); err == nil {
+			err = os.Rename(tmp, filepath.Join(path, runDirLock))
+		}
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(path)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &runDir{path: path, lock: f}, nil
+}
+
+// remove removes the directory and what it holds, then lets go of its lock.
+func (d *runDir) remove() error {
+	err := os.RemoveAll(d.path)
+	return errors.Join(err, d.lock.Close())
+}
+
+// sweepRunDirs removes the run directories in parent that no running
+// scheduler holds: those whose lock it can take. A directory without a
+// lock file is left alone (one being made this moment, or not ours to
+// judge). It returns the directories it removed.
+func sweepRunDirs(parent string) ([]string, error) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), runDirPrefix) {
+			continue
+		}
+		path := filepath.Join(parent, e.Name())
+		f, err := os.Open(filepath.Join(path, runDirLock))
+		if err != nil {
+			continue
+		}
+		if flock(f) == nil {
+			// Removed while this process holds the lock: no other sweep
+			// can take it meanwhile.
+			if err := os.RemoveAll(path); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed = append(removed, path)
+			}
+		}
+		f.Close()
+	}
+	return removed, errors.Join(errs...)
+}
+
+// flock takes an exclusive lock on f without waiting.
+func flock(f *os.File) error {
+	c, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := c.Control(func(fd uintptr) {
+		ferr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
+	}); err != nil {
+		return err
+	}
+	return ferr
+}

@@ -1,0 +1,155 @@
+package actions
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+)
+
+func exists(t *testing.T, path string) bool {
+	t.Helper()
+	_, err := os.Stat(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// TestSweepRunDirs: a sweep removes a run directory whose lock no one
+// holds, with its files, and leaves alone one whose lock is held, one
+// without a lock file, and what is not a run directory.
+func TestSweepRunDirs(t *testing.T) {
+	parent := t.TempDir()
+	live, err := makeRunDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.remove()
+	dead, err := makeRunDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := writePayload("", dead.path, []byte(`{"left":"behind"}`)); err != nil {
+		t.Fatal(err)
+	} else {
+		f.Close()
+	}
+	dead.lock.Close() // as the kernel does when its process dies
+	noLock := filepath.Join(parent, runDirPrefix+"nolock")
+	other := filepath.Join(parent, "not-a-run-dir")
+	for _, d := range []string{noLock, other} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	removed, err := sweepRunDirs(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(removed, []string{dead.path}) {
+		t.Errorf("removed %v; want only the dead one, %s", removed, dead.path)
+	}
+	for path, want := range map[string]bool{live.path: true, dead.path: false, noLock: true, other: true} {
+		if got := exists(t, path); got != want {
+			t.Errorf("%s exists = %v after the sweep; want %v", filepath.Base(path), got, want)
+		}
+	}
+	if err := live.remove(); err != nil || exists(t, live.path) {
+		t.Errorf("remove: %v, and the directory exists = %v; want it gone", err, exists(t, live.path))
+	}
+}
+
+// TestRunDirHolder is not a test on its own: TestSweepRunDirs_KilledProcess
+// runs the test binary on it, as a process that makes a run directory,
+// says where, and waits to be killed.
+func TestRunDirHolder(t *testing.T) {
+	parent := os.Getenv("WEBHOOKD_TEST_RUNDIR_PARENT")
+	if parent == "" {
+		t.Skip("run by TestSweepRunDirs_KilledProcess")
+	}
+	d, err := makeRunDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("rundir %s\n", d.path)
+	time.Sleep(time.Minute)
+}
+
+// TestSweepRunDirs_KilledProcess: the directory of a live process is
+// kept; once that process is killed with SIGKILL (it could not clean up),
+// the next sweep removes it.
+func TestSweepRunDirs_KilledProcess(t *testing.T) {
+	parent := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunDirHolder$")
+	cmd.Env = append(os.Environ(), "WEBHOOKD_TEST_RUNDIR_PARENT="+parent)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var path string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "rundir "); ok {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Fatal("the holder process did not make its directory")
+	}
+	if removed, err := sweepRunDirs(parent); err != nil || len(removed) != 0 {
+		t.Fatalf("sweep while its process lives removed %v, %v; want none", removed, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if removed, err := sweepRunDirs(parent); err != nil || !slices.Equal(removed, []string{path}) {
+		t.Fatalf("sweep after the kill removed %v, %v; want %s", removed, err, path)
+	}
+}
+
+// TestScheduler_RunDirs: Start removes what a killed scheduler left and
+// makes its own directory; Close removes that.
+func TestScheduler_RunDirs(t *testing.T) {
+	parent := t.TempDir()
+	left, err := makeRunDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left.lock.Close()
+	st, err := store.Open(filepath.Join(t.TempDir(), "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := New(Options{Store: st, Logger: testLogger(t), TempDir: parent}, NewConfig(nil))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if exists(t, left.path) {
+		t.Errorf("Start left %s, whose scheduler is gone", left.path)
+	}
+	own := s.runDir
+	if !exists(t, filepath.Join(own, runDirLock)) {
+		t.Errorf("the scheduler's directory %s has no lock file", own)
+	}
+	if removed, err := sweepRunDirs(parent); err != nil || len(removed) != 0 {
+		t.Errorf("a sweep while the scheduler runs removed %v, %v; want none", removed, err)
+	}
+	s.Close()
+	if exists(t, own) {
+		t.Errorf("Close left its directory %s", own)
+	}
+}
