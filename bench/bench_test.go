@@ -333,3 +333,23 @@ func TestReport_SchedCPU(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalNote: an ext4 or ext3 file system is described as journaled
+// when the kernel runs a journal for its device, and as without one when
+// it does not; other file systems get no note.
+func TestJournalNote(t *testing.T) {
+	journals := []string{"sda1-8", "nvme0n1p2-8"}
+	for _, tc := range []struct{ fs, dev, want string }{
+		{"ext4", "/dev/sda1", " (journaled)"},
+		{"ext4", "/dev/nvme0n1p2", " (journaled)"},
+		{"ext4", "/dev/vda", " (no journal)"},
+		{"ext4", "/dev/sda", " (no journal)"}, // sda1's journal is not sda's
+		{"ext3", "/dev/sdb1", " (no journal)"},
+		{"xfs", "/dev/sda1", ""},
+		{"tmpfs", "tmpfs", ""},
+	} {
+		if got := journalNote(tc.fs, tc.dev, journals); got != tc.want {
+			t.Errorf("journalNote(%s, %s) = %q; want %q", tc.fs, tc.dev, got, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -73,10 +74,39 @@ func mountOf(dir string) string {
 			if len(opts) > 40 {
 				opts = opts[:40] + "…"
 			}
-			desc = fmt.Sprintf("%s on %s (%s, %s)", f[2], f[0], mp, opts)
+			desc = fmt.Sprintf("%s%s on %s (%s, %s)", f[2], journalNote(f[2], f[0], jbd2Journals()), f[0], mp, opts)
 		}
 	}
 	return desc
+}
+
+// jbd2Journals lists the journals the kernel runs (/proc/fs/jbd2: one
+// entry per journaled ext3/ext4 file system, named device-inode).
+func jbd2Journals() []string {
+	es, err := os.ReadDir("/proc/fs/jbd2")
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// journalNote says whether an ext3/ext4 file system on dev has a journal,
+// which changes what an fsync costs: "" for other file systems.
+func journalNote(fsType, dev string, journals []string) string {
+	if fsType != "ext4" && fsType != "ext3" {
+		return ""
+	}
+	name := filepath.Base(dev)
+	for _, j := range journals {
+		if strings.HasPrefix(j, name+"-") {
+			return " (journaled)"
+		}
+	}
+	return " (no journal)"
 }
 
 // webhookdVersion asks the binary for its version line.
