@@ -72,9 +72,9 @@ type Scheduler struct {
 	runCtx    context.Context
 	stopRuns  context.CancelCauseFunc
 	loopDone  chan struct{}
-	runDir    string // payload files, under TempDir; made by Start
-	memDir    string // small payload files, on a memory file system; "" if none
-	runDirs   []*runDir
+	runDir    string    // payload files, under TempDir; made by Start
+	memDir    string    // small payload files, on a memory file system; "" if none
+	runDirs   []*runDir // the directories of the two above, locked while the scheduler runs
 	loopStop  context.CancelFunc
 	wg        sync.WaitGroup // runs and background work
 	closeOnce sync.Once
