@@ -254,8 +254,10 @@ func TestE2E_PayloadDirsAfterAKill(t *testing.T) {
   name = "deploy"
   run = ["./slow.sh"]
 `))
-	// The first run outlasts the test (until the kill); the second ends.
-	writeScript(t, dir, "slow.sh", "cat \"$WEBHOOKD_PAYLOAD_FILE\" > /dev/null && echo run >> runs.log\n[ $(wc -l < runs.log) -ge 2 ] || sleep 300\n")
+	// The first run outlasts the daemon, which SIGKILL does not let stop
+	// it: the test stops its process group (the run's pid) itself. The
+	// second run ends.
+	writeScript(t, dir, "slow.sh", "cat \"$WEBHOOKD_PAYLOAD_FILE\" > /dev/null && echo run >> runs.log\n[ $(wc -l < runs.log) -ge 2 ] && exit 0\necho $$ > first.pid\nsleep 300\n")
 	runDirs := func() []string {
 		var out []string
 		for _, parent := range []string{shm, tmp} {
@@ -272,12 +274,20 @@ func TestE2E_PayloadDirsAfterAKill(t *testing.T) {
 	}
 	runs := filepath.Join(dir, "runs.log")
 	waitFor(t, 10*time.Second, "the run to start", func() bool { return len(readLines(t, runs)) == 1 })
+	var first int
+	waitFor(t, 10*time.Second, "the run's pid", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "first.pid"))
+		first, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return first > 0
+	})
+	t.Cleanup(func() { syscall.Kill(-first, syscall.SIGKILL) })
 	left := runDirs()
 	payloads, _ := filepath.Glob(filepath.Join(shm, "webhookd-runs-*", "webhookd-payload-*"))
 	if len(left) != 2 || len(payloads) != 1 {
 		t.Fatalf("while the job runs: run directories %v, payload files %v; want one of each kind of directory and one payload file", left, payloads)
 	}
 	d.kill()
+	syscall.Kill(-first, syscall.SIGKILL)
 	if got := runDirs(); len(got) != 2 {
 		t.Fatalf("after SIGKILL: run directories %v; want the two the daemon could not remove", got)
 	}
