@@ -237,11 +237,13 @@ func TestE2E_HTTPRelay(t *testing.T) {
 	}
 }
 
-// TestE2E_PayloadDirsAfterAKill: a daemon killed while a job runs leaves
-// its payload directories (it cannot remove them); the next start removes
-// them, and a clean stop leaves nothing. The memory directory is a
-// runtime directory of the test's own on /dev/shm, as systemd would give.
-func TestE2E_PayloadDirsAfterAKill(t *testing.T) {
+// TestE2E_AfterAKill: a daemon killed while a job runs cannot stop the
+// run or remove its payload directories. The next start stops that run
+// before it runs the job again (so that, with concurrency 1, the two runs
+// do not overlap) and removes the directories; a clean stop then leaves
+// nothing. The memory directory is a runtime directory of the test's own
+// on /dev/shm, as systemd would give.
+func TestE2E_AfterAKill(t *testing.T) {
 	shm, err := os.MkdirTemp("/dev/shm", "webhookd-e2e-")
 	if err != nil {
 		t.Skipf("no /dev/shm to stand for a runtime directory: %v", err)
@@ -254,10 +256,17 @@ func TestE2E_PayloadDirsAfterAKill(t *testing.T) {
   name = "deploy"
   run = ["./slow.sh"]
 `))
-	// The first run outlasts the daemon, which SIGKILL does not let stop
-	// it: the test stops its process group (the run's pid) itself. The
-	// second run ends.
-	writeScript(t, dir, "slow.sh", "cat \"$WEBHOOKD_PAYLOAD_FILE\" > /dev/null && echo run >> runs.log\n[ $(wc -l < runs.log) -ge 2 ] && exit 0\necho $$ > first.pid\nsleep 300\n")
+	// The first run would last 300 s and records its pid; the second
+	// records whether the first is still alive (a zombie is not), then ends.
+	writeScript(t, dir, "slow.sh", `cat "$WEBHOOKD_PAYLOAD_FILE" > /dev/null && echo run >> runs.log
+if [ -f first.pid ]; then
+	state=$(cut -d' ' -f3 /proc/$(cat first.pid)/stat 2>/dev/null)
+	if [ -n "$state" ] && [ "$state" != Z ]; then echo "overlap: the first run is alive ($state)" >> runs.log; fi
+	exit 0
+fi
+echo $$ > first.pid
+sleep 300
+`)
 	runDirs := func() []string {
 		var out []string
 		for _, parent := range []string{shm, tmp} {
@@ -272,14 +281,14 @@ func TestE2E_PayloadDirsAfterAKill(t *testing.T) {
 	if r.Status != 202 {
 		t.Fatalf("push = %d", r.Status)
 	}
-	runs := filepath.Join(dir, "runs.log")
-	waitFor(t, 10*time.Second, "the run to start", func() bool { return len(readLines(t, runs)) == 1 })
 	var first int
-	waitFor(t, 10*time.Second, "the run's pid", func() bool {
+	waitFor(t, 10*time.Second, "the first run's pid", func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "first.pid"))
 		first, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return first > 0
 	})
+	// Should the daemon fail to stop it, the test does (its group, by the
+	// run's pid).
 	t.Cleanup(func() { syscall.Kill(-first, syscall.SIGKILL) })
 	left := runDirs()
 	payloads, _ := filepath.Glob(filepath.Join(shm, "webhookd-runs-*", "webhookd-payload-*"))
@@ -287,13 +296,15 @@ func TestE2E_PayloadDirsAfterAKill(t *testing.T) {
 		t.Fatalf("while the job runs: run directories %v, payload files %v; want one of each kind of directory and one payload file", left, payloads)
 	}
 	d.kill()
-	syscall.Kill(-first, syscall.SIGKILL)
 	if got := runDirs(); len(got) != 2 {
 		t.Fatalf("after SIGKILL: run directories %v; want the two the daemon could not remove", got)
 	}
+	if err := syscall.Kill(first, 0); err != nil {
+		t.Fatalf("the first run died with its daemon (%v); this test needs it to outlive it", err)
+	}
 	// A killed process's locks can outlive it by some milliseconds
 	// (docs/reliability.md); a start that found one still held would
-	// leave that directory to the next start.
+	// take that directory for a live daemon's.
 	for _, p := range left {
 		waitFor(t, 5*time.Second, "the killed daemon's lock on "+p, func() bool {
 			f, err := os.Open(filepath.Join(p, "lock"))
@@ -306,7 +317,20 @@ func TestE2E_PayloadDirsAfterAKill(t *testing.T) {
 	}
 
 	d = startDaemon(t, dir, env...)
-	waitFor(t, 10*time.Second, "the interrupted job to run again", func() bool { return len(readLines(t, runs)) == 2 })
+	runs := filepath.Join(dir, "runs.log")
+	waitFor(t, 20*time.Second, "the interrupted job to run again", func() bool { return len(readLines(t, runs)) >= 2 })
+	time.Sleep(100 * time.Millisecond) // an overlap line comes right after
+	if got := readLines(t, runs); len(got) != 2 {
+		t.Errorf("runs.log = %q; want two runs, the second after the first was stopped", got)
+	}
+	for _, want := range []string{
+		"stopping the runs a webhookd that did not stop left running",
+		"removed payload directories left by a webhookd that did not stop",
+	} {
+		if !strings.Contains(d.log.String(), want) {
+			t.Errorf("no log line %q", want)
+		}
+	}
 	now := runDirs()
 	for _, p := range left {
 		if slices.Contains(now, p) {
@@ -315,9 +339,6 @@ func TestE2E_PayloadDirsAfterAKill(t *testing.T) {
 	}
 	if len(now) != 2 {
 		t.Errorf("run directories after the restart: %v; want the new daemon's two", now)
-	}
-	if !strings.Contains(d.log.String(), "removed payload directories left by a webhookd that did not stop") {
-		t.Errorf("no log line for the removed directories")
 	}
 	if err := d.stop(10 * time.Second); err != nil {
 		t.Fatalf("stop: %v", err)

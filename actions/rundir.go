@@ -60,17 +60,16 @@ func (d *runDir) remove() error {
 	return errors.Join(err, d.lock.Close())
 }
 
-// sweepRunDirs removes the run directories in parent that no running
-// scheduler holds: those whose lock it can take. A directory without a
-// lock file is left alone (one being made this moment, or not ours to
-// judge). It returns the directories it removed.
-func sweepRunDirs(parent string) ([]string, error) {
+// deadRunDirs returns the run directories in parent that no running
+// scheduler holds: those whose lock it could take, and now holds (their
+// remove lets go of it). A directory without a lock file is left alone
+// (one being made this moment, or not ours to judge).
+func deadRunDirs(parent string) ([]*runDir, error) {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
 		return nil, err
 	}
-	var removed []string
-	var errs []error
+	var dead []*runDir
 	for _, e := range entries {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), runDirPrefix) {
 			continue
@@ -80,18 +79,13 @@ func sweepRunDirs(parent string) ([]string, error) {
 		if err != nil {
 			continue
 		}
-		if flock(f) == nil {
-			// Removed while this process holds the lock: no other sweep
-			// can take it meanwhile.
-			if err := os.RemoveAll(path); err != nil {
-				errs = append(errs, err)
-			} else {
-				removed = append(removed, path)
-			}
+		if flock(f) != nil {
+			f.Close()
+			continue
 		}
-		f.Close()
+		dead = append(dead, &runDir{path: path, lock: f})
 	}
-	return removed, errors.Join(errs...)
+	return dead, nil
 }
 
 // flock takes an exclusive lock on f without waiting.

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,23 @@ import (
 
 	"github.com/webhookd/webhookd/store"
 )
+
+// sweepRunDirs removes the dead run directories in parent, with what they
+// hold, and returns them: what a scheduler's start does, less stopping
+// the runs.
+func sweepRunDirs(parent string) ([]string, error) {
+	dead, err := deadRunDirs(parent)
+	var removed []string
+	var errs []error
+	for _, d := range dead {
+		if rerr := d.remove(); rerr != nil {
+			errs = append(errs, rerr)
+		} else {
+			removed = append(removed, d.path)
+		}
+	}
+	return removed, errors.Join(append(errs, err)...)
+}
 
 func exists(t *testing.T, path string) bool {
 	t.Helper()

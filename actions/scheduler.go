@@ -145,20 +145,11 @@ func (s *Scheduler) Start() error {
 	s.mu.Unlock()
 	// Payload files go in a directory of the scheduler's own: a file
 	// created and removed per run costs less there than in a shared /tmp
-	// with thousands of entries and other processes' churn. Those that
-	// processes killed before have left are removed first (rundir.go).
-	for _, parent := range []string{s.opts.TempDir, s.memDir} {
-		if parent == "" {
-			continue
-		}
-		removed, err := sweepRunDirs(parent)
-		if len(removed) > 0 {
-			s.log.Info("removed payload directories left by a webhookd that did not stop", "dir", parent, "count", len(removed))
-		}
-		if err != nil {
-			s.log.Warn("remove payload directories left by a webhookd that did not stop", "dir", parent, "err", err)
-		}
-	}
+	// with thousands of entries and other processes' churn. A daemon that
+	// was killed left its directories, and the runs it had started may
+	// still run: those are stopped (so that a job run again does not
+	// overlap its last run), then the directories removed.
+	s.cleanUpAfterADeadDaemon()
 	d, err := makeRunDir(s.opts.TempDir)
 	if err != nil {
 		return fmt.Errorf("directory for payload files: %w", err)
@@ -178,6 +169,39 @@ func (s *Scheduler) Start() error {
 	s.loopStop = stop
 	go s.loop(ctx)
 	return nil
+}
+
+// cleanUpAfterADeadDaemon stops the runs a killed daemon left running and
+// removes its run directories (rundir.go, orphans_linux.go).
+func (s *Scheduler) cleanUpAfterADeadDaemon() {
+	var dead []*runDir
+	for _, parent := range []string{s.opts.TempDir, s.memDir} {
+		if parent == "" {
+			continue
+		}
+		ds, err := deadRunDirs(parent)
+		if err != nil {
+			s.log.Warn("look for payload directories left by a webhookd that did not stop", "dir", parent, "err", err)
+		}
+		dead = append(dead, ds...)
+	}
+	if len(dead) == 0 {
+		return
+	}
+	paths := make([]string, len(dead))
+	for i, d := range dead {
+		paths[i] = d.path
+	}
+	if groups := orphanRuns(paths); len(groups) > 0 {
+		s.log.Warn("stopping the runs a webhookd that did not stop left running; their jobs run again", "pids", groups)
+		stopGroups(groups, s.opts.KillGrace)
+	}
+	for _, d := range dead {
+		if err := d.remove(); err != nil {
+			s.log.Warn("remove a payload directory left by a webhookd that did not stop", "dir", d.path, "err", err)
+		}
+	}
+	s.log.Info("removed payload directories left by a webhookd that did not stop", "count", len(dead))
 }
 
 // SetConfig swaps in a new snapshot of actions. Jobs already running go on

@@ -1,0 +1,141 @@
+package actions
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A daemon that is killed cannot stop the commands it was running: they
+// go on, orphaned, and the next start runs their jobs again. With
+// concurrency 1 a deploy would then run twice at once. So before it
+// dispatches anything, a scheduler that finds run directories left by a
+// dead scheduler (rundir.go) stops the runs that scheduler started: the
+// processes whose environment names a payload file in one of those
+// directories, and that lead a process group of their own (every run's
+// command does) without leading a session (a command that a run started
+// with setsid, to outlive it, does; it is left alone, as a live run
+// leaves it).
+
+// procStat is what orphanRuns reads of /proc/PID/stat.
+type procStat struct {
+	state         byte
+	pgrp, session int
+	ok            bool
+}
+
+func readStat(pid int) procStat {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}
+	}
+	// pid (comm) state ppid pgrp session ...; comm may hold anything.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 4 || len(f[0]) != 1 {
+		return procStat{}
+	}
+	pgrp, err1 := strconv.Atoi(f[2])
+	session, err2 := strconv.Atoi(f[3])
+	if err1 != nil || err2 != nil {
+		return procStat{}
+	}
+	return procStat{state: f[0][0], pgrp: pgrp, session: session, ok: true}
+}
+
+// pids lists the processes in /proc.
+func pids() []int {
+	es, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range es {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// orphanRuns returns the process groups of the runs whose payload files
+// are in dirs (see above). Only this user's processes can be read.
+func orphanRuns(dirs []string) []int {
+	if len(dirs) == 0 {
+		return nil
+	}
+	self := os.Getpid()
+	var groups []int
+	for _, pid := range pids() {
+		if pid == self {
+			continue
+		}
+		st := readStat(pid)
+		if !st.ok || st.pgrp != pid || st.session == pid || st.state == 'Z' {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		for kv := range bytes.SplitSeq(env, []byte{0}) {
+			path, ok := bytes.CutPrefix(kv, []byte("WEBHOOKD_PAYLOAD_FILE="))
+			if ok && slices.Contains(dirs, filepath.Dir(string(path))) {
+				groups = append(groups, pid)
+				break
+			}
+		}
+	}
+	return groups
+}
+
+// groupAlive reports whether a process of group pgrp is alive (a zombie,
+// which only waits for its parent to reap it, is not).
+func groupAlive(pgrp int) bool {
+	for _, pid := range pids() {
+		if st := readStat(pid); st.ok && st.pgrp == pgrp && st.state != 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// stopGroups sends each process group SIGTERM, and SIGKILL to those still
+// alive after grace; it returns once they are gone, or a second after the
+// SIGKILL.
+func stopGroups(groups []int, grace time.Duration) {
+	for _, g := range groups {
+		_ = syscall.Kill(-g, syscall.SIGTERM)
+	}
+	alive := func() []int {
+		var out []int
+		for _, g := range groups {
+			if groupAlive(g) {
+				out = append(out, g)
+			}
+		}
+		return out
+	}
+	wait := func(d time.Duration) []int {
+		deadline := time.Now().Add(d)
+		for {
+			left := alive()
+			if len(left) == 0 || time.Now().After(deadline) {
+				return left
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, g := range wait(grace) {
+		_ = syscall.Kill(-g, syscall.SIGKILL)
+	}
+	wait(time.Second)
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package actions
+
+import "time"
+
+// Elsewhere than on Linux, the runs of a killed daemon are not looked for
+// (there is no /proc to find them in); systemd, or the machine's service
+// manager, stops them with the service.
+func orphanRuns(dirs []string) []int { return nil }
+
+func stopGroups(groups []int, grace time.Duration) {}
