@@ -2,6 +2,7 @@ package actions
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/webhookd/webhookd/store"
 )
 
 // startProc starts a shell script with the payload file payload in its
@@ -81,5 +84,53 @@ func TestStopGroups_Kill(t *testing.T) {
 	}
 	if took := time.Since(start); took < 300*time.Millisecond {
 		t.Errorf("stopGroups took %s; a group that ignores SIGTERM should have had its grace, 300ms", took)
+	}
+}
+
+// TestScheduler_StopsOrphansBeforeDispatch: a scheduler that starts where
+// a killed one left a run that ignores SIGTERM returns from Start at once
+// (the daemon's listener does not wait), and runs nothing until that run
+// is gone, after the kill grace.
+func TestScheduler_StopsOrphansBeforeDispatch(t *testing.T) {
+	dir := t.TempDir()
+	dead, err := makeRunDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := startProc(t, `trap "" TERM; sleep 300 & echo ready; wait`, filepath.Join(dead.path, "webhookd-payload-1"), &syscall.SysProcAttr{Setpgid: true})
+	dead.lock.Close() // its daemon is gone
+
+	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	check := script(t, dir, "check.sh", fmt.Sprintf(`state=$(cut -d' ' -f3 /proc/%d/stat 2>/dev/null)
+if [ -n "$state" ] && [ "$state" != Z ]; then echo "the orphan is alive ($state)"; exit 1; fi
+`, orphan))
+	cfg := NewConfig([]*Action{execAction("h", "deploy", check)})
+	h := &harness{t: t, st: st, cfg: cfg, dir: dir}
+	ev := h.ingest("h", `{}`)
+
+	const grace = 2 * time.Second
+	h.s = New(Options{Store: st, Logger: testLogger(t), KillGrace: grace, TempDir: dir}, cfg)
+	began := time.Now()
+	if err := h.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took >= grace {
+		t.Errorf("Start took %s; it should not wait for the kill grace (%s)", took, grace)
+	}
+	defer h.s.Close()
+	j := h.waitState(ev, store.Succeeded, store.Failed, store.Dead)
+	if j.State != store.Succeeded {
+		runs, _ := st.Runs(j.ID)
+		t.Fatalf("job %s; its run: %+v; want it run once the orphan was gone", j.State, runs)
+	}
+	if groupAlive(orphan) {
+		t.Errorf("the orphan's group is alive")
+	}
+	if took := time.Since(began); took < grace {
+		t.Errorf("the job ran %s after Start; the orphan, which ignores SIGTERM, had %s of grace first", took, grace)
 	}
 }

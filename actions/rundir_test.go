@@ -138,8 +138,8 @@ func TestSweepRunDirs_KilledProcess(t *testing.T) {
 	}
 }
 
-// TestScheduler_RunDirs: Start removes what a killed scheduler left and
-// makes its own directory; Close removes that.
+// TestScheduler_RunDirs: a started scheduler removes what a killed one
+// left, and makes its own directory; Close removes that.
 func TestScheduler_RunDirs(t *testing.T) {
 	parent := t.TempDir()
 	left, err := makeRunDir(parent)
@@ -156,8 +156,13 @@ func TestScheduler_RunDirs(t *testing.T) {
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The clean-up runs before the first dispatch, after Start returns.
+	deadline := time.Now().Add(5 * time.Second)
+	for exists(t, left.path) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if exists(t, left.path) {
-		t.Errorf("Start left %s, whose scheduler is gone", left.path)
+		t.Errorf("the started scheduler left %s, whose scheduler is gone", left.path)
 	}
 	own := s.runDir
 	if !exists(t, filepath.Join(own, runDirLock)) {

@@ -145,11 +145,8 @@ func (s *Scheduler) Start() error {
 	s.mu.Unlock()
 	// Payload files go in a directory of the scheduler's own: a file
 	// created and removed per run costs less there than in a shared /tmp
-	// with thousands of entries and other processes' churn. A daemon that
-	// was killed left its directories, and the runs it had started may
-	// still run: those are stopped (so that a job run again does not
-	// overlap its last run), then the directories removed.
-	s.cleanUpAfterADeadDaemon()
+	// with thousands of entries and other processes' churn.
+	parents := []string{s.opts.TempDir, s.memDir}
 	d, err := makeRunDir(s.opts.TempDir)
 	if err != nil {
 		return fmt.Errorf("directory for payload files: %w", err)
@@ -167,15 +164,24 @@ func (s *Scheduler) Start() error {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.loopStop = stop
-	go s.loop(ctx)
+	go func() {
+		// A daemon that was killed left its directories, and the runs it
+		// had started may still run: those are stopped before the first
+		// dispatch (so that a job run again does not overlap its last
+		// run), which can take the kill grace; the listener does not wait
+		// for it. This scheduler's own directories are locked already, so
+		// the clean-up cannot take them for a dead one's.
+		s.cleanUpAfterADeadDaemon(parents)
+		s.loop(ctx)
+	}()
 	return nil
 }
 
 // cleanUpAfterADeadDaemon stops the runs a killed daemon left running and
 // removes its run directories (rundir.go, orphans_linux.go).
-func (s *Scheduler) cleanUpAfterADeadDaemon() {
+func (s *Scheduler) cleanUpAfterADeadDaemon(parents []string) {
 	var dead []*runDir
-	for _, parent := range []string{s.opts.TempDir, s.memDir} {
+	for _, parent := range parents {
 		if parent == "" {
 			continue
 		}
@@ -243,7 +249,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.loopDone)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for {
+	for ctx.Err() == nil {
 		next := s.dispatch()
 		wait := time.Hour
 		if !next.IsZero() {
