@@ -17,6 +17,11 @@
 //   - A command runs without a shell, in its own process group. At its
 //     timeout the group gets SIGTERM, then SIGKILL after a grace; when the
 //     command exits, anything it left running in its group is killed.
+//   - A daemon killed while commands run cannot stop them. The next start
+//     stops them (found by their payload file, in the dead daemon's run
+//     directory) before it dispatches anything, so that a job run again
+//     does not overlap its last run; then it removes what that daemon left
+//     (rundir.go, orphans_linux.go).
 //   - When a state change cannot be written (the disk is full), the job
 //     keeps its place in memory and the write is retried; a job is never
 //     lost, at worst run again after a restart.
