@@ -181,15 +181,27 @@ func (s *Scheduler) Start() error {
 // removes its run directories (rundir.go, orphans_linux.go).
 func (s *Scheduler) cleanUpAfterADeadDaemon(parents []string) {
 	var dead []*runDir
-	for _, parent := range parents {
-		if parent == "" {
-			continue
+	look := func() {
+		for _, parent := range parents {
+			if parent == "" {
+				continue
+			}
+			ds, err := deadRunDirs(parent)
+			if err != nil {
+				s.log.Warn("look for payload directories left by a webhookd that did not stop", "dir", parent, "err", err)
+			}
+			dead = append(dead, ds...)
 		}
-		ds, err := deadRunDirs(parent)
-		if err != nil {
-			s.log.Warn("look for payload directories left by a webhookd that did not stop", "dir", parent, "err", err)
-		}
-		dead = append(dead, ds...)
+	}
+	look()
+	// When the store had jobs running, the process that ran them died
+	// without ending them, and its directories are to be found: a killed
+	// process's locks can outlive it by some milliseconds
+	// (docs/reliability.md), so look again for a while before deciding
+	// there are none.
+	for deadline := time.Now().Add(time.Second); len(dead) == 0 && s.st.Interrupted() > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		look()
 	}
 	if len(dead) == 0 {
 		return

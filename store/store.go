@@ -87,6 +87,9 @@ type Store struct {
 	ids  idGen
 	disk *diskGuard  // nil when read-only
 	dd   *dedupCache // the dedup entries not yet in their bucket; nil when read-only
+	// interrupted is how many jobs Open found running and returned to
+	// their queues.
+	interrupted int
 
 	ops     chan *op
 	changed chan struct{} // signalled after a commit that made jobs due
@@ -266,8 +269,14 @@ func (s *Store) recover(tx *bolt.Tx) error {
 		}
 		s.log.Info("job interrupted by a stop goes back to its queue", "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)
 	}
+	s.interrupted = len(ids)
 	return nil
 }
+
+// Interrupted is how many jobs Open found running, left so by a process
+// that stopped before they ended, and returned to their queues. Their
+// commands may still run if that process was killed.
+func (s *Store) Interrupted() int { return s.interrupted }
 
 // Close stops the commit loop after the operations already queued and
 // closes the file. It is safe to call more than once.

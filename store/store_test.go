@@ -245,6 +245,9 @@ func TestStore_Recover(t *testing.T) {
 	ctx := context.Background()
 	res, _ := s.Ingest(ctx, newEvent("h", "", job("a")))
 	ev, _ := s.GetEvent(res.ID, false)
+	if n := s.Interrupted(); n != 0 {
+		t.Errorf("Interrupted() = %d on a new store; want 0", n)
+	}
 	if _, err := s.Start(ctx, ev.JobIDs[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +257,9 @@ func TestStore_Recover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if n := s.Interrupted(); n != 1 {
+		t.Errorf("Interrupted() = %d after reopening with one job running; want 1", n)
+	}
 	j, _ := s.GetJob(ev.JobIDs[0])
 	if j.State != Pending || j.Attempts != 1 {
 		t.Errorf("after reopen job = %s attempts %d; want pending, 1", j.State, j.Attempts)
