@@ -97,16 +97,27 @@ func orphanRuns(dirs []string) []int {
 	return groups
 }
 
-// groupAlive reports whether a process of group pgrp is alive (a zombie,
-// which only waits for its parent to reap it, is not).
-func groupAlive(pgrp int) bool {
+// liveGroups returns which of groups still have a live process (a
+// zombie, which only waits for its parent to reap it, is not), with one
+// pass over /proc.
+func liveGroups(groups []int) []int {
+	live := map[int]bool{}
 	for _, pid := range pids() {
-		if st := readStat(pid); st.ok && st.pgrp == pgrp && st.state != 'Z' {
-			return true
+		if st := readStat(pid); st.ok && st.state != 'Z' && slices.Contains(groups, st.pgrp) {
+			live[st.pgrp] = true
 		}
 	}
-	return false
+	var out []int
+	for _, g := range groups {
+		if live[g] {
+			out = append(out, g)
+		}
+	}
+	return out
 }
+
+// groupAlive reports whether a process of group pgrp is alive.
+func groupAlive(pgrp int) bool { return len(liveGroups([]int{pgrp})) > 0 }
 
 // stopGroups sends each process group SIGTERM, and SIGKILL to those still
 // alive after grace; it returns once they are gone, or a second after the
@@ -115,19 +126,10 @@ func stopGroups(groups []int, grace time.Duration) {
 	for _, g := range groups {
 		_ = syscall.Kill(-g, syscall.SIGTERM)
 	}
-	alive := func() []int {
-		var out []int
-		for _, g := range groups {
-			if groupAlive(g) {
-				out = append(out, g)
-			}
-		}
-		return out
-	}
 	wait := func(d time.Duration) []int {
 		deadline := time.Now().Add(d)
 		for {
-			left := alive()
+			left := liveGroups(groups)
 			if len(left) == 0 || time.Now().After(deadline) {
 				return left
 			}

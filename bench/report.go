@@ -62,6 +62,7 @@ func mountOf(dir string) string {
 		return "unknown"
 	}
 	best, desc := "", "unknown"
+	journals := jbd2Journals()
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 4 {
@@ -74,7 +75,7 @@ func mountOf(dir string) string {
 			if len(opts) > 40 {
 				opts = opts[:40] + "…"
 			}
-			desc = fmt.Sprintf("%s%s on %s (%s, %s)", f[2], journalNote(f[2], f[0], jbd2Journals()), f[0], mp, opts)
+			desc = fmt.Sprintf("%s%s on %s (%s, %s)", f[2], journalNote(f[2], f[0], journals), f[0], mp, opts)
 		}
 	}
 	return desc
