@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTest(t *testing.T, opts Options) (*Store, string) {
@@ -459,4 +461,47 @@ func evIDs(evs []*EventView) []string {
 		out = append(out, e.ID)
 	}
 	return out
+}
+
+// TestStore_PackedLeaves: the buckets whose keys arrive in order fill
+// their leaves (packedBuckets); with bbolt's default split they would be
+// about half full.
+func TestStore_PackedLeaves(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const writers, each = 16, 150
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := s.Ingest(ctx, newEvent("h", fmt.Sprintf("%d-%d", w, i), job("a"))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	pageSize := s.db.Info().PageSize
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range packedBuckets {
+			if string(name) == string(bRuns) {
+				continue // no run yet
+			}
+			st := tx.Bucket(name).Stats()
+			if st.LeafPageN < 4 {
+				t.Errorf("bucket %s: %d leaf pages; the test needs a tree of a few", name, st.LeafPageN)
+				continue
+			}
+			fill := float64(st.LeafInuse) / float64(st.LeafPageN*pageSize)
+			t.Logf("bucket %s: %d keys, %d leaf pages, %.0f%% full", name, st.KeyN, st.LeafPageN, 100*fill)
+			if fill < 0.8 {
+				t.Errorf("bucket %s: leaves %.0f%% full; want at least 80%%", name, 100*fill)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
