@@ -32,7 +32,13 @@ DOC=${DOC:-docs/benchmarks.md}
 bin=$(mktemp -d "${TMPDIR:-/tmp}/webhookd-bench-bin.XXXXXX")
 trap 'rm -rf "$bin"' EXIT INT TERM
 echo "bench/run.sh: building webhookd and webhookd-bench" >&2
-go build -o "$bin/webhookd" .
+# The commit goes into the binary, so that the report says what it measured
+# (the go command's own stamp is missing where GOFLAGS has -buildvcs=false).
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+	commit="$commit-dirty"
+fi
+go build -ldflags "-X main.commit=$commit" -o "$bin/webhookd" .
 go build -o "$bin/webhookd-bench" ./bench
 mkdir -p "$(dirname "$DOC")"
 
