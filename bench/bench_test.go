@@ -189,9 +189,11 @@ webhookd_store_events_per_commit_count 4
 webhookd_jobs{state="succeeded"} 7
 webhookd_jobs{state="pending"} 2
 webhookd_jobs{state="running"} 1
+webhookd_store_commit_seconds_sum 0.25
+webhookd_store_commit_seconds_count 9
 `
 	m, err := parseMetrics(strings.NewReader(in))
-	if err != nil || !m.ok || m.commits != 4 || m.eventsSum != 120 || m.succeeded != 7 || m.pending != 2 || m.running != 1 {
+	if err != nil || !m.ok || m.commits != 4 || m.eventsSum != 120 || m.succeeded != 7 || m.pending != 2 || m.running != 1 || m.storeCommits != 9 || m.commitSeconds != 0.25 {
 		t.Errorf("parseMetrics = %+v, %v", m, err)
 	}
 	m, err = parseMetrics(strings.NewReader("webhookd_jobs{state=\"succeeded\"} 3\n"))
@@ -306,7 +308,9 @@ func TestCPUTimes(t *testing.T) {
 }
 
 // TestReport_SchedCPU: the scheduler section reports each case's CPU per
-// job, its commands' and the CPUs busy, from the medians of its rounds;
+// job, its commands' and the CPUs busy, and webhookd's commit loop (jobs
+// per commit, time per commit, share of the time committing), from the
+// medians of its rounds;
 // the open-loop target gives each round's p99 beside their median.
 func TestReport_SchedCPU(t *testing.T) {
 	var results []Measurement
@@ -314,7 +318,7 @@ func TestReport_SchedCPU(t *testing.T) {
 		results = append(results,
 			Measurement{Name: "forkexec/p=4", Round: r, Fork: &ForkExecResult{N: 10, Parallel: 4, PerJobUS: 400 * f, CPUUS: 100 * f, ChildCPUUS: 600 * f}},
 			Measurement{Name: "forkexec-durable/p=4", Round: r, Fork: &ForkExecResult{N: 10, Parallel: 4, Durable: true, PerJobUS: 500 * f, CPUUS: 300 * f, ChildCPUUS: 600 * f}},
-			Measurement{Name: "sched/p=4", Round: r, Sched: &SchedResult{Jobs: 10, PerJobUS: 800 * f, CPUUS: 400 * f, ChildCPUUS: 640 * f}})
+			Measurement{Name: "sched/p=4", Round: r, Sched: &SchedResult{Jobs: 10, PerJobUS: 800 * f, CPUUS: 400 * f, ChildCPUUS: 640 * f, Commits: int(4 + f), CommitMS: f, CommitBusy: 0.9 + f/100}})
 	}
 	for r, p99 := range []float64{4.1, 6.2, 4.9} {
 		results = append(results, Measurement{Name: "webhookd/open=5000", Round: r, Load: &Result{Mode: "open", Rate: 5000, RPS: 5000, P50: 2, P99: p99, Max: 9}})
@@ -327,6 +331,7 @@ func TestReport_SchedCPU(t *testing.T) {
 		"| 4 | durable floor | 600 | 1200 | 1.80 |",
 		"| 4 | webhookd | 800 | 1280 | 1.30 |",
 		"out of 2.",
+		"| 4 | 1.67 | 2.00 | 92% | 2.00, 1.67, 1.43 / 1.00, 2.00, 3.00 / 91, 92, 93 |",
 	} {
 		if !strings.Contains(doc, row) {
 			t.Errorf("report lacks %q:\n%s", row, doc)

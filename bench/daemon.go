@@ -227,6 +227,12 @@ type SchedResult struct {
 	// daemon's includes its start and the /metrics scrapes of this run.
 	CPUUS      float64 `json:"cpu_us,omitempty"`
 	ChildCPUUS float64 `json:"child_cpu_us,omitempty"`
+	// The store's commits over the whole run (its start included), from
+	// /metrics at the end: how many, their mean time, and the share of
+	// the elapsed time the commit loop spent committing.
+	Commits    int     `json:"commits,omitempty"`
+	CommitMS   float64 `json:"commit_ms,omitempty"`
+	CommitBusy float64 `json:"commit_busy,omitempty"`
 }
 
 // runSched times webhookd running a prefilled store's jobs (see schedRun).
@@ -260,6 +266,10 @@ func runSched(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "sched: %d jobs in %.0f ms after a %.1f ms start: %.0f jobs/s, %.0f µs per job; CPU per job %.0f µs in webhookd, %.0f µs in the commands\n",
 		res.Jobs, res.ElapsedMS, res.StartMS, res.PerSec, res.PerJobUS, res.CPUUS, res.ChildCPUUS)
+	if res.Commits > 0 {
+		fmt.Fprintf(stdout, "sched: %d store commits (%.2f jobs per commit) of %.2f ms each; the commit loop committed %.0f%% of the time\n",
+			res.Commits, float64(res.Jobs)/float64(res.Commits), res.CommitMS, 100*res.CommitBusy)
+	}
 	return nil
 }
 
@@ -301,8 +311,9 @@ func schedRun(ctx context.Context, bin, cfgPath, tmplDB string, jobs int, logw i
 		return nil, err
 	}
 	url := "http://" + d.admin + "/metrics"
+	var m metricsSnapshot
 	for {
-		m, err := readMetrics(url)
+		m, err = readMetrics(url)
 		if err != nil {
 			return nil, err
 		}
@@ -334,5 +345,10 @@ func schedRun(ctx context.Context, bin, cfgPath, tmplDB string, jobs int, logw i
 		CPUUS: float64(self.Microseconds()) / float64(jobs), ChildCPUUS: float64(children.Microseconds()) / float64(jobs)}
 	res.PerJobUS = float64(elapsed.Microseconds()) / float64(jobs)
 	res.PerSec = float64(jobs) / elapsed.Seconds()
+	if m.storeCommits > 0 {
+		res.Commits = int(m.storeCommits)
+		res.CommitMS = 1e3 * m.commitSeconds / m.storeCommits
+		res.CommitBusy = m.commitSeconds / elapsed.Seconds()
+	}
 	return res, nil
 }

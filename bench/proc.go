@@ -105,6 +105,9 @@ type metricsSnapshot struct {
 	succeeded float64 // webhookd_jobs{state="succeeded"}
 	pending   float64 // webhookd_jobs{state="pending"}
 	running   float64 // webhookd_jobs{state="running"}
+	// Every commit of the store, events or not, and the time they took.
+	storeCommits  float64 // webhookd_store_commit_seconds_count
+	commitSeconds float64 // webhookd_store_commit_seconds_sum
 }
 
 var metricsClient = &http.Client{Timeout: 10 * time.Second}
@@ -157,6 +160,10 @@ func parseMetrics(r io.Reader) (metricsSnapshot, error) {
 			s.pending = v
 		case `webhookd_jobs{state="running"}`:
 			s.running = v
+		case "webhookd_store_commit_seconds_count":
+			s.storeCommits = v
+		case "webhookd_store_commit_seconds_sum":
+			s.commitSeconds = v
 		}
 	}
 	if err := sc.Err(); err != nil {

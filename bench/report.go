@@ -240,6 +240,9 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 		r.cpu = append(r.cpu, cpu)
 		r.child = append(r.child, child)
 	}
+	// loops are webhookd's commit loop in the scheduler runs, by parallelism.
+	type loop struct{ jobsPerCommit, commitMS, busy []float64 }
+	loops := map[string]*loop{}
 	type pair struct{ bare, durable, wh runs }
 	sched := map[string]*pair{}
 	var schedKeys []string
@@ -265,6 +268,15 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 				schedKeys = append(schedKeys, k)
 			}
 			add(&sched[k].wh, m.Sched.PerJobUS, m.Sched.CPUUS, m.Sched.ChildCPUUS)
+			if m.Sched.Commits > 0 {
+				if loops[k] == nil {
+					loops[k] = &loop{}
+				}
+				l := loops[k]
+				l.jobsPerCommit = append(l.jobsPerCommit, float64(m.Sched.Jobs)/float64(m.Sched.Commits))
+				l.commitMS = append(l.commitMS, m.Sched.CommitMS)
+				l.busy = append(l.busy, 100*m.Sched.CommitBusy)
+			}
 		case m.Start != nil:
 			startAt[m.Name] = append(startAt[m.Name], m.Start.StartMS)
 			startRSS[m.Name] = append(startRSS[m.Name], m.Start.RSSAnonKB)
@@ -398,6 +410,18 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 			}
 		}
 		p("\n")
+		if len(loops) > 0 {
+			p("webhookd's commit loop in those runs, medians (`webhookd_store_commit_seconds` at the end, the start's commits included): jobs per commit (a finish starts its queue's next job in the same commit), the mean time of a commit, and the share of the elapsed time it spent committing — near 100%%, every finish waits for the loop.\n\n")
+			p("| parallelism | jobs per commit | ms per commit | loop committing | each round (jobs per commit / ms / %%) |\n|---|---:|---:|---:|---|\n")
+			for _, k := range schedKeys {
+				l := loops[k]
+				if l == nil {
+					continue
+				}
+				p("| %s | %.2f | %.2f | %.0f%% | %s / %s / %s |\n", strings.TrimPrefix(k, "p="), median(l.jobsPerCommit), median(l.commitMS), median(l.busy), joinf(l.jobsPerCommit, "%.2f"), joinf(l.commitMS, "%.2f"), joinf(l.busy, "%.0f"))
+			}
+			p("\n")
+		}
 	}
 	if cfg.backlog > 0 {
 		p("### Start-up on a backlog (issue 3)\n\n")
