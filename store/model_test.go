@@ -29,9 +29,9 @@ func (j *modelJob) queue() string { return j.hook + "/" + j.action + "/" + j.key
 // TestModel drives the store with random sequences of enqueue, start,
 // finish (succeed, fail with a retry, die, be interrupted), cancel, retry,
 // replay and crash-restart, and checks it against an in-memory model after
-// every step: each job's state, the counters, queue membership, the due
-// index (a full window per queue, in arrival order) and, at the end,
-// bbolt's consistency check. A failure prints the seed; rerun it with
+// every step: each job's state, the counters, the state index (listing by
+// state), queue membership, the due index (a full window per queue, in
+// arrival order) and, at the end, bbolt's consistency check. A failure prints the seed; rerun it with
 // go test ./store -run TestModel -model.seed=N.
 func TestModel(t *testing.T) {
 	seed := *modelSeed
@@ -279,6 +279,41 @@ func checkModel(t *testing.T, step int, desc string, s *Store, jobs map[string]*
 		if st.Jobs[state] != counts[state] {
 			t.Fatalf("step %d (%s): count %s = %d; the model says %d", step, desc, state, st.Jobs[state], counts[state])
 		}
+	}
+	// The state index: listing a state, a few at a time, gives the model's
+	// jobs in that state, oldest first; the oldest queued job is the oldest
+	// pending or failed one.
+	want := map[State][]string{}
+	for _, id := range order {
+		want[jobs[id].state] = append(want[jobs[id].state], id)
+	}
+	oldest := ""
+	for _, state := range States {
+		ids := want[state]
+		sort.Strings(ids)
+		if (state == Pending || state == Failed) && len(ids) > 0 && (oldest == "" || ids[0] < oldest) {
+			oldest = ids[0]
+		}
+		var got []string
+		for after, pages := "", 0; ; pages++ {
+			list, next, err := s.ListJobs(state, after, 3)
+			if err != nil {
+				t.Fatalf("step %d (%s): ListJobs(%s): %v", step, desc, state, err)
+			}
+			for _, j := range list {
+				got = append(got, j.ID)
+			}
+			if next == "" || pages > len(order) {
+				break
+			}
+			after = next
+		}
+		if fmt.Sprint(got) != fmt.Sprint(ids) {
+			t.Fatalf("step %d (%s): ListJobs(%s) = %v; the model says %v", step, desc, state, got, ids)
+		}
+	}
+	if st.OldestQueue != oldest {
+		t.Fatalf("step %d (%s): the oldest queued job is %q; the model says %q", step, desc, st.OldestQueue, oldest)
 	}
 	// Queue membership, due entries and windows.
 	err := s.db.View(func(tx *bolt.Tx) error {
