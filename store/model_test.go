@@ -31,8 +31,9 @@ func (j *modelJob) queue() string { return j.hook + "/" + j.action + "/" + j.key
 // replay and crash-restart, and checks it against an in-memory model after
 // every step: each job's state, the counters, the state index (listing by
 // state), queue membership, the due index (a full window per queue, in
-// arrival order) and, at the end, bbolt's consistency check. A failure prints the seed; rerun it with
-// go test ./store -run TestModel -model.seed=N.
+// arrival order) and, at the end, bbolt's consistency check. A failure
+// prints the seed; rerun it with go test ./store -run TestModel
+// -model.seed=N.
 func TestModel(t *testing.T) {
 	seed := *modelSeed
 	if seed == 0 {
