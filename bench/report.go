@@ -241,7 +241,7 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 		r.child = append(r.child, child)
 	}
 	// loops are webhookd's commit loop in the scheduler runs, by parallelism.
-	type loop struct{ jobsPerCommit, commitMS, busy []float64 }
+	type loop struct{ jobsPerCommit, commitMS, busy, runMS []float64 }
 	loops := map[string]*loop{}
 	type pair struct{ bare, durable, wh runs }
 	sched := map[string]*pair{}
@@ -276,6 +276,7 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 				l.jobsPerCommit = append(l.jobsPerCommit, float64(m.Sched.Jobs)/float64(m.Sched.Commits))
 				l.commitMS = append(l.commitMS, m.Sched.CommitMS)
 				l.busy = append(l.busy, 100*m.Sched.CommitBusy)
+				l.runMS = append(l.runMS, m.Sched.RunMS)
 			}
 		case m.Start != nil:
 			startAt[m.Name] = append(startAt[m.Name], m.Start.StartMS)
@@ -411,14 +412,14 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 		}
 		p("\n")
 		if len(loops) > 0 {
-			p("webhookd's commit loop in those runs, medians (`webhookd_store_commit_seconds` at the end, the start's commits included): jobs per commit (a finish starts its queue's next job in the same commit), the mean time of a commit, and the share of the elapsed time it spent committing — near 100%%, every finish waits for the loop.\n\n")
-			p("| parallelism | jobs per commit | ms per commit | loop committing | each round (jobs per commit / ms / %%) |\n|---|---:|---:|---:|---|\n")
+			p("webhookd's commit loop in those runs, medians (`webhookd_store_commit_seconds` at the end, the start's commits included): jobs per commit (a finish starts its queue's next job in the same commit), the mean time of a commit, and the share of the elapsed time it spent committing — near 100%%, every finish waits for the loop; beside them, a run's median time from its start to its end, as the store recorded it (a queue's next run starts while the commit that starts it is written, so at parallelism 1 the longer of the two sets the pace).\n\n")
+			p("| parallelism | jobs per commit | ms per commit | loop committing | ms per run | each round (jobs per commit / ms / %%) |\n|---|---:|---:|---:|---:|---|\n")
 			for _, k := range schedKeys {
 				l := loops[k]
 				if l == nil {
 					continue
 				}
-				p("| %s | %.2f | %.2f | %.0f%% | %s / %s / %s |\n", strings.TrimPrefix(k, "p="), median(l.jobsPerCommit), median(l.commitMS), median(l.busy), joinf(l.jobsPerCommit, "%.2f"), joinf(l.commitMS, "%.2f"), joinf(l.busy, "%.0f"))
+				p("| %s | %.2f | %.2f | %.0f%% | %.2f | %s / %s / %s |\n", strings.TrimPrefix(k, "p="), median(l.jobsPerCommit), median(l.commitMS), median(l.busy), median(l.runMS), joinf(l.jobsPerCommit, "%.2f"), joinf(l.commitMS, "%.2f"), joinf(l.busy, "%.0f"))
 			}
 			p("\n")
 		}
