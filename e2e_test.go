@@ -102,7 +102,7 @@ func startDaemon(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
 	d := &proc{t: t, dir: dir, config: filepath.Join(dir, "webhookd.toml"), log: &syncBuffer{}, exited: make(chan struct{})}
 	d.cmd = exec.Command(binPath, "serve", "-config", d.config)
-	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Env = append(append(os.Environ(), runDirsEnv(t, dir)...), env...)
 	d.cmd.Dir = dir
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
@@ -150,6 +150,31 @@ func startDaemon(t *testing.T, dir string, env ...string) *proc {
 		t.Fatalf("webhookd did not start listening:\n%s", d.log.String())
 	}
 	return d
+}
+
+// runDirsEnv points a daemon's payload directories (its temp directory,
+// and the runtime directory on a memory file system that it prefers) at
+// directories of the test's own, which the test removes. A daemon ends
+// with SIGKILL at the end of a test and cannot remove its own; left in the
+// machine's /tmp and /dev/shm they would wait for some later start to
+// sweep them. Every start on dir gets the same directories, so that a
+// restart finds what the killed daemon left, as it would in /tmp and
+// /dev/shm. A test's own TMPDIR or RUNTIME_DIRECTORY, given after these,
+// wins.
+func runDirsEnv(t *testing.T, dir string) []string {
+	t.Helper()
+	tmp := filepath.Join(dir, ".tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"TMPDIR=" + tmp}
+	sum := sha256.Sum256([]byte(dir))
+	shm := filepath.Join("/dev/shm", "webhookd-e2e-"+hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(shm, 0o700); err == nil {
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		env = append(env, "RUNTIME_DIRECTORY="+shm)
+	}
+	return env
 }
 
 // kill stops the daemon with SIGKILL (if it still runs) and waits.
