@@ -116,9 +116,6 @@ func liveGroups(groups []int) []int {
 	return out
 }
 
-// groupAlive reports whether a process of group pgrp is alive.
-func groupAlive(pgrp int) bool { return len(liveGroups([]int{pgrp})) > 0 }
-
 // stopGroups sends each process group SIGTERM, and SIGKILL to those still
 // alive after grace; it returns once they are gone, or a second after the
 // SIGKILL.

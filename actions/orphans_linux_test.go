@@ -134,3 +134,6 @@ if [ -n "$state" ] && [ "$state" != Z ]; then echo "the orphan is alive ($state)
 		t.Errorf("the job ran %s after Start; the orphan, which ignores SIGTERM, had %s of grace first", took, grace)
 	}
 }
+
+// groupAlive reports whether a process of group pgrp is alive.
+func groupAlive(pgrp int) bool { return len(liveGroups([]int{pgrp})) > 0 }
