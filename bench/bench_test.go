@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,13 +56,19 @@ func TestParseTarget(t *testing.T) {
 
 // TestDeliveries_Verify checks that the load tool's deliveries pass
 // webhookd's own GitHub verification, have the asked size, and that every
-// delivery id is new.
+// delivery id is new, with either kind of id.
 func TestDeliveries_Verify(t *testing.T) {
+	for _, random := range []bool{false, true} {
+		t.Run(fmt.Sprintf("random=%v", random), func(t *testing.T) { testDeliveries(t, random) })
+	}
+}
+
+func testDeliveries(t *testing.T, random bool) {
 	tg, err := parseTarget("http://127.0.0.1:1/hooks/bench")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := newDeliveries(tg, "s3cret", "push", 2048)
+	d, err := newDeliveries(tg, "s3cret", "push", 2048, random)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +116,95 @@ func TestDeliveries_Verify(t *testing.T) {
 			}
 		}
 	}
-	if _, err := newDeliveries(tg, "s", "push", 10); err == nil {
+	if _, err := newDeliveries(tg, "s", "push", 10, random); err == nil {
 		t.Errorf("newDeliveries(size 10) = nil error; want one")
+	}
+}
+
+// TestDeliveryIDs checks the two kinds of delivery id: a worker's
+// sequential ids sort in the order sent; random ones are version 4 UUIDs,
+// all different, whose order has nothing to do with the order sent.
+func TestDeliveryIDs(t *testing.T) {
+	tg, err := parseTarget("http://127.0.0.1:1/hooks/bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := newDeliveries(tg, "s", "push", 2048, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := 0; i < 300; i++ {
+		ids = append(ids, seq.deliveryID(3, i))
+	}
+	if !slices.IsSorted(ids) {
+		t.Errorf("sequential ids of one worker are not in the order sent: %v", ids[:5])
+	}
+	rnd, err := newDeliveries(tg, "s", "push", 2048, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uuid4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	ids = ids[:0]
+	for _, d := range []*deliveries{rnd, rnd.clone()} {
+		for i := 0; i < 300; i++ {
+			id := d.deliveryID(3, i)
+			if !uuid4.MatchString(id) {
+				t.Fatalf("random id %q is not a version 4 UUID", id)
+			}
+			if seen[id] {
+				t.Fatalf("random id %q repeated", id)
+			}
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	// In order sent, about half of consecutive pairs ascend; sorted, all.
+	up := 0
+	for i := 1; i < len(ids); i++ {
+		if ids[i] > ids[i-1] {
+			up++
+		}
+	}
+	if up < len(ids)/4 || up > 3*len(ids)/4 {
+		t.Errorf("%d of %d consecutive random ids ascend; want about half", up, len(ids)-1)
+	}
+	if _, err := parseIDs("guid"); err == nil {
+		t.Errorf("parseIDs(guid) = nil error; want one")
+	}
+}
+
+// TestFillHistory checks that fill -history leaves a store of past events
+// with nothing queued, each with its own random delivery id.
+func TestFillHistory(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "history.db")
+	var out, errOut bytes.Buffer
+	if err := runFill(context.Background(), []string{"-db", db, "-n", "200", "-history", "-ids", "random", "-workers", "8"}, &out, &errOut); err != nil {
+		t.Fatalf("fill: %v\n%s", err, errOut.String())
+	}
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Events != 200 || s.Jobs[store.Skipped] != 200 || s.Jobs[store.Pending] != 0 {
+		t.Errorf("stats = %d events, jobs %v; want 200 events, 200 skipped, none pending", s.Events, s.Jobs)
+	}
+	evs, _, err := st.ListEvents(store.EventFilter{Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries := map[string]bool{}
+	for _, ev := range evs {
+		deliveries[ev.Delivery] = true
+	}
+	if len(deliveries) != 200 {
+		t.Errorf("%d distinct delivery ids among %d events; want 200", len(deliveries), len(evs))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 )
@@ -20,7 +21,10 @@ type deliveries struct {
 	event  string
 	size   int
 	nonce  string // tells this run's delivery ids from another's
-	mac    hash.Hash
+	// ids, when set, makes the delivery ids random (see randomUUID)
+	// rather than this run's nonce, the worker and a sequence number.
+	ids *mrand.ChaCha8
+	mac hash.Hash
 	// tmpl is the body, shared read-only; afterAt and idAt are where
 	// each request's after sha and delivery id go.
 	tmpl          []byte
@@ -90,7 +94,9 @@ func bodyTemplate(size int) (body []byte, afterAt, idAt int) {
 	return b, afterAt, idAt
 }
 
-func newDeliveries(t target, secret, event string, size int) (*deliveries, error) {
+// newDeliveries makes deliveries of the given size; with random, their
+// delivery ids are random UUIDs (see randomUUID).
+func newDeliveries(t target, secret, event string, size int, random bool) (*deliveries, error) {
 	if size < minBodySize {
 		return nil, fmt.Errorf("body size %d: at least %d bytes", size, minBodySize)
 	}
@@ -99,24 +105,66 @@ func newDeliveries(t target, secret, event string, size int) (*deliveries, error
 	if _, err := rand.Read(n[:]); err != nil {
 		return nil, err
 	}
-	return &deliveries{
+	d := &deliveries{
 		t: t, secret: secret, event: event, size: size, nonce: hex.EncodeToString(n[:]),
 		mac: hmac.New(sha256.New, []byte(secret)), tmpl: tmpl, afterAt: afterAt, idAt: idAt,
-	}, nil
+	}
+	if random {
+		d.ids = newIDSource()
+	}
+	return d, nil
 }
 
 // clone returns deliveries with the same nonce and buffers of its own,
 // for another worker.
 func (d *deliveries) clone() *deliveries {
-	return &deliveries{
+	c := &deliveries{
 		t: d.t, secret: d.secret, event: d.event, size: d.size, nonce: d.nonce,
 		mac: hmac.New(sha256.New, []byte(d.secret)), tmpl: d.tmpl, afterAt: d.afterAt, idAt: d.idAt,
 	}
+	if d.ids != nil {
+		c.ids = newIDSource()
+	}
+	return c
 }
 
-// deliveryID is a UUID-shaped id unique to (nonce, worker, seq).
+// deliveryID is a UUID-shaped id unique to (nonce, worker, seq): a
+// worker's ids sort in the order it sends them, as GitHub's (version 1
+// UUIDs, the clock's low bits first) do over minutes. With random ids it
+// is a version 4 UUID instead, as a sender that picks its ids at random
+// gives: each lands anywhere in the store's de-duplication index.
 func (d *deliveries) deliveryID(worker, seq int) string {
+	if d.ids != nil {
+		return randomUUID(d.ids)
+	}
 	return fmt.Sprintf("%s-%04x-4000-8000-%012x", d.nonce, worker&0xffff, seq)
+}
+
+// newIDSource returns a generator for randomUUID, seeded from the system's
+// random source.
+func newIDSource() *mrand.ChaCha8 {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:]) // crypto/rand.Read does not fail
+	return mrand.NewChaCha8(seed)
+}
+
+// randomUUID returns a version 4 (random) UUID.
+func randomUUID(r *mrand.ChaCha8) string {
+	var u [16]byte
+	_, _ = r.Read(u[:]) // ChaCha8.Read does not fail
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], u[10:16])
+	return string(b[:])
 }
 
 // next returns the complete request for delivery (worker, seq). The

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -15,11 +16,15 @@ import (
 )
 
 // runFill builds a store with a backlog through the store package (not
-// over HTTP): n events of hook, each with one pending job of action.
+// over HTTP): n events of hook, each with one pending job of action; or,
+// with -history, with one job recorded skipped (as a when that is false
+// leaves it), so that the store holds history and no backlog.
 func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fill", flag.ContinueOnError)
 	path := fs.String("db", "", "database file to create or add to")
 	n := fs.Int("n", 1_000_000, "events (each with one pending job)")
+	history := fs.Bool("history", false, "record each event's job skipped: a store of past events, with nothing queued")
+	ids := fs.String("ids", "seq", idsUsage)
 	hook := fs.String("hook", "bench", "hook id")
 	action := fs.String("action", "run", "action name")
 	conc := fs.Int("concurrency", 1, "the action's concurrency (its queue's window)")
@@ -31,6 +36,14 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *path == "" || *n < 0 || *keys < 1 || *workers < 1 {
 		return &usageError{"fill: -db is required; -n >= 0, -keys >= 1, -workers >= 1"}
+	}
+	random, err := parseIDs(*ids)
+	if err != nil {
+		return err
+	}
+	skip := ""
+	if *history {
+		skip = "when is false (webhookd-bench fill -history)"
 	}
 	st, err := store.Open(*path, store.Options{})
 	if err != nil {
@@ -63,6 +76,10 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	errc := make(chan error, *workers)
 	for w := 0; w < *workers; w++ {
 		wg.Add(1)
+		var idSrc *mrand.ChaCha8
+		if random {
+			idSrc = newIDSource()
+		}
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
@@ -74,12 +91,16 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				if *keys > 1 {
 					key = "k" + strconv.FormatInt(i%int64(*keys), 10)
 				}
+				delivery := fmt.Sprintf("fill-%d-%d", start.UnixNano(), i)
+				if idSrc != nil {
+					delivery = randomUUID(idSrc)
+				}
 				_, err := st.Ingest(ctx, &store.NewEvent{
-					Hook: *hook, Type: "push", Delivery: fmt.Sprintf("fill-%d-%d", start.UnixNano(), i),
+					Hook: *hook, Type: "push", Delivery: delivery,
 					Received: time.Now(), Remote: "127.0.0.1", ContentType: "application/json",
 					Header: http.Header{"Content-Type": {"application/json"}, "X-Github-Event": {"push"}},
 					Body:   body,
-					Jobs:   []store.NewJob{{Action: *action, Key: key, Concurrency: *conc}},
+					Jobs:   []store.NewJob{{Action: *action, Key: key, Concurrency: *conc, Skip: skip}},
 				})
 				if err != nil {
 					errc <- err
@@ -101,7 +122,7 @@ func runFill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "fill: %d events in %s; jobs pending %d; file %d MiB\n",
-		done.Load(), time.Since(start).Round(time.Millisecond), s.Jobs[store.Pending], s.FileSize>>20)
+	fmt.Fprintf(stdout, "fill: %d events in %s; jobs pending %d, skipped %d; file %d MiB\n",
+		done.Load(), time.Since(start).Round(time.Millisecond), s.Jobs[store.Pending], s.Jobs[store.Skipped], s.FileSize>>20)
 	return st.Close()
 }

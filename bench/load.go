@@ -25,6 +25,7 @@ type loadConfig struct {
 	dur     time.Duration
 	warmup  time.Duration
 	rate    float64 // > 0: open loop at this many requests per second
+	random  bool    // random delivery ids (see deliveryID)
 	expect  map[int]bool
 	timeout time.Duration
 	metrics string // admin /metrics URL to read events per commit from
@@ -58,12 +59,27 @@ type Result struct {
 	CPUPerReq float64 `json:"server_cpu_us_per_req,omitempty"`
 }
 
+// idsUsage describes the -ids flag of load and fill.
+const idsUsage = "delivery ids: seq (each connection's in the order sent, as GitHub's version 1 UUIDs sort over minutes) or random (version 4 UUIDs)"
+
+// parseIDs reads an -ids flag: whether delivery ids are random.
+func parseIDs(s string) (bool, error) {
+	switch s {
+	case "seq":
+		return false, nil
+	case "random":
+		return true, nil
+	}
+	return false, &usageError{fmt.Sprintf("-ids %q: seq or random", s)}
+}
+
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	rawURL := fs.String("url", "", "hook URL (http://127.0.0.1:PORT/hooks/ID); loopback only")
 	secret := fs.String("secret", "", "the hook's GitHub secret")
 	event := fs.String("event", "push", "X-GitHub-Event")
 	size := fs.Int("size", 2048, "body size in bytes")
+	ids := fs.String("ids", "seq", idsUsage)
 	conns := fs.Int("c", 64, "keep-alive connections (closed loop: requests in flight)")
 	dur := fs.Duration("d", 5*time.Second, "measured duration")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured load before the measured duration")
@@ -89,6 +105,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *conns < 1 || *dur <= 0 || *rate < 0 {
 		return &usageError{"load: -c must be >= 1, -d > 0, -rate >= 0"}
 	}
+	random, err := parseIDs(*ids)
+	if err != nil {
+		return err
+	}
 	ex := map[int]bool{}
 	for _, s := range strings.Split(*expect, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -99,7 +119,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := loadConfig{
 		target: t, secret: *secret, event: *event, size: *size, conns: *conns, dur: *dur,
-		warmup: *warmup, rate: *rate, expect: ex, timeout: *timeout, metrics: *metrics, pid: *pid,
+		warmup: *warmup, rate: *rate, random: random, expect: ex, timeout: *timeout, metrics: *metrics, pid: *pid,
 	}
 	res, err := load(ctx, cfg)
 	if err != nil {
@@ -179,7 +199,7 @@ func (t *tally) add(s sample, expect map[int]bool) {
 // load runs cfg and measures it. It stops by itself: after warmup+dur no
 // request starts, and requests still in flight get cfg.timeout.
 func load(ctx context.Context, cfg loadConfig) (*Result, error) {
-	base, err := newDeliveries(cfg.target, cfg.secret, cfg.event, cfg.size)
+	base, err := newDeliveries(cfg.target, cfg.secret, cfg.event, cfg.size, cfg.random)
 	if err != nil {
 		return nil, err
 	}
