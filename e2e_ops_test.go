@@ -413,6 +413,27 @@ secret = "s3cret"
 		t.Errorf("only %d acks before the backup; want at least 100", before)
 	}
 
+	// A copy onto the database itself, by another spelling of its path
+	// or a link to it, is refused, and the database left as it was.
+	db := filepath.Join(dir, "data", "w.db")
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(db, link); err != nil {
+		t.Fatal(err)
+	}
+	dbInfo, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{filepath.Join(dir, "data", "..", "data", "w.db"), link} {
+		out, errOut, code := runCLI(t, "backup", "-config", cfgPath, "-admin", d.admin, target)
+		if code != 1 || !strings.Contains(errOut, "is the database itself") {
+			t.Errorf("backup onto the database as %s: exit %d\n%s%s\nwant exit 1 and 'is the database itself'", target, code, out, errOut)
+		}
+	}
+	if after, err := os.Stat(db); err != nil || !os.SameFile(dbInfo, after) {
+		t.Fatalf("the database file was replaced by a backup onto it: %v", err)
+	}
+
 	// After the load, a second copy holds every acknowledged event.
 	copy2 := filepath.Join(dir, "copy2.db")
 	out, errOut, code = runCLI(t, "backup", "-config", cfgPath, "-admin", d.admin, "-json", copy2)
@@ -467,7 +488,6 @@ secret = "s3cret"
 
 	// Compact offline: smaller (the events were pruned), checked, and the
 	// daemon starts on it with what was kept.
-	db := filepath.Join(dir, "data", "w.db")
 	var kept, gone []string
 	func() {
 		st, err := store.Open(db, store.Options{})

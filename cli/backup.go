@@ -52,6 +52,11 @@ type BackupJSON struct {
 // read-only. The copy is written beside out, synced, checked with bbolt's
 // consistency check, and only then renamed to out.
 func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClient, out string, asJSON bool) error {
+	if sameFile(out, cfg.StorePath) {
+		// The copy would be renamed over the file the daemon writes to,
+		// and every event after that would go to a file with no name.
+		return fmt.Errorf("backup: %s is the database itself; write the copy to another file", out)
+	}
 	tmp := out + ".partial"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -90,6 +95,23 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 	}
 	fmt.Fprintf(env.Stdout, "backed up %s (%s) from %s to %s; consistency check passed\n", cfg.StorePath, bytesHuman(n), source, out)
 	return nil
+}
+
+// sameFile reports whether paths a and b name the same existing file,
+// through any links or path spellings.
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false
+	}
+	return os.SameFile(fa, fb)
 }
 
 // backupFromDaemon streams GET /api/backup into w.
