@@ -158,8 +158,17 @@ type EventView struct {
 	Jobs  []*Job `json:"-"`
 }
 
-// maxScan bounds how many events one ListEvents call looks at.
+// maxScan bounds how many events one ListEvents or ScanEvents call looks
+// at.
 const maxScan = 200_000
+
+// scanLimit is maxScan, or the test's bound.
+func (s *Store) scanLimit() int {
+	if s.opts.maxScan > 0 {
+		return s.opts.maxScan
+	}
+	return maxScan
+}
 
 // ListEvents lists events newest first. next is the cursor for the page
 // after this one ("" at the end).
@@ -180,29 +189,26 @@ func (s *Store) ListEvents(f EventFilter) (out []*EventView, next string, err er
 		} else {
 			k, v = c.Last()
 		}
-		for scanned := 0; k != nil && scanned < maxScan; k, v = c.Prev() {
-			scanned++
+		limit := s.scanLimit()
+		var last []byte // the last key looked at
+		for scanned := 0; k != nil; k, v = c.Prev() {
 			if f.Since != "" && string(k) < f.Since {
 				return nil
 			}
-			if len(out) == f.Limit {
-				next = out[len(out)-1].ID
+			if len(out) == f.Limit || scanned == limit {
+				// More may follow: the caller goes on before the last
+				// one looked at.
+				next = string(last)
 				return nil
 			}
+			scanned++
+			last = k
 			view, err := f.match(tx, k, v)
 			if err != nil {
 				return err
 			}
 			if view != nil {
 				out = append(out, view)
-			}
-		}
-		if k != nil {
-			// Scanned as far as one call may: let the caller go on.
-			if len(out) > 0 {
-				next = out[len(out)-1].ID
-			} else {
-				next = string(k)
 			}
 		}
 		return nil

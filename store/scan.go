@@ -45,13 +45,13 @@ func (s *Store) ScanEvents(f EventFilter, after string) (out []*EventView, next 
 		default:
 			k, v = c.First()
 		}
-		scanned := 0
+		scanned, limit := 0, s.scanLimit()
 		var last string // the last key looked at
 		for ; k != nil; k, v = c.Next() {
 			if f.Before != "" && string(k) >= f.Before {
 				return nil
 			}
-			if len(out) == f.Limit || scanned == maxScan {
+			if len(out) == f.Limit || scanned == limit {
 				// More may follow: the caller goes on after the last one
 				// looked at.
 				next = last

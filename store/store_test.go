@@ -456,6 +456,52 @@ func TestStore_ListEvents(t *testing.T) {
 	}
 }
 
+// TestStore_ListEventsScanBound: a listing that looks at as many events
+// as one call may returns a cursor from which the next call goes on, and
+// following it finds every match wherever the bound falls: the rare hook's
+// one event is found at every position among another hook's.
+func TestStore_ListEventsScanBound(t *testing.T) {
+	const bound, total = 10, 31
+	for pos := range total {
+		s, _ := openTest(t, Options{maxScan: bound})
+		ctx := context.Background()
+		var want string
+		for i := range total {
+			hook := "common"
+			if i == pos {
+				hook = "rare"
+			}
+			res, err := s.Ingest(ctx, newEvent(hook, "", NewJob{Action: "x", Skip: "no"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == pos {
+				want = res.ID
+			}
+		}
+		var got []string
+		next, calls := "", 0
+		for {
+			calls++
+			if calls > total {
+				t.Fatalf("rare at %d: listing does not end (cursor %q)", pos, next)
+			}
+			page, n, err := s.ListEvents(EventFilter{Hook: "rare", Before: next})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, evIDs(page)...)
+			if n == "" {
+				break
+			}
+			next = n
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("rare at %d of %d (a call looks at %d): listed %v; want [%s]", pos, total, bound, got, want)
+		}
+	}
+}
+
 func evIDs(evs []*EventView) []string {
 	var out []string
 	for _, e := range evs {
