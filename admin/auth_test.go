@@ -316,7 +316,8 @@ func TestSession(t *testing.T) {
 	if a.validSession(v) {
 		t.Error("a session is valid past its TTL")
 	}
-	for _, p := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "evil", "", "/ok\r\nX: y"} {
+	for _, p := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "evil", "", "/ok\r\nX: y",
+		"/\t/evil.example/", "/\n/evil.example/", "/\r/evil.example", "/ /evil.example", "/x\\..\\\\evil", "/\x00/evil", "/\x7f", "/\u00a0/evil"} {
 		if got := localPath(p); got != "/" {
 			t.Errorf("localPath(%q) = %q; want /", p, got)
 		}

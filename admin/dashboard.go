@@ -329,10 +329,19 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // localPath keeps a redirect target on this server: a path, never a URL
-// elsewhere ("//evil.example" or "https://...").
+// elsewhere ("//evil.example" or "https://..."). The dashboard's own paths
+// are printable ASCII with their query escaped, so anything else goes: a
+// browser drops tabs and newlines from a URL and reads a backslash as a
+// slash, which would make "/\t/evil.example" or "/\\evil.example" another
+// host.
 func localPath(p string) string {
-	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+	if len(p) < 1 || p[0] != '/' || strings.HasPrefix(p, "//") {
 		return "/"
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return "/"
+		}
 	}
 	return p
 }
