@@ -375,6 +375,30 @@ echo "attempt $WEBHOOKD_ATTEMPT"
 }
 
 // TestScheduler_Dead: when the retries are spent the job is dead.
+// TestScheduler_RetryDueAtOnce: a retry whose backoff is over before its
+// failure is written (a backoff shorter than the wait for the commit) is
+// not mistaken for the run that is ending: every attempt runs, and then
+// the job behind it in its queue of concurrency 1.
+func TestScheduler_RetryDueAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "log")
+	sh := script(t, dir, "f.sh", `echo "$1 $WEBHOOKD_ATTEMPT" >> `+logf+"\n"+`[ "$1" = ok ]`+"\n")
+	a := execAction("h", "a", sh, "{{ .payload.r }}")
+	a.Retries = 2
+	a.Backoff = time.Nanosecond
+	h := newHarness(t, a)
+	ev1 := h.ingest("h", `{"r":"fail"}`)
+	ev2 := h.ingest("h", `{"r":"ok"}`)
+	if j := h.waitState(ev1, store.Dead); j.Attempts != 3 {
+		t.Errorf("dead after %d attempts; want 3", j.Attempts)
+	}
+	h.waitState(ev2, store.Succeeded)
+	b, _ := os.ReadFile(logf)
+	if got := strings.TrimSpace(string(b)); got != "fail 1\nfail 2\nfail 3\nok 1" {
+		t.Errorf("runs:\n%s\nwant the three attempts of the first job, then the second", got)
+	}
+}
+
 func TestScheduler_Dead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := execAction("h", "fail", "/bin/false")

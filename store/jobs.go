@@ -204,8 +204,12 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 		}
 		job = j
 		if max > 0 {
+			// Not j itself, even if its retry is due already (a backoff
+			// shorter than the wait for this commit): its run is the one
+			// ending, and the caller would take the start for it. The
+			// next dispatch starts it, ahead of the jobs behind it.
 			var err error
-			started, err = startDueInQueue(tx, j.Hook, j.Action, j.Key, now, max)
+			started, err = startDueInQueue(tx, j.Hook, j.Action, j.Key, now, max, j.ID)
 			return err
 		}
 		started, err = startQueued(tx, ids, now)
@@ -238,8 +242,8 @@ func startQueued(tx *bolt.Tx, ids []string, now time.Time) ([]*Job, error) {
 }
 
 // startDueInQueue starts up to max of a queue's window jobs that are due
-// at now, in queue (arrival) order.
-func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max int) ([]*Job, error) {
+// at now, in queue (arrival) order, except the job skip.
+func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max int, skip string) ([]*Job, error) {
 	prefix := queuePrefix(hook, action, key)
 	var ids []string
 	c := tx.Bucket(bQueue).Cursor()
@@ -247,8 +251,8 @@ func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max i
 		if len(v) != 1 || (v[0] != qDue && v[0] != qRunning) {
 			break // past the window
 		}
-		if v[0] == qDue {
-			ids = append(ids, string(k[len(prefix):]))
+		if id := string(k[len(prefix):]); v[0] == qDue && id != skip {
+			ids = append(ids, id)
 		}
 	}
 	var started []*Job
