@@ -130,7 +130,12 @@ func (d *dedupCache) begin(tx *bolt.Tx, all bool) {
 			}
 		}
 	}
-	if d.merging != nil || d.sorting != nil || len(d.live) == 0 || len(d.live) < d.mergeAt && !all {
+	// Enough entries wait, or pending has grown as long: pruning takes
+	// entries out of live but not out of pending, and under steady
+	// traffic with a retention shorter than mergeAt events live stays
+	// below it while pending would grow without end.
+	if d.merging != nil || d.sorting != nil || len(d.pending) == 0 ||
+		!all && len(d.live) < d.mergeAt && len(d.pending) < d.mergeAt {
 		return
 	}
 	// Every committed event has its entry in live (so in pending) or in

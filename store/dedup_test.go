@@ -317,3 +317,108 @@ func TestDedup_IdleFlush(t *testing.T) {
 	}
 	inBucket(s, 6)
 }
+
+// TestDedup_PendingBounded: with a retention that keeps fewer events than
+// a merge waits for, and traffic that never leaves the loop idle, pruning
+// keeps the entries in memory below the merge threshold; the list of
+// entries waiting for a snapshot must still be merged and let go, not grow
+// with every delivery ever received.
+func TestDedup_PendingBounded(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	const mergeAt, keep, deliveries = 50, 20, 400
+	s, _ := openTest(t, Options{Now: clock, dedupMergeAt: mergeAt, dedupIdle: -1})
+	ctx := context.Background()
+	for i := range deliveries {
+		ne := newEvent("h", fmt.Sprint("delivery-", i), NewJob{Action: "a", Skip: "no"})
+		ne.Received = now
+		if _, err := s.Ingest(ctx, ne); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+		if _, err := s.Prune(ctx, now.Add(-keep*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var live, pending int
+	if err := s.update(ctx, false, func(*bolt.Tx) error {
+		live, pending = len(s.dd.live), len(s.dd.pending)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d deliveries: %d entries live, %d pending", deliveries, live, pending)
+	if pending > 2*mergeAt {
+		t.Errorf("%d entries pending after %d deliveries with %d live; want at most %d", pending, deliveries, live, 2*mergeAt)
+	}
+	// The kept events' delivery ids are still duplicates, the pruned ones not.
+	for _, tc := range []struct {
+		i   int
+		dup bool
+	}{{deliveries - 1, true}, {deliveries - keep + 1, true}, {0, false}, {deliveries / 2, false}} {
+		res, err := s.Ingest(ctx, newEvent("h", fmt.Sprint("delivery-", tc.i), NewJob{Action: "a", Skip: "no"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Duplicate != tc.dup {
+			t.Errorf("delivery-%d again: duplicate %v; want %v", tc.i, res.Duplicate, tc.dup)
+		}
+	}
+}
+
+// TestDedup_IDsPastMarkAfterRestart: the merge mark names the newest event
+// of the last finished merge. When that event is pruned and the next start's
+// clock is behind it (a Raspberry Pi without a clock of its own, started
+// before NTP), new events must still get ids after the mark: the entries of
+// events up to the mark are not read back after a crash, so a redelivery
+// would be stored twice.
+func TestDedup_IDsPastMarkAfterRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mark.db")
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	open := func(crash bool) *Store {
+		t.Helper()
+		s, err := Open(path, Options{Now: clock, dedupIdle: -1, crashAtClose: crash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	// One delivery; a clean close merges its entry: the mark is its event.
+	s := open(false)
+	ne := newEvent("h", "d-old", NewJob{Action: "a", Skip: "no"})
+	ne.Received = clock()
+	if _, err := s.Ingest(ctx, ne); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Retention prunes it.
+	set(clock().Add(48 * time.Hour))
+	s = open(false)
+	if n, err := s.Prune(ctx, clock().Add(-24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v; want 1", n, err)
+	}
+	s.Close()
+	// A start with the clock a month behind, which ends in a crash.
+	set(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
+	s = open(true)
+	first, err := s.Ingest(ctx, newEvent("h", "d-new", NewJob{Action: "a", Skip: "no"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// After the crash the sender delivers d-new again.
+	s = open(false)
+	defer s.Close()
+	again, err := s.Ingest(ctx, newEvent("h", "d-new", NewJob{Action: "a", Skip: "no"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Duplicate || again.ID != first.ID {
+		t.Errorf("d-new again after the crash = %+v; want a duplicate of %s", again, first.ID)
+	}
+}

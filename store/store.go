@@ -239,6 +239,12 @@ func (s *Store) init() error {
 				s.ids.observe(string(k))
 			}
 		}
+		// And past the dedup mark, whose event may be pruned: an event id
+		// below it would not be read back after a crash (loadDedup),
+		// if the clock is behind the mark at this start.
+		if upto := m.Get(metaDedupUpto); len(upto) > 0 {
+			s.ids.observe(string(upto))
+		}
 		s.dd = newDedupCache(s.opts.dedupMergeAt, s.opts.dedupMergeMin)
 		if err := loadDedup(tx, s.dd); err != nil {
 			return err
