@@ -26,15 +26,17 @@ func newGitea(c ProviderConfig) (Provider, error) {
 }
 
 // signed returns the bytes the signature covers: the body, or the payload
-// field of a form.
+// field of a form. A form must hold that field alone: the signature
+// covers nothing else, and other fields would reach templates and
+// commands as the payload.
 func giteaSigned(r *Request) ([]byte, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/x-www-form-urlencoded" {
 		return r.Body, nil
 	}
 	vals, err := url.ParseQuery(string(r.Body))
-	if err != nil || len(vals["payload"]) != 1 {
-		return nil, fmt.Errorf("%w: a form body needs exactly one payload field", ErrMalformed)
+	if err != nil || len(vals) != 1 || len(vals["payload"]) != 1 {
+		return nil, fmt.Errorf("%w: a form body must be one payload field and nothing else", ErrMalformed)
 	}
 	return []byte(vals["payload"][0]), nil
 }

@@ -38,20 +38,28 @@ func newGitLab(c ProviderConfig) (Provider, error) {
 }
 
 // Verify checks the signature when the request is signed and the hook has
-// a signing token; else the secret token. (A hook configured with the
-// secret token alone still accepts GitLab's requests when GitLab also
-// signs them; one with a signing token never falls back to the token, or
-// a replayed request would get past the window.)
+// a signing token, and then nothing else: a signed request that fails (a
+// stale one, replayed) does not get in with its token. An unsigned request
+// needs the secret token, which only a hook that has one (a secret that is
+// not a signing token) accepts: a hook with both takes GitLab's requests
+// while GitLab's side moves from one to the other; a hook with signing
+// tokens alone takes signed requests only.
+//
+// A hook configured with the secret token alone still accepts GitLab's
+// requests when GitLab also signs them.
 func (g *gitlab) Verify(r *Request) error {
 	if g.signing && len(r.Header.Values("Webhook-Signature")) > 0 {
 		return verifyStandard(r, stdHeaders, g.keys, g.tol)
 	}
 	v, err := sigHeader(r.Header, "X-Gitlab-Token")
 	if err != nil {
+		if g.signing {
+			return fmt.Errorf("%w: no webhook-signature header", ErrNoSignature)
+		}
 		return err
 	}
 	for _, s := range g.secrets {
-		if equalSecret([]byte(v), s) {
+		if !isSigningToken(s) && equalSecret([]byte(v), s) {
 			return nil
 		}
 	}
@@ -62,8 +70,14 @@ func (g *gitlab) Event(r *Request) string { return r.Header.Get("X-Gitlab-Event"
 
 // Delivery is Idempotency-Key (GitLab 17.4 and later: the same on every
 // retry of a delivery), else webhook-id (equal to it), else
-// X-Gitlab-Event-UUID.
+// X-Gitlab-Event-UUID. A request that Verify checked by its signature
+// gives webhook-id first: the signature covers it, not Idempotency-Key,
+// and a replay within the window with a new Idempotency-Key must still be
+// a duplicate.
 func (g *gitlab) Delivery(r *Request) string {
+	if g.signing && len(r.Header.Values("Webhook-Signature")) > 0 {
+		return firstValue(r.Header, "Webhook-Id", "Idempotency-Key", "X-Gitlab-Event-UUID")
+	}
 	return firstValue(r.Header, "Idempotency-Key", "Webhook-Id", "X-Gitlab-Event-UUID")
 }
 

