@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -396,6 +397,31 @@ func TestScheduler_RetryDueAtOnce(t *testing.T) {
 	b, _ := os.ReadFile(logf)
 	if got := strings.TrimSpace(string(b)); got != "fail 1\nfail 2\nfail 3\nok 1" {
 		t.Errorf("runs:\n%s\nwant the three attempts of the first job, then the second", got)
+	}
+}
+
+// TestScheduler_RetryWaitingRefused: retry on a job still waiting its turn
+// in a queue of concurrency 1 is refused; it would run before the earlier
+// job's retry.
+func TestScheduler_RetryWaitingRefused(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "log")
+	sh := script(t, dir, "f.sh", `echo "$1" >> `+logf+"\n"+`[ "$1" = 2 ] || [ "$WEBHOOKD_ATTEMPT" -ge 2 ]`+"\n")
+	a := execAction("h", "a", sh, "{{ .payload.n }}")
+	a.Retries = 1
+	a.Backoff = 2 * time.Second
+	h := newHarness(t, a)
+	ev1 := h.ingest("h", `{"n":1}`)
+	ev2 := h.ingest("h", `{"n":2}`)
+	h.waitState(ev1, store.Failed)
+	if _, err := h.s.Retry(context.Background(), h.jobs(ev2)[0].ID); !errors.Is(err, store.ErrState) {
+		t.Errorf("retry of a job waiting its turn = %v; want ErrState", err)
+	}
+	h.waitState(ev1, store.Succeeded)
+	h.waitState(ev2, store.Succeeded)
+	b, _ := os.ReadFile(logf)
+	if got := strings.Join(strings.Fields(string(b)), ","); got != "1,1,2" {
+		t.Errorf("runs started %s; want 1,1,2 (the second event after the first's retry)", got)
 	}
 }
 

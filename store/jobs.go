@@ -302,6 +302,11 @@ func (s *Store) Retry(ctx context.Context, jobID string) (*Job, error) {
 		now := s.now()
 		switch j.State {
 		case Failed, Pending:
+			if v := tx.Bucket(bQueue).Get(queueKey(j)); len(v) == 1 && v[0] == qWaiting {
+				// Behind the queue's window: making it due would run it
+				// before the earlier jobs of its queue.
+				return fmt.Errorf("retry job %s: it waits behind earlier jobs of its queue and runs in its turn: %w", jobID, ErrState)
+			}
 			if err := delDue(tx, j); err != nil {
 				return err
 			}
