@@ -425,6 +425,28 @@ func TestScheduler_RetryWaitingRefused(t *testing.T) {
 	}
 }
 
+// TestExec_RelativeCommand: a relative command path is resolved against
+// the config file's directory (Base), not the dir the command runs in.
+func TestExec_RelativeCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"scripts", "work"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "out")
+	script(t, filepath.Join(dir, "scripts"), "x.sh", "pwd -P > "+out+"\n")
+	a := execAction("h", "a", "./scripts/x.sh")
+	a.Base, a.Dir = dir, filepath.Join(dir, "work")
+	h := newHarness(t, a)
+	h.waitState(h.ingest("h", `{}`), store.Succeeded)
+	b, err := os.ReadFile(out)
+	want, _ := filepath.EvalSymlinks(a.Dir)
+	if err != nil || strings.TrimSpace(string(b)) != want {
+		t.Errorf("the command ran in %q (%v); want %s", strings.TrimSpace(string(b)), err, want)
+	}
+}
+
 func TestScheduler_Dead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := execAction("h", "fail", "/bin/false")

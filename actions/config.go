@@ -17,7 +17,10 @@ type Action struct {
 	// Commands.
 	Run []*tmpl.Template
 	Dir string
-	Env []EnvVar
+	// Base resolves a relative command path (run[0] with a slash): the
+	// config file's directory. Empty: as exec does, against Dir.
+	Base string
+	Env  []EnvVar
 
 	// HTTP requests (URL set).
 	URL     *tmpl.Template

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,6 +96,11 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return fail(false, "pipe: %v", err)
+	}
+	if a.Base != "" && strings.ContainsRune(argv[0], '/') && !filepath.IsAbs(argv[0]) {
+		// Relative to the config file, as the README says; exec would
+		// take it relative to Dir.
+		argv[0] = filepath.Join(a.Base, argv[0])
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = a.Dir

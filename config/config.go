@@ -96,7 +96,10 @@ type Action struct {
 	// Exec actions.
 	Run []*tmpl.Template
 	Dir string // absolute
-	Env []EnvVar
+	// Base is the config file's directory: a relative command path
+	// (run[0] with a slash) is resolved against it, not against Dir.
+	Base string
+	Env  []EnvVar
 
 	// HTTP actions.
 	URL     *tmpl.Template

@@ -509,6 +509,9 @@ func (l *loader) action(t *table, hookName string) *Action {
 	}
 	if k := t.str("key", ""); k != "" {
 		a.Key = tpl("key", k)
+		if a.Key.UsesField("id") {
+			l.d.errf(t.key("key"), "%s: key cannot use .id: the key is rendered before the event has an id", name)
+		}
 	}
 	run := t.strs("run")
 	url := t.str("url", "")
@@ -535,7 +538,7 @@ func (l *loader) action(t *table, hookName string) *Action {
 		l.d.errf(t.key("run"), "%s: run's first element is the command and must not be empty", name)
 	}
 	dir := t.str("dir", "")
-	a.Dir = l.dir
+	a.Dir, a.Base = l.dir, l.dir
 	if dir != "" {
 		a.Dir = l.abs(dir)
 	}

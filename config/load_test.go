@@ -60,7 +60,7 @@ func TestParse_Good(t *testing.T) {
 		t.Fatalf("hook = %+v", h)
 	}
 	d := h.Action("deploy")
-	if d == nil || d.Line != 16 || d.Dir != "/etc/webhookd" || len(d.Run) != 2 || d.Retries != 2 || !d.Coalesce || d.Timeout != DefaultExecTimeout {
+	if d == nil || d.Line != 16 || d.Dir != "/etc/webhookd" || d.Base != "/etc/webhookd" || len(d.Run) != 2 || d.Retries != 2 || !d.Coalesce || d.Timeout != DefaultExecTimeout {
 		t.Fatalf("deploy = %+v", d)
 	}
 	r := h.Action("relay")
@@ -107,6 +107,8 @@ func TestParse_Errors(t *testing.T) {
 		{"hook as table", "[hook]\nid = \"x\"", `c.toml:1: hook must be written [[hook]]`},
 		{"hmac needs header", hook("provider = \"hmac\"\nsecret = \"x\""), `c.toml:1: hook "h": provider hmac needs header`},
 		{"tls half", "[server]\ntls_cert = \"a.pem\"", `c.toml:2: tls_cert and tls_key go together`},
+		{"key uses id", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nkey = \"k-{{ .id }}\""), `c.toml:7: hook "h" action "a": key cannot use .id`},
+		{"key uses $.id", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nkey = '{{ with .payload }}{{ $.id }}{{ end }}'"), `c.toml:7: hook "h" action "a": key cannot use .id`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -118,6 +118,70 @@ func reachesPayload(n parse.Node) bool {
 	return false
 }
 
+// UsesField reports whether t reads the field name of the data it renders
+// (.name, $.name, or all of the data, as {{ json . }} does); .name inside
+// with or range, where dot is something else, does not count.
+func (t *Template) UsesField(name string) bool {
+	if t == nil || t.plain {
+		return false
+	}
+	for _, tt := range t.t.Templates() {
+		if tt.Tree != nil && usesField(tt.Tree.Root, name, true) {
+			return true
+		}
+	}
+	return false
+}
+
+// usesField walks n; top says whether dot is the data itself there.
+func usesField(n parse.Node, name string, top bool) bool {
+	switch n := n.(type) {
+	case *parse.DotNode:
+		return top
+	case *parse.FieldNode:
+		return top && n.Ident[0] == name
+	case *parse.VariableNode:
+		return n.Ident[0] == "$" && (len(n.Ident) == 1 || n.Ident[1] == name)
+	case *parse.ChainNode:
+		return usesField(n.Node, name, top)
+	case *parse.ListNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Nodes {
+			if usesField(c, name, top) {
+				return true
+			}
+		}
+	case *parse.ActionNode:
+		return usesField(n.Pipe, name, top)
+	case *parse.PipeNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Cmds {
+			if usesField(c, name, top) {
+				return true
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if usesField(a, name, top) {
+				return true
+			}
+		}
+	case *parse.IfNode:
+		return usesField(n.Pipe, name, top) || usesField(n.List, name, top) || usesField(n.ElseList, name, top)
+	case *parse.RangeNode:
+		return usesField(n.Pipe, name, top) || usesField(n.List, name, false) || usesField(n.ElseList, name, top)
+	case *parse.WithNode:
+		return usesField(n.Pipe, name, top) || usesField(n.List, name, false) || usesField(n.ElseList, name, top)
+	case *parse.TemplateNode:
+		return usesField(n.Pipe, name, top)
+	}
+	return false
+}
+
 // MustParse is Parse for templates known to be valid; it panics otherwise.
 func MustParse(name, text string) *Template {
 	t, err := Parse(name, text)

@@ -242,3 +242,30 @@ func TestTemplate_PayloadWithoutNamingIt(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplate_UsesField(t *testing.T) {
+	tests := []struct {
+		src  string
+		uses bool
+	}{
+		{"plain", false},
+		{"{{ .id }}", true},
+		{"k-{{ .payload.ref }}-{{ .id }}", true},
+		{"{{ $.id }}", true},
+		{"{{ json . }}", true},
+		{"{{ index . \"id\" }}", true},
+		{"{{ if .id }}x{{ end }}", true},
+		{"{{ with .payload }}{{ $.id }}{{ end }}", true},
+		{"{{ .payload.id }}", false},
+		{"{{ .payload.repository.id }}", false},
+		{"{{ with .payload.repository }}{{ .id }}{{ end }}", false},
+		{"{{ range .payload.commits }}{{ .id }}{{ end }}", false},
+		{"{{ with .payload.x }}{{ .y }}{{ else }}{{ .id }}{{ end }}", true},
+		{"{{ .hook }}-{{ .delivery }}", false},
+	}
+	for _, tc := range tests {
+		if got := MustParse("k", tc.src).UsesField("id"); got != tc.uses {
+			t.Errorf("UsesField(id) of %q = %v; want %v", tc.src, got, tc.uses)
+		}
+	}
+}

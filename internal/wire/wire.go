@@ -78,7 +78,7 @@ func SecretEnv(cfg *config.Config) map[string]bool {
 func Action(h *config.Hook, a *config.Action) *actions.Action {
 	out := &actions.Action{
 		Hook: h.ID, Name: a.Name, When: a.When, Key: a.Key,
-		Run: a.Run, Dir: a.Dir, URL: a.URL, Method: a.Method, Body: a.Body,
+		Run: a.Run, Dir: a.Dir, Base: a.Base, URL: a.URL, Method: a.Method, Body: a.Body,
 		Timeout: a.Timeout, Concurrency: a.Concurrency, Coalesce: a.Coalesce, Retries: a.Retries, Backoff: a.Backoff,
 	}
 	for _, e := range a.Env {
