@@ -649,8 +649,13 @@ func TestScheduler_CancelRunning(t *testing.T) {
 	h := newHarness(t, execAction("h", "slow", sh))
 	ev := h.ingest("h", `{}`)
 	j := h.waitState(ev, store.Running)
-	if _, err := h.s.Cancel(context.Background(), j.ID); err != nil {
+	got, err := h.s.Cancel(context.Background(), j.ID)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The answer is the job as it ended, not as it ran.
+	if got.State != store.Cancelled {
+		t.Errorf("Cancel answered the job %s; want cancelled", got.State)
 	}
 	h.waitState(ev, store.Cancelled)
 }

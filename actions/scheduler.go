@@ -84,6 +84,7 @@ type running struct {
 	job    *store.Job
 	queue  string
 	cancel context.CancelCauseFunc
+	done   chan struct{} // closed once the run is off the books (release)
 }
 
 // New makes a Scheduler; Start starts it.
@@ -387,7 +388,7 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing)
 		cancel(nil)
 		return
 	}
-	s.running[j.ID] = &running{job: j, queue: queue, cancel: cancel}
+	s.running[j.ID] = &running{job: j, queue: queue, cancel: cancel, done: make(chan struct{})}
 	s.perQueue[queue]++
 	s.mu.Unlock()
 	s.wg.Add(1)
@@ -441,6 +442,9 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing)
 // start now.
 func (s *Scheduler) release(j *store.Job, queue string) {
 	s.mu.Lock()
+	if r := s.running[j.ID]; r != nil {
+		close(r.done)
+	}
 	delete(s.running, j.ID)
 	if s.perQueue[queue]--; s.perQueue[queue] <= 0 {
 		delete(s.perQueue, queue)
@@ -737,7 +741,20 @@ func (s *Scheduler) Cancel(ctx context.Context, jobID string) (*store.Job, error
 	r := s.running[jobID]
 	s.mu.Unlock()
 	if r != nil {
+		// Stop the run and wait for it to be recorded, so that the answer
+		// is the job as cancelled; a command that holds out past
+		// KillGrace is answered as still running.
 		r.cancel(errCancelled)
+		wait := time.NewTimer(s.opts.KillGrace + 5*time.Second)
+		defer wait.Stop()
+		select {
+		case <-r.done:
+		case <-wait.C:
+		case <-ctx.Done():
+		}
+		if j, err := s.st.GetJob(jobID); err == nil {
+			return j, nil
+		}
 		return r.job, nil
 	}
 	j, err := s.st.GetJob(jobID)
