@@ -154,6 +154,22 @@ func lookup(top []member, key string) []byte {
 	return nil
 }
 
+// mentions reports whether s appears in what the sender sent: the body,
+// a header, the query, the event type or the delivery id.
+func (d *Data) mentions(s string) bool {
+	if bytes.Contains(d.Body, []byte(s)) || strings.Contains(d.Event, s) || strings.Contains(d.Delivery, s) || strings.Contains(d.ContentType, s) {
+		return true
+	}
+	for _, m := range []map[string]string{d.Headers, d.Query} {
+		for k, v := range m {
+			if strings.Contains(k, s) || strings.Contains(v, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ParsePayload parses a request body by its content type. JSON is detected
 // by content type or by its first non-space byte, so a sender that labels
 // JSON as text/plain still gets a payload.

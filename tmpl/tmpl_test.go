@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -267,5 +268,20 @@ func TestTemplate_UsesField(t *testing.T) {
 		if got := MustParse("k", tc.src).UsesField("id"); got != tc.uses {
 			t.Errorf("UsesField(id) of %q = %v; want %v", tc.src, got, tc.uses)
 		}
+	}
+}
+
+// TestTemplate_NoValueText: a payload whose value is the text "<no value>"
+// renders it; a null still fails the render, in an event without that text.
+func TestTemplate_NoValueText(t *testing.T) {
+	tpl := MustParse("t", "{{ .payload.a }}")
+	d := &Data{ContentType: "application/json", Body: []byte(`{"a":"<no value>"}`), Headers: map[string]string{}, Query: map[string]string{}}
+	if out, err := tpl.Execute(d); err != nil || out != "<no value>" {
+		t.Errorf("Execute over a payload saying <no value> = %q, %v; want it as it is", out, err)
+	}
+	d = &Data{ContentType: "application/json", Body: []byte(`{"a":null}`), Headers: map[string]string{}, Query: map[string]string{}}
+	var re *RenderError
+	if out, err := tpl.Execute(d); !errors.As(err, &re) {
+		t.Errorf("Execute over a null = %q, %v; want a RenderError", out, err)
 	}
 }
