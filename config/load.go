@@ -117,7 +117,7 @@ func parse(file string, src []byte) (*Config, []string, []string, error) {
 	if _, err := toml.NewDecoder(strings.NewReader(string(src))).Decode(&raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, nil, nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
+			return nil, nil, nil, Errors{{File: file, Line: pe.Position.Line, Msg: redactFound(pe.Message)}}
 		}
 		return nil, nil, nil, Errors{{File: file, Msg: err.Error()}}
 	}
@@ -130,6 +130,17 @@ func parse(file string, src []byte) (*Config, []string, []string, error) {
 	}
 	cfg.File = file
 	return cfg, l.warnings, l.files, nil
+}
+
+// reFound is the text the TOML parser quotes from the file when a value
+// does not parse: `found "hunter2" instead`, `got 'a' instead`.
+var reFound = regexp.MustCompile(`(found|got) ("[^"]*"|'[^']*')`)
+
+// redactFound drops that text from a parse error: the error goes to the
+// log, /api/status and the dashboard, and the value may be a secret that
+// lacks its quotes (secret = hunter2). The line number says where.
+func redactFound(msg string) string {
+	return reFound.ReplaceAllString(msg, "$1 text")
 }
 
 type loader struct {

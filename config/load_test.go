@@ -80,6 +80,8 @@ func TestParse_Errors(t *testing.T) {
 		want string // FILE:LINE: part of the message
 	}{
 		{"syntax", "[server\nlisten = 1", "c.toml:2: expected"},
+		{"unquoted secret", hook("provider = \"github\"\nsecret = hunter2-super-secret"), `c.toml:4: expected value but found text instead`},
+		{"secret then more", hook("provider = \"github\"\nsecret = 123abc"), `c.toml:4: expected a top-level item to end with a newline, comment, or EOF, but got text instead`},
 		{"unknown top key", "\nfoo = 1", `c.toml:2: unknown key "foo"`},
 		{"unknown server key", "[server]\nlisten = \":1\"\nlistne = \":2\"", `c.toml:3: unknown key "listne" in [server]`},
 		{"bad duration", "[server]\n\nshutdown_timeout = \"30 secs\"", `c.toml:3: shutdown_timeout: bad duration`},
