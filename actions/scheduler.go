@@ -232,8 +232,16 @@ func (s *Scheduler) SetConfig(cfg *Config) {
 	for _, a := range cfg.Actions {
 		prev := old.Action(a.Hook, a.Name)
 		if prev == nil || a.Concurrency > prev.Concurrency {
-			a := a
+			// Counted in s.wg under s.mu, and not at all once Shutdown
+			// has set draining and may be in wg.Wait: an Add from zero
+			// during a Wait is a misuse of the WaitGroup.
+			s.mu.Lock()
+			if s.draining {
+				s.mu.Unlock()
+				continue
+			}
 			s.wg.Add(1)
+			s.mu.Unlock()
 			go func() {
 				defer s.wg.Done()
 				if err := s.st.Refill(s.runCtx, a.Hook, a.Name, a.Concurrency); err != nil && !errors.Is(err, store.ErrClosed) {
