@@ -218,8 +218,9 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 }
 
 // startQueued starts those of the jobs ids that are still queued (pending
-// or failed) and returns them; the others (gone, cancelled, superseded or
-// running already) are left out.
+// or failed) and due at now, and returns them; the others (gone,
+// cancelled, superseded, running already, or run and failed since the
+// caller read them, with a retry not yet due) are left out.
 func startQueued(tx *bolt.Tx, ids []string, now time.Time) ([]*Job, error) {
 	var started []*Job
 	for _, id := range ids {
@@ -230,7 +231,7 @@ func startQueued(tx *bolt.Tx, ids []string, now time.Time) ([]*Job, error) {
 		if err != nil {
 			return nil, err
 		}
-		if j.State != Pending && j.State != Failed {
+		if (j.State != Pending && j.State != Failed) || j.NextAt.After(now) {
 			continue
 		}
 		if err := startJob(tx, j, now); err != nil {

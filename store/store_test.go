@@ -587,3 +587,35 @@ func TestStore_PackedLeaves(t *testing.T) {
 	// entries, packed, ended 40% and 21% full.
 	fills(0.5, bJobs)
 }
+
+// TestStore_StartNotDue: Start leaves out a job whose retry is not due
+// yet, as happens when the scheduler read it as due, and before its Start
+// applied, another start ran it and it failed again.
+func TestStore_StartNotDue(t *testing.T) {
+	now := time.Now()
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	res, err := s.Ingest(ctx, newEvent("h", "d", job("a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := s.GetEvent(res.ID, false)
+	id := ev.JobIDs[0]
+	if started, err := s.Start(ctx, id); err != nil || len(started) != 1 {
+		t.Fatalf("Start = %d jobs, %v; want 1", len(started), err)
+	}
+	out := Outcome{State: Failed, NextAt: now.Add(time.Hour), Concurrency: 1, Run: Run{Started: now, Finished: now, Result: RunFailed}}
+	if _, err := s.Finish(ctx, id, out); err != nil {
+		t.Fatal(err)
+	}
+	if started, err := s.Start(ctx, id); err != nil || len(started) != 0 {
+		t.Fatalf("Start of a job due in an hour = %d jobs, %v; want none", len(started), err)
+	}
+	if j, _ := s.GetJob(id); j.State != Failed || j.Attempts != 1 {
+		t.Errorf("job after the refused start: %s, %d attempts; want failed, 1", j.State, j.Attempts)
+	}
+	now = now.Add(time.Hour)
+	if started, err := s.Start(ctx, id); err != nil || len(started) != 1 {
+		t.Errorf("Start once due = %d jobs, %v; want 1", len(started), err)
+	}
+}
