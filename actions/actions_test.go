@@ -593,6 +593,62 @@ func TestHTTP_ClientErrorFailsAtOnce(t *testing.T) {
 	}
 }
 
+// TestHTTP_CannotBeSent: a request the client cannot send (a header value
+// with a line break from the payload, a url that renders to another
+// scheme) fails at once, as a template error does, and is not retried.
+func TestHTTP_CannotBeSent(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, url, body, want string
+		headers               []EnvVar
+	}{
+		{"header", srv.URL, `{"title":"line1\nline2"}`, "header X-Title: its value holds a line break", []EnvVar{{Name: "X-Title", Value: mustTmpl("{{ .payload.title }}")}}},
+		{"scheme", "{{ .payload.u }}", `{"u":"ftp://127.0.0.1/x"}`, `url "ftp://127.0.0.1/x" is not an http:// or https:// URL`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(tc.url), Method: "POST", Timeout: 5 * time.Second,
+				Concurrency: 1, Retries: 3, Backoff: 10 * time.Millisecond, Headers: tc.headers}
+			h := newHarness(t, a)
+			j := h.waitState(h.ingest("h", tc.body), store.Dead)
+			runs, _ := h.st.Runs(j.ID)
+			if len(runs) != 1 || !strings.Contains(j.Reason, tc.want) {
+				t.Errorf("%d runs, reason %q; want one run, and %q", len(runs), j.Reason, tc.want)
+			}
+		})
+	}
+	if calls.Load() != 0 {
+		t.Errorf("the receiver got %d requests; want none", calls.Load())
+	}
+}
+
+// TestHTTP_HostAndCutOff: a Host in headers is the request's Host; a
+// response cut off by the timeout is kept as far as it came, marked as
+// not all of it.
+func TestHTTP_HostAndCutOff(t *testing.T) {
+	var host atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host.Store(r.Host)
+		w.WriteHeader(200)
+		w.Write([]byte("partial"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(srv.URL), Method: "POST", Timeout: 300 * time.Millisecond,
+		Concurrency: 1, Headers: []EnvVar{{Name: "Host", Value: mustTmpl("internal.example")}}}
+	h := newHarness(t, a)
+	j := h.waitState(h.ingest("h", `{}`), store.Succeeded)
+	if host.Load() != "internal.example" {
+		t.Errorf("Host = %v; want internal.example", host.Load())
+	}
+	runs, _ := h.st.Runs(j.ID)
+	if len(runs) != 1 || string(runs[0].Output) != "partial" || !runs[0].Truncated {
+		t.Errorf("runs = %+v; want the output so far, marked truncated", runs)
+	}
+}
+
 // TestScheduler_Held: a job whose action leaves the config waits, and runs
 // when it comes back.
 func TestScheduler_Held(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/webhookd/webhookd/internal/stdwh"
@@ -61,6 +62,10 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 	if err != nil {
 		return fail(true, "request: %v; nothing was sent", err)
 	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" || req.URL.Host == "" {
+		// The client would refuse it, every retry alike.
+		return fail(true, "url %q is not an http:// or https:// URL; nothing was sent", url)
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -69,6 +74,14 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 		v, err := h.Value.Execute(in.data)
 		if err != nil {
 			return fail(true, "header %s: %v; nothing was sent", h.Name, err)
+		}
+		if !validHeaderValue(v) {
+			// The client would refuse it, every retry alike.
+			return fail(true, "header %s: its value holds a line break or another control character; nothing was sent", h.Name)
+		}
+		if strings.EqualFold(h.Name, "Host") {
+			req.Host = v // the client sends this, not a Host in Header
+			continue
 		}
 		req.Header.Set(h.Name, v)
 	}
@@ -95,9 +108,11 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 		return r
 	}
 	defer resp.Body.Close()
-	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	truncated := len(respBody) > maxResponse
-	if truncated {
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	// A body cut off (by the timeout, or the connection) is kept as far
+	// as it came, and marked as not all of it.
+	truncated := len(respBody) > maxResponse || err != nil
+	if len(respBody) > maxResponse {
 		respBody = respBody[:maxResponse]
 	}
 	r := result{run: store.Run{Started: started, Finished: s.now(), Status: resp.StatusCode, Output: respBody, Truncated: truncated}}
@@ -120,6 +135,17 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 		r.permanent = true
 	}
 	return r
+}
+
+// validHeaderValue reports whether net/http sends v as a header value: no
+// control characters but tab.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date.
