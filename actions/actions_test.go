@@ -447,6 +447,59 @@ func TestExec_RelativeCommand(t *testing.T) {
 	}
 }
 
+// TestExec_GraceForTheGroup: at the timeout, a leader that dies of SIGTERM
+// at once does not cut the grace short for the rest of its group: a child
+// that traps SIGTERM finishes its clean-up.
+func TestExec_GraceForTheGroup(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "cleaned-up")
+	child := script(t, dir, "child.sh", "trap 'sleep 0.3; echo done > "+marker+"; exit 0' TERM\nwhile :; do sleep 0.05; done\n")
+	leader := script(t, dir, "leader.sh", child+" &\nwait\n")
+	a := execAction("h", "deploy", leader)
+	a.Timeout = 300 * time.Millisecond
+	h := newHarness(t, a) // KillGrace: 1s
+	h.waitState(h.ingest("h", `{}`), store.Dead)
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the child's SIGTERM clean-up (0.3s) did not finish within the 1s grace: %v", err)
+	}
+}
+
+// TestExec_SetsidServiceSurvives: a service a deploy starts with setsid,
+// holding the output pipe, outlives the run: webhookd records the run
+// after 2s but keeps draining the pipe rather than closing it (the
+// service's next line would get SIGPIPE).
+func TestExec_SetsidServiceSurvives(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "svc.pid")
+	finished := filepath.Join(dir, "finished")
+	svc := script(t, dir, "svc.sh", "echo $$ > "+pidFile+"\ni=0\nwhile [ $i -lt 15 ]; do echo \"log $i\"; sleep 0.2; i=$((i+1)); done\ntouch "+finished+"\n")
+	deploy := script(t, dir, "deploy.sh", "setsid "+svc+" &\nsleep 0.3\necho deployed\n")
+	h := newHarness(t, execAction("h", "deploy", deploy))
+	j := h.waitState(h.ingest("h", `{}`), store.Succeeded)
+	b, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 {
+		t.Fatalf("service pid %q", b)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	if runs, _ := h.st.Runs(j.ID); len(runs) != 1 || !strings.Contains(string(runs[0].Output), "deployed") {
+		t.Errorf("runs = %+v; want one, with the deploy's output", runs)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(finished); err == nil {
+			return
+		}
+		if syscall.Kill(pid, 0) != nil {
+			t.Fatalf("the setsid service (pid %d) died after the run ended", pid)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the service neither finished nor died")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func TestScheduler_Dead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := execAction("h", "fail", "/bin/false")

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -118,12 +118,29 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	pw.Close()
 	payload.Close()
 	pgid := cmd.Process.Pid
+	// The output is copied until the pipe's last writer closes it. If that
+	// outlives the run (a service started with setsid), what it prints
+	// after the run is recorded goes nowhere: detached.
+	var outMu sync.Mutex
+	detached := false
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		// An 8 KiB buffer, not io.Copy's 32 KiB one (which *os.File's
-		// WriteTo would allocate): most commands print little.
-		io.CopyBuffer(out, struct{ io.Reader }{pr}, make([]byte, 8<<10))
+		// An 8 KiB buffer: most commands print little.
+		buf := make([]byte, 8<<10)
+		for {
+			n, err := pr.Read(buf)
+			if n > 0 {
+				outMu.Lock()
+				if !detached {
+					out.Write(buf[:n])
+				}
+				outMu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -145,13 +162,24 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	select {
 	case <-copied:
+		pr.Close()
 	case <-time.After(2 * time.Second):
-		// A process that left the group still holds the pipe.
+		// A process that left the group (setsid) still holds the pipe.
+		// The run ends now, but the pipe is drained until that process
+		// closes it, not closed under it: its next write would get
+		// SIGPIPE and kill it.
+		outMu.Lock()
+		detached = true
+		outMu.Unlock()
+		go func() {
+			<-copied
+			pr.Close()
+		}()
 	}
-	pr.Close()
-	<-copied
 
+	outMu.Lock()
 	output, truncated := out.bytes()
+	outMu.Unlock()
 	code := cmd.ProcessState.ExitCode()
 	run := store.Run{Started: started, Finished: s.now(), ExitCode: &code, Output: output, Truncated: truncated}
 	res := result{run: run}
@@ -175,18 +203,31 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 }
 
 // stopGroup sends the process group SIGTERM, then SIGKILL after the grace,
-// and returns the leader's wait error.
+// and returns the leader's wait error. A leader that dies at once (a
+// script without a trap) does not cut the grace short for the rest of its
+// group: they have until its end to finish their own clean-up, and the
+// caller kills what is left.
 func (s *Scheduler) stopGroup(pgid int, exited <-chan error) error {
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	grace := time.NewTimer(s.opts.KillGrace)
 	defer grace.Stop()
+	var err error
 	select {
-	case err := <-exited:
-		return err
+	case err = <-exited:
 	case <-grace.C:
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		return <-exited
 	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for syscall.Kill(-pgid, 0) == nil {
+		select {
+		case <-grace.C:
+			return err
+		case <-tick.C:
+		}
+	}
+	return err
 }
 
 func exitMessage(ps *os.ProcessState, err error) string {
