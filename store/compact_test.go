@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -115,5 +116,60 @@ func TestCompact_ToAnotherFile(t *testing.T) {
 	}
 	if err := CheckFile(filepath.Join(dir, "junk.db")); err == nil {
 		t.Errorf("CheckFile(junk) = nil; want an error")
+	}
+}
+
+// TestCompact_OpenWhileFinishing: a daemon that starts while a compaction
+// finishes (its Open waits for the lock) must end up on the compacted
+// file at the path, not on the old one the compaction renamed its copy
+// over: events it took there would be gone at its next start.
+func TestCompact_OpenWhileFinishing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "webhookd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, 50, 1<<10, nil)
+	s.Close()
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	compacted := make(chan error, 1)
+	go func() {
+		_, err := Compact(context.Background(), path, path, func(done, total int64) {
+			once.Do(func() { close(started); <-release })
+		})
+		compacted <- err
+	}()
+	<-started
+	opened := make(chan *Store, 1)
+	go func() {
+		d, err := Open(path, Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Errorf("Open while the compaction finishes: %v", err)
+		}
+		opened <- d
+	}()
+	time.Sleep(200 * time.Millisecond) // Open has the old file and waits for its lock
+	close(release)
+	if err := <-compacted; err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	d := <-opened
+	if d == nil {
+		return
+	}
+	res, err := d.Ingest(context.Background(), newEvent("h", "after-compact"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.GetEvent(res.ID, false); err != nil {
+		t.Errorf("event %s, stored by a store opened while the compaction finished, after a restart: %v", res.ID, err)
 	}
 }

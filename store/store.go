@@ -163,8 +163,7 @@ func Open(path string, opts Options) (*Store, error) {
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 	}
-	mode := os.FileMode(0o600)
-	db, err := bolt.Open(path, mode, bo)
+	db, err := openCurrent(path, bo)
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another process holds it (is webhookd already running?)", path)
@@ -201,6 +200,31 @@ func Open(path string, opts Options) (*Store, error) {
 	s.disk.refresh()
 	go s.loop()
 	return s, nil
+}
+
+// openCurrent opens the file at path with bbolt and makes sure it is still
+// the file at path once bbolt has its lock. bbolt opens the file, then
+// waits for the lock: a `webhookd compact` that was finishing meanwhile
+// renamed its copy over path and let go of the old file, whose lock bbolt
+// then got. A daemon would run on a file with no name, and lose every
+// event it took at its next start. The file at path did not change if it
+// is the same before the open and after the lock.
+func openCurrent(path string, bo *bolt.Options) (*bolt.DB, error) {
+	for range 3 {
+		before, statErr := os.Stat(path)
+		db, err := bolt.Open(path, 0o600, bo)
+		if err != nil {
+			return nil, err
+		}
+		if statErr != nil {
+			return db, nil // created: nothing could replace it meanwhile
+		}
+		if after, err := os.Stat(path); err == nil && os.SameFile(before, after) {
+			return db, nil
+		}
+		db.Close()
+	}
+	return nil, errors.New("the file was replaced while it was being opened, three times: is a compaction running?")
 }
 
 func (s *Store) checkSchema() error {
