@@ -436,14 +436,20 @@ func (l *Listener) persist(r *http.Request, hook *Hook, req *Request, event stri
 	return a
 }
 
+// redactHeader replaces every value of header name, if it is present at
+// all: a first value that is empty must not let a second one through.
+func redactHeader(h http.Header, name string) {
+	if len(h.Values(name)) > 0 {
+		h.Set(name, "[redacted]")
+	}
+}
+
 // alwaysRedacted are headers that carry credentials whatever the provider.
 var alwaysRedacted = []string{"Authorization", "Proxy-Authorization", "Cookie"}
 
 func redact(p Provider, h http.Header, q url.Values) {
 	for _, name := range alwaysRedacted {
-		if h.Get(name) != "" {
-			h.Set(name, "[redacted]")
-		}
+		redactHeader(h, name)
 	}
 	if r, ok := p.(Redactor); ok {
 		r.Redact(h, q)

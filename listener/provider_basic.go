@@ -63,9 +63,7 @@ func (p *basic) Event(r *Request) string    { return headerOr(r, p.eventHeader) 
 func (p *basic) Delivery(r *Request) string { return headerOr(r, p.deliveryHeader) }
 
 func (p *basic) Redact(h http.Header, _ url.Values) {
-	if h.Get("Authorization") != "" {
-		h.Set("Authorization", "[redacted]")
-	}
+	redactHeader(h, "Authorization")
 }
 
 func (p *basic) Sign(s *Signing) error {

@@ -1,12 +1,15 @@
 package listener
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,6 +196,40 @@ func TestGitLab_TokenFallback(t *testing.T) {
 	for _, token := range []string{"the-token", signingSecret} {
 		if r := signingOnly.post("POST", "/hooks/gl", body, unsigned(token)); r.status != 401 {
 			t.Errorf("signing token alone, an unsigned request with token %.9s… = %d %v; want 401", token, r.status, r.body)
+		}
+	}
+}
+
+// TestRedact_RepeatedHeader: a credential header sent twice, the first
+// value empty, is still stored as [redacted], every value of it.
+func TestRedact_RepeatedHeader(t *testing.T) {
+	e := newEnv(t, githubHook(t))
+	body := []byte(`{"ref":"x"}`)
+	req, _ := http.NewRequest("POST", e.srv.URL+"/hooks/site", bytes.NewReader(body))
+	for k, v := range ghHeaders(body, "push", "d-1") {
+		req.Header.Set(k, v)
+	}
+	req.Header["Authorization"] = []string{"", "Bearer SENDER-CREDENTIAL"}
+	req.Header["Cookie"] = []string{"", "session=SENDER-COOKIE"}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 202 {
+		t.Fatalf("status %d; want 202", res.StatusCode)
+	}
+	evs, _, err := e.st.ListEvents(store.EventFilter{})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events %v, %v; want one", evs, err)
+	}
+	ev, err := e.st.GetEvent(evs[0].ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Authorization", "Cookie"} {
+		if got := strings.Join(ev.Header[name], ","); got != "[redacted]" {
+			t.Errorf("stored %s = %q; want [redacted]", name, got)
 		}
 	}
 }

@@ -82,9 +82,7 @@ func (g *gitlab) Delivery(r *Request) string {
 }
 
 func (g *gitlab) Redact(h http.Header, _ url.Values) {
-	if h.Get("X-Gitlab-Token") != "" {
-		h.Set("X-Gitlab-Token", "[redacted]")
-	}
+	redactHeader(h, "X-Gitlab-Token")
 }
 
 // Sign sends the secret token, or, when the first secret is a signing

@@ -50,9 +50,7 @@ func (p *telegram) Delivery(r *Request) string {
 }
 
 func (p *telegram) Redact(h http.Header, _ url.Values) {
-	if h.Get(telegramHeader) != "" {
-		h.Set(telegramHeader, "[redacted]")
-	}
+	redactHeader(h, telegramHeader)
 }
 
 func (p *telegram) Sign(s *Signing) error {

@@ -80,9 +80,7 @@ func (t *token) Redact(h http.Header, q url.Values) {
 		}
 		return
 	}
-	if h.Get(t.header) != "" {
-		h.Set(t.header, "[redacted]")
-	}
+	redactHeader(h, t.header)
 }
 
 func (t *token) Sign(s *Signing) error {
