@@ -100,7 +100,7 @@ func LoadClient(path string) (*Client, error) {
 	if _, err := toml.Decode(string(src), &f); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, Errors{{File: abs, Line: pe.Position.Line, Msg: pe.Message}}
+			return nil, Errors{{File: abs, Line: pe.Position.Line, Msg: redactParse(pe.Message)}}
 		}
 		return nil, Errors{{File: abs, Msg: err.Error()}}
 	}

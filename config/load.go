@@ -117,7 +117,7 @@ func parse(file string, src []byte) (*Config, []string, []string, error) {
 	if _, err := toml.NewDecoder(strings.NewReader(string(src))).Decode(&raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, nil, nil, Errors{{File: file, Line: pe.Position.Line, Msg: redactFound(pe.Message)}}
+			return nil, nil, nil, Errors{{File: file, Line: pe.Position.Line, Msg: redactParse(pe.Message)}}
 		}
 		return nil, nil, nil, Errors{{File: file, Msg: err.Error()}}
 	}
@@ -132,15 +132,24 @@ func parse(file string, src []byte) (*Config, []string, []string, error) {
 	return cfg, l.warnings, l.files, nil
 }
 
-// reFound is the text the TOML parser quotes from the file when a value
-// does not parse: `found "hunter2" instead`, `got 'a' instead`.
-var reFound = regexp.MustCompile(`(found|got) ("[^"]*"|'[^']*')`)
+// The TOML parser's errors quote the text of the file where a value does
+// not parse: `found "hunter2" instead`, `got 'a' instead`, `Invalid integer
+// "0123456789"`, `invalid datetime: "…"`, `98765… is out of range for
+// int64`.
+var (
+	reFound  = regexp.MustCompile(`(found|got) ("[^"]*"|'[^']*')`)
+	reQuoted = regexp.MustCompile(`"[^"]{4,}"|'[^']{4,}'`)
+	reRange  = regexp.MustCompile(`^\S+ is out of range for`)
+)
 
-// redactFound drops that text from a parse error: the error goes to the
-// log, /api/status and the dashboard, and the value may be a secret that
-// lacks its quotes (secret = hunter2). The line number says where.
-func redactFound(msg string) string {
-	return reFound.ReplaceAllString(msg, "$1 text")
+// redactParse drops that text from a parse error: the error goes to the
+// log, /api/status, the dashboard and `check`, and the value may be a
+// secret written without quotes (secret = hunter2). The line number says
+// where. What stays quoted is short: the parser's own `'"""'`.
+func redactParse(msg string) string {
+	msg = reFound.ReplaceAllString(msg, "$1 text")
+	msg = reQuoted.ReplaceAllString(msg, `"…"`)
+	return reRange.ReplaceAllString(msg, "a number is out of range for")
 }
 
 type loader struct {

@@ -220,3 +220,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParse_SecretNotInSyntaxErrors: a secret written without quotes, or
+// with the wrong ones, does not appear in the error the file gives, which
+// goes to the log, /api/status, the dashboard and `check`; neither for the
+// daemon nor for the commands that read the config.
+func TestParse_SecretNotInSyntaxErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, secret := range []string{"hunter2-super-secret", "0987654321987654321", "98765432109876543210987654321",
+		"0x1234567890abcdefABCDEF1234", "0123456789abcdef0123456789abcd", "2026-13-45T99:00:00Z", "1e999999", "123abc"} {
+		src := "[[hook]]\nid = \"h\"\nprovider = \"github\"\nsecret = " + secret + "\n"
+		path := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Parse(path, []byte(src))
+		_, cerr := LoadClient(path)
+		for _, e := range []error{err, cerr} {
+			if e == nil || !strings.Contains(e.Error(), "c.toml:4") {
+				t.Errorf("secret = %s: error %v; want one at line 4", secret, e)
+				continue
+			}
+			msg := e.Error()[strings.Index(e.Error(), "c.toml:4"):]
+			for i := 0; i+4 <= len(secret); i++ {
+				if strings.Contains(msg, secret[i:i+4]) {
+					t.Errorf("secret = %s: the error shows part of it: %v", secret, e)
+					break
+				}
+			}
+		}
+	}
+}
