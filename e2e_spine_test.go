@@ -271,6 +271,24 @@ func TestE2E_Check(t *testing.T) {
 	if code := exitStatus(exec.Command(binPath, "frobnicate").Run()); code != 2 {
 		t.Errorf("unknown command: exit %d; want 2", code)
 	}
+	// The file named without -config, or the command after the flags, is
+	// a command line that makes no sense: exit 2, and nothing checked or
+	// served in its place.
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("[[hook]]\nid = \"x\"\nprovider = \"gitbub\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check", bad}, {"-config", p, "check"}} {
+		cmd := exec.Command(binPath, args...)
+		cmd.Dir = dir // where ./webhookd.toml is good
+		cmd.Env = append(os.Environ(), spineEnv...)
+		timer := time.AfterFunc(5*time.Second, func() { cmd.Process.Kill() }) // a daemon started in its place
+		out, err := cmd.CombinedOutput()
+		timer.Stop()
+		if code := exitStatus(err); code != 2 {
+			t.Errorf("webhookd %s: exit %d\n%s\nwant 2", strings.Join(args, " "), code, out)
+		}
+	}
 }
 
 func exitStatus(err error) int {

@@ -122,6 +122,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
+	if fs.NArg() != 0 {
+		// "webhookd -config FILE check" means check, not a daemon.
+		return &cli.UsageError{Msg: fmt.Sprintf("serve takes no arguments (got %q); a command goes first: webhookd COMMAND -config FILE", fs.Arg(0))}
+	}
 	gctune.Apply(os.Getenv)
 	// SIGHUP reloads; caught from the start, since by default it would
 	// end the process.

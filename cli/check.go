@@ -19,6 +19,10 @@ func cmdCheck() *Command {
 		if err := parse(fs, args); err != nil {
 			return err
 		}
+		if fs.NArg() != 0 {
+			// Not a file to check: -config names it.
+			return &UsageError{Msg: fmt.Sprintf("usage: webhookd check [-config FILE] (got %q: the file goes after -config)", fs.Arg(0))}
+		}
 		cfg, warnings, err := config.Load(*path)
 		if err != nil {
 			return err

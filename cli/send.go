@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -145,6 +146,12 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 	fmt.Fprintf(env.Stderr, "POST %s (%s, event %q, delivery %s, %d bytes)\n", redactURL(sg.URL), h.Provider, d.event, d.id, len(sg.Body))
 	res, err := client.Do(req)
 	if err != nil {
+		// The error names the URL, with the token a token hook takes in
+		// its query: name it as the line above does.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("send to hook %q: %s %s: %w", h.ID, ue.Op, redactURL(sg.URL), ue.Err)
+		}
 		return fmt.Errorf("send to hook %q: %w", h.ID, err)
 	}
 	defer res.Body.Close()

@@ -155,6 +155,13 @@ func TestSend_Errors(t *testing.T) {
 	if err := run("", "-url", "ftp://x", "site", "{}"); err == nil {
 		t.Error("-url ftp://x: no error")
 	}
+	// A hook that takes its token in the query: an error reaching it does
+	// not show the token.
+	os.WriteFile(path, []byte("[[hook]]\nid = \"tq\"\nprovider = \"token\"\nsecret = \"TQSECRETVALUE\"\n"), 0o600)
+	err := run("", "-url", "http://127.0.0.1:1/hooks/tq", "tq", "{}")
+	if err == nil || strings.Contains(err.Error(), "TQSECRETVALUE") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("send to a closed port: %v; want an error naming the URL without the token", err)
+	}
 }
 
 func asUsage(err error, ue **UsageError) bool {
