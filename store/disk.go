@@ -59,7 +59,7 @@ func (g *diskGuard) check(n int) error {
 	if min <= 0 {
 		return nil
 	}
-	if g.now().UnixNano()-g.checked.Load() >= int64(diskRecheck) {
+	if g.due(g.now().UnixNano()) {
 		g.refresh()
 	}
 	if g.failed.Load() {
@@ -72,6 +72,15 @@ func (g *diskGuard) check(n int) error {
 	return nil
 }
 
+// due reports whether the last look at the disk is old enough to look
+// again, or in the future: a clock stepped back must not make the guard
+// keep its last figure (a low one refuses every delivery) until the clock
+// catches up.
+func (g *diskGuard) due(now int64) bool {
+	d := now - g.checked.Load()
+	return d >= int64(diskRecheck) || d < 0
+}
+
 // refresh asks the file system; one goroutine at a time, the others use
 // the previous answer.
 func (g *diskGuard) refresh() {
@@ -80,7 +89,7 @@ func (g *diskGuard) refresh() {
 	}
 	defer g.mu.Unlock()
 	now := g.now().UnixNano()
-	if now-g.checked.Load() < int64(diskRecheck) {
+	if !g.due(now) {
 		return
 	}
 	free, err := g.free(g.dir)
@@ -143,6 +152,7 @@ func (s *Store) logLowDisk(low bool, free, min int64) {
 // it deleted.
 func (s *Store) PruneToSize(ctx context.Context, max int64) (int, error) {
 	total := 0
+	after := "" // the events up to it were looked at: the held ones stay
 	for {
 		live, err := s.LiveSize()
 		if err != nil {
@@ -154,11 +164,12 @@ func (s *Store) PruneToSize(ctx context.Context, max int64) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, err := s.pruneBytes(ctx, live-max)
+		n, next, err := s.pruneBytes(ctx, live-max, after)
 		total += n
-		if err != nil || n == 0 {
+		if err != nil || next == "" {
 			return total, err
 		}
+		after = next
 	}
 }
 
@@ -168,19 +179,33 @@ func (s *Store) PruneToSize(ctx context.Context, max int64) (int, error) {
 // delete events it did not have to.
 const eventOverhead = 2048
 
-// pruneBytes deletes, in one transaction, the oldest finished events until
-// their estimated size reaches excess, PruneBatch of them, or maxPruneScan
-// looked at.
-func (s *Store) pruneBytes(ctx context.Context, excess int64) (int, error) {
+// pruneBytes deletes, in one transaction, the oldest finished events after
+// the id after until their estimated size reaches excess, PruneBatch of
+// them, or maxPruneScan looked at. It returns the id to go on after, or ""
+// when it looked at every event: past a backlog of more than maxPruneScan
+// unfinished events, the next call goes on where this one stopped.
+func (s *Store) pruneBytes(ctx context.Context, excess int64, after string) (int, string, error) {
 	deleted := 0
+	next := ""
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
-		deleted = 0
+		deleted, next = 0, ""
 		var doomed []*Event
 		freed := int64(0)
 		c := tx.Bucket(bEvents).Cursor()
-		scanned := 0
-		for k, _ := c.First(); k != nil && freed < excess && len(doomed) < PruneBatch && scanned < maxPruneScan; k, _ = c.Next() {
+		k, _ := c.First()
+		if after != "" {
+			if k, _ = c.Seek([]byte(after)); k != nil && string(k) == after {
+				k, _ = c.Next()
+			}
+		}
+		scanned, last := 0, ""
+		for ; k != nil; k, _ = c.Next() {
+			if freed >= excess || len(doomed) == PruneBatch || scanned == s.pruneScanLimit() {
+				next = last
+				break
+			}
 			scanned++
+			last = string(k)
 			ev, err := getEvent(tx, string(k))
 			if err != nil {
 				return err
@@ -202,5 +227,5 @@ func (s *Store) pruneBytes(ctx context.Context, excess int64) (int, error) {
 		deleted = len(doomed)
 		return nil
 	})
-	return deleted, err
+	return deleted, next, err
 }

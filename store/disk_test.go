@@ -360,3 +360,50 @@ func TestStore_MinFreeDuringALook(t *testing.T) {
 		t.Errorf("the request that looked: %v", err)
 	}
 }
+
+// TestStore_PruneToSizePastABacklog: more unfinished events at the oldest
+// end than one transaction looks at do not stop max_size: it goes on past
+// them to the finished events behind.
+func TestStore_PruneToSizePastABacklog(t *testing.T) {
+	s, _ := openTest(t, Options{pruneScan: 20})
+	pending := map[int]bool{}
+	for i := range 25 {
+		pending[i] = true
+	}
+	ids := fill(t, s, 55, 8<<10, pending)
+	full, err := s.LiveSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneToSize(context.Background(), full/2)
+	live, _ := s.LiveSize()
+	if err != nil || n == 0 || live > full/2 {
+		t.Fatalf("PruneToSize(%d) past 25 held events (a transaction looks at 20) = %d, %v; live %d of %d", full/2, n, err, live, full)
+	}
+	for i, id := range ids[:25] {
+		if _, err := s.GetEvent(id, false); err != nil {
+			t.Errorf("held event %d: %v; want it kept", i, err)
+		}
+	}
+}
+
+// TestStore_MinFreeClockStepsBack: after the clock steps back, the guard
+// looks at the disk again: space that came back is used at once, not when
+// the clock has caught up.
+func TestStore_MinFreeClockStepsBack(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	disk := &fakeDisk{}
+	disk.free.Store(1 << 20)
+	s, _ := openTest(t, Options{Now: now, MinFree: 64 << 20, FreeSpace: disk.FreeSpace})
+	ctx := context.Background()
+	if _, err := s.Ingest(ctx, newEvent("h", "x")); !errors.Is(err, ErrLowDisk) {
+		t.Fatalf("low disk: %v; want ErrLowDisk", err)
+	}
+	clock.Add(int64(-time.Hour))
+	disk.free.Store(1 << 30)
+	if _, err := s.Ingest(ctx, newEvent("h", "y")); err != nil {
+		t.Errorf("space back, clock an hour behind the last look: %v; want accepted", err)
+	}
+}

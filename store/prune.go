@@ -14,6 +14,14 @@ const PruneBatch = 200
 // that old events held by unfinished jobs do not make it long.
 const maxPruneScan = 5000
 
+// pruneScanLimit is maxPruneScan, or the test's bound.
+func (s *Store) pruneScanLimit() int {
+	if s.opts.pruneScan > 0 {
+		return s.opts.pruneScan
+	}
+	return maxPruneScan
+}
+
 // Prune deletes finished events received before cutoff, with their jobs,
 // runs and de-duplication entries, in transactions of at most PruneBatch
 // events so that ingest never waits long for the write lock. An event with
@@ -56,8 +64,9 @@ func (s *Store) pruneBatch(ctx context.Context, old func(*Event) bool, after str
 		}
 		var doomed []*Event
 		last := ""
+		future := s.now().Add(time.Minute)
 		for scanned := 0; k != nil; k, _ = c.Next() {
-			if scanned == maxPruneScan || len(doomed) == PruneBatch {
+			if scanned == s.pruneScanLimit() || len(doomed) == PruneBatch {
 				next = last
 				break
 			}
@@ -67,6 +76,12 @@ func (s *Store) pruneBatch(ctx context.Context, old func(*Event) bool, after str
 				return err
 			}
 			if !old(ev) {
+				if ev.Received.After(future) {
+					// Received while the clock was ahead: the events
+					// after it in id order may be old all the same.
+					last = ev.ID
+					continue
+				}
 				break
 			}
 			last = ev.ID

@@ -85,12 +85,12 @@ type Options struct {
 	// dedupIdle the idle time before the dedup entries in memory are
 	// written out (negative: never), and crashAtClose makes Close leave
 	// the file as a crash would (no dedup entries flushed, no free-page
-	// list written); maxScan overrides how many events one listing looks
-	// at.
+	// list written); maxScan and pruneScan override how many events one
+	// listing and one pruning transaction look at.
 	dedupMergeAt, dedupMergeMin int
 	dedupIdle                   time.Duration
 	crashAtClose                bool
-	maxScan                     int
+	maxScan, pruneScan          int
 }
 
 // Store is webhookd's database. Its methods are safe for concurrent use.

@@ -619,3 +619,41 @@ func TestStore_StartNotDue(t *testing.T) {
 		t.Errorf("Start once due = %d jobs, %v; want 1", len(started), err)
 	}
 }
+
+// TestStore_PruneFutureEvent: an event received while the clock was ahead
+// (its time in the future, its id before the events after it) does not
+// stop retention from deleting the old events behind it.
+func TestStore_PruneFutureEvent(t *testing.T) {
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	now := t0.AddDate(1, 0, 0) // a year ahead, for one event
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	ingestAt := func(at time.Time) string {
+		ev := newEvent("h", "", NewJob{Action: "a", Skip: "finished"})
+		ev.Received = at
+		res, err := s.Ingest(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.ID
+	}
+	ahead := ingestAt(now)
+	now = t0
+	var later []string
+	for range 10 {
+		later = append(later, ingestAt(now))
+	}
+	now = t0.Add(60 * 24 * time.Hour)
+	n, err := s.Prune(ctx, now.Add(-30*24*time.Hour))
+	if err != nil || n != 10 {
+		t.Errorf("Prune = %d, %v; want the 10 events of 60 days ago", n, err)
+	}
+	for _, id := range later {
+		if _, err := s.GetEvent(id, false); err == nil {
+			t.Errorf("event %s of 60 days ago kept", id)
+		}
+	}
+	if _, err := s.GetEvent(ahead, false); err != nil {
+		t.Errorf("the event received a year ahead: %v; want kept until its time", err)
+	}
+}
