@@ -606,3 +606,32 @@ func TestE2E_ReloadLogLevel(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "an info line again", func() bool { return requestLines() == 2 })
 }
+
+// TestE2E_ReloadKeepsAdminTokenHidden: commands do not inherit the
+// variables secrets are read from. A reload that changes where the admin
+// token comes from (which applies only at a restart) must not hand the
+// variable of the token still in use to the commands after it.
+func TestE2E_ReloadKeepsAdminTokenHidden(t *testing.T) {
+	dir := t.TempDir()
+	writeScript(t, dir, "env.sh", `env > "$WEBHOOKD_EVENT_ID.env"`+"\n")
+	token := randomSecret("admtok-")
+	cfg := strings.Replace(hooksConfig("", "\n  [[hook.action]]\n  name = \"env\"\n  run = [\"./env.sh\"]\n", "site"),
+		"[admin]\nlisten = \"127.0.0.1:0\"\n", "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"env:E2E_ADMIN_TOKEN\"\n", 1)
+	writeConfig(t, dir, cfg)
+	d := startDaemon(t, dir, append(reloadEnv, "E2E_ADMIN_TOKEN="+token)...)
+	saveRename(t, d.config, strings.Replace(cfg, `token = "env:E2E_ADMIN_TOKEN"`, `token = "the-next-token"`, 1)+
+		"\n[[hook]]\nid = \"more\"\nprovider = \"github\"\nsecret = \"env:E2E_RELOAD_SECRET\"\n")
+	d.waitApplied("more", "", 5*time.Second)
+	r, err := push(d.addr, "site", reloadSecret)
+	if err != nil || r.Status != 202 {
+		t.Fatalf("push = %d, %v", r.Status, err)
+	}
+	out := filepath.Join(dir, fmt.Sprint(r.Body["id"])+".env")
+	waitFor(t, 10*time.Second, "the command's environment", func() bool {
+		b, err := os.ReadFile(out)
+		return err == nil && strings.Contains(string(b), "WEBHOOKD_EVENT_ID")
+	})
+	if b, _ := os.ReadFile(out); strings.Contains(string(b), token) {
+		t.Errorf("after the reload, a command inherited E2E_ADMIN_TOKEN, the running admin token")
+	}
+}

@@ -180,7 +180,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
-	d := &daemon{rl: rl, lis: lis, sched: sched, st: st, level: level, started: time.Now()}
+	d := &daemon{rl: rl, lis: lis, sched: sched, st: st, level: level, started: time.Now(), hidden: acfg.HideEnv}
 	var adm *admin.Server
 	if cfg.Admin.Listen != "off" {
 		var token []byte
@@ -313,6 +313,9 @@ type daemon struct {
 	st      *store.Store
 	level   *slog.LevelVar
 	started time.Time
+	// hidden is every variable a secret came from in any config applied
+	// (see apply); apply alone writes it.
+	hidden map[string]bool
 }
 
 func (d *daemon) config() *config.Config { return d.rl.Config() }
@@ -329,6 +332,14 @@ func (d *daemon) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// A variable a secret came from stays hidden from commands after a
+	// reload that no longer names it: the process's environment still
+	// holds it, and it may still be in use (the admin token applies only
+	// at a restart) or valid at the sender.
+	for name := range d.hidden {
+		acfg.HideEnv[name] = true
+	}
+	d.hidden = acfg.HideEnv
 	d.lis.SetConfig(lcfg)
 	d.sched.SetConfig(acfg)
 	d.st.SetMinFree(cfg.Store.MinFree)
