@@ -635,3 +635,50 @@ func TestE2E_ReloadKeepsAdminTokenHidden(t *testing.T) {
 		t.Errorf("after the reload, a command inherited E2E_ADMIN_TOKEN, the running admin token")
 	}
 }
+
+// TestE2E_ReloadSlowSave: a save written slowly (a line every 40 ms, over
+// two seconds) is applied once it is done, not in parts while it is being
+// written: a hook the save does not change answers throughout.
+func TestE2E_ReloadSlowSave(t *testing.T) {
+	dir := t.TempDir()
+	var ids []string
+	for i := 1; i <= 12; i++ {
+		ids = append(ids, fmt.Sprintf("h%d", i))
+	}
+	content := hooksConfig("", "", ids...)
+	writeConfig(t, dir, content)
+	d := startDaemon(t, dir, reloadEnv...)
+	if s := d.pushStatus("h12"); s != 202 {
+		t.Fatalf("h12 = %d; want 202", s)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f, err := os.OpenFile(d.config, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		for _, l := range strings.SplitAfter(content, "\n") {
+			f.WriteString(l)
+			time.Sleep(40 * time.Millisecond)
+		}
+	}()
+	notFound, probes := 0, 0
+	for {
+		select {
+		case <-done:
+			if notFound > 0 {
+				t.Errorf("hook h12, unchanged by the save, answered 404 to %d of %d deliveries while the file was being written", notFound, probes)
+			}
+			return
+		default:
+		}
+		probes++
+		if d.pushStatus("h12") == 404 {
+			notFound++
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}

@@ -17,7 +17,7 @@ import (
 // Defaults of a Watcher.
 const (
 	DefaultDebounce = 100 * time.Millisecond
-	DefaultMaxDelay = 500 * time.Millisecond
+	DefaultMaxDelay = 10 * time.Second
 )
 
 // WatchOptions configure a Watcher.
@@ -26,7 +26,11 @@ type WatchOptions struct {
 	// change is reported (default 100ms): one save by an editor, git or a
 	// config-management tool is a burst of several events.
 	Debounce time.Duration
-	// MaxDelay bounds the wait while events keep coming (default 500ms).
+	// MaxDelay bounds the wait while events keep coming (default 10s): a
+	// file written without end is still read now and then. It is long,
+	// because a file read while it is still being written may be valid
+	// TOML with only part of it: a save that takes a few seconds must be
+	// read once it is done.
 	MaxDelay time.Duration
 	// Poll, when more than 0, also reports a possible change every Poll:
 	// a fallback for filesystems that send no events (NFS and other
