@@ -183,7 +183,10 @@ func (w *Watcher) read() {
 func (w *Watcher) relevant(name string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.names[filepath.Clean(name)]
+	// Events on a watched directory itself (removed, renamed away) count
+	// too: sync then watches what is at its path now.
+	name = filepath.Clean(name)
+	return w.names[name] || w.dirs[name]
 }
 
 // fire follows links that may have been swapped, then reports.
@@ -231,8 +234,15 @@ func (w *Watcher) sync() {
 		// Always again: the name may now be another file (a rename-save).
 		w.unwatch(f)
 	}
+	// A directory removed or renamed away lost its watch with it (a
+	// deploy that swaps the config's directory): what fsnotify still
+	// watches is the truth, not w.dirs.
+	watched := map[string]bool{}
+	for _, p := range w.fs.WatchList() {
+		watched[filepath.Clean(p)] = true
+	}
 	for d := range dirs {
-		if w.dirs[d] {
+		if w.dirs[d] && watched[d] {
 			continue
 		}
 		if err := w.fs.Add(d); err != nil {

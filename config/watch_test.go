@@ -197,6 +197,41 @@ func TestWatcher_Created(t *testing.T) {
 	}
 }
 
+// TestWatcher_DirectoryReplaced: after the config's directory is swapped
+// for a new one (rm -rf conf; mv conf.new conf), saves in the new
+// directory are still seen at once, also one that removes the file and
+// creates it again, with no poll to fall back on.
+func TestWatcher_DirectoryReplaced(t *testing.T) {
+	root := t.TempDir()
+	conf := filepath.Join(root, "conf")
+	mustMkdir(t, conf)
+	path := filepath.Join(conf, "webhookd.toml")
+	mustWrite(t, path, "zero")
+	w := openWatcher(t, path)
+	next := filepath.Join(root, "conf.new")
+	mustMkdir(t, next)
+	mustWrite(t, filepath.Join(next, "webhookd.toml"), "one")
+	if err := os.RemoveAll(conf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, conf); err != nil {
+		t.Fatal(err)
+	}
+	if !waitChange(w, 5*time.Second) {
+		t.Fatal("the directory swap was not reported")
+	}
+	for _, body := range []string{"two", "three"} {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		waitChange(w, 500*time.Millisecond) // the removal, when it is reported
+		mustWrite(t, path, body)
+		if !waitChange(w, 3*time.Second) {
+			t.Fatalf("creating the file again (%q) in the new directory was not reported within 3s", body)
+		}
+	}
+}
+
 // TestWatcher_Ignores: other files in the directory (the database beside
 // the config) are not reported.
 func TestWatcher_Ignores(t *testing.T) {
