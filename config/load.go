@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/ecdsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -231,12 +232,21 @@ func (l *loader) server(t *table) Server {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		l.d.errf(t.key("tls_cert"), "tls_cert and tls_key go together: set both or neither")
 	}
+	missing := false
 	for _, k := range []struct{ key, path string }{{"tls_cert", s.TLSCert}, {"tls_key", s.TLSKey}} {
 		if k.path == "" {
 			continue
 		}
 		if _, err := os.Stat(k.path); err != nil {
 			l.d.errf(t.key(k.key), "%s: %v", k.key, err)
+			missing = true
+		}
+	}
+	if s.TLSCert != "" && s.TLSKey != "" && !missing {
+		// What serve does at start: a pair that does not load is an error
+		// of the file, for check and for a reload, not a failed start.
+		if _, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey); err != nil {
+			l.d.errf(t.key("tls_cert"), "tls_cert and tls_key: %v", err)
 		}
 	}
 	if len(s.ACMEDomains) > 0 && s.TLSCert != "" {

@@ -1,7 +1,13 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,6 +254,47 @@ func TestParse_SecretNotInSyntaxErrors(t *testing.T) {
 					break
 				}
 			}
+		}
+	}
+}
+
+// TestParse_TLSPair: a tls_cert and tls_key that do not load as a pair (a
+// key of another certificate, a file that is not PEM) are an error of the
+// file, at tls_cert's line, as serve would fail at start; a good pair is
+// not.
+func TestParse_TLSPair(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range []string{"a", "b"} {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 1)), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
+		der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kder, _ := x509.MarshalECPrivateKey(key)
+		write(name+".crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+		write(name+".key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+	}
+	write("junk.crt", []byte("not a certificate\n"))
+	for _, tc := range []struct {
+		cert, key string
+		ok        bool
+	}{{"a.crt", "a.key", true}, {"a.crt", "b.key", false}, {"junk.crt", "a.key", false}} {
+		src := "[server]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"" + tc.cert + "\"\ntls_key = \"" + tc.key + "\"\n"
+		_, _, err := Parse(filepath.Join(dir, "c.toml"), []byte(src))
+		if tc.ok && err != nil {
+			t.Errorf("%s and %s: %v; want ok", tc.cert, tc.key, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "c.toml:3: tls_cert and tls_key:")) {
+			t.Errorf("%s and %s: %v; want an error at line 3", tc.cert, tc.key, err)
 		}
 	}
 }
