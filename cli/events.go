@@ -101,7 +101,7 @@ func printEvents(w io.Writer, list admin.EventListJSON) {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tRECEIVED\tHOOK\tEVENT\tSTATE\tACTIONS")
 	for _, ev := range list.Events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.ID, stamp(ev.Received), ev.Hook, orDash(ev.Event), ev.State, actionStates(ev.Jobs))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.ID, stamp(ev.Received), ev.Hook, orDash(cell(ev.Event)), ev.State, actionStates(ev.Jobs))
 	}
 	tw.Flush()
 	if list.Next != "" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -54,6 +56,47 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// escapeControls writes p to b with the control characters escaped (\x1b,
+// \u009b): an event's text comes from its sender, and an escape sequence
+// printed as it is could retitle the terminal, clear it or move its cursor.
+// Newlines and tabs stay, unless all is set.
+func escapeControls(b *bytes.Buffer, p []byte, all bool) {
+	for len(p) > 0 {
+		r, n := utf8.DecodeRune(p)
+		switch {
+		case (r == '\n' || r == '\t') && !all:
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(b, "\\x%02x", r)
+		case r >= 0x80 && r < 0xa0:
+			fmt.Fprintf(b, "\\u%04x", r)
+		default:
+			b.Write(p[:n])
+		}
+		p = p[n:]
+	}
+}
+
+// safeWriter escapes control characters but newline and tab in what it
+// writes (see escapeControls).
+type safeWriter struct{ w io.Writer }
+
+func (s safeWriter) Write(p []byte) (int, error) {
+	var b bytes.Buffer
+	escapeControls(&b, p, false)
+	if _, err := s.w.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// cell is s for one cell of a table: every control character escaped.
+func cell(s string) string {
+	var b bytes.Buffer
+	escapeControls(&b, []byte(s), true)
+	return b.String()
 }
 
 // oneLine shortens s to one line of at most n characters.

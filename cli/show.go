@@ -46,7 +46,7 @@ func cmdShow() *Command {
 		if *af.json {
 			return printJSON(env.Stdout, ev)
 		}
-		printEvent(env.Stdout, ev)
+		printEvent(safeWriter{env.Stdout}, ev)
 		return nil
 	}
 	return c
