@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -121,13 +122,7 @@ func (s *Server) Open() error {
 	var ln net.Listener
 	var err error
 	if p, ok := strings.CutPrefix(s.opts.Addr, "unix:"); ok {
-		if fi, serr := os.Stat(p); serr == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(p)
-		}
-		ln, err = net.Listen("unix", p)
-		if err == nil {
-			err = os.Chmod(p, 0o660)
-		}
+		ln, err = listenUnix(p)
 	} else {
 		host, _, serr := net.SplitHostPort(s.opts.Addr)
 		if serr == nil && !isLoopbackHost(host) && s.opts.Token == nil {
@@ -140,6 +135,53 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	return nil
+}
+
+// listenUnix binds a unix socket at p (a stale socket there is replaced)
+// that only its owner and group can connect to, from the first moment: it
+// is bound in a directory of its own, mode 0700, made 0660, then moved to
+// p. Bound at p and made 0660 after, it took connections from anyone the
+// umask let in meanwhile.
+func listenUnix(p string) (net.Listener, error) {
+	if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		return nil, fmt.Errorf("%s exists and is not a socket", p)
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(p), ".admin-sock-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o660); err != nil {
+		ul.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		ul.Close()
+		return nil, err
+	}
+	return unixListener{ul, p}, nil
+}
+
+// unixListener is a unix socket moved to path after it was bound: Addr
+// says path, and Close removes it.
+type unixListener struct {
+	*net.UnixListener
+	path string
+}
+
+func (l unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+func (l unixListener) Close() error {
+	err := l.UnixListener.Close()
+	os.Remove(l.path)
+	return err
 }
 
 // Addr returns the bound address (host:port, or unix:/path).

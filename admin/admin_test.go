@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -513,3 +514,42 @@ func TestMetrics(t *testing.T) {
 }
 
 var _ = bytes.NewReader
+
+// TestOpen_UnixSocket: the admin socket is at its path with mode 0660 (a
+// stale one replaced), Addr names that path, and Close removes it; a file
+// there that is not a socket is left alone.
+func TestOpen_UnixSocket(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "admin.sock")
+	for round := range 2 { // the second replaces the first's stale socket
+		s := New(Options{Addr: "unix:" + p})
+		if err := s.Open(); err != nil {
+			t.Fatalf("round %d: Open: %v", round, err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+			t.Errorf("round %d: %s is %v, %v; want a socket of mode 0660", round, p, fi.Mode(), err)
+		}
+		if s.Addr() != "unix:"+p {
+			t.Errorf("Addr = %q; want unix:%s", s.Addr(), p)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("the directory holds %d entries; want the socket alone", len(entries))
+		}
+		if round == 0 {
+			// A daemon killed: its socket file stays, stale.
+			s.ln.(unixListener).UnixListener.Close()
+			continue
+		}
+		s.ln.Close()
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("after Close: %v; want the socket gone", err)
+		}
+	}
+	if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := New(Options{Addr: "unix:" + p}).Open(); err == nil {
+		t.Error("Open over a regular file = nil; want an error")
+	}
+}
