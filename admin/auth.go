@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -54,6 +55,12 @@ type auth struct {
 	cookie string // the session cookie's name
 	now    func() time.Time
 	cop    *http.CrossOriginProtection
+
+	// ended holds the sessions logged out before their expiry (the value,
+	// its expiry in Unix seconds): a session is a signed value, valid by
+	// itself, so logging out must remember it until it expires.
+	mu    sync.Mutex
+	ended map[string]int64
 }
 
 func newAuth(token []byte, now func() time.Time) *auth {
@@ -113,7 +120,34 @@ func (a *auth) validSession(v string) bool {
 	if !hmac.Equal(s, hmacSum(a.key, b)) {
 		return false
 	}
-	return a.now().Unix() < int64(binary.BigEndian.Uint64(b[:8]))
+	if a.now().Unix() >= int64(binary.BigEndian.Uint64(b[:8])) {
+		return false
+	}
+	a.mu.Lock()
+	_, ended := a.ended[v]
+	a.mu.Unlock()
+	return !ended
+}
+
+// endSession makes session v invalid from now on (a logout), and forgets
+// the ended sessions that have expired anyway.
+func (a *auth) endSession(v string) {
+	if !a.validSession(v) {
+		return
+	}
+	b, _ := base64.RawURLEncoding.DecodeString(v[:strings.IndexByte(v, '.')])
+	now := a.now().Unix()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ended == nil {
+		a.ended = map[string]int64{}
+	}
+	for k, exp := range a.ended {
+		if exp <= now {
+			delete(a.ended, k)
+		}
+	}
+	a.ended[v] = int64(binary.BigEndian.Uint64(b[:8]))
 }
 
 // session returns r's valid session value, or "".

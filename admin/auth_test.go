@@ -312,9 +312,20 @@ func TestSession(t *testing.T) {
 	if !a.checkCSRF(v, a.csrfToken(v)) || a.checkCSRF(v, a.csrfToken(a.newSession())) || a.checkCSRF("", a.csrfToken("")) {
 		t.Error("CSRF tokens are not bound to their session")
 	}
+	// Logging out ends the session for whoever holds a copy of the cookie,
+	// and no other one.
+	other := a.newSession()
+	a.endSession(v)
+	if a.validSession(v) || !a.validSession(other) {
+		t.Errorf("after the logout of one session: it is valid %v, another %v; want false, true", a.validSession(v), a.validSession(other))
+	}
 	now = now.Add(SessionTTL)
-	if a.validSession(v) {
+	if a.validSession(other) {
 		t.Error("a session is valid past its TTL")
+	}
+	a.endSession(a.newSession()) // forgets the ended session that expired
+	if len(a.ended) != 1 {
+		t.Errorf("%d ended sessions remembered; want only the one not yet expired", len(a.ended))
 	}
 	for _, p := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "evil", "", "/ok\r\nX: y",
 		"/\t/evil.example/", "/\n/evil.example/", "/\r/evil.example", "/ /evil.example", "/x\\..\\\\evil", "/\x00/evil", "/\x7f", "/\u00a0/evil"} {

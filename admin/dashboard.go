@@ -324,6 +324,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if !s.form(w, r) {
 		return
 	}
+	s.auth.endSession(s.auth.session(r))
 	s.auth.setSession(w, r, "")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -188,5 +189,37 @@ func TestLatestJobs(t *testing.T) {
 	got := latestJobs([]JobJSON{j("1", "deploy"), j("2", "notify"), j("3", "deploy")})
 	if len(got) != 2 || got[0].ID != "3" || got[1].ID != "2" {
 		t.Errorf("latestJobs = %v; want deploy's job 3, then notify's job 2", got)
+	}
+}
+
+// TestDashboard_LogoutEndsSession: after a logout, a copy of the session's
+// cookie no longer opens anything (here the whole database, /api/backup).
+func TestDashboard_LogoutEndsSession(t *testing.T) {
+	e := newEnv(t, testToken, exec("site", "deploy", "", "true"))
+	b := newBrowser(e)
+	a := b.do("POST", "/login", url.Values{"token": {testToken}, "next": {"/"}})
+	if a.code != 303 {
+		t.Fatalf("login = %d; want 303", a.code)
+	}
+	var cookie *http.Cookie
+	for _, c := range (&http.Response{Header: a.hdr}).Cookies() {
+		cookie = c
+	}
+	if cookie == nil {
+		t.Fatal("login set no cookie")
+	}
+	page := b.do("GET", "/", nil)
+	if a := b.do("POST", "/logout", url.Values{"csrf": {csrfOf(t, page.body)}}); a.code != 303 {
+		t.Fatalf("logout = %d; want 303", a.code)
+	}
+	req, _ := http.NewRequest("GET", e.ts.URL+"/api/backup", nil)
+	req.AddCookie(cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Errorf("GET /api/backup with the cookie of a session that logged out = %d; want 401", res.StatusCode)
 	}
 }
