@@ -27,6 +27,9 @@ func cmdCheck() *Command {
 		if err != nil {
 			return err
 		}
+		if err := cfg.CheckTLSPair(); err != nil {
+			return err
+		}
 		for _, w := range warnings {
 			fmt.Fprintln(env.Stderr, "warning:", w)
 		}

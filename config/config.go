@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -25,6 +27,7 @@ type Server struct {
 	ShutdownTimeout time.Duration
 	TLSCert         string // absolute path, or ""
 	TLSKey          string
+	TLSLine         int // tls_cert's line, for CheckTLSPair's error
 	ACMEDomains     []string
 	ACMEEmail       string
 	ACMEHTTP        string // address for ACME's HTTP-01 challenge, or ""
@@ -152,6 +155,21 @@ func (h *Hook) Action(name string) *Action {
 		if a.Name == name {
 			return a
 		}
+	}
+	return nil
+}
+
+// CheckTLSPair loads tls_cert and tls_key as serve does at start, and
+// returns an error at tls_cert's line if they do not make a pair. check
+// calls it; Load does not: a reload while certbot is halfway through
+// renewing the files would be refused for it, and the files are reloaded
+// by themselves anyway.
+func (c *Config) CheckTLSPair() error {
+	if c.Server.TLSCert == "" || c.Server.TLSKey == "" {
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(c.Server.TLSCert, c.Server.TLSKey); err != nil {
+		return Errors{{File: c.File, Line: c.Server.TLSLine, Msg: fmt.Sprintf("tls_cert and tls_key: %v", err)}}
 	}
 	return nil
 }

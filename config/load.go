@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/ecdsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -242,12 +241,8 @@ func (l *loader) server(t *table) Server {
 			missing = true
 		}
 	}
-	if s.TLSCert != "" && s.TLSKey != "" && !missing {
-		// What serve does at start: a pair that does not load is an error
-		// of the file, for check and for a reload, not a failed start.
-		if _, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey); err != nil {
-			l.d.errf(t.key("tls_cert"), "tls_cert and tls_key: %v", err)
-		}
+	if s.TLSCert != "" && !missing {
+		s.TLSLine = l.d.pos.line(t.key("tls_cert"))
 	}
 	if len(s.ACMEDomains) > 0 && s.TLSCert != "" {
 		l.d.errf(t.key("acme_domains"), "acme_domains and tls_cert exclude each other: choose one")
