@@ -111,7 +111,10 @@ func (a *auth) validSession(v string) bool {
 	if !ok {
 		return false
 	}
-	enc := base64.RawURLEncoding
+	// Strict: one value, one spelling. A decoder that ignores the unused
+	// bits of the last character reads four spellings of one session, and
+	// a logged-out session (ended, by its value) would live on in three.
+	enc := base64.RawURLEncoding.Strict()
 	b, err1 := enc.DecodeString(body)
 	s, err2 := enc.DecodeString(sig)
 	if err1 != nil || err2 != nil || len(b) != 24 {

@@ -323,7 +323,19 @@ func TestSession(t *testing.T) {
 	if a.validSession(other) {
 		t.Error("a session is valid past its TTL")
 	}
-	a.endSession(a.newSession()) // forgets the ended session that expired
+	// Nor by another spelling of the same bytes: the unused low bits of
+	// the last base64 character.
+	fresh := a.newSession()
+	a.endSession(fresh)
+	const alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alpha, fresh[len(fresh)-1])
+	for bits := range 4 {
+		if w := fresh[:len(fresh)-1] + string(alpha[i&^3|bits]); w != fresh && a.validSession(w) {
+			t.Errorf("the logged-out session, spelt %q, is valid", w)
+		}
+	}
+	now = now.Add(SessionTTL)
+	a.endSession(a.newSession()) // forgets the ended sessions that expired
 	if len(a.ended) != 1 {
 		t.Errorf("%d ended sessions remembered; want only the one not yet expired", len(a.ended))
 	}
