@@ -146,12 +146,18 @@ func listenUnix(p string) (net.Listener, error) {
 	if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSocket == 0 {
 		return nil, fmt.Errorf("%s exists and is not a socket", p)
 	}
-	dir, err := os.MkdirTemp(filepath.Dir(p), ".admin-sock-")
+	dir, err := os.MkdirTemp(filepath.Dir(p), ".s")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, "s")
+	if len(tmp) > maxUnixPath && len(p) <= maxUnixPath {
+		// The private directory makes the path too long for a socket,
+		// and p itself is not: bind at p, as before, and set its mode
+		// right after.
+		return listenUnixAt(p)
+	}
 	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, err
@@ -167,6 +173,25 @@ func listenUnix(p string) (net.Listener, error) {
 		return nil, err
 	}
 	return unixListener{ul, p}, nil
+}
+
+// maxUnixPath is the longest path a unix socket can have (sun_path holds
+// 108 bytes with its terminating zero on Linux, 104 on the BSDs).
+const maxUnixPath = 103
+
+// listenUnixAt binds at p and then sets its mode 0660 (the fallback of
+// listenUnix for paths near the length limit).
+func listenUnixAt(p string) (net.Listener, error) {
+	os.Remove(p) // stale; listenUnix checked that it is a socket
+	ln, err := net.Listen("unix", p)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(p, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 // unixListener is a unix socket moved to path after it was bound: Addr
