@@ -473,7 +473,10 @@ func TestExec_SetsidServiceSurvives(t *testing.T) {
 	pidFile := filepath.Join(dir, "svc.pid")
 	finished := filepath.Join(dir, "finished")
 	svc := script(t, dir, "svc.sh", "echo $$ > "+pidFile+"\ni=0\nwhile [ $i -lt 15 ]; do echo \"log $i\"; sleep 0.2; i=$((i+1)); done\ntouch "+finished+"\n")
-	deploy := script(t, dir, "deploy.sh", "setsid "+svc+" &\nsleep 0.3\necho deployed\n")
+	// The deploy ends once the service is in a session of its own (it
+	// writes its pid after setsid): before that, it is still in the run's
+	// group, which goes when the run ends.
+	deploy := script(t, dir, "deploy.sh", "setsid "+svc+" &\nwhile [ ! -s "+pidFile+" ]; do sleep 0.05; done\necho deployed\n")
 	h := newHarness(t, execAction("h", "deploy", deploy))
 	j := h.waitState(h.ingest("h", `{}`), store.Succeeded)
 	b, _ := os.ReadFile(pidFile)

@@ -220,7 +220,7 @@ func (s *Scheduler) stopGroup(pgid int, exited <-chan error) error {
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for syscall.Kill(-pgid, 0) == nil {
+	for groupAlive(pgid) {
 		select {
 		case <-grace.C:
 			return err

@@ -116,6 +116,11 @@ func liveGroups(groups []int) []int {
 	return out
 }
 
+// groupAlive reports whether a process of group pgrp is alive: a zombie,
+// left to a daemon that is PID 1 or a subreaper and does not reap what is
+// not its own, does not count.
+func groupAlive(pgrp int) bool { return len(liveGroups([]int{pgrp})) > 0 }
+
 // stopGroups sends each process group SIGTERM, and SIGKILL to those still
 // alive after grace; it returns once they are gone, or a second after the
 // SIGKILL.

@@ -135,5 +135,34 @@ if [ -n "$state" ] && [ "$state" != Z ]; then echo "the orphan is alive ($state)
 	}
 }
 
-// groupAlive reports whether a process of group pgrp is alive.
-func groupAlive(pgrp int) bool { return len(liveGroups([]int{pgrp})) > 0 }
+// TestExec_ZombieDoesNotHoldGrace: a daemon that is PID 1 in a container,
+// or a subreaper, inherits the orphans of a run's group and does not reap
+// them. At a timeout, a group whose every process died of SIGTERM, leaving
+// only zombies, ends the run at once, not after the whole grace.
+func TestExec_ZombieDoesNotHoldGrace(t *testing.T) {
+	const prSetChildSubreaper = 36
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		t.Skipf("prctl(PR_SET_CHILD_SUBREAPER): %v", errno)
+	}
+	t.Cleanup(func() { syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 0, 0) })
+	dir := t.TempDir()
+	leader := script(t, dir, "leader.sh", "sleep 30 &\nsleep 30\n")
+	a := execAction("h", "deploy", leader)
+	a.Timeout = 300 * time.Millisecond
+	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig([]*Action{a})
+	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: 5 * time.Second, TempDir: dir}, cfg)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); st.Close() })
+	h := &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
+	j := h.waitState(h.ingest("h", `{}`), store.Dead)
+	runs, _ := st.Runs(j.ID)
+	if d := runs[0].Finished.Sub(runs[0].Started); d > 2*time.Second {
+		t.Errorf("the run took %s (timeout 300ms, grace 5s): its group's zombies held the grace", d)
+	}
+}

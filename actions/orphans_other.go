@@ -2,7 +2,10 @@
 
 package actions
 
-import "time"
+import (
+	"syscall"
+	"time"
+)
 
 // Elsewhere than on Linux, the runs of a killed daemon are not looked for
 // (there is no /proc to find them in); systemd, or the machine's service
@@ -10,3 +13,7 @@ import "time"
 func orphanRuns(dirs []string) []int { return nil }
 
 func stopGroups(groups []int, grace time.Duration) {}
+
+// groupAlive reports whether group pgrp has a process (a zombie counts:
+// without /proc there is no telling).
+func groupAlive(pgrp int) bool { return syscall.Kill(-pgrp, 0) == nil }
