@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,10 +40,24 @@ func sampleEnv() map[string]any {
 	}
 }
 
+// compactJSON is toJSON for when expressions: JSON without indentation.
+func compactJSON(args ...any) (any, error) {
+	b, err := json.Marshal(args[0])
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
 // Compile compiles a when expression. It must produce a boolean.
 func Compile(text string) (*Expr, error) {
 	env := sampleEnv()
-	prog, err := expr.Compile(text, expr.Env(env), expr.AsBool())
+	prog, err := expr.Compile(text, expr.Env(env), expr.AsBool(),
+		// expr's own toJSON indents: over a payload nested thousands
+		// deep (well within max_body) its output grows with the square
+		// of the depth, gigabytes from a few KB. This one does not.
+		expr.DisableBuiltin("toJSON"),
+		expr.Function("toJSON", compactJSON, new(func(any) string)))
 	if err != nil {
 		return nil, fmt.Errorf("when: %s", oneLine(err.Error()))
 	}
@@ -136,12 +151,17 @@ type collector struct {
 	payloads []ast.Node
 	keyed    map[ast.Node]bool
 	keys     []string
+	env      bool // $env is used: anything may be read
 }
 
 // payloadUse says what of the payload the expression reads: the top-level
 // keys of constant member accesses, or, if payload is used in any other
 // way (payload[name], len(payload), payload alone), all of it.
 func (c *collector) payloadUse() payloadUse {
+	if c.env {
+		// $env.payload, $env["payload"]: read through the whole env.
+		return payloadUse{whole: true}
+	}
 	for _, p := range c.payloads {
 		if !c.keyed[p] {
 			return payloadUse{whole: true}
@@ -154,8 +174,11 @@ func (c *collector) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
 		c.nodes = append(c.nodes, n)
-		if n.Value == "payload" {
+		switch n.Value {
+		case "payload":
 			c.payloads = append(c.payloads, n)
+		case "$env":
+			c.env = true
 		}
 	case *ast.MemberNode:
 		c.inner[n.Node] = true

@@ -3,6 +3,7 @@ package tmpl
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -283,5 +284,37 @@ func TestTemplate_NoValueText(t *testing.T) {
 	var re *RenderError
 	if out, err := tpl.Execute(d); !errors.As(err, &re) {
 		t.Errorf("Execute over a null = %q, %v; want a RenderError", out, err)
+	}
+}
+
+// TestExpr_EnvAndToJSON: a when that reads the payload through $env sees
+// it as one that names it does; toJSON over a payload nested thousands
+// deep costs about its size, not the square of its depth.
+func TestExpr_EnvAndToJSON(t *testing.T) {
+	for _, src := range []string{`$env.payload.ref == "x"`, `$env["payload"].ref == "x"`, `payload.ref == "x"`} {
+		e, err := Compile(src)
+		if err != nil {
+			t.Fatalf("Compile(%s): %v", src, err)
+		}
+		d := &Data{ContentType: "application/json", Body: []byte(`{"ref":"x","other":1}`), Headers: map[string]string{}, Query: map[string]string{}}
+		if ok, err := e.Eval(d); !ok || err != nil {
+			t.Errorf("%s over {\"ref\":\"x\"} = %v, %v; want true", src, ok, err)
+		}
+	}
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	body := `{"ref":[` + deep + `,` + deep + `]}`
+	e, err := Compile(`toJSON(payload.ref) contains "x"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	ok, err := e.Eval(&Data{ContentType: "application/json", Body: []byte(body), Headers: map[string]string{}, Query: map[string]string{}})
+	runtime.ReadMemStats(&after)
+	if ok || err != nil {
+		t.Errorf("Eval = %v, %v; want false", ok, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("a %d-byte body made toJSON allocate %d MB", len(body), alloc>>20)
 	}
 }
