@@ -577,3 +577,26 @@ func TestOpen_UnixSocketLongPath(t *testing.T) {
 		t.Errorf("%s: %v, %v; want a socket of mode 0660", p, fi.Mode(), err)
 	}
 }
+
+// TestAPI_DeepPayload: a payload nested thousands deep (a few KB) is shown
+// as its body, not parsed and indented, whose size grows with the square
+// of the depth; a payload of ordinary depth is shown parsed.
+func TestAPI_DeepPayload(t *testing.T) {
+	e := newEnv(t, testToken, exec("site", "deploy", "", "true"))
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	body := `{"a":[` + deep + `,` + deep + `]}`
+	id := e.ingest("site", "push", body)
+	code, resp := e.call("GET", "/api/events/"+id, testToken, nil)
+	if code != 200 || len(resp) > 4*len(body)+64<<10 {
+		t.Errorf("GET /api/events/%s = %d, %d bytes for a %d-byte body", id, code, len(resp), len(body))
+	}
+	code, page := e.call("GET", "/events/"+id, testToken, nil)
+	if code != 200 || len(page) > 4*len(body)+64<<10 {
+		t.Errorf("GET /events/%s = %d, %d bytes for a %d-byte body", id, code, len(page), len(body))
+	}
+	var ev EventJSON
+	id = e.ingest("site", "push", `{"a":{"b":[1,2]}}`)
+	if code, _ := e.call("GET", "/api/events/"+id, testToken, &ev); code != 200 || ev.Payload == nil {
+		t.Errorf("an ordinary payload: %d, payload %v; want it parsed", code, ev.Payload)
+	}
+}
