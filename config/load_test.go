@@ -304,3 +304,17 @@ func TestParse_TLSPair(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePrefix: an address or a CIDR written IPv4-mapped is the IPv4
+// one, as client addresses are compared unmapped.
+func TestParsePrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.0/8": "10.0.0.0/8", "10.1.2.3": "10.1.2.3/32", "::ffff:10.1.2.3": "10.1.2.3/32",
+		"::ffff:10.0.0.0/104": "10.0.0.0/8", "::ffff:192.0.2.5/128": "192.0.2.5/32", "fe80::/10": "fe80::/10",
+	} {
+		p, err := ParsePrefix(in)
+		if err != nil || p.String() != want {
+			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, p, err, want)
+		}
+	}
+}

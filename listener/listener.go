@@ -464,7 +464,9 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	addr := ap.Addr().Unmap()
+	// Unmapped, and without its zone (a link-local peer's fe80::1%eth0):
+	// a prefix never contains an address with a zone.
+	addr := ap.Addr().Unmap().WithZone("")
 	if len(trusted) == 0 || !allowed(trusted, addr) {
 		return addr
 	}
@@ -490,10 +492,10 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 // write.
 func forwardedAddr(s string) (netip.Addr, bool) {
 	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap(), true
+		return a.Unmap().WithZone(""), true
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
+		return ap.Addr().Unmap().WithZone(""), true
 	}
 	return netip.Addr{}, false
 }

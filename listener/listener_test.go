@@ -346,6 +346,10 @@ func TestClientAddr(t *testing.T) {
 		{"10.0.0.1:5", "6.6.6.6, 9.9.9.9, 10.0.0.2", trusted, "9.9.9.9"},
 		{"10.0.0.1:5", "garbage", trusted, "10.0.0.1"},
 		{"10.0.0.1:5", "", trusted, "10.0.0.1"},
+		{"[::ffff:10.0.0.1]:5", "9.9.9.9", trusted, "9.9.9.9"},
+		{"[fe80::1%eth0]:5", "", nil, "fe80::1"},
+		{"[fe80::1%eth0]:5", "9.9.9.9", []netip.Prefix{netip.MustParsePrefix("fe80::/10")}, "9.9.9.9"},
+		{"10.0.0.1:5", "fe80::2%eth1", trusted, "fe80::2"},
 	}
 	for _, tc := range tests {
 		r := httptest.NewRequest("POST", "/", nil)
