@@ -28,7 +28,7 @@ type File struct {
 	mu       sync.Mutex // held while looking at the files
 	certStat fileStamp
 	keyStat  fileStamp
-	failed   fileStamp // the cert file's stamp when a load last failed
+	failed   string // the files' stamps and the error when a load last failed
 }
 
 // fileStamp tells whether a file changed: its size, modification time and
@@ -110,7 +110,9 @@ func (f *File) Certificate() *tls.Certificate { return f.cert.Load() }
 // GetCertificate is the tls.Config hook: the current certificate, after a
 // look at the files if CheckInterval has passed.
 func (f *File) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if f.now().UnixNano()-f.checked.Load() >= int64(f.interval) {
+	// Also when the last look is in the future: a clock stepped back must
+	// not stop the looks until it catches up.
+	if d := f.now().UnixNano() - f.checked.Load(); d >= int64(f.interval) || d < 0 {
 		f.Reload()
 	}
 	return f.cert.Load(), nil
@@ -132,13 +134,15 @@ func (f *File) Reload() bool {
 	}
 	cs, ks, cert, err := f.load()
 	if err != nil {
-		if cs != f.failed {
+		// Once per state of the files: a file gone (whose stamp is
+		// empty) or a bad key is logged too, not only a changed cert.
+		if failed := fmt.Sprint(cs, ks, err); failed != f.failed {
 			f.log.Error("TLS certificate files changed but do not load; the previous certificate is still served", "err", err)
-			f.failed = cs
+			f.failed = failed
 		}
 		return false
 	}
-	f.certStat, f.keyStat, f.failed = cs, ks, fileStamp{}
+	f.certStat, f.keyStat, f.failed = cs, ks, ""
 	f.cert.Store(cert)
 	f.log.Info("TLS certificate reloaded", "file", f.certPath, "subject", cert.Leaf.Subject.String(),
 		"names", cert.Leaf.DNSNames, "not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))

@@ -278,3 +278,55 @@ func TestLoadFile_Errors(t *testing.T) {
 		})
 	}
 }
+
+func TestFile_ClockStepsBack(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	c1, k1 := ca.issue(t, 1, "hooks.example.test")
+	writeAtomic(t, certPath, c1)
+	writeAtomic(t, keyPath, k1)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	f, err := LoadFile(certPath, keyPath, FileOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(int64(-2 * time.Hour)) // the clock was 2 h ahead; NTP steps it back
+	c2, k2 := ca.issue(t, 2, "hooks.example.test")
+	writeAtomic(t, certPath, c2)
+	writeAtomic(t, keyPath, k2)
+	for range 60 { // handshakes over the next minute
+		clock.Add(int64(time.Second))
+		f.GetCertificate(nil)
+	}
+	if got := f.Certificate().Leaf.SerialNumber.Int64(); got != 2 {
+		t.Errorf("a minute after the renewal, serial = %d; want 2 (files not looked at since the clock stepped back)", got)
+	}
+}
+
+// A certificate file that disappears after start (deleted, a dangling
+// symlink) is a pair that cannot be loaded: doc.go says it is logged.
+func TestFile_MissingFileLogged(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	c1, k1 := ca.issue(t, 1, "hooks.example.test")
+	writeAtomic(t, certPath, c1)
+	writeAtomic(t, keyPath, k1)
+	var logs logBuffer
+	f, err := LoadFile(certPath, keyPath, FileOptions{CheckInterval: time.Nanosecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(certPath)
+	time.Sleep(time.Millisecond)
+	f.GetCertificate(nil)
+	if got := f.Certificate().Leaf.SerialNumber.Int64(); got != 1 {
+		t.Fatalf("serial = %d; want the last good 1", got)
+	}
+	if !strings.Contains(logs.String(), "do not load") {
+		t.Errorf("cert file gone, nothing logged: %q", logs.String())
+	}
+}
