@@ -40,7 +40,7 @@ func cmdReplay() *Command {
 		case len(pos) == 0 && *dry:
 			return &UsageError{Msg: "-dry-run needs a bulk filter: -hook, -state, -since or -until"}
 		default:
-			return &UsageError{Msg: "usage: webhookd " + c.Args + "\n(an EVENT_ID, or bulk filters, not both)"}
+			return &UsageError{Msg: "usage: webhookd " + c.Name + " " + c.Args + "\n(an EVENT_ID, or bulk filters, not both)"}
 		}
 		_, cl, err := af.dial()
 		if err != nil {
