@@ -1,7 +1,7 @@
 # webhookd in a container: one static binary on an empty base.
 #
 #   docker build -t webhookd .
-#   docker run -d --name webhookd -p 9000:9000 \
+#   docker run -d --name webhookd --init --stop-timeout 45 -p 9000:9000 \
 #     -v /etc/webhookd:/etc/webhookd:ro -v webhookd-data:/var/lib/webhookd \
 #     -e GITHUB_SECRET=... webhookd
 #
@@ -10,6 +10,11 @@
 # no shell and no tools: it suits HTTP actions (relaying a delivery inward).
 # For command actions, build FROM an image that has what your scripts need
 # and COPY the binary in (COPY --from=webhookd /webhookd /usr/local/bin/).
+# --init runs a small init as PID 1 that reaps the processes a script
+# leaves behind: webhookd waits only for its own children, and as PID 1
+# the orphans would stay zombies, one more with every such run.
+# --stop-timeout gives running actions their shutdown_timeout (30 s by
+# default) before Docker's SIGKILL (10 s by default).
 # Its admin API listens on loopback inside the container by default; use
 # `docker exec webhookd /webhookd events` and the other commands there.
 
