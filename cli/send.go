@@ -30,7 +30,7 @@ func cmdSend() *Command {
 	c.Run = func(ctx context.Context, env *Env, args []string) error {
 		fs := newFlags(env, c)
 		path := ConfigFlag(fs, env.Getenv)
-		event := fs.String("event", "", "the event `type` (default: the hook's first events entry, else \"test\")")
+		event := fs.String("event", "", "the event `type` (default: the body's own, for providers that read it from the body; else the hook's first events entry, else \"test\")")
 		delivery := fs.String("delivery", "", "the delivery `id` (default: a new random one, so it is never a duplicate)")
 		target := fs.String("url", "", "send to this `URL` instead of the hook's own on the public listener")
 		ctype := fs.String("content-type", "", "the body's content `type` (default: application/json for JSON, else form or text)")
@@ -112,6 +112,13 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 	u, err := hookURL(cfg, h, d.url)
 	if err != nil {
 		return err
+	}
+	if d.event == "" {
+		// A body that names its own type (Stripe's "type", Slack's
+		// event) keeps it: signing writes the event into the body for
+		// such providers, and a sample payload would turn into "test".
+		hdr := http.Header{"Content-Type": {contentType(d.contentType, body)}}
+		d.event = p.Event(&listener.Request{Header: hdr, Body: body, URL: u, Now: time.Now()})
 	}
 	if d.event == "" {
 		d.event = "test"

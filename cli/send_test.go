@@ -326,3 +326,38 @@ func TestSend_BodySources(t *testing.T) {
 		}
 	}
 }
+
+// TestSend_BodyType: without -event, a body that names its own type (a
+// Stripe sample payload) is sent as that type, not turned into "test".
+func TestSend_BodyType(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "w.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lis := listener.New(listener.Options{Store: st}, nil)
+	ts := httptest.NewServer(lis)
+	defer ts.Close()
+	path := filepath.Join(t.TempDir(), "webhookd.toml")
+	os.WriteFile(path, []byte(fmt.Sprintf("[server]\nlisten = %q\n[[hook]]\nid = \"pay\"\nprovider = \"stripe\"\nsecret = \"whsec_test\"\n", ts.Listener.Addr().String())), 0o600)
+	cfg, err := config.LoadClient(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Hook("pay")
+	secrets, _ := h.Secrets()
+	p, err := listener.NewProvider(wire.ProviderConfig(h.Provider, h.Params, secrets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis.SetConfig(&listener.Config{Hooks: []*listener.Hook{{ID: "pay", Path: "/hooks/pay", Provider: p, MaxBody: 1 << 20}}})
+	var stdout, stderr bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	if err := cmdSend().Run(context.Background(), env, []string{"-config", path, "pay", `{"id":"evt_1","object":"event","type":"checkout.session.completed"}`}); err != nil {
+		t.Fatalf("send: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	evs, _, err := st.ListEvents(store.EventFilter{})
+	if err != nil || len(evs) != 1 || evs[0].Type != "checkout.session.completed" {
+		t.Fatalf("stored %d events (%v), type %q; want checkout.session.completed", len(evs), err, evs[0].Type)
+	}
+}
