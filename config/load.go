@@ -296,8 +296,8 @@ func (l *loader) admin(t *table) Admin {
 			l.d.errf(t.key("token"), "token: %v", err)
 		}
 		a.Token = sec
-	} else if t.has("token") {
-		l.d.errf(t.key("token"), "token is empty")
+	} else if v, ok := t.get("token"); ok && v == "" {
+		l.d.errf(t.key("token"), "token is empty") // not a string: str said so
 	}
 	switch {
 	case a.Listen == "off":

@@ -318,3 +318,13 @@ func TestParsePrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_TokenNotAString: a token that is not a string is one error,
+// not also "token is empty".
+func TestParse_TokenNotAString(t *testing.T) {
+	_, _, err := Parse("c.toml", []byte("[admin]\ntoken = 123\n"))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || !strings.Contains(es[0].Msg, "must be a string") {
+		t.Errorf("token = 123: %v; want one error, that it must be a string", err)
+	}
+}
