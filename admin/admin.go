@@ -152,14 +152,14 @@ func listenUnix(p string) (net.Listener, error) {
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, "s")
-	if len(tmp) > maxUnixPath && len(p) <= maxUnixPath {
-		// The private directory makes the path too long for a socket,
-		// and p itself is not: bind at p, as before, and set its mode
-		// right after.
-		return listenUnixAt(p)
-	}
 	ln, err := net.Listen("unix", tmp)
 	if err != nil {
+		// The private directory may make the path too long for a socket
+		// (108 bytes on Linux, 104 on the BSDs) where p itself is not:
+		// bind at p, as before, and set its mode right after.
+		if ln, err2 := listenUnixAt(p); err2 == nil {
+			return ln, nil
+		}
 		return nil, err
 	}
 	ul := ln.(*net.UnixListener)
@@ -174,10 +174,6 @@ func listenUnix(p string) (net.Listener, error) {
 	}
 	return unixListener{ul, p}, nil
 }
-
-// maxUnixPath is the longest path a unix socket can have (sun_path holds
-// 108 bytes with its terminating zero on Linux, 104 on the BSDs).
-const maxUnixPath = 103
 
 // listenUnixAt binds at p and then sets its mode 0660 (the fallback of
 // listenUnix for paths near the length limit).
