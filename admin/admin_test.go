@@ -597,6 +597,16 @@ func TestAPI_DeepPayload(t *testing.T) {
 	if code != 200 || len(page) > 4*len(body)+64<<10 {
 		t.Errorf("GET /events/%s = %d, %d bytes for a %d-byte body", id, code, len(page), len(body))
 	}
+	// Not deep, but long and many levels down: its indentation would be
+	// its length times its depth.
+	inner := strings.TrimSuffix(strings.Repeat("0,", 100000), ",")
+	body = `{"a":` + strings.Repeat("[", 60) + inner + strings.Repeat("]", 60) + `}`
+	id = e.ingest("site", "push", body)
+	for _, path := range []string{"/api/events/" + id, "/events/" + id} {
+		if code, resp := e.call("GET", path, testToken, nil); code != 200 || len(resp) > 4*len(body)+64<<10 {
+			t.Errorf("GET %s = %d, %d bytes for a %d-byte body", path, code, len(resp), len(body))
+		}
+	}
 	var ev EventJSON
 	id = e.ingest("site", "push", `{"a":{"b":[1,2]}}`)
 	if code, _ := e.call("GET", "/api/events/"+id, testToken, &ev); code != 200 || ev.Payload == nil {

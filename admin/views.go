@@ -75,7 +75,9 @@ func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, e
 		for _, k := range keys {
 			out.Headers[k] = http.Header(ev.Header).Get(k)
 		}
-		if p := tmpl.ParsePayload(ev.ContentType, ev.Body); p != nil && !tooDeep(p, maxPayloadDepth) {
+		if p := tmpl.ParsePayload(ev.ContentType, ev.Body); p != nil && tmpl.IndentFits(p, 2*len(ev.Body)+32<<10) {
+			// Shown parsed, the API and the dashboard indent it: a payload
+			// whose indentation would dwarf its body is shown as the body.
 			out.Payload = p
 		} else if len(ev.Body) > 0 {
 			out.Body = string(ev.Body)
@@ -89,37 +91,6 @@ func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, e
 		out.Jobs = append(out.Jobs, jj)
 	}
 	return out, nil
-}
-
-// maxPayloadDepth is the deepest payload shown parsed (and indented, by
-// the API and the dashboard); a deeper one is shown as its body. Indented,
-// a payload's size grows with the square of its depth: a body nested
-// thousands deep, a few KB, became hundreds of MB.
-const maxPayloadDepth = 64
-
-// tooDeep reports whether v nests maps and slices more than limit deep.
-func tooDeep(v any, limit int) bool {
-	switch x := v.(type) {
-	case map[string]any:
-		if limit == 0 {
-			return true
-		}
-		for _, e := range x {
-			if tooDeep(e, limit-1) {
-				return true
-			}
-		}
-	case []any:
-		if limit == 0 {
-			return true
-		}
-		for _, e := range x {
-			if tooDeep(e, limit-1) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // EventSummary is an event of a list: no headers, payload or runs.

@@ -40,13 +40,59 @@ func sampleEnv() map[string]any {
 	}
 }
 
-// compactJSON is toJSON for when expressions: JSON without indentation.
-func compactJSON(args ...any) (any, error) {
-	b, err := json.Marshal(args[0])
+// maxIndent bounds the whitespace toJSON adds by indenting.
+const maxIndent = 4 << 20
+
+// exprToJSON is expr's toJSON (indented by two spaces), except for a value
+// whose indentation would add more than maxIndent bytes: that one is
+// compact.
+func exprToJSON(args ...any) (any, error) {
+	var b []byte
+	var err error
+	if IndentFits(args[0], maxIndent) {
+		b, err = json.MarshalIndent(args[0], "", "  ")
+	} else {
+		b, err = json.Marshal(args[0])
+	}
 	if err != nil {
 		return nil, err
 	}
 	return string(b), nil
+}
+
+// IndentFits reports whether indenting v (a decoded JSON value) by two
+// spaces a level adds at most max bytes. Each value on a line of its own
+// costs a newline and two spaces a level: a body nested thousands deep, a
+// few KB, costs hundreds of MB, and a long list many levels deep its
+// length times its depth.
+func IndentFits(v any, max int) bool {
+	budget := max
+	var walk func(v any, depth int) bool
+	walk = func(v any, depth int) bool {
+		var n int
+		switch x := v.(type) {
+		case map[string]any:
+			n = len(x)
+			for _, e := range x {
+				if !walk(e, depth+1) {
+					return false
+				}
+			}
+		case []any:
+			n = len(x)
+			for _, e := range x {
+				if !walk(e, depth+1) {
+					return false
+				}
+			}
+		default:
+			return true
+		}
+		// Each element's line, and the closing bracket's.
+		budget -= n*(2*depth+3) + 2*depth + 1
+		return budget >= 0
+	}
+	return walk(v, 0)
 }
 
 // Compile compiles a when expression. It must produce a boolean.
@@ -55,9 +101,10 @@ func Compile(text string) (*Expr, error) {
 	prog, err := expr.Compile(text, expr.Env(env), expr.AsBool(),
 		// expr's own toJSON indents: over a payload nested thousands
 		// deep (well within max_body) its output grows with the square
-		// of the depth, gigabytes from a few KB. This one does not.
+		// of the depth, gigabytes from a few KB. This one indents as
+		// it does, within a bound.
 		expr.DisableBuiltin("toJSON"),
-		expr.Function("toJSON", compactJSON, new(func(any) string)))
+		expr.Function("toJSON", exprToJSON, new(func(any) string)))
 	if err != nil {
 		return nil, fmt.Errorf("when: %s", oneLine(err.Error()))
 	}

@@ -307,6 +307,18 @@ func TestExpr_EnvAndToJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Over an ordinary payload, toJSON writes what expr's own does:
+	// indented by two spaces.
+	for _, src := range []string{`toJSON(payload.obj) == "{\n  \"k\": \"v\"\n}"`, `toJSON(payload) contains "\"ref\": \"refs/heads/main\""`} {
+		e, err := Compile(src)
+		if err != nil {
+			t.Fatalf("Compile(%s): %v", src, err)
+		}
+		d := &Data{ContentType: "application/json", Body: []byte(`{"ref":"refs/heads/main","obj":{"k":"v"}}`), Headers: map[string]string{}, Query: map[string]string{}}
+		if ok, err := e.Eval(d); !ok || err != nil {
+			t.Errorf("%s = %v, %v; want true", src, ok, err)
+		}
+	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	ok, err := e.Eval(&Data{ContentType: "application/json", Body: []byte(body), Headers: map[string]string{}, Query: map[string]string{}})
