@@ -130,6 +130,7 @@ func (f *File) Reload() bool {
 	cs, err1 := stamp(f.certPath)
 	ks, err2 := stamp(f.keyPath)
 	if err1 == nil && err2 == nil && cs == f.certStat && ks == f.keyStat {
+		f.failed = "" // back as they were: a failure again is news
 		return false
 	}
 	cs, ks, cert, err := f.load()

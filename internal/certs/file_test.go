@@ -330,3 +330,34 @@ func TestFile_MissingFileLogged(t *testing.T) {
 		t.Errorf("cert file gone, nothing logged: %q", logs.String())
 	}
 }
+
+// TestFile_MissingTwiceLogged: a file gone, back as it was, and gone again
+// is logged both times.
+func TestFile_MissingTwiceLogged(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	c1, k1 := ca.issue(t, 1, "hooks.example.test")
+	writeAtomic(t, certPath, c1)
+	writeAtomic(t, keyPath, k1)
+	var logs logBuffer
+	f, err := LoadFile(certPath, keyPath, FileOptions{CheckInterval: time.Nanosecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bak := certPath + ".bak"
+	for i, want := range []int{1, 1, 2} {
+		src, dst := certPath, bak
+		if i == 1 {
+			src, dst = bak, certPath
+		}
+		if err := os.Rename(src, dst); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+		f.GetCertificate(nil)
+		if got := strings.Count(logs.String(), "do not load"); got != want {
+			t.Fatalf("step %d: %d failures logged; want %d", i, got, want)
+		}
+	}
+}
