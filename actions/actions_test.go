@@ -802,3 +802,35 @@ func TestScheduler_Replay(t *testing.T) {
 		t.Errorf("Replay of a missing action succeeded")
 	}
 }
+
+// TestExec_SetsidLastLine: a deploy whose last line starts a service with
+// `setsid svc &` and ends at once does not take the service with it.
+func TestExec_SetsidLastLine(t *testing.T) {
+	dir := t.TempDir()
+	var pids []string
+	t.Cleanup(func() {
+		for _, p := range pids {
+			if pid, _ := strconv.Atoi(p); pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	for i := range 5 {
+		started := filepath.Join(dir, fmt.Sprint("started-", i))
+		svc := script(t, dir, fmt.Sprint("svc-", i, ".sh"), "echo $$ > "+started+"\nsleep 5\n")
+		deploy := script(t, dir, fmt.Sprint("deploy-", i, ".sh"), "setsid "+svc+" > /dev/null 2>&1 &\n")
+		h := newHarness(t, execAction("h", "deploy", deploy))
+		h.waitState(h.ingest("h", `{}`), store.Succeeded)
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			if b, err := os.ReadFile(started); err == nil && len(b) > 0 {
+				pids = append(pids, strings.TrimSpace(string(b)))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: the service started with `setsid svc &` as the deploy's last line never ran", i)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

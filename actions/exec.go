@@ -158,7 +158,17 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		stopReason = context.Cause(ctx).Error()
 		waitErr = s.stopGroup(pgid, exited)
 	}
-	// Whatever the command left behind in its group goes with it.
+	// Whatever the command left behind in its group goes with it; after
+	// a moment, when the command ended by itself: a last line `setsid
+	// service &` is still on its way out of the group when the script
+	// ends, and would be killed before it got there.
+	if stopReason == "" {
+		// kill(-pgid, 0) first: a group that is gone (the usual case)
+		// costs no look through /proc.
+		for settle := time.Now().Add(groupSettle); syscall.Kill(-pgid, 0) == nil && groupAlive(pgid) && time.Now().Before(settle); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	select {
 	case <-copied:
@@ -201,6 +211,10 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	}
 	return res
 }
+
+// groupSettle is how long a command's group may take, after the command
+// ended, to be left by what it started with setsid.
+const groupSettle = 250 * time.Millisecond
 
 // stopGroup sends the process group SIGTERM, then SIGKILL after the grace,
 // and returns the leader's wait error. A leader that dies at once (a
