@@ -70,14 +70,7 @@ func TestSend_EveryProvider(t *testing.T) {
 			case "-":
 				secret = ""
 			}
-			st, err := store.Open(filepath.Join(t.TempDir(), "w.db"), store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			lis := listener.New(listener.Options{Store: st}, nil)
-			ts := httptest.NewServer(lis)
-			defer ts.Close()
+			st, lis, ts := sendServer(t)
 
 			dir := t.TempDir()
 			cfgText := fmt.Sprintf("[server]\nlisten = %q\n[[hook]]\nid = \"h\"\nprovider = %q\n%s\n",
@@ -330,14 +323,7 @@ func TestSend_BodySources(t *testing.T) {
 // TestSend_BodyType: without -event, a body that names its own type (a
 // Stripe sample payload) is sent as that type, not turned into "test".
 func TestSend_BodyType(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "w.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	lis := listener.New(listener.Options{Store: st}, nil)
-	ts := httptest.NewServer(lis)
-	defer ts.Close()
+	st, lis, ts := sendServer(t)
 	path := filepath.Join(t.TempDir(), "webhookd.toml")
 	os.WriteFile(path, []byte(fmt.Sprintf("[server]\nlisten = %q\n[[hook]]\nid = \"pay\"\nprovider = \"stripe\"\nsecret = \"whsec_test\"\n", ts.Listener.Addr().String())), 0o600)
 	cfg, err := config.LoadClient(path)
@@ -360,4 +346,19 @@ func TestSend_BodyType(t *testing.T) {
 	if err != nil || len(evs) != 1 || evs[0].Type != "checkout.session.completed" {
 		t.Fatalf("stored %d events (%v), type %q; want checkout.session.completed", len(evs), err, evs[0].Type)
 	}
+}
+
+// sendServer serves webhookd's listener, with no hooks yet, over a fresh
+// store; both go at the end of the test.
+func sendServer(t *testing.T) (*store.Store, *listener.Listener, *httptest.Server) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "w.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	lis := listener.New(listener.Options{Store: st}, nil)
+	ts := httptest.NewServer(lis)
+	t.Cleanup(ts.Close)
+	return st, lis, ts
 }

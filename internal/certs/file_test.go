@@ -280,12 +280,7 @@ func TestLoadFile_Errors(t *testing.T) {
 }
 
 func TestFile_ClockStepsBack(t *testing.T) {
-	ca := newTestCA(t)
-	dir := t.TempDir()
-	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	c1, k1 := ca.issue(t, 1, "hooks.example.test")
-	writeAtomic(t, certPath, c1)
-	writeAtomic(t, keyPath, k1)
+	ca, certPath, keyPath := servedPair(t)
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
@@ -309,12 +304,7 @@ func TestFile_ClockStepsBack(t *testing.T) {
 // A certificate file that disappears after start (deleted, a dangling
 // symlink) is a pair that cannot be loaded: doc.go says it is logged.
 func TestFile_MissingFileLogged(t *testing.T) {
-	ca := newTestCA(t)
-	dir := t.TempDir()
-	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	c1, k1 := ca.issue(t, 1, "hooks.example.test")
-	writeAtomic(t, certPath, c1)
-	writeAtomic(t, keyPath, k1)
+	_, certPath, keyPath := servedPair(t)
 	var logs logBuffer
 	f, err := LoadFile(certPath, keyPath, FileOptions{CheckInterval: time.Nanosecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -334,12 +324,7 @@ func TestFile_MissingFileLogged(t *testing.T) {
 // TestFile_MissingTwiceLogged: a file gone, back as it was, and gone again
 // is logged both times.
 func TestFile_MissingTwiceLogged(t *testing.T) {
-	ca := newTestCA(t)
-	dir := t.TempDir()
-	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	c1, k1 := ca.issue(t, 1, "hooks.example.test")
-	writeAtomic(t, certPath, c1)
-	writeAtomic(t, keyPath, k1)
+	_, certPath, keyPath := servedPair(t)
 	var logs logBuffer
 	f, err := LoadFile(certPath, keyPath, FileOptions{CheckInterval: time.Nanosecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -360,4 +345,17 @@ func TestFile_MissingTwiceLogged(t *testing.T) {
 			t.Fatalf("step %d: %d failures logged; want %d", i, got, want)
 		}
 	}
+}
+
+// servedPair writes a pair of serial 1 for hooks.example.test into a temp
+// dir, as cert.pem and key.pem.
+func servedPair(t *testing.T) (ca *testCA, certPath, keyPath string) {
+	t.Helper()
+	ca = newTestCA(t)
+	dir := t.TempDir()
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	c1, k1 := ca.issue(t, 1, "hooks.example.test")
+	writeAtomic(t, certPath, c1)
+	writeAtomic(t, keyPath, k1)
+	return ca, certPath, keyPath
 }
