@@ -29,20 +29,37 @@ func memoryDir() string {
 	return ""
 }
 
-// writePayload writes body to a new payload file and returns it open, at
-// its start: in mem (a memory file system) when that is set and the body
-// is small, else — or when that fails, say because mem is full — in disk.
-func writePayload(mem, disk string, body []byte) (*os.File, error) {
+// writePayload writes body to a new payload file of job jobID and returns
+// it open, at its start: in mem (a memory file system) when that is set
+// and the body is small, else — or when that fails, say because mem is
+// full — in disk. The file is named after the job (payloadPrefix), so that
+// a daemon killed during the run leaves the job's name behind in its run
+// directory (see lostStarts).
+func writePayload(mem, disk, jobID string, body []byte) (*os.File, error) {
 	if mem != "" && len(body) <= memPayloadMax {
-		if f, err := writeFile(mem, body); err == nil {
+		if f, err := writeFile(mem, jobID, body); err == nil {
 			return f, nil
 		}
 	}
-	return writeFile(disk, body)
+	return writeFile(disk, jobID, body)
 }
 
-func writeFile(dir string, body []byte) (*os.File, error) {
-	f, err := os.CreateTemp(dir, "webhookd-payload-*")
+// payloadPrefix starts every payload file's name; the job id follows, then
+// a dot and a random part.
+const payloadPrefix = "webhookd-payload-"
+
+// payloadJob returns the job id a payload file's name carries, if any.
+func payloadJob(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, payloadPrefix)
+	if !ok {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rest, ".")
+	return id, ok && id != ""
+}
+
+func writeFile(dir, jobID string, body []byte) (*os.File, error) {
+	f, err := os.CreateTemp(dir, payloadPrefix+jobID+".*")
 	if err != nil {
 		return nil, err
 	}

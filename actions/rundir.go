@@ -88,6 +88,24 @@ func deadRunDirs(parent string) ([]*runDir, error) {
 	return dead, nil
 }
 
+// lostStarts returns the jobs whose payload files are in dirs: the runs a
+// killed daemon cut off, whose start it may not have written yet.
+func lostStarts(dirs []*runDir) []string {
+	var ids []string
+	for _, d := range dirs {
+		entries, err := os.ReadDir(d.path)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if id, ok := payloadJob(e.Name()); ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
 // flock takes an exclusive lock on f without waiting.
 func flock(f *os.File) error {
 	c, err := f.SyscallConn()

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
 )
 
 // sweepRunDirs removes the dead run directories in parent, with what they
@@ -55,7 +57,7 @@ func TestSweepRunDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f, err := writePayload("", dead.path, []byte(`{"left":"behind"}`)); err != nil {
+	if f, err := writePayload("", dead.path, "06H4X0000000000J", []byte(`{"left":"behind"}`)); err != nil {
 		t.Fatal(err)
 	} else {
 		f.Close()
@@ -174,5 +176,50 @@ func TestScheduler_RunDirs(t *testing.T) {
 	s.Close()
 	if exists(t, own) {
 		t.Errorf("Close left its directory %s", own)
+	}
+}
+
+// TestScheduler_LostStart: a killed daemon ran a job whose start was not
+// yet on disk (started while the finish before it was being written). The
+// next start finds the job's payload file in the dead daemon's run
+// directory, records the cut-off run, and runs the job as its second
+// attempt: WEBHOOKD_ATTEMPT says 2, and both runs are in its history.
+func TestScheduler_LostStart(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "attempts")
+	a := execAction("h", "a", script(t, dir, "s.sh", `echo "$WEBHOOKD_ATTEMPT" >> `+logf+"\n"))
+	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig([]*Action{a})
+	d := &tmpl.Data{Hook: "h", Event: "push", ContentType: "application/json", Body: []byte(`{}`), Headers: map[string]string{}, Query: map[string]string{}}
+	res, err := st.Ingest(context.Background(), &store.NewEvent{Hook: "h", Type: "push", ContentType: "application/json", Body: []byte(`{}`), Jobs: cfg.Plan("h", d)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := st.GetEvent(res.ID, false)
+	dead, err := makeRunDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := writePayload("", dead.path, ev.JobIDs[0], []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	dead.lock.Close() // the daemon that held it was killed
+
+	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir}, cfg)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); st.Close() })
+	h := &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
+	j := h.waitState(res.ID, store.Succeeded)
+	runs, _ := st.Runs(j.ID)
+	b, _ := os.ReadFile(logf)
+	if j.Attempts != 2 || len(runs) != 2 || runs[0].Result != store.RunInterrupted || strings.TrimSpace(string(b)) != "2" {
+		t.Errorf("attempts %d, runs %+v, the script saw attempt %q; want 2 attempts, the cut-off one recorded, and WEBHOOKD_ATTEMPT=2", j.Attempts, runs, strings.TrimSpace(string(b)))
 	}
 }

@@ -215,6 +215,16 @@ func (s *Scheduler) cleanUpAfterADeadDaemon(parents []string) {
 		s.log.Warn("stopping the runs a webhookd that did not stop left running; their jobs run again", "pids", groups)
 		stopGroups(groups, s.opts.KillGrace)
 	}
+	// A job started while the finish before it was being written (an
+	// early start) ran, but its start may not be on disk: its run is
+	// recorded now, so that it runs again as the next attempt.
+	if ids := lostStarts(dead); len(ids) > 0 {
+		if n, err := s.st.RecordLostStarts(context.Background(), ids); err != nil {
+			s.log.Error("record the runs a webhookd that did not stop cut off", "err", err)
+		} else if n > 0 {
+			s.log.Warn("runs cut off before their start was written are recorded; their jobs run again", "jobs", n)
+		}
+	}
 	for _, d := range dead {
 		if err := d.remove(); err != nil {
 			s.log.Warn("remove a payload directory left by a webhookd that did not stop", "dir", d.path, "err", err)

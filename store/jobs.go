@@ -276,6 +276,50 @@ func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max i
 	return started, nil
 }
 
+// RecordLostStarts records a run cut off by a stop for each of the jobs
+// ids that a killed daemon was running while its start was not yet on
+// disk (the daemon starts a queue's next job while the finish before it is
+// written): such a job is still queued, and would run again as the same
+// attempt, its first run unrecorded. Its attempt is counted and the run
+// recorded as interrupted, so that it runs again as the next attempt
+// (WEBHOOKD_ATTEMPT). Jobs Open found running were recorded then, and
+// finished or unknown ones are left alone. It returns how many it
+// recorded.
+func (s *Store) RecordLostStarts(ctx context.Context, ids []string) (int, error) {
+	n := 0
+	err := s.update(ctx, true, func(tx *bolt.Tx) error {
+		n = 0
+		now := s.now()
+		for _, id := range ids {
+			if s.recovered[id] {
+				continue
+			}
+			j, err := getJob(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if j.State != Pending && j.State != Failed {
+				continue
+			}
+			j.Attempts++
+			run := Run{Attempt: j.Attempts, Started: now, Finished: now, Result: RunInterrupted,
+				Error: "interrupted: webhookd stopped while it ran, before its start was written; it runs again"}
+			if err := putRun(tx, j.ID, &run); err != nil {
+				return err
+			}
+			if err := putJob(tx, j); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 // Cancel cancels a job that is queued (pending or failed). A running job
 // is cancelled by stopping its run and finishing it as Cancelled.
 func (s *Store) Cancel(ctx context.Context, jobID, reason string, concurrency int) (*Job, error) {

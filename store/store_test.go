@@ -657,3 +657,47 @@ func TestStore_PruneFutureEvent(t *testing.T) {
 		t.Errorf("the event received a year ahead: %v; want kept until its time", err)
 	}
 }
+
+// TestStore_RecordLostStarts: a queued job a killed daemon was running
+// gets its cut-off run and attempt; one Open found running (recorded
+// then), a finished one and an unknown id are left alone.
+func TestStore_RecordLostStarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lost.db")
+	s, err := Open(path, Options{crashAtClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []string
+	for _, d := range []string{"queued", "running", "done"} {
+		res, err := s.Ingest(ctx, newEvent("h", d, NewJob{Action: d, Concurrency: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		ids = append(ids, ev.JobIDs[0])
+	}
+	if _, err := s.Start(ctx, ids[1], ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, ids[2], Outcome{State: Succeeded, Concurrency: 1, Run: Run{Result: RunSucceeded}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n, err := s.RecordLostStarts(ctx, append(ids, "06H4XZZZZZZZZZZZ"))
+	if err != nil || n != 1 {
+		t.Fatalf("RecordLostStarts = %d, %v; want 1, the queued job", n, err)
+	}
+	for i, want := range []int{1, 1, 1} {
+		j, _ := s.GetJob(ids[i])
+		runs, _ := s.Runs(ids[i])
+		if j.Attempts != want || len(runs) != 1 {
+			t.Errorf("job %d (%s): %d attempts, %d runs; want %d and 1", i, j.State, j.Attempts, len(runs), want)
+		}
+	}
+}
