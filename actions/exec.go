@@ -75,7 +75,7 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	}
 	// The same open file is the command's stdin, read from its start: no
 	// pipe and no copying goroutine for the body.
-	payload, err := writePayload(s.memDir, dir, in.job.ID, in.event.Body)
+	payload, err := writePayload(s.memDir, dir, in.job.ID, in.job.Attempts, in.event.Body)
 	if err != nil {
 		return fail(false, "payload file: %v", err)
 	}

@@ -3,7 +3,10 @@ package actions
 import (
 	"io"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/webhookd/webhookd/store"
 )
 
 // memPayloadMax is the largest body whose payload file goes on a memory
@@ -29,37 +32,44 @@ func memoryDir() string {
 	return ""
 }
 
-// writePayload writes body to a new payload file of job jobID and returns
-// it open, at its start: in mem (a memory file system) when that is set
-// and the body is small, else — or when that fails, say because mem is
-// full — in disk. The file is named after the job (payloadPrefix), so that
-// a daemon killed during the run leaves the job's name behind in its run
-// directory (see lostStarts).
-func writePayload(mem, disk, jobID string, body []byte) (*os.File, error) {
+// writePayload writes body to a new payload file for attempt attempt of
+// job jobID and returns it open, at its start: in mem (a memory file
+// system) when that is set and the body is small, else — or when that
+// fails, say because mem is full — in disk. The file is named after the
+// job and the attempt (payloadPrefix), so that a daemon killed during the
+// run leaves them behind in its run directory (see lostStarts).
+func writePayload(mem, disk, jobID string, attempt int, body []byte) (*os.File, error) {
+	name := payloadPrefix + jobID + "-" + strconv.Itoa(attempt) + ".*"
 	if mem != "" && len(body) <= memPayloadMax {
-		if f, err := writeFile(mem, jobID, body); err == nil {
+		if f, err := writeFile(mem, name, body); err == nil {
 			return f, nil
 		}
 	}
-	return writeFile(disk, jobID, body)
+	return writeFile(disk, name, body)
 }
 
-// payloadPrefix starts every payload file's name; the job id follows, then
-// a dot and a random part.
+// payloadPrefix starts every payload file's name; the job id follows, a
+// dash, the attempt, then a dot and a random part.
 const payloadPrefix = "webhookd-payload-"
 
-// payloadJob returns the job id a payload file's name carries, if any.
-func payloadJob(name string) (string, bool) {
+// payloadRun returns the job id and attempt a payload file's name
+// carries, if any.
+func payloadRun(name string) (store.LostStart, bool) {
 	rest, ok := strings.CutPrefix(name, payloadPrefix)
 	if !ok {
-		return "", false
+		return store.LostStart{}, false
 	}
-	id, _, ok := strings.Cut(rest, ".")
-	return id, ok && id != ""
+	run, _, ok := strings.Cut(rest, ".")
+	id, n, ok2 := strings.Cut(run, "-")
+	attempt, err := strconv.Atoi(n)
+	if !ok || !ok2 || id == "" || err != nil || attempt < 1 {
+		return store.LostStart{}, false
+	}
+	return store.LostStart{JobID: id, Attempt: attempt}, true
 }
 
-func writeFile(dir, jobID string, body []byte) (*os.File, error) {
-	f, err := os.CreateTemp(dir, payloadPrefix+jobID+".*")
+func writeFile(dir, pattern string, body []byte) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, err
 	}

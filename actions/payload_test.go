@@ -28,7 +28,7 @@ func TestWritePayload(t *testing.T) {
 		{"memory directory unusable", filepath.Join(mem, "gone"), small, disk},
 	}
 	for _, c := range cases {
-		f, err := writePayload(c.mem, disk, "06H4X0000000000J", c.body)
+		f, err := writePayload(c.mem, disk, "06H4X0000000000J", 1, c.body)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/webhookd/webhookd/store"
 )
 
 // Payload files go in a directory of the scheduler's own, which Start
@@ -88,22 +90,22 @@ func deadRunDirs(parent string) ([]*runDir, error) {
 	return dead, nil
 }
 
-// lostStarts returns the jobs whose payload files are in dirs: the runs a
+// lostStarts returns the runs whose payload files are in dirs: the runs a
 // killed daemon cut off, whose start it may not have written yet.
-func lostStarts(dirs []*runDir) []string {
-	var ids []string
+func lostStarts(dirs []*runDir) []store.LostStart {
+	var runs []store.LostStart
 	for _, d := range dirs {
 		entries, err := os.ReadDir(d.path)
 		if err != nil {
 			continue
 		}
 		for _, e := range entries {
-			if id, ok := payloadJob(e.Name()); ok {
-				ids = append(ids, id)
+			if r, ok := payloadRun(e.Name()); ok {
+				runs = append(runs, r)
 			}
 		}
 	}
-	return ids
+	return runs
 }
 
 // flock takes an exclusive lock on f without waiting.

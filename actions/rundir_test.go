@@ -57,7 +57,7 @@ func TestSweepRunDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f, err := writePayload("", dead.path, "06H4X0000000000J", []byte(`{"left":"behind"}`)); err != nil {
+	if f, err := writePayload("", dead.path, "06H4X0000000000J", 1, []byte(`{"left":"behind"}`)); err != nil {
 		t.Fatal(err)
 	} else {
 		f.Close()
@@ -203,7 +203,7 @@ func TestScheduler_LostStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := writePayload("", dead.path, ev.JobIDs[0], []byte(`{}`))
+	f, err := writePayload("", dead.path, ev.JobIDs[0], 1, []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,35 +276,39 @@ func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max i
 	return started, nil
 }
 
-// RecordLostStarts records a run cut off by a stop for each of the jobs
-// ids that a killed daemon was running while its start was not yet on
-// disk (the daemon starts a queue's next job while the finish before it is
-// written): such a job is still queued, and would run again as the same
-// attempt, its first run unrecorded. Its attempt is counted and the run
-// recorded as interrupted, so that it runs again as the next attempt
-// (WEBHOOKD_ATTEMPT). Jobs Open found running were recorded then, and
-// finished or unknown ones are left alone. It returns how many it
-// recorded.
-func (s *Store) RecordLostStarts(ctx context.Context, ids []string) (int, error) {
+// LostStart is a run a killed daemon had under way: the job and the
+// attempt it ran as.
+type LostStart struct {
+	JobID   string
+	Attempt int
+}
+
+// RecordLostStarts records the runs a killed daemon was running whose
+// start was not yet on disk (it starts a queue's next job while the finish
+// before it is written): such a job is still queued with the attempt
+// before, and would run again as the same attempt, its first run
+// unrecorded. The attempt is counted and the run recorded as interrupted,
+// so that it runs again as the next one (WEBHOOKD_ATTEMPT). A run whose
+// attempt the job already counts (its start was on disk, and Open
+// recorded it; or an earlier start recorded it already) is left alone, as
+// are finished and unknown jobs. It returns how many it recorded.
+func (s *Store) RecordLostStarts(ctx context.Context, runs []LostStart) (int, error) {
 	n := 0
 	err := s.update(ctx, true, func(tx *bolt.Tx) error {
 		n = 0
 		now := s.now()
-		for _, id := range ids {
-			if s.recovered[id] {
-				continue
-			}
-			j, err := getJob(tx, id)
+		for _, r := range runs {
+			j, err := getJob(tx, r.JobID)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			if j.State != Pending && j.State != Failed {
+			if (j.State != Pending && j.State != Failed) || j.Attempts >= r.Attempt {
 				continue
 			}
-			j.Attempts++
+			j.Attempts = r.Attempt
 			run := Run{Attempt: j.Attempts, Started: now, Finished: now, Result: RunInterrupted,
 				Error: "interrupted: webhookd stopped while it ran, before its start was written; it runs again"}
 			if err := putRun(tx, j.ID, &run); err != nil {

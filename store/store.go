@@ -103,9 +103,8 @@ type Store struct {
 	disk *diskGuard  // nil when read-only
 	dd   *dedupCache // the dedup entries not yet in their bucket; nil when read-only
 	// interrupted is how many jobs Open found running and returned to
-	// their queues; recovered names them (RecordLostStarts leaves them).
+	// their queues.
 	interrupted int
-	recovered   map[string]bool
 
 	ops     chan *op
 	changed chan struct{} // signalled after a commit that made jobs due
@@ -316,10 +315,6 @@ func (s *Store) recover(tx *bolt.Tx) error {
 		s.log.Info("job interrupted by a stop goes back to its queue", "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)
 	}
 	s.interrupted = len(ids)
-	s.recovered = map[string]bool{}
-	for _, id := range ids {
-		s.recovered[id] = true
-	}
 	return nil
 }
 

@@ -658,9 +658,11 @@ func TestStore_PruneFutureEvent(t *testing.T) {
 	}
 }
 
-// TestStore_RecordLostStarts: a queued job a killed daemon was running
-// gets its cut-off run and attempt; one Open found running (recorded
-// then), a finished one and an unknown id are left alone.
+// TestStore_RecordLostStarts: a queued job a killed daemon was running as
+// its next attempt gets that attempt and its cut-off run; a run whose
+// attempt the job already counts (Open found it running and recorded it,
+// or a start before recorded it), a finished job and an unknown id are
+// left alone, also when a run is given twice or again at a later start.
 func TestStore_RecordLostStarts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lost.db")
 	s, err := Open(path, Options{crashAtClose: true})
@@ -684,20 +686,27 @@ func TestStore_RecordLostStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	n, err := s.RecordLostStarts(ctx, append(ids, "06H4XZZZZZZZZZZZ"))
-	if err != nil || n != 1 {
-		t.Fatalf("RecordLostStarts = %d, %v; want 1, the queued job", n, err)
-	}
-	for i, want := range []int{1, 1, 1} {
-		j, _ := s.GetJob(ids[i])
-		runs, _ := s.Runs(ids[i])
-		if j.Attempts != want || len(runs) != 1 {
-			t.Errorf("job %d (%s): %d attempts, %d runs; want %d and 1", i, j.State, j.Attempts, len(runs), want)
+	lost := []LostStart{{ids[0], 1}, {ids[0], 1}, {ids[1], 1}, {ids[2], 1}, {"06H4XZZZZZZZZZZZ", 1}}
+	for round := range 2 { // a start that dies before removing the files: the next sees them again
+		s, err = Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
+		n, err := s.RecordLostStarts(ctx, lost)
+		want := 1
+		if round == 1 {
+			want = 0
+		}
+		if err != nil || n != want {
+			t.Fatalf("round %d: RecordLostStarts = %d, %v; want %d", round, n, err, want)
+		}
+		for i := range ids {
+			j, _ := s.GetJob(ids[i])
+			runs, _ := s.Runs(ids[i])
+			if j.Attempts != 1 || len(runs) != 1 {
+				t.Errorf("round %d, job %d (%s): %d attempts, %d runs; want 1 and 1", round, i, j.State, j.Attempts, len(runs))
+			}
+		}
+		s.Close()
 	}
 }
