@@ -61,10 +61,12 @@ func exprToJSON(args ...any) (any, error) {
 }
 
 // IndentFits reports whether indenting v (a decoded JSON value) by two
-// spaces a level adds at most max bytes. Each value on a line of its own
-// costs a newline and two spaces a level: a body nested thousands deep, a
-// few KB, costs hundreds of MB, and a long list many levels deep its
-// length times its depth.
+// spaces a level adds at most max bytes, counted as if v were itself one
+// level down (as a payload is in an API answer). Each value on a line of
+// its own costs a newline and two spaces a level, and an object's member
+// a space after its colon: a body nested thousands deep, a few KB, costs
+// hundreds of MB, and a long list many levels deep its length times its
+// depth.
 func IndentFits(v any, max int) bool {
 	budget := max
 	var walk func(v any, depth int) bool
@@ -73,6 +75,7 @@ func IndentFits(v any, max int) bool {
 		switch x := v.(type) {
 		case map[string]any:
 			n = len(x)
+			budget -= n // the space after each colon
 			for _, e := range x {
 				if !walk(e, depth+1) {
 					return false
@@ -92,7 +95,7 @@ func IndentFits(v any, max int) bool {
 		budget -= n*(2*depth+3) + 2*depth + 1
 		return budget >= 0
 	}
-	return walk(v, 0)
+	return walk(v, 1)
 }
 
 // Compile compiles a when expression. It must produce a boolean.

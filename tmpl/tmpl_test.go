@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -328,5 +329,27 @@ func TestExpr_EnvAndToJSON(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
 		t.Errorf("a %d-byte body made toJSON allocate %d MB", len(body), alloc>>20)
+	}
+}
+
+// TestIndentFits: IndentFits holds indentation to its bound: what
+// json.MarshalIndent adds to a value, one level down, is within max when
+// it says so.
+func TestIndentFits(t *testing.T) {
+	for _, src := range []string{`{"a":1}`, `[1,2,3]`, `{"a":{"b":[1,{"c":2}]},"d":[]}`,
+		`{"k":[` + strings.TrimSuffix(strings.Repeat(`{"x":1,"y":[1,2]},`, 200), ",") + `]}`} {
+		var v any
+		if err := json.Unmarshal([]byte(src), &v); err != nil {
+			t.Fatal(err)
+		}
+		compact, _ := json.Marshal(map[string]any{"p": v})
+		indented, _ := json.MarshalIndent(map[string]any{"p": v}, "", "  ")
+		added := len(indented) - len(compact)
+		if !IndentFits(v, added) {
+			t.Errorf("%.40s: IndentFits(v, %d), what indenting adds, = false", src, added)
+		}
+		if IndentFits(v, added/2) {
+			t.Errorf("%.40s: IndentFits(v, %d), half what indenting adds, = true", src, added/2)
+		}
 	}
 }
