@@ -54,6 +54,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock (sessions, ages); nil means time.Now.
 	Now func() time.Time
+	// BackupStall is how long a GET /api/backup client may take no data
+	// before the copy is cut off (default DefaultBackupStall).
+	BackupStall time.Duration
 }
 
 // Server is the admin listener.

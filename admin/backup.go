@@ -1,10 +1,27 @@
 package admin
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 )
+
+// DefaultBackupStall is how long a backup's client may take no data before
+// the copy is cut off.
+const DefaultBackupStall = 30 * time.Second
+
+// deadlineWriter gives each write the stall time to go through.
+type deadlineWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.stall))
+	return d.w.Write(p)
+}
 
 // apiBackup is GET /api/backup: a consistent copy of the database, from one
 // read transaction, streamed as it is written (`webhookd backup` saves it
@@ -12,11 +29,18 @@ import (
 // its last bytes, so the client sees a short body, never a short file that
 // looks whole.
 func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) {
-	// A large database on a slow link takes as long as it takes.
-	http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// A large database on a slow link takes as long as it takes, as long
+	// as the client keeps reading: bbolt cannot grow the file while the
+	// copy's read transaction is open, so deliveries would wait behind a
+	// client that stopped.
+	stall := s.opts.BackupStall
+	if stall <= 0 {
+		stall = DefaultBackupStall
+	}
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), stall: stall}
 	start := time.Now()
 	started := false
-	n, err := s.opts.Store.BackupStream(w, func(size int64) {
+	n, err := s.opts.Store.BackupStream(dw, func(size int64) {
 		started = true
 		h := w.Header()
 		h.Set("Content-Type", "application/octet-stream")

@@ -1,12 +1,17 @@
 package admin
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/webhookd/webhookd/store"
 )
@@ -53,5 +58,35 @@ func TestAPI_Backup(t *testing.T) {
 		if _, err := cp.GetEvent(id, true); err != nil {
 			t.Errorf("event %s in the copy: %v", id, err)
 		}
+	}
+}
+
+// TestAPI_BackupStalledReader: a backup client that stops reading is cut
+// off after the stall time, so that its read transaction, which keeps
+// bbolt from growing the file, does not hold up deliveries without end. A
+// client that reads on gets all of it.
+func TestAPI_BackupStalledReader(t *testing.T) {
+	e := newEnv(t, "s3cret")
+	e.srv.opts.BackupStall = 300 * time.Millisecond
+	big := strings.Repeat("x", 100<<10)
+	for range 150 { // ~15 MB: more than the sockets' buffers hold
+		e.ingest("site", "push", `{"ref":"`+big+`"}`)
+	}
+	conn, err := net.Dial("tcp", e.ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /api/backup HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET /api/backup = %v, %v", res, err)
+	}
+	time.Sleep(2 * time.Second) // read nothing, well past the stall time
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _ := io.Copy(io.Discard, res.Body)
+	if n >= res.ContentLength {
+		t.Errorf("a client that stopped reading for 2s got the whole copy (%d bytes): it was not cut off", n)
 	}
 }
