@@ -75,7 +75,7 @@ func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, e
 		for _, k := range keys {
 			out.Headers[k] = http.Header(ev.Header).Get(k)
 		}
-		if p := tmpl.ParsePayload(ev.ContentType, ev.Body); p != nil && tmpl.IndentFits(p, 2*len(ev.Body)+32<<10) {
+		if p := tmpl.ParsePayload(ev.ContentType, ev.Body); p != nil && tmpl.IndentFits(p, 1, 2*len(ev.Body)+32<<10) {
 			// Shown parsed, the API and the dashboard indent it: a payload
 			// whose indentation would dwarf its body is shown as the body.
 			out.Payload = p

@@ -305,7 +305,10 @@ func (s *Store) RecordLostStarts(ctx context.Context, runs []LostStart) (int, er
 			if err != nil {
 				return err
 			}
-			if (j.State != Pending && j.State != Failed) || j.Attempts >= r.Attempt {
+			// A lost start is the job's next attempt, no other: one it
+			// counts already was recorded, and a name claiming a later
+			// one is not webhookd's.
+			if (j.State != Pending && j.State != Failed) || r.Attempt != j.Attempts+1 {
 				continue
 			}
 			j.Attempts = r.Attempt

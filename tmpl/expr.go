@@ -49,7 +49,7 @@ const maxIndent = 4 << 20
 func exprToJSON(args ...any) (any, error) {
 	var b []byte
 	var err error
-	if IndentFits(args[0], maxIndent) {
+	if IndentFits(args[0], 0, maxIndent) {
 		b, err = json.MarshalIndent(args[0], "", "  ")
 	} else {
 		b, err = json.Marshal(args[0])
@@ -61,13 +61,12 @@ func exprToJSON(args ...any) (any, error) {
 }
 
 // IndentFits reports whether indenting v (a decoded JSON value) by two
-// spaces a level adds at most max bytes, counted as if v were itself one
-// level down (as a payload is in an API answer). Each value on a line of
-// its own costs a newline and two spaces a level, and an object's member
-// a space after its colon: a body nested thousands deep, a few KB, costs
-// hundreds of MB, and a long list many levels deep its length times its
-// depth.
-func IndentFits(v any, max int) bool {
+// spaces a level adds at most max bytes, v itself at level (0 at the top;
+// 1 as a member of an API answer). Each value on a line of its own costs a
+// newline and two spaces a level, and an object's member a space after
+// its colon: a body nested thousands deep, a few KB, costs hundreds of MB,
+// and a long list many levels deep its length times its depth.
+func IndentFits(v any, level, max int) bool {
 	budget := max
 	var walk func(v any, depth int) bool
 	walk = func(v any, depth int) bool {
@@ -91,11 +90,13 @@ func IndentFits(v any, max int) bool {
 		default:
 			return true
 		}
-		// Each element's line, and the closing bracket's.
-		budget -= n*(2*depth+3) + 2*depth + 1
+		if n > 0 { // an empty one stays on its line: {} or []
+			// Each element's line, and the closing bracket's.
+			budget -= n*(2*depth+3) + 2*depth + 1
+		}
 		return budget >= 0
 	}
-	return walk(v, 1)
+	return walk(v, level)
 }
 
 // Compile compiles a when expression. It must produce a boolean.

@@ -332,24 +332,29 @@ func TestExpr_EnvAndToJSON(t *testing.T) {
 	}
 }
 
-// TestIndentFits: IndentFits holds indentation to its bound: what
-// json.MarshalIndent adds to a value, one level down, is within max when
-// it says so.
+// TestIndentFits: IndentFits tells what json.MarshalIndent adds to a
+// value, at the top and one level down, within a few bytes: it fits in
+// what indenting adds, and not in much less.
 func TestIndentFits(t *testing.T) {
-	for _, src := range []string{`{"a":1}`, `[1,2,3]`, `{"a":{"b":[1,{"c":2}]},"d":[]}`,
-		`{"k":[` + strings.TrimSuffix(strings.Repeat(`{"x":1,"y":[1,2]},`, 200), ",") + `]}`} {
+	for _, src := range []string{`{"a":1}`, `[1,2,3]`, `{"a":{"b":[1,{"c":2}]},"d":[]}`, `[{},{},[],{}]`,
+		`{"k":[` + strings.TrimSuffix(strings.Repeat(`{"x":1,"y":[1,2],"z":{}},`, 200), ",") + `]}`} {
 		var v any
 		if err := json.Unmarshal([]byte(src), &v); err != nil {
 			t.Fatal(err)
 		}
-		compact, _ := json.Marshal(map[string]any{"p": v})
-		indented, _ := json.MarshalIndent(map[string]any{"p": v}, "", "  ")
-		added := len(indented) - len(compact)
-		if !IndentFits(v, added) {
-			t.Errorf("%.40s: IndentFits(v, %d), what indenting adds, = false", src, added)
-		}
-		if IndentFits(v, added/2) {
-			t.Errorf("%.40s: IndentFits(v, %d), half what indenting adds, = true", src, added/2)
+		for level, wrapped := range []any{v, map[string]any{"p": v}} {
+			compact, _ := json.Marshal(wrapped)
+			indented, _ := json.MarshalIndent(wrapped, "", "  ")
+			added := len(indented) - len(compact)
+			if level == 1 {
+				added -= 3 // the wrapper's own: a newline after {, one before }, a space after "p":
+			}
+			if !IndentFits(v, level, added) {
+				t.Errorf("%.40s at level %d: IndentFits(v, %d), what indenting adds, = false", src, level, added)
+			}
+			if added > 8 && IndentFits(v, level, added-8) {
+				t.Errorf("%.40s at level %d: IndentFits(v, %d), 8 bytes less than indenting adds, = true", src, level, added-8)
+			}
 		}
 	}
 }
