@@ -55,6 +55,19 @@ func runKey(jobID string, attempt int) []byte {
 	return binary.BigEndian.AppendUint32(k, uint32(attempt))
 }
 
+// firstAfter moves c to the first key after the key after, or to the first
+// key when after is "": where a scan that stopped at after goes on.
+func firstAfter(c *bolt.Cursor, after string) (k, v []byte) {
+	if after == "" {
+		return c.First()
+	}
+	k, v = c.Seek([]byte(after))
+	if k != nil && string(k) == after {
+		k, v = c.Next()
+	}
+	return k, v
+}
+
 func getJob(tx *bolt.Tx, id string) (*Job, error) {
 	v := tx.Bucket(bJobs).Get([]byte(id))
 	if v == nil {

@@ -192,12 +192,7 @@ func (s *Store) pruneBytes(ctx context.Context, excess int64, after string) (int
 		var doomed []*Event
 		freed := int64(0)
 		c := tx.Bucket(bEvents).Cursor()
-		k, _ := c.First()
-		if after != "" {
-			if k, _ = c.Seek([]byte(after)); k != nil && string(k) == after {
-				k, _ = c.Next()
-			}
-		}
+		k, _ := firstAfter(c, after)
 		scanned, last := 0, ""
 		for ; k != nil; k, _ = c.Next() {
 			if freed >= excess || len(doomed) == PruneBatch || scanned == s.pruneScanLimit() {

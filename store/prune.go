@@ -53,15 +53,7 @@ func (s *Store) pruneBatch(ctx context.Context, old func(*Event) bool, after str
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		deleted, next = 0, ""
 		c := tx.Bucket(bEvents).Cursor()
-		var k []byte
-		if after == "" {
-			k, _ = c.First()
-		} else {
-			k, _ = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, _ = c.Next()
-			}
-		}
+		k, _ := firstAfter(c, after)
 		var doomed []*Event
 		last := ""
 		future := s.now().Add(time.Minute)

@@ -36,10 +36,7 @@ func (s *Store) ScanEvents(f EventFilter, after string) (out []*EventView, next 
 		var k, v []byte
 		switch {
 		case after != "":
-			k, v = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, v = c.Next()
-			}
+			k, v = firstAfter(c, after)
 		case f.Since != "":
 			k, v = c.Seek([]byte(f.Since))
 		default:
