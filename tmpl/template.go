@@ -67,55 +67,17 @@ func mayReadPayload(t *template.Template) bool {
 }
 
 func reachesPayload(n parse.Node) bool {
-	switch n := n.(type) {
-	case nil:
+	return anyNode(n, true, func(n parse.Node, _ bool) bool {
+		switch n := n.(type) {
+		case *parse.DotNode:
+			return true
+		case *parse.FieldNode:
+			return n.Ident[0] == "payload"
+		case *parse.VariableNode:
+			return n.Ident[0] == "$" && (len(n.Ident) == 1 || n.Ident[1] == "payload")
+		}
 		return false
-	case *parse.DotNode:
-		return true
-	case *parse.FieldNode:
-		return n.Ident[0] == "payload"
-	case *parse.VariableNode:
-		return n.Ident[0] == "$" && (len(n.Ident) == 1 || n.Ident[1] == "payload")
-	case *parse.ChainNode:
-		return reachesPayload(n.Node)
-	case *parse.ListNode:
-		if n == nil {
-			return false
-		}
-		for _, c := range n.Nodes {
-			if reachesPayload(c) {
-				return true
-			}
-		}
-	case *parse.ActionNode:
-		return reachesPayload(n.Pipe)
-	case *parse.PipeNode:
-		if n == nil {
-			return false
-		}
-		for _, c := range n.Cmds {
-			if reachesPayload(c) {
-				return true
-			}
-		}
-	case *parse.CommandNode:
-		for _, a := range n.Args {
-			if reachesPayload(a) {
-				return true
-			}
-		}
-	case *parse.IfNode:
-		return reachesPayload(&n.BranchNode)
-	case *parse.RangeNode:
-		return reachesPayload(&n.BranchNode)
-	case *parse.WithNode:
-		return reachesPayload(&n.BranchNode)
-	case *parse.BranchNode:
-		return reachesPayload(n.Pipe) || reachesPayload(n.List) || reachesPayload(n.ElseList)
-	case *parse.TemplateNode:
-		return reachesPayload(n.Pipe)
-	}
-	return false
+	})
 }
 
 // UsesField reports whether t reads the field name of the data it renders
@@ -126,58 +88,72 @@ func (t *Template) UsesField(name string) bool {
 		return false
 	}
 	for _, tt := range t.t.Templates() {
-		if tt.Tree != nil && usesField(tt.Tree.Root, name, true) {
+		if tt.Tree != nil && usesField(tt.Tree.Root, name) {
 			return true
 		}
 	}
 	return false
 }
 
-// usesField walks n; top says whether dot is the data itself there.
-func usesField(n parse.Node, name string, top bool) bool {
+// usesField reports whether n reads field name of the data (see UsesField).
+func usesField(n parse.Node, name string) bool {
+	return anyNode(n, true, func(n parse.Node, top bool) bool {
+		switch n := n.(type) {
+		case *parse.DotNode:
+			return top
+		case *parse.FieldNode:
+			return top && n.Ident[0] == name
+		case *parse.VariableNode:
+			return n.Ident[0] == "$" && (len(n.Ident) == 1 || n.Ident[1] == name)
+		}
+		return false
+	})
+}
+
+// anyNode reports whether hit holds for a dot, field or variable node of
+// the tree n, walking its pipelines, branches and lists; top tells hit
+// whether dot is the data itself there (with and range bind it to
+// something else in their bodies).
+func anyNode(n parse.Node, top bool, hit func(n parse.Node, top bool) bool) bool {
 	switch n := n.(type) {
-	case *parse.DotNode:
-		return top
-	case *parse.FieldNode:
-		return top && n.Ident[0] == name
-	case *parse.VariableNode:
-		return n.Ident[0] == "$" && (len(n.Ident) == 1 || n.Ident[1] == name)
+	case *parse.DotNode, *parse.FieldNode, *parse.VariableNode:
+		return hit(n, top)
 	case *parse.ChainNode:
-		return usesField(n.Node, name, top)
+		return anyNode(n.Node, top, hit)
 	case *parse.ListNode:
 		if n == nil {
 			return false
 		}
 		for _, c := range n.Nodes {
-			if usesField(c, name, top) {
+			if anyNode(c, top, hit) {
 				return true
 			}
 		}
 	case *parse.ActionNode:
-		return usesField(n.Pipe, name, top)
+		return anyNode(n.Pipe, top, hit)
 	case *parse.PipeNode:
 		if n == nil {
 			return false
 		}
 		for _, c := range n.Cmds {
-			if usesField(c, name, top) {
+			if anyNode(c, top, hit) {
 				return true
 			}
 		}
 	case *parse.CommandNode:
 		for _, a := range n.Args {
-			if usesField(a, name, top) {
+			if anyNode(a, top, hit) {
 				return true
 			}
 		}
 	case *parse.IfNode:
-		return usesField(n.Pipe, name, top) || usesField(n.List, name, top) || usesField(n.ElseList, name, top)
+		return anyNode(n.Pipe, top, hit) || anyNode(n.List, top, hit) || anyNode(n.ElseList, top, hit)
 	case *parse.RangeNode:
-		return usesField(n.Pipe, name, top) || usesField(n.List, name, false) || usesField(n.ElseList, name, top)
+		return anyNode(n.Pipe, top, hit) || anyNode(n.List, false, hit) || anyNode(n.ElseList, top, hit)
 	case *parse.WithNode:
-		return usesField(n.Pipe, name, top) || usesField(n.List, name, false) || usesField(n.ElseList, name, top)
+		return anyNode(n.Pipe, top, hit) || anyNode(n.List, false, hit) || anyNode(n.ElseList, top, hit)
 	case *parse.TemplateNode:
-		return usesField(n.Pipe, name, top)
+		return anyNode(n.Pipe, top, hit)
 	}
 	return false
 }
