@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +48,14 @@ type harness struct {
 // happens in t.Cleanup, scheduler first.
 func newHarness(t *testing.T, actions ...*Action) *harness {
 	t.Helper()
+	return newHarnessStore(t, store.Options{}, actions...)
+}
+
+// newHarnessStore is newHarness on a store opened with opts.
+func newHarnessStore(t *testing.T, opts store.Options, actions ...*Action) *harness {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
+	st, err := store.Open(filepath.Join(dir, "a.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -770,6 +777,61 @@ func TestScheduler_CancelRunning(t *testing.T) {
 		t.Errorf("Cancel answered the job %s; want cancelled", got.State)
 	}
 	h.waitState(ev, store.Cancelled)
+}
+
+// A run whose finish is being written is over: Running (what /api/status
+// and the dashboard show) lists the run its finish started, not both, so
+// it never shows more runs than the action's concurrency.
+func TestScheduler_RunningExcludesFinishing(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "wait.sh", `while [ ! -e "$0.go-$1" ]; do sleep 0.01; done`+"\n")
+	var block atomic.Bool
+	release := make(chan struct{})
+	h := newHarnessStore(t, store.Options{FailWrites: func() error {
+		if block.Load() {
+			<-release
+		}
+		return nil
+	}}, execAction("h", "seq", sh, "{{ .payload.n }}"))
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // before the harness closes the store
+
+	ev1 := h.ingest("h", `{"n": 1}`)
+	ev2 := h.ingest("h", `{"n": 2}`)
+	j1 := h.waitState(ev1, store.Running)
+	j2 := h.jobs(ev2)[0]
+
+	// Run 1 ends; its finish, which starts run 2, is held in its commit.
+	block.Store(true)
+	if err := os.WriteFile(sh+".go-1", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var ids []string
+		for _, j := range h.s.Running() {
+			ids = append(ids, j.ID)
+		}
+		if slices.Contains(ids, j2.ID) {
+			if len(ids) != 1 {
+				t.Errorf("Running = %v while run 1 (%s) is being recorded; want only run 2 (%s)", ids, j1.ID, j2.ID)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run 2 never started; Running = %v", ids)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	block.Store(false)
+	unblock()
+	if err := os.WriteFile(sh+".go-2", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(ev2, store.Succeeded)
+	if j := h.jobs(ev1)[0]; j.State != store.Succeeded {
+		t.Errorf("run 1 is %s; want succeeded", j.State)
+	}
 }
 
 func TestScheduler_Replay(t *testing.T) {

@@ -85,6 +85,9 @@ type running struct {
 	queue  string
 	cancel context.CancelCauseFunc
 	done   chan struct{} // closed once the run is off the books (release)
+	// ended is set (under Scheduler.mu) once the run is over and only its
+	// finish is being written: Running no longer lists it.
+	ended bool
 }
 
 // New makes a Scheduler; Start starts it.
@@ -414,6 +417,11 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing)
 		defer s.wg.Done()
 		defer cancel(nil)
 		res := s.attempt(ctx, a, j, land)
+		s.mu.Lock()
+		if r := s.running[j.ID]; r != nil {
+			r.ended = true
+		}
+		s.mu.Unlock()
 		if land != nil {
 			<-land.done
 			if !land.ok {
@@ -694,13 +702,16 @@ func (s *Scheduler) Close() error {
 	return nil
 }
 
-// Running returns the jobs running now, oldest first.
+// Running returns the jobs running now, oldest first: not those whose run
+// is over and whose finish is being written.
 func (s *Scheduler) Running() []*store.Job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]*store.Job, 0, len(s.running))
 	for _, r := range s.running {
-		out = append(out, r.job)
+		if !r.ended {
+			out = append(out, r.job)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
