@@ -206,11 +206,14 @@ func TestE2E_HTTPSFromFilesBadPairFailsStart(t *testing.T) {
 var reACMEHTTP = regexp.MustCompile(`msg="acme http-01 listening" addr=(\S+)`)
 
 // TestE2E_ACME gets a certificate from Pebble, an ACME CA, on loopback:
-// the daemon's http-01 server answers the challenge (tls-alpn-01 would go
-// to a closed port), and the certificate is cached beside the database.
-// TestACME_TLSALPN01 in internal/certs covers tls-alpn-01.
+// the daemon asks for it as it starts, before any client does, its http-01
+// server answers the challenge (tls-alpn-01 would go to a closed port),
+// and the certificate is cached beside the database. TestACME_TLSALPN01 in
+// internal/certs covers tls-alpn-01 and a certificate got in a handshake.
 func TestE2E_ACME(t *testing.T) {
-	ca := pebbletest.New(t)
+	// Pebble runs first, so the http-01 port is chosen beforehand.
+	httpPort := pebbletest.FreePort(t)
+	ca := pebbletest.Start(t, pebbletest.Options{HTTPPort: httpPort, TLSPort: pebbletest.FreePort(t)})
 	dir := t.TempDir()
 	writeConfig(t, dir, `
 [server]
@@ -218,7 +221,7 @@ listen = "127.0.0.1:0"
 acme_domains = ["`+opsName+`"]
 acme_email = "ops@webhookd.test"
 acme_directory = "`+ca.DirectoryURL+`"
-acme_http = "127.0.0.1:0"
+acme_http = "127.0.0.1:`+strconv.Itoa(httpPort)+`"
 [store]
 path = "data/w.db"
 [admin]
@@ -235,12 +238,15 @@ secret = "s3cret"
 	if m == nil {
 		t.Fatalf("no acme http-01 listening line:\n%s", d.log.String())
 	}
-	_, port, _ := net.SplitHostPort(m[1])
-	httpPort, _ := strconv.Atoi(port)
-	ca.Run(t, pebbletest.Options{HTTPPort: httpPort, TLSPort: pebbletest.FreePort(t)})
 	roots := ca.Roots(t)
 
-	// The first handshake gets the certificate.
+	// No client has connected: the certificate is got at start.
+	waitFor(t, 30*time.Second, "the certificate, got as the daemon starts", func() bool {
+		return strings.Contains(d.log.String(), `msg="TLS certificate ready"`)
+	})
+	if _, err := os.Stat(filepath.Join(dir, "data", "acme", opsName)); err != nil {
+		t.Errorf("certificate not cached beside the database: %v", err)
+	}
 	c, err := servedCert(d.addr, roots)
 	if err != nil {
 		t.Fatalf("handshake for %s: %v", opsName, err)
@@ -248,14 +254,11 @@ secret = "s3cret"
 	if len(c.DNSNames) != 1 || c.DNSNames[0] != opsName {
 		t.Errorf("certificate names = %q; want [%s]", c.DNSNames, opsName)
 	}
+	if n := strings.Count(d.log.String(), `msg="TLS certificate ready"`); n != 1 {
+		t.Errorf("%d certificates got; want the one got at start served:\n%s", n, d.log.String())
+	}
 	if r := postHTTPS(t, d.addr, roots, "a1"); r.Status != http.StatusAccepted {
 		t.Errorf("signed POST over HTTPS = %d %s; want 202", r.Status, r.Raw)
-	}
-	waitFor(t, 5*time.Second, "the new certificate's log line", func() bool {
-		return strings.Contains(d.log.String(), `msg="TLS certificate ready"`)
-	})
-	if _, err := os.Stat(filepath.Join(dir, "data", "acme", opsName)); err != nil {
-		t.Errorf("certificate not cached beside the database: %v", err)
 	}
 	// The HTTP port sends browsers to https; a POST is refused.
 	res, err := http.Post("http://"+m[1]+"/hooks/site", "application/json", strings.NewReader("{}"))

@@ -165,7 +165,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer sched.Close()
 
-	tlsCfg, acmeHTTP, err := publicTLS(cfg.Server, cfg.Store.Path, log.With("part", "tls"))
+	tlsCfg, acme, acmeHTTP, err := publicTLS(cfg.Server, cfg.Store.Path, log.With("part", "tls"))
 	if err != nil {
 		return err
 	}
@@ -245,6 +245,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer wg.Done()
 		st.PruneLoop(bg, 10*time.Minute, d.retention)
 	}()
+	if acme != nil {
+		// The listeners that answer the CA's challenges are bound.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acme.Prefetch(bg)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -358,31 +366,31 @@ func (d *daemon) status() admin.Status {
 // publicTLS makes the public listener's TLS config from [server]: a
 // certificate pair re-read when it changes, or ACME with its cache beside
 // the database, and then, with acme_http, the plain HTTP server for the
-// http-01 challenge. Without either, both are nil: plain HTTP.
-func publicTLS(s config.Server, storePath string, log *slog.Logger) (*tls.Config, *certs.HTTPServer, error) {
+// http-01 challenge. Without either, all are nil: plain HTTP.
+func publicTLS(s config.Server, storePath string, log *slog.Logger) (*tls.Config, *certs.ACME, *certs.HTTPServer, error) {
 	switch {
 	case s.TLSCert != "":
 		f, err := certs.LoadFile(s.TLSCert, s.TLSKey, certs.FileOptions{Logger: log})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return certs.TLSConfig(f.GetCertificate), nil, nil
+		return certs.TLSConfig(f.GetCertificate), nil, nil, nil
 	case len(s.ACMEDomains) > 0:
 		a, err := certs.NewACME(certs.ACMEOptions{
 			Domains: s.ACMEDomains, Email: s.ACMEEmail, DirectoryURL: s.ACMEDirectory,
 			CacheDir: filepath.Join(filepath.Dir(storePath), "acme"), Logger: log,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var hs *certs.HTTPServer
 		if s.ACMEHTTP != "" {
 			_, port, _ := net.SplitHostPort(s.Listen)
 			hs = certs.NewHTTPServer(s.ACMEHTTP, a.HTTPHandler(port), log)
 		}
-		return a.TLSConfig(), hs, nil
+		return a.TLSConfig(), a, hs, nil
 	}
-	return nil, nil, nil
+	return nil, nil, nil, nil
 }
 
 func tlsMode(s config.Server) string {

@@ -45,7 +45,7 @@ type ACME struct {
 }
 
 // NewACME prepares certificates for opts.Domains; it creates the cache
-// directory but asks the CA nothing until the first handshake.
+// directory but asks the CA nothing until Prefetch or the first handshake.
 func NewACME(opts ACMEOptions) (*ACME, error) {
 	if len(opts.Domains) == 0 {
 		return nil, errors.New("acme: no domains")
@@ -84,6 +84,41 @@ func (a *ACME) TLSConfig() *tls.Config {
 	c.GetCertificate = a.getCertificate
 	c.MinVersion = tls.VersionTLS12
 	return c
+}
+
+// Prefetch gets a certificate for each domain that has none in the cache
+// yet, as a handshake would, so that the first delivery does not wait for
+// the CA (a sender that times out first would lose it). Call it once the
+// listener that answers the CA's challenge is bound. It returns when every
+// domain is done or ctx ends; a failure is logged and the next handshake
+// for that name tries again.
+func (a *ACME) Prefetch(ctx context.Context) {
+	var wg sync.WaitGroup
+	for name := range a.domains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A client that offers ECDSA, as every current one does:
+			// autocert keeps an RSA certificate apart, for clients
+			// that cannot use ECDSA, and gets it when one asks.
+			_, _ = a.getCertificate(&tls.ClientHelloInfo{
+				ServerName:        name,
+				CipherSuites:      []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+				SignatureSchemes:  []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
+				SupportedCurves:   []tls.CurveID{tls.X25519, tls.CurveP256},
+				SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
+			})
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // HTTPHandler answers the CA's http-01 challenges and redirects every other

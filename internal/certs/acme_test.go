@@ -112,6 +112,47 @@ func TestACME_TLSALPN01(t *testing.T) {
 	}
 }
 
+// Prefetch gets the certificate before any client asks, and the one real
+// clients are then served (ECDSA), not a second one obtained during their
+// handshake.
+func TestACME_Prefetch(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := pebbletest.Start(t, pebbletest.Options{TLSPort: port(t, ln.Addr()), HTTPPort: pebbletest.FreePort(t)})
+	cache := filepath.Join(t.TempDir(), "acme")
+	var logs logBuffer
+	a, err := NewACME(ACMEOptions{
+		Domains: []string{acmeName}, CacheDir: cache,
+		DirectoryURL: ca.DirectoryURL, HTTPClient: ca.Client, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(tls.NewListener(ln, a.TLSConfig()))
+	t.Cleanup(func() { srv.Close() })
+
+	a.Prefetch(t.Context())
+	if _, err := os.Stat(filepath.Join(cache, acmeName)); err != nil {
+		t.Fatalf("no certificate cached after Prefetch: %v\n%s", err, logs.String())
+	}
+	a.mu.Lock()
+	fetched := a.serial[acmeName]
+	a.mu.Unlock()
+	if fetched == "" || !strings.Contains(logs.String(), "TLS certificate ready") {
+		t.Fatalf("Prefetch logged no certificate ready (serial %q):\n%s", fetched, logs.String())
+	}
+	leaf, err := handshake(t, ln.Addr().String(), acmeName, ca.Roots(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := leaf.SerialNumber.String(); got != fetched {
+		t.Errorf("a client was served certificate %s; want the prefetched %s (obtained again in its handshake)", got, fetched)
+	}
+}
+
 func TestACME_HTTP01(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
