@@ -206,6 +206,14 @@ func TestParseRetryAfter(t *testing.T) {
 		"120":                           2 * time.Minute,
 		"Mon, 23 Nov 2026 12:01:00 GMT": time.Minute,
 		"soon":                          0,
+		"-5":                            0,
+		"86399":                         86399 * time.Second,
+		"86400":                         24 * time.Hour,
+		"100000":                        24 * time.Hour,
+		// Past what a Duration holds once multiplied, and past uint64.
+		"9999999999":                    24 * time.Hour,
+		"99999999999999999999999":       24 * time.Hour,
+		"Fri, 31 Dec 9999 23:59:59 GMT": 24 * time.Hour,
 	} {
 		if got := parseRetryAfter(v, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %v; want %v", v, got, want)
@@ -637,6 +645,30 @@ func TestHTTP_RetryThenSuccess(t *testing.T) {
 	runs, _ := h.st.Runs(j.ID)
 	if len(runs) != 3 || runs[0].Status != 503 || runs[2].Status != 200 || string(runs[2].Output) != "ok" {
 		t.Errorf("runs = %+v", runs)
+	}
+}
+
+// TestHTTP_HugeRetryAfter: a Retry-After too large to multiply into a
+// Duration is a wait of a day (the cap), not a retry at the backoff.
+func TestHTTP_HugeRetryAfter(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "9999999999")
+		w.WriteHeader(503)
+	}))
+	defer srv.Close()
+	a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(srv.URL), Method: "POST", Timeout: 5 * time.Second,
+		Concurrency: 1, Retries: 3, Backoff: 20 * time.Millisecond}
+	h := newHarness(t, a)
+	ev := h.ingest("h", `{}`)
+	j := h.waitState(ev, store.Failed)
+	if wait := time.Until(j.NextAt); wait < 23*time.Hour {
+		t.Errorf("retry due in %v; want the day Retry-After is capped at", wait.Round(time.Second))
+	}
+	time.Sleep(200 * time.Millisecond) // 10 backoffs
+	if n := calls.Load(); n != 1 {
+		t.Errorf("receiver called %d times; want 1", n)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -148,16 +149,25 @@ func validHeaderValue(v string) bool {
 	return true
 }
 
-// parseRetryAfter reads Retry-After as seconds or an HTTP date.
+// maxRetryAfter caps the wait a receiver's Retry-After asks for.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date, capped at
+// maxRetryAfter.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Seconds: compared before they are multiplied, which could
+		// wrap to a negative wait.
+		if err != nil || n >= uint64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }

@@ -559,7 +559,7 @@ func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 		s.mu.Lock()
 		delay := backoff(a.Backoff, j.Failures+1, s.rnd)
 		s.mu.Unlock()
-		delay = max(delay, min(res.retryAfter, 24*time.Hour))
+		delay = max(delay, res.retryAfter)
 		out.State = store.Failed
 		out.NextAt = s.now().Add(delay)
 		out.Reason = fmt.Sprintf("%s; retry %d of %d at %s", res.run.Error, j.Failures+1, a.Retries, out.NextAt.UTC().Format(time.RFC3339))
