@@ -3,9 +3,11 @@ package tmpl
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"mime"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,9 +69,63 @@ func (d *Data) templateData(payload bool) map[string]any {
 		}
 	}
 	if _, ok := d.tmap["payload"]; payload && !ok {
-		d.tmap["payload"] = d.Payload()
+		d.tmap["payload"], _ = forTemplates(d.Payload())
 	}
 	return d.tmap
+}
+
+// Number is a payload number with a fraction as templates see it: a
+// float64 that prints as JSON writes numbers, 1234567.5 and 0.00001
+// rather than fmt's 1.2345675e+06 and 1e-05. Templates compare it as a
+// number (eq, lt) and format it with printf's verbs.
+type Number float64
+
+func (n Number) String() string {
+	f := float64(n)
+	format := byte('f')
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e' // where encoding/json writes an exponent too
+	}
+	return strconv.FormatFloat(f, format, -1, 64)
+}
+
+// forTemplates returns v with each float64 in it a Number, and whether it
+// changed anything. Containers holding no float64 are shared, not copied:
+// when expressions read the same payload, with float64s.
+func forTemplates(v any) (any, bool) {
+	switch x := v.(type) {
+	case float64:
+		return Number(x), true
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			if n, changed := forTemplates(e); changed {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = n
+			}
+		}
+		if out == nil {
+			return x, false
+		}
+		return out, true
+	case []any:
+		var out []any
+		for i, e := range x {
+			if n, changed := forTemplates(e); changed {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = n
+			}
+		}
+		if out == nil {
+			return x, false
+		}
+		return out, true
+	}
+	return v, false
 }
 
 // exprEnv is the environment of a when expression, with the payload as

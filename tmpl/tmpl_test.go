@@ -63,6 +63,39 @@ func TestTemplate_Execute(t *testing.T) {
 	}
 }
 
+// Numbers with a fraction print as the sender wrote them (as JSON writes
+// them), not in fmt's exponent form; they still compare as numbers, in
+// templates and in a when over the same event.
+func TestTemplate_Numbers(t *testing.T) {
+	body := `{"a":1234567.5,"b":10000000.25,"c":0.00001,"d":[2.5,{"e":1e300}],"n":42,"big":123456789012345678901234567890}`
+	d := &Data{ContentType: "application/json", Body: []byte(body)}
+	for text, want := range map[string]string{
+		`{{ .payload.a }}`:                          "1234567.5",
+		`{{ .payload.b }}`:                          "10000000.25",
+		`{{ .payload.c }}`:                          "0.00001",
+		`{{ index .payload.d 0 }}`:                  "2.5",
+		`{{ (index .payload.d 1).e }}`:              "1e+300",
+		`{{ .payload.n }}`:                          "42",
+		`{{ .payload.big }}`:                        "123456789012345678901234567890",
+		`{{ printf "%.2f" .payload.a }}`:            "1234567.50",
+		`{{ if gt .payload.a 1000.0 }}big{{ end }}`: "big",
+		`{{ if eq .payload.c 0.00001 }}eq{{ end }}`: "eq",
+		`{{ json .payload.d }}`:                     `[2.5,{"e":1e+300}]`,
+	} {
+		got, err := MustParse("t", text).Execute(d)
+		if err != nil || got != want {
+			t.Errorf("%s = %q, %v; want %q", text, got, err, want)
+		}
+	}
+	when, err := Compile(`payload.a > 1000 && payload.c < 0.001`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := when.Eval(d); err != nil || !ok {
+		t.Errorf("when over the same event = %v, %v; want true", ok, err)
+	}
+}
+
 func TestParse_Error(t *testing.T) {
 	for _, text := range []string{"{{ .payload.x ", "{{ nosuchfunc .x }}", "{{ end }}"} {
 		if _, err := Parse("t", text); err == nil {
