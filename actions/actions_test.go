@@ -182,6 +182,21 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// A cut inside a character drops its leftover bytes: the kept output is
+// text a person can read (é is two bytes, so 5 of them are 10).
+func TestTail_CutInsideCharacter(t *testing.T) {
+	tl := newTail(9)
+	tl.Write([]byte(strings.Repeat("é", 5)))
+	if b, trunc := tl.bytes(); string(b) != "éééé" || !trunc {
+		t.Errorf("bytes = %q, %v; want the last 4 whole characters", b, trunc)
+	}
+	tl = newTail(9)
+	tl.Write([]byte("x€y€")) // 1+3+1+3 bytes: uncut
+	if b, trunc := tl.bytes(); string(b) != "x€y€" || trunc {
+		t.Errorf("bytes = %q, %v; want all", b, trunc)
+	}
+}
+
 func TestTail(t *testing.T) {
 	tl := newTail(8)
 	tl.Write([]byte("abc"))

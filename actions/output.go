@@ -1,6 +1,9 @@
 package actions
 
-import "sync"
+import (
+	"sync"
+	"unicode/utf8"
+)
 
 // tail keeps the last max bytes written to it.
 type tail struct {
@@ -47,7 +50,7 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 // bytes returns the kept bytes, oldest first, and whether earlier ones were
-// dropped.
+// dropped (then it starts at a character, not inside one).
 func (t *tail) bytes() ([]byte, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -57,5 +60,13 @@ func (t *tail) bytes() ([]byte, bool) {
 	out := make([]byte, 0, t.max)
 	out = append(out, t.buf[t.start:]...)
 	out = append(out, t.buf[:t.start]...)
-	return out, t.total > int64(t.max)
+	cut := t.total > int64(t.max)
+	if cut {
+		// The cut may have split a character: its last bytes would
+		// show as garbage at the top of the output.
+		for i := 0; i < utf8.UTFMax-1 && len(out) > 0 && !utf8.RuneStart(out[0]); i++ {
+			out = out[1:]
+		}
+	}
+	return out, cut
 }
