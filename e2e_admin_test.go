@@ -153,6 +153,11 @@ func TestE2E_AdminCLI(t *testing.T) {
 	if len(list.Events) != 1 || list.Events[0].ID != mainID {
 		t.Errorf("events -before = %+v; want the main push", list)
 	}
+	// The next page's command keeps the filters it was given.
+	r = admCLI(t, nil, "events", "-hook", "site", "-config", cfg, "-n", "1")
+	if want := "more: webhookd events -config " + cfg + " -hook site -n 1 -before " + devID + "\n"; !strings.HasSuffix(r.stdout, want) {
+		t.Errorf("events -hook site -n 1 ends:\n%s\nwant %q", r.stdout, want)
+	}
 	r = admCLI(t, nil, "events", "-config", cfg)
 	if !strings.Contains(r.stdout, "deploy=skipped notify=dead") || !strings.Contains(r.stdout, "deploy=succeeded notify=dead") {
 		t.Errorf("events table:\n%s", r.stdout)

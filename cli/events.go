@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -58,7 +59,7 @@ func cmdEvents() *Command {
 		if *af.json {
 			return printJSON(env.Stdout, list)
 		}
-		printEvents(env.Stdout, list)
+		printEvents(env.Stdout, list, nextCommand(fs))
 		return nil
 	}
 	return c
@@ -91,9 +92,29 @@ func eventsOffline(q url.Values, open func() (*store.Store, error)) (admin.Event
 	return list, nil
 }
 
+// nextCommand is the events command that shows the page after this one,
+// but for its -before: the flags given, as a shell would take them back.
+func nextCommand(fs *flag.FlagSet) string {
+	cmd := "webhookd events"
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "before" && f.Name != "json" {
+			cmd += " -" + f.Name + " " + shellQuote(f.Value.String())
+		}
+	})
+	return cmd
+}
+
+// shellQuote quotes s for a POSIX shell where it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@,+-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // printEvents writes a table of events: one line each, with every
-// action's state, then how to see more.
-func printEvents(w io.Writer, list admin.EventListJSON) {
+// action's state, then how to see more: next, the command, with -before.
+func printEvents(w io.Writer, list admin.EventListJSON, next string) {
 	if len(list.Events) == 0 {
 		fmt.Fprintln(w, "no events")
 		return
@@ -105,7 +126,7 @@ func printEvents(w io.Writer, list admin.EventListJSON) {
 	}
 	tw.Flush()
 	if list.Next != "" {
-		fmt.Fprintf(w, "more: webhookd events -before %s\n", list.Next)
+		fmt.Fprintf(w, "more: %s -before %s\n", cell(next), list.Next)
 	}
 }
 

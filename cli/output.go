@@ -58,9 +58,10 @@ func stamp(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05")
 }
 
-// escapeControls writes p to b with the control characters escaped (\x1b,
-// \u009b): an event's text comes from its sender, and an escape sequence
-// printed as it is could retitle the terminal, clear it or move its cursor.
+// escapeControls writes p to b with the control characters and the bytes
+// that are not UTF-8 escaped (\x1b, \u009b, \x9b): an event's text comes
+// from its sender, and an escape sequence printed as it is could retitle
+// the terminal, clear it or move its cursor.
 // Newlines and tabs stay, unless all is set.
 func escapeControls(b *bytes.Buffer, p []byte, all bool) {
 	for len(p) > 0 {
@@ -72,6 +73,10 @@ func escapeControls(b *bytes.Buffer, p []byte, all bool) {
 			fmt.Fprintf(b, "\\x%02x", r)
 		case r >= 0x80 && r < 0xa0:
 			fmt.Fprintf(b, "\\u%04x", r)
+		case r == utf8.RuneError && n == 1:
+			// Not UTF-8: a lone byte such as 0x9b, which a terminal
+			// reading 8-bit controls takes for CSI.
+			fmt.Fprintf(b, "\\x%02x", p[0])
 		default:
 			b.Write(p[:n])
 		}

@@ -15,20 +15,40 @@ import (
 func TestShow_EscapesControls(t *testing.T) {
 	ev := &admin.EventJSON{
 		ID: "06H4WK95M0000000", Hook: "open", Event: "push\x1b]0;PWNED\x07", Delivery: "d\x1b[2J",
-		Body: "hello\x1b]0;PWNED-TITLE\x07\x1b[2J\x1b[1;1Hall good\n\tindented \u009b31m",
+		Body: "hello\x1b]0;PWNED-TITLE\x07\x1b[2J\x1b[1;1Hall good\n\tindented \u009b31m, not UTF-8 \x9b2J",
 	}
 	var out bytes.Buffer
 	printEvent(safeWriter{&out}, ev)
 	s := out.String()
-	if strings.ContainsAny(s, "\x1b\x07\u009b") {
+	if strings.ContainsAny(s, "\x1b\x07\u009b") || strings.Contains(s, "\x9b") {
 		t.Errorf("control characters reached the output:\n%q", s)
 	}
-	for _, want := range []string{`push\x1b]0;PWNED\x07`, `d\x1b[2J`, `\x1b[1;1Hall good` + "\n  \tindented " + `\u009b31m`} {
+	for _, want := range []string{`push\x1b]0;PWNED\x07`, `d\x1b[2J`, `\x1b[1;1Hall good` + "\n  \tindented " + `\u009b31m, not UTF-8 \x9b2J`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
 	}
 	if got := cell("a\tb\nc\x1bd"); got != `a\x09b\x0ac\x1bd` {
 		t.Errorf("cell = %q", got)
+	}
+}
+
+// The dry run of a bulk replay lists event types as they came, escaped.
+func TestPrintBulk_EscapesControls(t *testing.T) {
+	var out bytes.Buffer
+	printBulk(&out, BulkResult{Events: []admin.BulkEvent{{ID: "06H4WK95M0000000", Hook: "pay", Type: "invoice.paid\x1b]0;PWNED\x07", State: "dead"}}, Done: &admin.BulkDone{Matched: 1}}, true)
+	if s := out.String(); strings.ContainsAny(s, "\x1b\x07") || !strings.Contains(s, `invoice.paid\x1b]0;PWNED\x07`) {
+		t.Errorf("dry run listed:\n%q", s)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"site": "site", "/etc/webhookd/webhookd.toml": "/etc/webhookd/webhookd.toml", "": "''",
+		"my conf.toml": "'my conf.toml'", "it's": `'it'\''s'`, "$HOME": "'$HOME'",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s; want %s", in, got, want)
+		}
 	}
 }

@@ -195,7 +195,7 @@ func printBulk(w io.Writer, out BulkResult, dry bool) {
 			tw := newTable(w)
 			fmt.Fprintln(tw, "ID\tRECEIVED\tHOOK\tEVENT\tSTATE")
 			for _, e := range out.Events {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, stamp(e.Received), e.Hook, orDash(e.Type), e.State)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, stamp(e.Received), e.Hook, orDash(cell(e.Type)), e.State)
 			}
 			tw.Flush()
 		}
