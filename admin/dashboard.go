@@ -169,7 +169,7 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 	d := &eventsData{Filter: f, Hooks: s.hooks(), States: EventStates, Events: list.Events, Status: st, Refused: len(s.opts.Rejections())}
 	if list.Next != "" {
 		older := url.Values{"before": {list.Next}}
-		for _, k := range []string{"hook", "state", "limit"} {
+		for _, k := range []string{"hook", "state", "limit", "since", "until"} {
 			if v := q.Get(k); v != "" {
 				older.Set(k, v)
 			}

@@ -1,8 +1,11 @@
 package admin
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +224,38 @@ func TestDashboard_LogoutEndsSession(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 401 {
 		t.Errorf("GET /api/backup with the cookie of a session that logged out = %d; want 401", res.StatusCode)
+	}
+}
+
+// The "Older events" link keeps every filter of the page, since too: the
+// pages it leads to never show events the filter leaves out.
+func TestDashboard_OlderKeepsFilters(t *testing.T) {
+	e := newEnv(t, "")
+	old := e.ingest("site", "push", `{}`)
+	time.Sleep(20 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	b1 := e.ingest("site", "push", `{}`)
+	b2 := e.ingest("site", "push", `{}`)
+	b := newBrowser(e)
+	older := regexp.MustCompile(`<a href="([^"]+)">Older events`)
+	link := regexp.MustCompile(`href="/events/([0-9A-Z]{16})"`)
+	path := "/?" + url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}, "limit": {"1"}}.Encode()
+	var seen []string
+	for pages := 0; path != "" && pages < 10; pages++ {
+		a := b.do("GET", path, nil)
+		if a.code != 200 {
+			t.Fatalf("GET %s = %d", path, a.code)
+		}
+		for _, m := range link.FindAllStringSubmatch(a.body, -1) {
+			seen = append(seen, m[1])
+		}
+		path = ""
+		if m := older.FindStringSubmatch(a.body); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+	}
+	if want := []string{b2, b1}; !slices.Equal(seen, want) {
+		t.Errorf("pages of /?since=…&limit=1 showed %v; want %v (not %s, from before since)", seen, want, old)
 	}
 }

@@ -407,3 +407,22 @@ func TestStore_MinFreeClockStepsBack(t *testing.T) {
 		t.Errorf("space back, clock an hour behind the last look: %v; want accepted", err)
 	}
 }
+
+// Stats' FileSize is the file's size on disk, which bbolt grows ahead of
+// the pages in use (what metrics and /api/status show as the database's
+// bytes).
+func TestStats_FileSize(t *testing.T) {
+	s, path := openTest(t, Options{})
+	fill(t, s, 200, 2<<10, nil)
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.FileSize != fi.Size() {
+		t.Errorf("FileSize = %d; the file is %d bytes", st.FileSize, fi.Size())
+	}
+}

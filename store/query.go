@@ -251,12 +251,12 @@ func (s *Store) ListJobs(st State, after string, limit int) (out []*Job, next st
 type Stats struct {
 	Jobs        map[State]int64
 	Events      int
-	FileSize    int64
+	FileSize    int64  // the database file's size on disk
 	OldestQueue string // id of the oldest pending or failed job, if any
 }
 
-// Stats returns job and event counts and the size of the data. It does not
-// scan: the counts are kept as events and jobs come and go.
+// Stats returns job and event counts and the database file's size. It does
+// not scan: the counts are kept as events and jobs come and go.
 func (s *Store) Stats() (Stats, error) {
 	st := Stats{Jobs: map[State]int64{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -279,6 +279,11 @@ func (s *Store) Stats() (Stats, error) {
 		}
 		return nil
 	})
+	// The file, not the pages in use (tx.Size): bbolt grows the file
+	// ahead of its data, and the disk holds the file.
+	if fi, serr := os.Stat(s.db.Path()); serr == nil {
+		st.FileSize = fi.Size()
+	}
 	return st, err
 }
 
