@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/internal/wire"
 )
 
 func cmdCheck() *Command {
@@ -28,6 +29,11 @@ func cmdCheck() *Command {
 			return err
 		}
 		if err := cfg.CheckTLSPair(); err != nil {
+			return err
+		}
+		// What serve builds from the file (each hook's verifier), built
+		// here too: check passes only a file serve starts on.
+		if _, _, err := wire.Build(cfg); err != nil {
 			return err
 		}
 		for _, w := range warnings {

@@ -251,7 +251,8 @@ func (t *table) tables(k, name string) []*table {
 			ms = append(ms, m)
 		}
 	case map[string]any:
-		t.d.errf(t.key(k), "%s must be written [[%s]] (an array of tables), not [%s]", k, t.key(k), t.key(k))
+		name := tablePath(t.key(k))
+		t.d.errf(t.key(k), "%s must be written [[%s]] (an array of tables), not [%s]", k, name, name)
 		return nil
 	default:
 		t.typeErr(k, "an array of tables", v)
@@ -306,13 +307,26 @@ func (t *table) done() {
 	}
 }
 
+// tablePath is a key's path as the file writes it: without the indexes of
+// the arrays of tables it is in (hook.0.action is [[hook.action]]).
+func tablePath(key string) string {
+	parts := strings.Split(key, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if strings.Trim(p, "0123456789") != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
+}
+
 // ParseDuration parses a Go duration ("90s", "1h30m") or a number of days
 // ("30d").
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseFloat(days, 64)
-		if err != nil || n < 0 || n > 100*365 {
+		if err != nil || !(n >= 0 && n <= 100*365) { // NaN too
 			return 0, fmt.Errorf("bad duration %q", s)
 		}
 		return time.Duration(n * float64(24*time.Hour)), nil

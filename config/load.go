@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -222,7 +223,7 @@ func (l *loader) server(t *table) Server {
 		TrustedProxies:  t.prefixes("trusted_proxies"),
 		RateLimit:       t.float("rate_limit", 0),
 	}
-	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+	if _, port, err := net.SplitHostPort(s.Listen); err != nil || !validPort(port) {
 		l.d.errf(t.key("listen"), "listen %q: want host:port, such as \":9000\"", s.Listen)
 	}
 	if s.MaxBody <= 0 {
@@ -248,7 +249,7 @@ func (l *loader) server(t *table) Server {
 		l.d.errf(t.key("acme_domains"), "acme_domains and tls_cert exclude each other: choose one")
 	}
 	if s.ACMEHTTP != "" {
-		if _, _, err := net.SplitHostPort(s.ACMEHTTP); err != nil {
+		if _, port, err := net.SplitHostPort(s.ACMEHTTP); err != nil || !validPort(port) {
 			l.d.errf(t.key("acme_http"), "acme_http %q: want host:port, such as \":80\"", s.ACMEHTTP)
 		}
 	}
@@ -308,8 +309,8 @@ func (l *loader) admin(t *table) Admin {
 		}
 		a.Listen = "unix:" + l.abs(p)
 	default:
-		host, _, err := net.SplitHostPort(a.Listen)
-		if err != nil {
+		host, port, err := net.SplitHostPort(a.Listen)
+		if err != nil || !validPort(port) {
 			l.d.errf(t.key("listen"), "listen %q: want host:port, unix:/path or off", a.Listen)
 		} else if !IsLoopback(host) && a.Token == nil && !t.has("token") {
 			l.d.errf(t.key("listen"), "admin listen %q reaches beyond this machine: set token (for example token = \"env:WEBHOOKD_ADMIN_TOKEN\")", a.Listen)
@@ -482,6 +483,13 @@ func (l *loader) params(t *table, name, provider string, spec providerSpec, know
 }
 
 // checkPublicKey says what is wrong with a provider's public_key, or "".
+// validPort reports whether a listener can bind port: 0 to 65535, or a
+// service name such as "http".
+func validPort(port string) bool {
+	_, err := net.LookupPort("tcp", port)
+	return err == nil
+}
+
 func checkPublicKey(provider, key string) string {
 	switch provider {
 	case "discord":
@@ -498,8 +506,8 @@ func checkPublicKey(provider, key string) string {
 		}
 		if k, err := x509.ParsePKIXPublicKey(der); err != nil {
 			return "is not a public key"
-		} else if _, ok := k.(*ecdsa.PublicKey); !ok {
-			return "is not an ECDSA key"
+		} else if ek, ok := k.(*ecdsa.PublicKey); !ok || ek.Curve != elliptic.P256() {
+			return "is not an ECDSA P-256 key"
 		}
 	}
 	return ""

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -80,6 +81,14 @@ func TestParse_Good(t *testing.T) {
 
 // TestParse_Errors: every problem is reported with its line.
 func TestParse_Errors(t *testing.T) {
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&p384.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		src  string
@@ -116,6 +125,13 @@ func TestParse_Errors(t *testing.T) {
 		{"hmac needs header", hook("provider = \"hmac\"\nsecret = \"x\""), `c.toml:1: hook "h": provider hmac needs header`},
 		{"tls half", "[server]\ntls_cert = \"a.pem\"", `c.toml:2: tls_cert and tls_key go together`},
 		{"key uses id", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nkey = \"k-{{ .id }}\""), `c.toml:7: hook "h" action "a": key cannot use .id`},
+		{"sendgrid key not P-256", hook("provider = \"sendgrid\"\npublic_key = \""+base64.StdEncoding.EncodeToString(der)+"\""), `c.toml:4: hook "h": public_key is not an ECDSA P-256 key`},
+		{"NaN days", "[store]\nretention = \"NaNd\"", `c.toml:2: retention: bad duration`},
+		{"listen port too big", "[server]\nlisten = \"127.0.0.1:99999\"", `c.toml:2: listen "127.0.0.1:99999": want host:port`},
+		{"admin port negative", "[admin]\nlisten = \"127.0.0.1:-1\"", `c.toml:2: listen "127.0.0.1:-1": want host:port`},
+		{"acme_http port", "[server]\nacme_domains = [\"a.example\"]\nacme_http = \":http-ish\"", `c.toml:3: acme_http ":http-ish": want host:port`},
+		{"byte order mark", "\ufeff[server]\nlisten = \":1\"\nmax_bdy = \"2MiB\"", `c.toml:3: unknown key "max_bdy" in [server]`},
+		{"action as table", hook("provider = \"none\"\n[hook.action]\nname = \"a\"\nrun = [\"x\"]"), `c.toml:4: action must be written [[hook.action]] (an array of tables), not [hook.action]`},
 		{"key uses $.id", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nkey = '{{ with .payload }}{{ $.id }}{{ end }}'"), `c.toml:7: hook "h" action "a": key cannot use .id`},
 	}
 	for _, tc := range tests {

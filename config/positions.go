@@ -98,6 +98,11 @@ func (s *scanner) skipBlank() {
 }
 
 func (s *scanner) document() {
+	// A byte order mark, which some editors write and the TOML parser
+	// skips.
+	if strings.HasPrefix(s.src, "\ufeff") {
+		s.i = len("\ufeff")
+	}
 	for {
 		s.skipBlank()
 		if s.eof() {
