@@ -52,9 +52,9 @@ type ClientHook struct {
 // clientFile is the part of the file LoadClient decodes.
 type clientFile struct {
 	Server struct {
-		Listen      string   `toml:"listen"`
-		TLSCert     string   `toml:"tls_cert"`
-		ACMEDomains []string `toml:"acme_domains"`
+		Listen      string  `toml:"listen"`
+		TLSCert     string  `toml:"tls_cert"`
+		ACMEDomains strList `toml:"acme_domains"`
 	} `toml:"server"`
 	Store struct {
 		Path string `toml:"path"`
@@ -64,24 +64,48 @@ type clientFile struct {
 		Token  string `toml:"token"`
 	} `toml:"admin"`
 	Hook []struct {
-		ID             string   `toml:"id"`
-		Path           string   `toml:"path"`
-		Provider       string   `toml:"provider"`
-		Secret         string   `toml:"secret"`
-		Secrets        []string `toml:"secrets"`
-		Events         []string `toml:"events"`
-		Header         string   `toml:"header"`
-		Algorithm      string   `toml:"algorithm"`
-		Encoding       string   `toml:"encoding"`
-		Prefix         string   `toml:"prefix"`
-		EventHeader    string   `toml:"event_header"`
-		DeliveryHeader string   `toml:"delivery_header"`
-		Username       string   `toml:"username"`
-		PublicKey      string   `toml:"public_key"`
-		PublicURL      string   `toml:"public_url"`
-		Tolerance      string   `toml:"tolerance"`
-		AllowSHA1      bool     `toml:"allow_sha1"`
+		ID             string  `toml:"id"`
+		Path           string  `toml:"path"`
+		Provider       string  `toml:"provider"`
+		Secret         string  `toml:"secret"`
+		Secrets        strList `toml:"secrets"`
+		Events         strList `toml:"events"`
+		Header         string  `toml:"header"`
+		Algorithm      string  `toml:"algorithm"`
+		Encoding       string  `toml:"encoding"`
+		Prefix         string  `toml:"prefix"`
+		EventHeader    string  `toml:"event_header"`
+		DeliveryHeader string  `toml:"delivery_header"`
+		Username       string  `toml:"username"`
+		PublicKey      string  `toml:"public_key"`
+		PublicURL      string  `toml:"public_url"`
+		Tolerance      string  `toml:"tolerance"`
+		AllowSHA1      bool    `toml:"allow_sha1"`
 	} `toml:"hook"`
+}
+
+// strList is a list of strings in the file, which Load also takes written
+// as one string (events = "push").
+type strList []string
+
+func (l *strList) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case string:
+		*l = strList{x}
+		return nil
+	case []any:
+		out := make(strList, 0, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return fmt.Errorf("item %d must be a string, not %s", i, tomlType(e))
+			}
+			out = append(out, s)
+		}
+		*l = out
+		return nil
+	}
+	return fmt.Errorf("must be an array of strings, not %s", tomlType(v))
 }
 
 // LoadClient reads the parts of the config file at path that the client

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -105,5 +106,32 @@ func TestLoadClient_Errors(t *testing.T) {
 	_, err := LoadClient(p)
 	if err == nil || !strings.Contains(err.Error(), p+":2:") {
 		t.Errorf("bad TOML: error = %v; want FILE:LINE", err)
+	}
+}
+
+// A file Load takes, LoadClient takes: a list of one written as a string
+// (events = "push") too.
+func TestLoadClient_ListAsString(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "w.toml")
+	src := "[server]\nlisten = \":443\"\nacme_domains = \"hooks.example.com\"\n[[hook]]\nid = \"site\"\nprovider = \"github\"\nsecrets = \"s3cret\"\nevents = \"push\"\n"
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load(p); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	c, err := LoadClient(p)
+	if err != nil {
+		t.Fatalf("LoadClient of a file Load takes: %v", err)
+	}
+	if !slices.Equal(c.ACMEDomains, []string{"hooks.example.com"}) || !slices.Equal(c.Hooks[0].Events, []string{"push"}) || len(c.Hooks[0].secrets) != 1 {
+		t.Errorf("client = %+v, hook %+v", c, c.Hooks[0])
+	}
+	// A list of something else is still an error, with its line.
+	if err := os.WriteFile(p, []byte("[[hook]]\nid = \"site\"\nevents = [1]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadClient(p); err == nil || !strings.Contains(err.Error(), "must be a string") {
+		t.Errorf("events = [1]: %v; want an error", err)
 	}
 }
