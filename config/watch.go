@@ -241,16 +241,26 @@ func (w *Watcher) sync() {
 	for _, p := range w.fs.WatchList() {
 		watched[filepath.Clean(p)] = true
 	}
+	ancestors := map[string]bool{}
 	for d := range dirs {
 		if w.dirs[d] && watched[d] {
 			continue
 		}
 		if err := w.fs.Add(d); err != nil {
-			// A directory that does not exist (yet) is looked at again at
-			// the next event or poll.
-			w.log.Warn("config watch: cannot watch directory", "dir", d, "err", err)
 			delete(dirs, d)
+			// A directory that does not exist yet (a secret's, say):
+			// watch the nearest one that does, to see it made.
+			a, next := existingAncestor(d)
+			if a != "" && (watched[a] || w.fs.Add(a) == nil) {
+				ancestors[a] = true
+				names[next] = true
+				continue
+			}
+			w.log.Warn("config watch: cannot watch directory", "dir", d, "err", err)
 		}
+	}
+	for a := range ancestors {
+		dirs[a] = true
 	}
 	for f := range leafs {
 		if err := w.fs.Add(f); err != nil {
@@ -258,6 +268,21 @@ func (w *Watcher) sync() {
 		}
 	}
 	w.dirs, w.leafs = dirs, leafs
+}
+
+// existingAncestor returns the nearest directory above d that exists, and
+// the path in it that leads down to d (its first missing part).
+func existingAncestor(d string) (dir, next string) {
+	for p := filepath.Clean(d); ; {
+		parent := filepath.Dir(p)
+		if parent == p {
+			return "", ""
+		}
+		if fi, err := os.Stat(parent); err == nil && fi.IsDir() {
+			return parent, p
+		}
+		p = parent
+	}
 }
 
 func (w *Watcher) unwatch(p string) {

@@ -197,6 +197,27 @@ func TestWatcher_Created(t *testing.T) {
 	}
 }
 
+// A watched file in a directory that does not exist yet (a secret's, say)
+// is seen at once when the directory and then the file are made, with no
+// poll to fall back on.
+func TestWatcher_CreatedInNewDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secrets", "deeper", "gh")
+	w := openWatcher(t, path)
+	mustMkdir(t, filepath.Join(dir, "secrets"))
+	mustMkdir(t, filepath.Join(dir, "secrets", "deeper"))
+	mustWrite(t, path, "s3cret")
+	if !waitChange(w, 5*time.Second) {
+		t.Fatal("creating the file in new directories was not reported")
+	}
+	for waitChange(w, 300*time.Millisecond) {
+	}
+	mustWrite(t, path, "newer")
+	if !waitChange(w, 5*time.Second) {
+		t.Fatal("writing the created file was not reported")
+	}
+}
+
 // TestWatcher_DirectoryReplaced: after the config's directory is swapped
 // for a new one (rm -rf conf; mv conf.new conf), saves in the new
 // directory are still seen at once, also one that removes the file and
