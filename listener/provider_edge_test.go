@@ -233,3 +233,27 @@ func TestRedact_RepeatedHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestToken_PlusInQuery: a token with a "+" (base64's), pasted into the
+// sender's URL as it is, verifies; so does the same token percent-encoded,
+// and a "+" standing for a space in a token that has one. Nothing else does.
+func TestToken_PlusInQuery(t *testing.T) {
+	for _, tc := range []struct {
+		secret, query string
+		ok            bool
+	}{
+		{"ab+cd/ef==", "token=ab+cd/ef==", true},
+		{"ab+cd/ef==", "token=ab%2Bcd%2Fef%3D%3D", true},
+		{"ab cd", "token=ab+cd", true},
+		{"ab cd", "token=ab%20cd", true},
+		{"ab+cd/ef==", "token=ab%20cd/ef==", false},
+		{"ab+cd/ef==", "token=abXcd/ef==", false},
+		{"ab+cd", "x=1&token=ab+cd&y=2", true},
+	} {
+		p := mustProvider(t, ProviderConfig{Name: "token", Secrets: [][]byte{[]byte(tc.secret)}})
+		r := &Request{Header: http.Header{}, URL: &url.URL{Path: "/hooks/x", RawQuery: tc.query}, Now: testNow}
+		if err := p.Verify(r); (err == nil) != tc.ok {
+			t.Errorf("secret %q, ?%s: Verify = %v; want ok %v", tc.secret, tc.query, err, tc.ok)
+		}
+	}
+}
