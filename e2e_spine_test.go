@@ -258,8 +258,13 @@ func TestE2E_Check(t *testing.T) {
 	dir := t.TempDir()
 	p := writeConfig(t, dir, "[server]\nlisten = \":9000\"\n\n[[hook]]\nid = \"x\"\nprovider = \"gitbub\"\nsecret = \"s\"\n")
 	out, err := exec.Command(binPath, "check", "-config", p).CombinedOutput()
-	if code := exitStatus(err); code != 1 || !strings.Contains(string(out), p+":6: hook \"x\": unknown provider \"gitbub\"") {
-		t.Errorf("check bad config: exit %d\n%s", code, out)
+	if code := exitStatus(err); code != 1 || !strings.HasPrefix(string(out), p+":6: hook \"x\": unknown provider \"gitbub\"") {
+		t.Errorf("check bad config: exit %d\n%s\nwant FILE:LINE: message from the first character", code, out)
+	}
+	// serve says it the same way, and starts nothing.
+	out, err = exec.Command(binPath, "serve", "-config", p).CombinedOutput()
+	if code := exitStatus(err); code != 1 || !strings.HasPrefix(string(out), p+":6: hook \"x\": unknown provider \"gitbub\"") {
+		t.Errorf("serve bad config: exit %d\n%s\nwant FILE:LINE: message from the first character", code, out)
 	}
 	writeConfig(t, dir, spineConfig)
 	cmd := exec.Command(binPath, "check", "-config", p)

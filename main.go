@@ -49,7 +49,13 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "webhookd:", err)
+	switch err.(type) {
+	case config.Errors, *config.Error:
+		// FILE:LINE: message, a line each, as editors and CI read them.
+		fmt.Fprintln(stderr, err)
+	default:
+		fmt.Fprintln(stderr, "webhookd:", err)
+	}
 	var ue *cli.UsageError
 	if errors.As(err, &ue) {
 		return 2
