@@ -84,10 +84,14 @@ func hmacSum(key, msg []byte) []byte {
 	return m.Sum(nil)
 }
 
-// bearer reports whether r carries the token as a bearer token.
+// bearer reports whether r carries the token as a bearer token (the
+// scheme's name in any case, as RFC 7235 has it).
 func (a *auth) bearer(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && a.token != nil && equal([]byte(tok), a.token)
+	v := r.Header.Get("Authorization")
+	if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
+		return false
+	}
+	return a.token != nil && equal([]byte(v[7:]), a.token)
 }
 
 // equal compares in constant time, whatever the lengths.

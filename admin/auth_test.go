@@ -86,6 +86,19 @@ func TestAuth_Token(t *testing.T) {
 			t.Errorf("GET %s with the token = %d; want 200", path, code)
 		}
 	}
+	// The scheme's name in any case (RFC 7235); nothing but it.
+	for auth, want := range map[string]int{"bearer " + testToken: 200, "BEARER " + testToken: 200, "Basic " + testToken: 401, "Bearer" + testToken: 401, testToken: 401} {
+		req, _ := http.NewRequest("GET", e.ts.URL+"/api/status", nil)
+		req.Header.Set("Authorization", auth)
+		res, err := e.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("Authorization: %s… = %d; want %d", auth[:7], res.StatusCode, want)
+		}
+	}
 	if code, _ := e.call("POST", "/api/events/"+id+"/replay", "", nil); code != 401 {
 		t.Errorf("POST replay without a token = %d; want 401", code)
 	}
