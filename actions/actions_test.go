@@ -289,6 +289,29 @@ func TestExec_MissingKey(t *testing.T) {
 	}
 }
 
+// TestExec_Unrunnable: an argument or environment value the payload
+// fills with a NUL byte, or an empty command, can never be run: the job
+// is dead at once, not retried.
+func TestExec_Unrunnable(t *testing.T) {
+	for name, a := range map[string]*Action{
+		"nul in argument": execAction("h", "a", "/bin/echo", "{{ .payload.v }}"),
+		"nul in env":      execAction("h", "a", "/bin/true"),
+		"empty command":   execAction("h", "a", "{{ .payload.cmd }}"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			a.Retries = 3
+			if name == "nul in env" {
+				a.Env = []EnvVar{{Name: "V", Value: mustTmpl("{{ .payload.v }}")}}
+			}
+			h := newHarness(t, a)
+			j := h.waitState(h.ingest("h", `{"v":"a\u0000b","cmd":""}`), store.Dead, store.Failed)
+			if j.State != store.Dead || !strings.Contains(j.Reason, "nothing was run") {
+				t.Errorf("job is %s (%s); want dead at once, nothing run", j.State, j.Reason)
+			}
+		})
+	}
+}
+
 // TestExec_TimeoutKillsGroup: at the timeout the command and the child it
 // started in the background are both killed.
 func TestExec_TimeoutKillsGroup(t *testing.T) {

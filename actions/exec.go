@@ -59,13 +59,24 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		if err != nil {
 			return fail(true, "run[%d]: %v; nothing was run", i, err)
 		}
+		if strings.ContainsRune(v, 0) {
+			// From the payload, and no command can be given it: the
+			// same at every attempt.
+			return fail(true, "run[%d]: rendered with a NUL byte, which no argument can hold; nothing was run", i)
+		}
 		argv[i] = v
+	}
+	if argv[0] == "" {
+		return fail(true, "run[0]: rendered empty: no command to run; nothing was run")
 	}
 	env := inherited(os.Environ(), s.cfg.Load().HideEnv)
 	for _, e := range a.Env {
 		v, err := e.Value.Execute(in.data)
 		if err != nil {
 			return fail(true, "env %s: %v; nothing was run", e.Name, err)
+		}
+		if strings.ContainsRune(v, 0) {
+			return fail(true, "env %s: rendered with a NUL byte, which no environment variable can hold; nothing was run", e.Name)
 		}
 		env = append(env, e.Name+"="+v)
 	}
