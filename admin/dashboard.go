@@ -200,6 +200,7 @@ func (s *Server) hooks() []string {
 type eventData struct {
 	Event   *EventJSON
 	Payload string // pretty-printed
+	Binary  bool   // Payload is the body in base64: it is not text
 	Actions []ActionJSON
 	// Latest marks each action's newest job: the one that decides.
 	Latest map[string]bool
@@ -220,6 +221,13 @@ func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
 		enc.SetEscapeHTML(false) // the template escapes; show the text as sent
 		if err := enc.Encode(ev.Payload); err == nil {
 			d.Payload = strings.TrimSuffix(b.String(), "\n")
+		}
+	} else if ev.BodyBase64 != "" {
+		d.Binary = true
+		for b64 := ev.BodyBase64; b64 != ""; {
+			n := min(len(b64), 76)
+			d.Payload += b64[:n] + "\n"
+			b64 = b64[n:]
 		}
 	} else {
 		d.Payload = ev.Body

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/base64"
 	"html"
 	"net/http"
 	"net/url"
@@ -257,5 +258,31 @@ func TestDashboard_OlderKeepsFilters(t *testing.T) {
 	}
 	if want := []string{b2, b1}; !slices.Equal(seen, want) {
 		t.Errorf("pages of /?since=…&limit=1 showed %v; want %v (not %s, from before since)", seen, want, old)
+	}
+}
+
+// A body that is not UTF-8 text reaches the API exactly (base64), not with
+// its bytes turned into U+FFFD, and the dashboard says what it shows.
+func TestEvent_BinaryBody(t *testing.T) {
+	e := newEnv(t, "")
+	body := "PK\x03\x04\x00\x9b\xff\xfe binary"
+	id := e.ingest("site", "push", body)
+	var ev EventJSON
+	if code, raw := e.call("GET", "/api/events/"+id, "", &ev); code != 200 {
+		t.Fatalf("GET = %d %s", code, raw)
+	}
+	got, err := base64.StdEncoding.DecodeString(ev.BodyBase64)
+	if err != nil || string(got) != body || ev.Body != "" {
+		t.Errorf("body %q, body_base64 %q (%v); want the exact bytes in body_base64 alone", ev.Body, ev.BodyBase64, err)
+	}
+	text := e.ingest("site", "push", "plain text, é")
+	ev = EventJSON{}
+	e.call("GET", "/api/events/"+text, "", &ev)
+	if ev.Body != "plain text, é" || ev.BodyBase64 != "" {
+		t.Errorf("text body: body %q, body_base64 %q; want the text in body", ev.Body, ev.BodyBase64)
+	}
+	a := newBrowser(e).do("GET", "/events/"+id, nil)
+	if a.code != 200 || !strings.Contains(a.body, "Not text") || !strings.Contains(a.body, base64.StdEncoding.EncodeToString([]byte(body))) {
+		t.Errorf("event page = %d; want the body in base64, said so:\n%s", a.code, a.body)
 	}
 }

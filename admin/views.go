@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/store"
 	"github.com/webhookd/webhookd/tmpl"
@@ -24,10 +26,12 @@ type EventJSON struct {
 	Headers     map[string]string `json:"headers,omitempty"`
 	Query       string            `json:"query,omitempty"`
 	// Payload is the parsed body; Body is the body as text when it is not
-	// JSON or a form.
-	Payload any       `json:"payload,omitempty"`
-	Body    string    `json:"body,omitempty"`
-	Jobs    []JobJSON `json:"jobs"`
+	// JSON or a form; BodyBase64 the body, exactly, when it is not text
+	// (not UTF-8), and then Body is empty.
+	Payload    any       `json:"payload,omitempty"`
+	Body       string    `json:"body,omitempty"`
+	BodyBase64 string    `json:"body_base64,omitempty"`
+	Jobs       []JobJSON `json:"jobs"`
 }
 
 // EventListJSON is a page of events: GET /api/events.
@@ -79,8 +83,11 @@ func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, e
 			// Shown parsed, the API and the dashboard indent it: a payload
 			// whose indentation would dwarf its body is shown as the body.
 			out.Payload = p
-		} else if len(ev.Body) > 0 {
+		} else if utf8.Valid(ev.Body) {
 			out.Body = string(ev.Body)
+		} else {
+			// As text, JSON would turn its bytes into U+FFFD.
+			out.BodyBase64 = base64.StdEncoding.EncodeToString(ev.Body)
 		}
 	}
 	for _, j := range jobs {

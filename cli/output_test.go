@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -50,5 +51,16 @@ func TestShellQuote(t *testing.T) {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %s; want %s", in, got, want)
 		}
+	}
+}
+
+// A body that is not text (the API's body_base64) is shown with its bytes,
+// those that are not UTF-8 escaped.
+func TestShow_BinaryBody(t *testing.T) {
+	ev := &admin.EventJSON{ID: "06H4WK95M0000000", Hook: "bin", BodyBase64: base64.StdEncoding.EncodeToString([]byte("PK\x03\x04\x9b2J é"))}
+	var out bytes.Buffer
+	printEvent(safeWriter{&out}, ev)
+	if s := out.String(); !strings.Contains(s, `body (not UTF-8 text)`+"\n  "+`PK\x03\x04\x9b2J é`) || strings.Contains(s, "\x9b") {
+		t.Errorf("show printed:\n%q", s)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,5 +150,11 @@ func printEvent(w io.Writer, ev *admin.EventJSON) {
 		}
 	case ev.Body != "":
 		fmt.Fprintf(w, "\nbody\n  %s\n", strings.ReplaceAll(ev.Body, "\n", "\n  "))
+	case ev.BodyBase64 != "":
+		// Not text: its bytes as they are, which w escapes where they
+		// are not UTF-8 (\x9b); -json has them exactly, in base64.
+		if b, err := base64.StdEncoding.DecodeString(ev.BodyBase64); err == nil {
+			fmt.Fprintf(w, "\nbody (not UTF-8 text)\n  %s\n", strings.ReplaceAll(string(b), "\n", "\n  "))
+		}
 	}
 }
