@@ -357,8 +357,10 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 	}
 	name := fmt.Sprintf("hook %q", h.ID)
 	h.Path = t.str("path", "/hooks/"+h.ID)
-	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, "?# ") {
-		l.d.errf(t.key("path"), "%s: path %q must start with / and hold no ?, # or spaces", name, h.Path)
+	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, "?#% ") {
+		// No %: requests are matched on their decoded path, so a path
+		// written encoded could never be reached as written.
+		l.d.errf(t.key("path"), "%s: path %q must start with / and hold no ?, #, %% or spaces", name, h.Path)
 	}
 	h.Provider = t.str("provider", "")
 	spec, known := providerSpecs[h.Provider]

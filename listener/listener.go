@@ -143,15 +143,8 @@ func (l *Listener) Open() error {
 		return fmt.Errorf("listen %s: %w", l.opts.Addr, err)
 	}
 	l.ln = ln
-	return nil
-}
-
-// Addr returns the bound address.
-func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
-
-// Serve serves until Shutdown or Close. It returns nil after a shutdown.
-func (l *Listener) Serve() error {
-	defer close(l.done)
+	// Made here, not in Serve: Shutdown, from another goroutine, may come
+	// before Serve has begun, and must find it.
 	o := l.opts
 	l.srv = &http.Server{
 		Handler:           l,
@@ -162,9 +155,19 @@ func (l *Listener) Serve() error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}
+	return nil
+}
+
+// Addr returns the bound address.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Serve serves until Shutdown or Close (Open first). It returns nil after
+// a shutdown, also one that came before it.
+func (l *Listener) Serve() error {
+	defer close(l.done)
 	ln := l.ln
-	if o.TLS != nil {
-		ln = tls.NewListener(ln, o.TLS)
+	if l.opts.TLS != nil {
+		ln = tls.NewListener(ln, l.opts.TLS)
 	}
 	err := l.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -184,23 +187,21 @@ func durOr(d, def time.Duration) time.Duration {
 // commit included) until ctx ends.
 func (l *Listener) Shutdown(ctx context.Context) error {
 	if l.srv == nil {
-		if l.ln != nil {
-			return l.ln.Close()
-		}
-		return nil
+		return nil // never opened
 	}
-	return l.srv.Shutdown(ctx)
+	err := l.srv.Shutdown(ctx)
+	l.ln.Close() // the server closes it only once Serve has begun
+	return err
 }
 
 // Close stops at once.
 func (l *Listener) Close() error {
 	if l.srv == nil {
-		if l.ln != nil {
-			return l.ln.Close()
-		}
 		return nil
 	}
-	return l.srv.Close()
+	err := l.srv.Close()
+	l.ln.Close()
+	return err
 }
 
 // Rejections returns the recent refusals, newest first.
@@ -296,7 +297,11 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 		return refuse(http.StatusNotFound, "route", "no such hook")
 	}
 	if r.Method != http.MethodPost {
-		a := refuse(http.StatusMethodNotAllowed, "method", "method "+r.Method+" not allowed; use POST")
+		m := r.Method
+		if len(m) > 16 {
+			m = m[:16] + "…" // a method is any token, up to the header limit
+		}
+		a := refuse(http.StatusMethodNotAllowed, "method", "method "+m+" not allowed; use POST")
 		a.header = map[string]string{"Allow": http.MethodPost}
 		return a
 	}

@@ -3,6 +3,7 @@ package listener
 import (
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Rejection is a refused request, kept in memory to answer "why didn't my
@@ -28,9 +29,11 @@ type rejections struct {
 func newRejections(n int) *rejections { return &rejections{ring: make([]Rejection, n)} }
 
 func (r *rejections) add(x Rejection) {
-	if len(x.Path) > 200 {
-		x.Path = x.Path[:200]
-	}
+	// Each entry is bounded, as the ring is: a client writes its path,
+	// and a reason may quote what it sent.
+	x.Path = cut(x.Path, 200)
+	x.Reason = cut(x.Reason, 300)
+	x.Hook = cut(x.Hook, 100)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ring[r.next] = x
@@ -38,6 +41,17 @@ func (r *rejections) add(x Rejection) {
 	if r.next == 0 {
 		r.full = true
 	}
+}
+
+// cut shortens s to at most n bytes, at a character's start.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func (r *rejections) list() []Rejection {
