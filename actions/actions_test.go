@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/store"
 	"github.com/webhookd/webhookd/tmpl"
@@ -738,7 +740,9 @@ func TestHTTP_CannotBeSent(t *testing.T) {
 		headers               []EnvVar
 	}{
 		{"header", srv.URL, `{"title":"line1\nline2"}`, "header X-Title: its value holds a line break", []EnvVar{{Name: "X-Title", Value: mustTmpl("{{ .payload.title }}")}}},
-		{"scheme", "{{ .payload.u }}", `{"u":"ftp://127.0.0.1/x"}`, `url "ftp://127.0.0.1/x" is not an http:// or https:// URL`, nil},
+		{"scheme", "{{ .payload.u }}", `{"u":"ftp://127.0.0.1/x"}`, `url "ftp://127.0.0.1/…" is not an http:// or https:// URL`, nil},
+		// Only the host is quoted: the rest of a URL can be a credential.
+		{"no scheme", "{{ .payload.u }}", `{"u":"hooks.slack.com/services/T0/B0/s3cretpath"}`, `url "hooks.slack.com/…" is not an http:// or https:// URL`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(tc.url), Method: "POST", Timeout: 5 * time.Second,
@@ -753,6 +757,42 @@ func TestHTTP_CannotBeSent(t *testing.T) {
 	}
 	if calls.Load() != 0 {
 		t.Errorf("the receiver got %d requests; want none", calls.Load())
+	}
+}
+
+// TestHTTP_ErrorQuotesHostOnly: a network error, stored with the run,
+// logged and shown, quotes the URL's scheme and host, not its path (a
+// Slack or Discord webhook URL's path is its credential).
+func TestHTTP_ErrorQuotesHostOnly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // connection refused
+	a := &Action{Hook: "h", Name: "relay", URL: mustTmpl("http://" + addr + "/services/T0/B0/s3cretpath"), Method: "POST",
+		Timeout: 5 * time.Second, Concurrency: 1}
+	h := newHarness(t, a)
+	j := h.waitState(h.ingest("h", `{}`), store.Dead)
+	runs, _ := h.st.Runs(j.ID)
+	if len(runs) != 1 || strings.Contains(j.Reason+runs[0].Error, "s3cretpath") || !strings.Contains(runs[0].Error, `"http://`+addr+`/…"`) {
+		t.Errorf("reason %q, run error %q; want the host only", j.Reason, runs[0].Error)
+	}
+}
+
+// TestHTTP_AnswerCutAtCharacter: a kept answer cut at its 64 KiB ends at
+// a whole character.
+func TestHTTP_AnswerCutAtCharacter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(strings.Repeat("a", maxResponse-1) + strings.Repeat("é", 10)))
+	}))
+	defer srv.Close()
+	a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(srv.URL), Method: "POST", Timeout: 5 * time.Second, Concurrency: 1}
+	h := newHarness(t, a)
+	j := h.waitState(h.ingest("h", `{}`), store.Succeeded)
+	runs, _ := h.st.Runs(j.ID)
+	if len(runs) != 1 || !runs[0].Truncated || !utf8.Valid(runs[0].Output) || len(runs[0].Output) != maxResponse-1 {
+		t.Errorf("kept %d bytes (valid UTF-8 %v, truncated %v); want the %d before the cut character", len(runs[0].Output), utf8.Valid(runs[0].Output), runs[0].Truncated, maxResponse-1)
 	}
 }
 

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/webhookd/webhookd/internal/redact"
 	"github.com/webhookd/webhookd/internal/stdwh"
 	"github.com/webhookd/webhookd/store"
 )
@@ -61,11 +64,11 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, a.Method, url, bytes.NewReader(body))
 	if err != nil {
-		return fail(true, "request: %v; nothing was sent", err)
+		return fail(true, "request: %v; nothing was sent", redactErr(err))
 	}
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" || req.URL.Host == "" {
 		// The client would refuse it, every retry alike.
-		return fail(true, "url %q is not an http:// or https:// URL; nothing was sent", url)
+		return fail(true, "url %q is not an http:// or https:// URL; nothing was sent", redact.URL(url))
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -97,7 +100,7 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 	started = s.now()
 	resp, err := s.client.Do(req)
 	if err != nil {
-		r := result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: err.Error()}}
+		r := result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: redactErr(err).Error()}}
 		if ctx.Err() != nil {
 			r.run.Result = store.RunInterrupted
 			r.cancelled = context.Cause(ctx) == errCancelled
@@ -114,7 +117,11 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 	// as it came, and marked as not all of it.
 	truncated := len(respBody) > maxResponse || err != nil
 	if len(respBody) > maxResponse {
-		respBody = respBody[:maxResponse]
+		n := maxResponse
+		for n > maxResponse-utf8.UTFMax && !utf8.RuneStart(respBody[n]) {
+			n-- // not inside a character
+		}
+		respBody = respBody[:n]
 	}
 	r := result{run: store.Run{Started: started, Finished: s.now(), Status: resp.StatusCode, Output: respBody, Truncated: truncated}}
 	code := resp.StatusCode
@@ -147,6 +154,19 @@ func validHeaderValue(v string) bool {
 		}
 	}
 	return true
+}
+
+// redactErr is err with the URL it quotes (the client's errors do) cut to
+// scheme and host: the errors are stored, logged and shown, and the rest of
+// a URL can be a credential.
+func redactErr(err error) error {
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		c := *ue
+		c.URL = redact.URL(ue.URL)
+		return &c
+	}
+	return err
 }
 
 // maxRetryAfter caps the wait a receiver's Retry-After asks for.

@@ -20,6 +20,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/webhookd/webhookd/internal/redact"
+
 	"github.com/webhookd/webhookd/tmpl"
 )
 
@@ -485,16 +487,6 @@ func (l *loader) params(t *table, name, provider string, spec providerSpec, know
 }
 
 // checkPublicKey says what is wrong with a provider's public_key, or "".
-// hostOnly is a URL without scheme cut after its host, for an error: the
-// rest of a URL can be a credential (a Slack or Discord webhook URL is
-// one), and errors are logged and shown.
-func hostOnly(u string) string {
-	if i := strings.IndexAny(u, "/?#"); i >= 0 {
-		return u[:i] + "/…"
-	}
-	return u
-}
-
 // validPort reports whether a listener can bind port: 0 to 65535, or a
 // service name such as "http".
 func validPort(port string) bool {
@@ -599,7 +591,7 @@ func (l *loader) action(t *table, hookName string) *Action {
 	if isHTTP {
 		a.URL = tpl("url", url)
 		if a.URL != nil && a.URL.IsPlain() && !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-			l.d.errf(t.key("url"), "%s: url %q must start with http:// or https://", name, hostOnly(url))
+			l.d.errf(t.key("url"), "%s: url %q must start with http:// or https://", name, redact.URL(url))
 		}
 	}
 	a.Method = strings.ToUpper(t.str("method", "POST"))

@@ -128,6 +128,7 @@ func TestParse_Errors(t *testing.T) {
 		{"sendgrid key not P-256", hook("provider = \"sendgrid\"\npublic_key = \"" + base64.StdEncoding.EncodeToString(der) + "\""), `c.toml:4: hook "h": public_key is not an ECDSA P-256 key`},
 		{"url without scheme, cut", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nurl = \"hooks.slack.com/services/T0/B0/s3cretpath\""), `c.toml:6: hook "h" action "a": url "hooks.slack.com/…" must start with http:// or https://`},
 		{"percent in path", hook("provider = \"none\"\npath = \"/hooks/a%20b\""), `c.toml:4: hook "h": path "/hooks/a%20b" must start with / and hold no ?, #, % or spaces`},
+		{"url without scheme, no password", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nurl = \"deploy:hunter2pass@ci.example.com/hooks/x\""), `c.toml:6: hook "h" action "a": url "…@ci.example.com/…" must start`},
 		{"NaN days", "[store]\nretention = \"NaNd\"", `c.toml:2: retention: bad duration`},
 		{"listen port too big", "[server]\nlisten = \"127.0.0.1:99999\"", `c.toml:2: listen "127.0.0.1:99999": want host:port`},
 		{"admin port negative", "[admin]\nlisten = \"127.0.0.1:-1\"", `c.toml:2: listen "127.0.0.1:-1": want host:port`},
