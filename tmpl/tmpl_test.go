@@ -67,7 +67,7 @@ func TestTemplate_Execute(t *testing.T) {
 // them), not in fmt's exponent form; they still compare as numbers, in
 // templates and in a when over the same event.
 func TestTemplate_Numbers(t *testing.T) {
-	body := `{"a":1234567.5,"b":10000000.25,"c":0.00001,"d":[2.5,{"e":1e300}],"n":42,"big":123456789012345678901234567890}`
+	body := `{"a":1234567.5,"b":10000000.25,"c":0.00001,"d":[2.5,{"e":1e300}],"f":0.00000015,"g":1e-300,"h":1e21,"n":42,"big":123456789012345678901234567890}`
 	d := &Data{ContentType: "application/json", Body: []byte(body)}
 	for text, want := range map[string]string{
 		`{{ .payload.a }}`:                          "1234567.5",
@@ -75,6 +75,9 @@ func TestTemplate_Numbers(t *testing.T) {
 		`{{ .payload.c }}`:                          "0.00001",
 		`{{ index .payload.d 0 }}`:                  "2.5",
 		`{{ (index .payload.d 1).e }}`:              "1e+300",
+		`{{ .payload.f }}`:                          "1.5e-7",
+		`{{ .payload.g }}`:                          "1e-300",
+		`{{ .payload.h }}`:                          "1e+21",
 		`{{ .payload.n }}`:                          "42",
 		`{{ .payload.big }}`:                        "123456789012345678901234567890",
 		`{{ printf "%.2f" .payload.a }}`:            "1234567.50",
