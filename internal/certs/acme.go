@@ -101,13 +101,20 @@ func (a *ACME) Prefetch(ctx context.Context) {
 			// A client that offers ECDSA, as every current one does:
 			// autocert keeps an RSA certificate apart, for clients
 			// that cannot use ECDSA, and gets it when one asks.
-			_, _ = a.getCertificate(&tls.ClientHelloInfo{
+			cert, err := a.m.GetCertificate(&tls.ClientHelloInfo{
 				ServerName:        name,
 				CipherSuites:      []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
 				SignatureSchemes:  []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
 				SupportedCurves:   []tls.CurveID{tls.X25519, tls.CurveP256},
 				SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
 			})
+			if err != nil {
+				// Not a handshake's failure: that one is still logged
+				// when it comes.
+				a.log.Warn("no TLS certificate at start; the first handshake for the name asks the CA again", "server_name", name, "err", err)
+				return
+			}
+			a.ready(name, cert)
 		}()
 	}
 	done := make(chan struct{})
@@ -181,19 +188,27 @@ func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 		}
 		return nil, err
 	}
-	if !probe && cert.Leaf != nil {
-		serial := cert.Leaf.SerialNumber.String()
-		a.mu.Lock()
-		changed := a.serial[name] != serial
-		a.serial[name] = serial
-		delete(a.failed, name)
-		a.mu.Unlock()
-		if changed {
-			a.log.Info("TLS certificate ready", "server_name", name, "issuer", cert.Leaf.Issuer.CommonName,
-				"not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
-		}
+	if !probe {
+		a.ready(name, cert)
 	}
 	return cert, nil
+}
+
+// ready logs a certificate for name the first time it is served.
+func (a *ACME) ready(name string, cert *tls.Certificate) {
+	if cert.Leaf == nil {
+		return
+	}
+	serial := cert.Leaf.SerialNumber.String()
+	a.mu.Lock()
+	changed := a.serial[name] != serial
+	a.serial[name] = serial
+	delete(a.failed, name)
+	a.mu.Unlock()
+	if changed {
+		a.log.Info("TLS certificate ready", "server_name", name, "issuer", cert.Leaf.Issuer.CommonName,
+			"not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
 }
 
 func remote(hello *tls.ClientHelloInfo) string {

@@ -153,6 +153,47 @@ func TestACME_Prefetch(t *testing.T) {
 	}
 }
 
+// A Prefetch that cannot reach the CA says so as itself, not as a
+// handshake, and leaves the next real handshake's failure to be logged.
+func TestACME_PrefetchFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := "https://" + ln.Addr().String() + "/dir"
+	ln.Close() // no CA there
+	var logs logBuffer
+	a, err := NewACME(ACMEOptions{Domains: []string{acmeName}, CacheDir: filepath.Join(t.TempDir(), "acme"),
+		DirectoryURL: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Prefetch(t.Context())
+	if s := logs.String(); !strings.Contains(s, "no TLS certificate at start") || strings.Contains(s, "for the handshake") {
+		t.Errorf("Prefetch's failure logged as:\n%s", s)
+	}
+	srv, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if c, err := srv.Accept(); err == nil {
+			tls.Server(c, a.TLSConfig()).Handshake()
+			c.Close()
+		}
+	}()
+	if c, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{ServerName: acmeName, InsecureSkipVerify: true}); err == nil {
+		c.Close()
+	}
+	<-served
+	if !strings.Contains(logs.String(), "no TLS certificate for the handshake") || !strings.Contains(logs.String(), "remote=127.0.0.1:") {
+		t.Errorf("a sender's failed handshake after a failed Prefetch was not logged:\n%s", logs.String())
+	}
+}
+
 func TestACME_HTTP01(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
