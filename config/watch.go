@@ -221,6 +221,21 @@ func (w *Watcher) sync() {
 			leafs[target] = true
 		}
 	}
+	// A directory that does not exist yet (a secret's, say) is watched
+	// through the nearest one that does, to see it made.
+	ancestors := map[string]bool{}
+	for d := range dirs {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			delete(dirs, d)
+			if a, next := existingAncestor(d); a != "" {
+				ancestors[a] = true
+				names[next] = true
+			}
+		}
+	}
+	for a := range ancestors {
+		dirs[a] = true
+	}
 	w.names = names
 	if w.fs == nil {
 		return // Open watches them
@@ -241,26 +256,16 @@ func (w *Watcher) sync() {
 	for _, p := range w.fs.WatchList() {
 		watched[filepath.Clean(p)] = true
 	}
-	ancestors := map[string]bool{}
 	for d := range dirs {
 		if w.dirs[d] && watched[d] {
 			continue
 		}
 		if err := w.fs.Add(d); err != nil {
-			delete(dirs, d)
-			// A directory that does not exist yet (a secret's, say):
-			// watch the nearest one that does, to see it made.
-			a, next := existingAncestor(d)
-			if a != "" && (watched[a] || w.fs.Add(a) == nil) {
-				ancestors[a] = true
-				names[next] = true
-				continue
-			}
+			// Gone since the look above, or not ours to watch: looked at
+			// again at the next event or poll.
 			w.log.Warn("config watch: cannot watch directory", "dir", d, "err", err)
+			delete(dirs, d)
 		}
-	}
-	for a := range ancestors {
-		dirs[a] = true
 	}
 	for f := range leafs {
 		if err := w.fs.Add(f); err != nil {
