@@ -29,6 +29,9 @@ type result struct {
 	// interrupted is a run cut off by a stop; cancelled, by a person.
 	interrupted bool
 	cancelled   bool
+	// payload is the run's payload file, left for the caller to remove
+	// once the run's start is on disk (runInput.keepPayload).
+	payload string
 }
 
 // errCancelled and errStopping are the causes a run's context is cancelled
@@ -44,6 +47,11 @@ type runInput struct {
 	job    *store.Job
 	event  *store.Event
 	data   *tmpl.Data
+	// keepPayload leaves the payload file for the caller (result.payload):
+	// the run started before its start was on disk, and until it is, that
+	// file in the run directory is what tells a restart after a crash that
+	// the run happened (lostStarts), even once the run has ended.
+	keepPayload bool
 }
 
 // runExec runs a command attempt.
@@ -90,8 +98,13 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	if err != nil {
 		return fail(false, "payload file: %v", err)
 	}
-	defer os.Remove(payload.Name())
 	defer payload.Close()
+	if !in.keepPayload {
+		defer os.Remove(payload.Name())
+	}
+	fail = func(permanent bool, format string, args ...any) result {
+		return result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: fmt.Sprintf(format, args...)}, permanent: permanent, payload: keptPayload(in, payload)}
+	}
 	env = append(env,
 		"WEBHOOKD_EVENT_ID="+in.event.ID,
 		"WEBHOOKD_JOB_ID="+in.job.ID,
@@ -203,7 +216,7 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	outMu.Unlock()
 	code := cmd.ProcessState.ExitCode()
 	run := store.Run{Started: started, Finished: s.now(), ExitCode: &code, Output: output, Truncated: truncated}
-	res := result{run: run}
+	res := result{run: run, payload: keptPayload(in, payload)}
 	switch {
 	case stopReason != "" && ctx.Err() != nil:
 		res.run.Result = store.RunInterrupted
@@ -221,6 +234,14 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		res.run.Error = exitMessage(cmd.ProcessState, waitErr)
 	}
 	return res
+}
+
+// keptPayload is the payload file's name when the caller removes it.
+func keptPayload(in *runInput, f *os.File) string {
+	if in.keepPayload {
+		return f.Name()
+	}
+	return ""
 }
 
 // groupSettle is how long a command's group may take, after the command

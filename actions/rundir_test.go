@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,5 +223,74 @@ func TestScheduler_LostStart(t *testing.T) {
 	b, _ := os.ReadFile(logf)
 	if j.Attempts != 2 || len(runs) != 2 || runs[0].Result != store.RunInterrupted || strings.TrimSpace(string(b)) != "2" {
 		t.Errorf("attempts %d, runs %+v, the script saw attempt %q; want 2 attempts, the cut-off one recorded, and WEBHOOKD_ATTEMPT=2", j.Attempts, runs, strings.TrimSpace(string(b)))
+	}
+}
+
+// TestScheduler_EarlyStartKeepsTrace: a run started while the finish
+// before it is being written (concurrency = 1) may end before that write
+// does. Until the write lands, its payload file stays in the run
+// directory: after a kill -9 in that window it is what tells the restart
+// that the run happened, so that the rerun is attempt 2, not attempt 1
+// again with no record of the first. Once the write lands it goes.
+func TestScheduler_EarlyStartKeepsTrace(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "wait.sh", `[ "$1" = 2 ] || while [ ! -e "$0.go" ]; do sleep 0.01; done`+"\n")
+	var block atomic.Bool
+	release := make(chan struct{})
+	h := newHarnessStore(t, store.Options{FailWrites: func() error {
+		if block.Load() {
+			<-release
+		}
+		return nil
+	}}, execAction("h", "seq", sh, "{{ .payload.n }}"))
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+
+	ev1 := h.ingest("h", `{"n": 1}`)
+	ev2 := h.ingest("h", `{"n": 2}`)
+	h.waitState(ev1, store.Running)
+	j2 := h.jobs(ev2)[0]
+	traces := func() []string {
+		var out []string
+		for _, d := range []string{h.s.runDir, h.s.memDir} {
+			if d != "" {
+				m, _ := filepath.Glob(filepath.Join(d, payloadPrefix+j2.ID+"-1.*"))
+				out = append(out, m...)
+			}
+		}
+		return out
+	}
+
+	// Run 1 ends; its finish, which starts run 2, is held in its commit;
+	// run 2 runs and ends meanwhile.
+	block.Store(true)
+	if err := os.WriteFile(sh+".go", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	onBooks := func() int {
+		h.s.mu.Lock()
+		defer h.s.mu.Unlock()
+		return len(h.s.running)
+	}
+	// Both runs over (none listed as running), both still on the books.
+	for len(h.s.Running()) > 0 || onBooks() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("run 2 never ended while run 1's finish was held; running %v", h.s.Running())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := traces(); len(got) != 1 {
+		t.Errorf("run 2 over, its start not on disk: payload files %v; want its one file kept", got)
+	}
+	block.Store(false)
+	unblock()
+	h.waitState(ev2, store.Succeeded)
+	waitUntil := time.Now().Add(5 * time.Second)
+	for len(traces()) > 0 && time.Now().Before(waitUntil) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := traces(); len(got) != 0 {
+		t.Errorf("payload files %v left after the start landed", got)
 	}
 }

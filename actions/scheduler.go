@@ -424,6 +424,10 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing)
 		s.mu.Unlock()
 		if land != nil {
 			<-land.done
+			if res.payload != "" {
+				// The start's fate is known: the trace is not needed.
+				os.Remove(res.payload)
+			}
 			if !land.ok {
 				// Its start never reached the disk, where it is still
 				// queued: it runs again after a restart, like a run cut
@@ -512,7 +516,7 @@ func (s *Scheduler) attempt(ctx context.Context, a *Action, j *store.Job, land *
 		now := s.now()
 		return result{run: store.Run{Started: now, Finished: now, Result: store.RunFailed, Error: "load event: " + err.Error()}}
 	}
-	in := &runInput{action: a, job: j, event: ev, data: EventData(ev)}
+	in := &runInput{action: a, job: j, event: ev, data: EventData(ev), keepPayload: land != nil}
 	if a.URL != nil {
 		return s.runHTTP(ctx, in)
 	}
