@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -246,6 +247,19 @@ func TestListener_RateLimit(t *testing.T) {
 	last := e.l.Rejections()[0]
 	if last.Check != "rate_limit" || last.Status != 429 || last.Remote != "192.0.2.1" {
 		t.Errorf("last rejection %+v; want rate_limit for 192.0.2.1", last)
+	}
+	// Every request counts, one for no hook too: a client trying paths
+	// is limited like any other, not answered (and logged) each time.
+	var codes []int
+	for range 3 {
+		r := httptest.NewRequest("POST", "/hooks/nope", nil)
+		r.RemoteAddr = "192.0.2.9:1"
+		w := httptest.NewRecorder()
+		e.l.ServeHTTP(w, r)
+		codes = append(codes, w.Code)
+	}
+	if !slices.Equal(codes, []int{404, 429, 429}) {
+		t.Errorf("three requests for no hook = %v; want 404, then 429s", codes)
 	}
 	// A reload without a limit lifts it.
 	e.l.SetConfig(&Config{Hooks: []*Hook{h}})

@@ -293,6 +293,9 @@ func write(w http.ResponseWriter, a *answer) {
 
 // handle runs the steps for one request.
 func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answer {
+	if a := l.limit(hook, remote); a != nil {
+		return a
+	}
 	if hook == nil {
 		return refuse(http.StatusNotFound, "route", "no such hook")
 	}
@@ -303,9 +306,6 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 		}
 		a := refuse(http.StatusMethodNotAllowed, "method", "method "+m+" not allowed; use POST")
 		a.header = map[string]string{"Allow": http.MethodPost}
-		return a
-	}
-	if a := l.limit(r, hook, remote); a != nil {
 		return a
 	}
 	body, a := readBody(r, hook.MaxBody)
@@ -328,9 +328,11 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 	return l.persist(r, hook, req, event, remote)
 }
 
-// limit applies the hook's address list and the rate limit.
-func (l *Listener) limit(r *http.Request, hook *Hook, remote netip.Addr) *answer {
-	if len(hook.AllowIPs) > 0 && !allowed(hook.AllowIPs, remote) {
+// limit refuses a client that the hook's allow_ips leaves out, or that is
+// over the rate limit: for every request, also one for no hook (a scanner
+// trying paths), whose 404 would otherwise cost a log line each.
+func (l *Listener) limit(hook *Hook, remote netip.Addr) *answer {
+	if hook != nil && len(hook.AllowIPs) > 0 && !allowed(hook.AllowIPs, remote) {
 		return refuse(http.StatusForbidden, "allow_ips", "client address not allowed")
 	}
 	if wait, ok := l.limits.allow(remote); !ok {
