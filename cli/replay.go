@@ -105,7 +105,7 @@ func replayOne(ctx context.Context, env *Env, cl *adminClient, id, action string
 // needs the daemon.
 func replayErr(err error) error {
 	if errors.Is(err, errNotRunning) {
-		return fmt.Errorf("%w: replay, retry, cancel and pause need the running daemon", err)
+		return fmt.Errorf("%w: replay, retry, cancel, pause and resume need the running daemon", err)
 	}
 	return err
 }
