@@ -65,16 +65,19 @@ type auth struct {
 
 func newAuth(token []byte, now func() time.Time) *auth {
 	a := &auth{token: token, now: now, cop: http.NewCrossOriginProtection()}
-	if token != nil {
-		a.key = hmacSum([]byte("webhookd session key v1"), token)
-	} else {
-		a.key = make([]byte, 32)
-		rand.Read(a.key)
-	}
+	// A key of this process's own: a session ends when the daemon stops,
+	// so a logout (remembered in memory) cannot be undone by a restart.
+	a.key = make([]byte, 32)
+	rand.Read(a.key)
 	a.csrf = hmacSum(a.key, []byte("csrf"))
 	// Browsers send a host's cookies to all its ports: name the cookie
-	// after the key, so two daemons on one host keep their own sessions.
-	a.cookie = "webhookd_" + hex.EncodeToString(hmacSum(a.key, []byte("cookie name"))[:4])
+	// after the token (or the key), so two daemons on one host keep their
+	// own sessions, and a restart's login replaces the cookie it ended.
+	name := a.key
+	if token != nil {
+		name = hmacSum([]byte("webhookd session cookie v1"), token)
+	}
+	a.cookie = "webhookd_" + hex.EncodeToString(hmacSum(name, []byte("cookie name"))[:4])
 	return a
 }
 

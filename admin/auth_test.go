@@ -362,3 +362,40 @@ func TestSession(t *testing.T) {
 		t.Errorf("localPath kept path = %q", got)
 	}
 }
+
+// A logged-out session stays ended when the daemon restarts (with the same
+// token): a restart ends every session, as its key is the process's own.
+func TestSession_EndsAtRestart(t *testing.T) {
+	e1 := newEnv(t, testToken)
+	b := newBrowser(e1)
+	if a := b.do("POST", "/login", url.Values{"token": {testToken}, "next": {"/"}}); a.code != 303 {
+		t.Fatalf("login = %d", a.code)
+	}
+	var session string
+	for _, c := range b.c.Jar.Cookies(mustURL(e1.ts.URL)) {
+		if c.Name == e1.srv.auth.cookie {
+			session = c.Value
+		}
+	}
+	page := b.do("GET", "/", nil)
+	if page.code != 200 || session == "" {
+		t.Fatalf("GET / logged in = %d (session %q)", page.code, session)
+	}
+	if a := b.do("POST", "/logout", url.Values{"csrf": {csrfOf(t, page.body)}}); a.code != 303 {
+		t.Fatalf("logout = %d", a.code)
+	}
+	e2 := newEnv(t, testToken) // the daemon restarts, same token
+	if e2.srv.auth.cookie != e1.srv.auth.cookie {
+		t.Errorf("cookie name %q after a restart; want %q, so a new login replaces the old cookie", e2.srv.auth.cookie, e1.srv.auth.cookie)
+	}
+	req, _ := http.NewRequest("GET", e2.ts.URL+"/api/status", nil)
+	req.AddCookie(&http.Cookie{Name: e2.srv.auth.cookie, Value: session})
+	res, err := e2.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Errorf("the logged-out session's cookie after a restart: GET /api/status = %d; want 401", res.StatusCode)
+	}
+}
