@@ -481,13 +481,21 @@ secret = "s3cret"
 		t.Fatalf("stop: %v", err)
 	}
 
-	// With no daemon, backup reads the file.
+	// With no daemon, backup reads the file; the copy is a new file of
+	// mode 0600 whatever lies beside it (a crashed backup's leftover of
+	// another mode, or a file someone put there).
 	copy3 := filepath.Join(dir, "copy3.db")
+	if err := os.WriteFile(copy3+".partial", []byte("planted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, errOut, code = runCLI(t, "backup", "-config", cfgPath, "-admin", d.admin, copy3)
 	if code != 0 || !strings.Contains(out, "from the file") {
 		t.Fatalf("backup with no daemon: exit %d\n%s%s", code, out, errOut)
 	}
 	checkCopy(t, copy3)
+	if fi, err := os.Stat(copy3); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup copy: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
 
 	// Compact offline: smaller (the events were pruned), checked, and the
 	// daemon starts on it with what was kept.

@@ -57,11 +57,13 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 		// and every event after that would go to a file with no name.
 		return fmt.Errorf("backup: %s is the database itself; write the copy to another file", out)
 	}
-	tmp := out + ".partial"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	// A new file of its own (0600, never one that was there: another's,
+	// or a crashed backup's with another mode), renamed to out at the end.
+	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".partial-*")
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
+	tmp := f.Name()
 	defer os.Remove(tmp) // gone by then when all went well
 	prog := newByteProgress(env.Stderr, "backup")
 	from, source := "daemon", "the running daemon"

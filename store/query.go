@@ -299,25 +299,6 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// BackupFile writes a consistent copy to path (created, or truncated).
-func (s *Store) BackupFile(path string) (int64, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	n, err := s.Backup(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return n, fmt.Errorf("backup %s: %w", path, err)
-	}
-	return n, nil
-}
-
 // Check runs bbolt's consistency check and returns the first problem.
 //
 // On a store that writes, the check runs in the commit loop: bbolt's check
