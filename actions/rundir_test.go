@@ -294,3 +294,92 @@ func TestScheduler_EarlyStartKeepsTrace(t *testing.T) {
 		t.Errorf("payload files %v left after the start landed", got)
 	}
 }
+
+// TestScheduler_EarlyStartNotLandedKeepsTrace: a run started early (its
+// start in the commit of the finish before it) ends; that commit then
+// fails, and so does every retry until the daemon stops. The run happened
+// but its start never reached the disk: its payload file, and its run
+// directory, are kept through the stop, so that the next start records the
+// run and runs the job again as attempt 2, as after a kill -9 in the same
+// window — not as attempt 1 again, the first run missing from its history.
+func TestScheduler_EarlyStartNotLandedKeepsTrace(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "log")
+	sh := script(t, dir, "wait.sh", `echo "$1 $WEBHOOKD_ATTEMPT" >> `+logf+"\n"+`[ "$1" = 2 ] || while [ ! -e "$0.go" ]; do sleep 0.01; done`+"\n")
+	a := execAction("h", "seq", sh, "{{ .payload.n }}")
+	var mode atomic.Int32 // 0 ok, 1 hold then fail, 2 fail
+	release := make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+	dbPath := filepath.Join(dir, "a.db")
+	st, err := store.Open(dbPath, store.Options{FailWrites: func() error {
+		switch mode.Load() {
+		case 1:
+			<-release
+			return errors.New("injected: disk failing")
+		case 2:
+			return errors.New("injected: disk failing")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig([]*Action{a})
+	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir}, cfg)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
+	ev1 := h.ingest("h", `{"n": 1}`)
+	ev2 := h.ingest("h", `{"n": 2}`)
+	h.waitState(ev1, store.Running)
+
+	mode.Store(1)
+	if err := os.WriteFile(sh+".go", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	onBooks := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.running)
+	}
+	for len(s.Running()) > 0 || onBooks() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("run 2 never ended while run 1's finish was held")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mode.Store(2)
+	unblock() // the held commit fails, and every retry
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	s.Shutdown(ctx)
+	cancel()
+	mode.Store(0)
+	st.Close()
+
+	// The next start, on a disk that works again.
+	st2, err := store.Open(dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := New(Options{Store: st2, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir}, cfg)
+	if err := s2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close(); st2.Close() })
+	h2 := &harness{t: t, st: st2, s: s2, cfg: cfg, dir: dir}
+	j := h2.waitState(ev2, store.Succeeded)
+	runs, _ := st2.Runs(j.ID)
+	b, _ := os.ReadFile(logf)
+	var saw []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(l, "2 ") {
+			saw = append(saw, l)
+		}
+	}
+	if j.Attempts != 2 || len(runs) != 2 || slices.Equal(saw, []string{"2 1", "2 1"}) {
+		t.Errorf("job 2: attempts %d, %d runs recorded, the script saw %q; want attempt 2 the second time, both runs in its history", j.Attempts, len(runs), saw)
+	}
+}

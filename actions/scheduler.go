@@ -64,6 +64,10 @@ type Scheduler struct {
 	running  map[string]*running
 	perQueue map[string]int
 	draining bool
+	// unlanded is set once a run whose start never reached the disk kept
+	// its payload file: the run directories then outlive this scheduler,
+	// for the next start to record that run (lostStarts).
+	unlanded bool
 	// dispatchMu is held by a dispatch pass, so that Shutdown can wait for
 	// one in progress (which may launch runs) before it waits for the runs.
 	dispatchMu sync.Mutex
@@ -424,17 +428,22 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing)
 		s.mu.Unlock()
 		if land != nil {
 			<-land.done
-			if res.payload != "" {
-				// The start's fate is known: the trace is not needed.
-				os.Remove(res.payload)
-			}
 			if !land.ok {
 				// Its start never reached the disk, where it is still
 				// queued: it runs again after a restart, like a run cut
-				// off by a crash.
+				// off by a crash, and its payload file stays for that
+				// start to count this run.
+				if res.payload != "" {
+					s.mu.Lock()
+					s.unlanded = true
+					s.mu.Unlock()
+				}
 				s.log.Warn("run not recorded: its start was not written; it runs again after a restart", "job", j.ID, "event_id", j.EventID)
 				s.release(j, queue)
 				return
+			}
+			if res.payload != "" {
+				os.Remove(res.payload) // its start is on disk: not needed
 			}
 		}
 		out := s.outcome(a, j, res)
@@ -686,7 +695,17 @@ func (s *Scheduler) stopLoop() {
 	if s.loopStop != nil {
 		s.loopStop()
 		<-s.loopDone
+		s.mu.Lock()
+		keep := s.unlanded
+		s.mu.Unlock()
 		for _, d := range s.runDirs {
+			if keep {
+				// Left as a crash leaves it: the next start records the
+				// runs in it whose start was not written, then removes it.
+				s.log.Warn("payload directory kept for the next start: it holds runs whose start was not written", "dir", d.path)
+				d.lock.Close()
+				continue
+			}
 			if err := d.remove(); err != nil {
 				s.log.Warn("remove payload directory", "dir", d.path, "err", err)
 			}
