@@ -780,6 +780,22 @@ func TestHTTP_ErrorQuotesHostOnly(t *testing.T) {
 	}
 }
 
+// TestHTTP_RedirectQuotesHostOnly: a redirect's Location is quoted as far
+// as its host: it often carries the configured URL's path, a credential.
+func TestHTTP_RedirectQuotesHostOnly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://hooks.example"+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	defer srv.Close()
+	a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(srv.URL + "/services/T0/B0/s3cretpath?token=s3cretquery"), Method: "POST",
+		Timeout: 5 * time.Second, Concurrency: 1}
+	h := newHarness(t, a)
+	j := h.waitState(h.ingest("h", `{}`), store.Dead)
+	if strings.Contains(j.Reason, "s3cret") || !strings.Contains(j.Reason, `"https://hooks.example/…"`) {
+		t.Errorf("reason %q; want the redirect's host only", j.Reason)
+	}
+}
+
 // TestHTTP_AnswerCutAtCharacter: a kept answer cut at its 64 KiB ends at
 // a whole character.
 func TestHTTP_AnswerCutAtCharacter(t *testing.T) {

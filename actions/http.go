@@ -135,7 +135,7 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.now())
 	case code >= 300 && code < 400:
 		r.run.Result = store.RunFailed
-		r.run.Error = fmt.Sprintf("HTTP %d redirect to %q: point url at the final address", code, resp.Header.Get("Location"))
+		r.run.Error = fmt.Sprintf("HTTP %d redirect to %q: point url at the final address", code, redact.URL(resp.Header.Get("Location")))
 		r.permanent = true
 	default:
 		r.run.Result = store.RunFailed

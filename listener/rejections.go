@@ -48,8 +48,12 @@ func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	// Back to a character's start, but no further than a character is
+	// long: bytes that are no UTF-8 are cut where they are.
+	for m := n; m > 0 && m > n-utf8.UTFMax && !utf8.RuneStart(s[m]); m-- {
+		if utf8.RuneStart(s[m-1]) {
+			n = m - 1
+		}
 	}
 	return s[:n]
 }
