@@ -137,6 +137,17 @@ func (s *Server) Open() error {
 		return fmt.Errorf("admin listen %s: %w", s.opts.Addr, err)
 	}
 	s.ln = ln
+	// Made here, not in Serve: Shutdown, from another goroutine, may come
+	// before Serve has begun, and must find it. No write timeout: a bulk
+	// replay streams its progress for as long as it takes.
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 	return nil
 }
 
@@ -216,17 +227,9 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Serve serves until Shutdown. It sets no write timeout: a bulk replay
-// streams its progress for as long as it takes.
+// Serve serves until Shutdown (Open first). It returns nil after a
+// shutdown, also one that came before it.
 func (s *Server) Serve() error {
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
 	err := s.srv.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -237,12 +240,11 @@ func (s *Server) Serve() error {
 // Shutdown stops the server, waiting for requests in flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
-		if s.ln != nil {
-			return s.ln.Close()
-		}
-		return nil
+		return nil // never opened
 	}
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	s.ln.Close() // the server closes it only once Serve has begun
+	return err
 }
 
 // ServeHTTP guards every request (see auth.go), then routes.

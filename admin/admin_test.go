@@ -613,3 +613,29 @@ func TestAPI_DeepPayload(t *testing.T) {
 		t.Errorf("an ordinary payload: %d, payload %v; want it parsed", code, ev.Payload)
 	}
 }
+
+// Serve and Shutdown run in different goroutines (main.go): Serve returns
+// nil after a shutdown, whichever comes first (and -race finds nothing).
+func TestServer_ShutdownBeforeServe(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range 50 {
+		s := New(Options{Addr: "127.0.0.1:0", Store: st})
+		if err := s.Open(); err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- s.Serve() }()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		cancel()
+		if err := <-served; err != nil {
+			t.Fatalf("round %d: Serve after Shutdown = %v; want nil", i, err)
+		}
+	}
+}

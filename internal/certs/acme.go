@@ -281,5 +281,7 @@ func (s *HTTPServer) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	s.ln.Close() // the server closes it only once Serve has begun
+	return err
 }
