@@ -796,6 +796,27 @@ func TestHTTP_RedirectQuotesHostOnly(t *testing.T) {
 	}
 }
 
+// TestHTTP_RenderErrorQuotesNoCredential: a url, header or body template
+// that cannot render for an event fails the job naming the key, without
+// quoting what may be a credential: the url past its host, a header's or
+// the body's source.
+func TestHTTP_RenderErrorQuotesNoCredential(t *testing.T) {
+	for name, a := range map[string]*Action{
+		"url":    {URL: mustTmpl("https://hooks.slack.com/services/T0/B0/s3cretpath?channel={{ .payload.channel }}")},
+		"header": {URL: mustTmpl("http://127.0.0.1:1/x"), Headers: []EnvVar{{Name: "Authorization", Value: mustTmpl("Bearer s3cret-{{ .payload.channel }}")}}},
+		"body":   {URL: mustTmpl("http://127.0.0.1:1/x"), Body: mustTmpl(`{"token":"s3cret","c":"{{ .payload.channel }}"}`)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a.Hook, a.Name, a.Method, a.Timeout, a.Concurrency = "h", "relay", "POST", 5*time.Second, 1
+			h := newHarness(t, a)
+			j := h.waitState(h.ingest("h", `{}`), store.Dead)
+			if strings.Contains(j.Reason, "s3cret") || !strings.Contains(j.Reason, `no key "channel"`) {
+				t.Errorf("reason %q; want the missing key named, no credential", j.Reason)
+			}
+		})
+	}
+}
+
 // TestHTTP_AnswerCutAtCharacter: a kept answer cut at its 64 KiB ends at
 // a whole character.
 func TestHTTP_AnswerCutAtCharacter(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/webhookd/webhookd/internal/redact"
 	"github.com/webhookd/webhookd/internal/stdwh"
 	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
 )
 
 // maxResponse is how much of an HTTP action's response body is kept.
@@ -45,14 +46,14 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 	}
 	url, err := a.URL.Execute(in.data)
 	if err != nil {
-		return fail(true, "url: %v; nothing was sent", err)
+		return fail(true, "url: %v; nothing was sent", quoting(err, redact.URL))
 	}
 	body := in.event.Body
 	contentType := in.event.ContentType
 	if a.Body != nil {
 		b, err := a.Body.Execute(in.data)
 		if err != nil {
-			return fail(true, "body: %v; nothing was sent", err)
+			return fail(true, "body: %v; nothing was sent", quoting(err, nil))
 		}
 		body = []byte(b)
 		contentType = "text/plain; charset=utf-8"
@@ -77,7 +78,7 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 	for _, h := range a.Headers {
 		v, err := h.Value.Execute(in.data)
 		if err != nil {
-			return fail(true, "header %s: %v; nothing was sent", h.Name, err)
+			return fail(true, "header %s: %v; nothing was sent", h.Name, quoting(err, nil))
 		}
 		if !validHeaderValue(v) {
 			// The client would refuse it, every retry alike.
@@ -154,6 +155,21 @@ func validHeaderValue(v string) bool {
 		}
 	}
 	return true
+}
+
+// quoting is a template's render error quoting its source as quote has it,
+// or not at all (quote nil): an HTTP action's url, headers and body hold
+// credentials (a webhook URL's path, an Authorization header), and the
+// error is stored, logged and shown. What went wrong, and the key, stay.
+func quoting(err error, quote func(string) string) error {
+	var re *tmpl.RenderError
+	if !errors.As(err, &re) {
+		return err
+	}
+	if quote == nil {
+		return errors.New(re.Msg)
+	}
+	return &tmpl.RenderError{Template: quote(re.Template), Msg: re.Msg}
 }
 
 // redactErr is err with the URL it quotes (the client's errors do) cut to
