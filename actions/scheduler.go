@@ -71,7 +71,8 @@ type Scheduler struct {
 	// dispatchMu is held by a dispatch pass, so that Shutdown can wait for
 	// one in progress (which may launch runs) before it waits for the runs.
 	dispatchMu sync.Mutex
-	offset     int // where the next dispatch pass starts, for fairness
+	offset     int        // where the next dispatch pass starts, for fairness
+	refillMu   sync.Mutex // held by a reload's refill of an action's queues
 
 	runCtx    context.Context
 	stopRuns  context.CancelCauseFunc
@@ -241,14 +242,15 @@ func (s *Scheduler) cleanUpAfterADeadDaemon(parents []string) {
 }
 
 // SetConfig swaps in a new snapshot of actions. Jobs already running go on
-// with the definition they started with; queued jobs will start with the
-// new one. Where an action's concurrency grew, its queues' windows are
-// refilled in the background.
+// with the definition they started with (what follows their run — retry,
+// the queue's next — goes by the new one); queued jobs will start with the
+// new one. Where an action's concurrency changed, or it came back, its
+// queues' windows are brought to the new size in the background.
 func (s *Scheduler) SetConfig(cfg *Config) {
 	old := s.cfg.Swap(cfg)
 	for _, a := range cfg.Actions {
 		prev := old.Action(a.Hook, a.Name)
-		if prev == nil || a.Concurrency > prev.Concurrency {
+		if prev == nil || a.Concurrency != prev.Concurrency {
 			// Counted in s.wg under s.mu, and not at all once Shutdown
 			// has set draining and may be in wg.Wait: an Add from zero
 			// during a Wait is a misuse of the WaitGroup.
@@ -261,7 +263,15 @@ func (s *Scheduler) SetConfig(cfg *Config) {
 			s.mu.Unlock()
 			go func() {
 				defer s.wg.Done()
-				if err := s.st.Refill(s.runCtx, a.Hook, a.Name, a.Concurrency); err != nil && !errors.Is(err, store.ErrClosed) {
+				// One at a time, each to the size the config has when it
+				// begins: two quick reloads (1, 3, 1) end at 1.
+				s.refillMu.Lock()
+				defer s.refillMu.Unlock()
+				cur := s.cfg.Load().Action(a.Hook, a.Name)
+				if cur == nil {
+					return
+				}
+				if err := s.st.Refill(s.runCtx, a.Hook, a.Name, cur.Concurrency); err != nil && !errors.Is(err, store.ErrClosed) {
 					s.log.Error("refill queues after reload", "hook", a.Hook, "action", a.Name, "err", err)
 				}
 				s.wake()
@@ -553,6 +563,11 @@ func EventData(ev *store.Event) *tmpl.Data {
 
 // outcome decides what follows a run, logs the run and reports it.
 func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
+	if cur := s.cfg.Load().Action(j.Hook, j.Action); cur != nil {
+		// A reload while it ran: retries, backoff and the queue's window
+		// go by the action as it is now.
+		a = cur
+	}
 	out := store.Outcome{Run: res.run, Concurrency: a.Concurrency}
 	switch {
 	case res.ok:

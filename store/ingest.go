@@ -216,6 +216,39 @@ func refill(tx *bolt.Tx, hook, action, key string, concurrency int) error {
 	return nil
 }
 
+// shrink moves the due jobs of a queue's window past its first concurrency
+// entries back to waiting, after a reload lowered the concurrency: running
+// jobs stay in the window, which holds more than concurrency jobs until
+// they end. It stops at the window's end (the first waiting job).
+func shrink(tx *bolt.Tx, hook, action, key string, concurrency int) error {
+	prefix := queuePrefix(hook, action, key)
+	n := 0
+	var demote []string
+	c := tx.Bucket(bQueue).Cursor()
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) != 1 || v[0] == qWaiting {
+			break
+		}
+		if n >= max(concurrency, 1) && v[0] == qDue {
+			demote = append(demote, string(k[len(prefix):]))
+		}
+		n++
+	}
+	for _, id := range demote {
+		j, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := delDue(tx, j); err != nil {
+			return err
+		}
+		if err := setQueueFlag(tx, j, qWaiting); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // maxKeyLen bounds a delivery id or queue key as the store keeps it.
 const maxKeyLen = 256
 

@@ -453,9 +453,12 @@ func (s *Store) AddJobs(ctx context.Context, eventID string, jobs []NewJob) ([]*
 	return out, opErr
 }
 
-// Refill brings every queue of hook's action up to concurrency window jobs,
-// after a reload raised the action's concurrency. It works in small
-// transactions, so it never holds the write lock for long.
+// Refill brings every queue of hook's action to concurrency window jobs,
+// after a reload changed the action's concurrency: up, by moving waiting
+// jobs into the window; down, by moving the window's due jobs past the new
+// size back to waiting (running jobs stay; the window drains as they end).
+// It works in small transactions, so it never holds the write lock for
+// long.
 func (s *Store) Refill(ctx context.Context, hook, action string, concurrency int) error {
 	prefix := queuePrefix(hook, action, "")
 	prefix = prefix[:len(prefix)-1] // hook \0 action \0
@@ -471,16 +474,14 @@ func (s *Store) Refill(ctx context.Context, hook, action string, concurrency int
 					k, _ = c.Next()
 				}
 			}
-			last := ""
 			for ; k != nil && hasPrefix(k, prefix) && len(keys) < 256; k, _ = c.Next() {
 				rest := k[len(prefix):]
 				if len(rest) < idLen+1 {
 					continue
 				}
-				key := string(rest[:len(rest)-idLen-1])
-				if key != last {
+				// The default queue's key is "": a key of its own too.
+				if key := string(rest[:len(rest)-idLen-1]); len(keys) == 0 || key != keys[len(keys)-1] {
 					keys = append(keys, key)
-					last = key
 				}
 				after = append(after[:0], k...)
 			}
@@ -495,6 +496,9 @@ func (s *Store) Refill(ctx context.Context, hook, action string, concurrency int
 		if len(keys) > 0 {
 			err = s.update(ctx, true, func(tx *bolt.Tx) error {
 				for _, key := range keys {
+					if err := shrink(tx, hook, action, key, concurrency); err != nil {
+						return err
+					}
 					if err := refill(tx, hook, action, key, concurrency); err != nil {
 						return err
 					}

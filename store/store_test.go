@@ -710,3 +710,37 @@ func TestStore_RecordLostStarts(t *testing.T) {
 		s.Close()
 	}
 }
+
+// Refill brings a queue's window to the action's concurrency after a
+// reload, down as well as up, for the default queue (key "") too.
+func TestStore_RefillBothWays(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	for range 5 {
+		if _, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Concurrency: 3})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := func() int {
+		t.Helper()
+		d, _, err := s.Due("h", "a", time.Now().Add(time.Hour), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Check(); err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		return len(d)
+	}
+	if n := due(); n != 3 {
+		t.Fatalf("due at concurrency 3 = %d", n)
+	}
+	for _, c := range []int{1, 4, 2, 5} {
+		if err := s.Refill(ctx, "h", "a", c); err != nil {
+			t.Fatal(err)
+		}
+		if n := due(); n != c {
+			t.Errorf("due after a refill to concurrency %d = %d; want %d", c, n, c)
+		}
+	}
+}
