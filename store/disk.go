@@ -67,7 +67,10 @@ func (g *diskGuard) check(n int) error {
 	}
 	free := g.last.Load() - g.written.Add(int64(n))
 	if free < min {
-		return fmt.Errorf("%w: %d bytes free, min_free is %d", ErrLowDisk, max(free, 0), min)
+		// Not written: not counted, or one large refused delivery would
+		// turn away the small ones that fit until the next look.
+		g.written.Add(-int64(n))
+		return fmt.Errorf("%w: %d bytes free, min_free is %d", ErrLowDisk, max(free+int64(n), 0), min)
 	}
 	return nil
 }

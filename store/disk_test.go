@@ -426,3 +426,24 @@ func TestStats_FileSize(t *testing.T) {
 		t.Errorf("FileSize = %d; the file is %d bytes", st.FileSize, fi.Size())
 	}
 }
+
+// A delivery refused for min_free wrote nothing, so it does not count: a
+// smaller one that fits is accepted.
+func TestStore_MinFreeRefusedNotCounted(t *testing.T) {
+	now := time.Now()
+	disk := &fakeDisk{}
+	const min = 1 << 20
+	disk.free.Store(min + 100<<10) // 100 KiB above the line
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }, MinFree: min, FreeSpace: disk.FreeSpace})
+	ctx := context.Background()
+	big := newEvent("h", "big")
+	big.Body = bytes.Repeat([]byte("x"), 200<<10)
+	if _, err := s.Ingest(ctx, big); !errors.Is(err, ErrLowDisk) {
+		t.Fatalf("200 KiB with 100 KiB of room: %v; want ErrLowDisk", err)
+	}
+	small := newEvent("h", "small")
+	small.Body = bytes.Repeat([]byte("x"), 1<<10)
+	if _, err := s.Ingest(ctx, small); err != nil {
+		t.Fatalf("1 KiB with 100 KiB of room, after a refused 200 KiB: %v; want accepted", err)
+	}
+}
