@@ -76,6 +76,24 @@ func newHarnessStore(t *testing.T, opts store.Options, actions ...*Action) *harn
 	return &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
 }
 
+// newHeldHarness is newHarness on a store whose commits, once block is set,
+// wait until unblock: the seam to hold a finish in its commit. unblock
+// runs (once) at cleanup, before the harness closes the store.
+func newHeldHarness(t *testing.T, actions ...*Action) (h *harness, block *atomic.Bool, unblock func()) {
+	t.Helper()
+	block = new(atomic.Bool)
+	release := make(chan struct{})
+	h = newHarnessStore(t, store.Options{FailWrites: func() error {
+		if block.Load() {
+			<-release
+		}
+		return nil
+	}}, actions...)
+	unblock = sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+	return h, block, unblock
+}
+
 // ingest stores an event for hook with body and the jobs the config plans.
 func (h *harness) ingest(hook, body string) string {
 	h.t.Helper()
@@ -932,16 +950,7 @@ func TestScheduler_CancelRunning(t *testing.T) {
 func TestScheduler_RunningExcludesFinishing(t *testing.T) {
 	dir := t.TempDir()
 	sh := script(t, dir, "wait.sh", `while [ ! -e "$0.go-$1" ]; do sleep 0.01; done`+"\n")
-	var block atomic.Bool
-	release := make(chan struct{})
-	h := newHarnessStore(t, store.Options{FailWrites: func() error {
-		if block.Load() {
-			<-release
-		}
-		return nil
-	}}, execAction("h", "seq", sh, "{{ .payload.n }}"))
-	unblock := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(unblock) // before the harness closes the store
+	h, block, unblock := newHeldHarness(t, execAction("h", "seq", sh, "{{ .payload.n }}"))
 
 	ev1 := h.ingest("h", `{"n": 1}`)
 	ev2 := h.ingest("h", `{"n": 2}`)

@@ -235,16 +235,7 @@ func TestScheduler_LostStart(t *testing.T) {
 func TestScheduler_EarlyStartKeepsTrace(t *testing.T) {
 	dir := t.TempDir()
 	sh := script(t, dir, "wait.sh", `[ "$1" = 2 ] || while [ ! -e "$0.go" ]; do sleep 0.01; done`+"\n")
-	var block atomic.Bool
-	release := make(chan struct{})
-	h := newHarnessStore(t, store.Options{FailWrites: func() error {
-		if block.Load() {
-			<-release
-		}
-		return nil
-	}}, execAction("h", "seq", sh, "{{ .payload.n }}"))
-	unblock := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(unblock)
+	h, block, unblock := newHeldHarness(t, execAction("h", "seq", sh, "{{ .payload.n }}"))
 
 	ev1 := h.ingest("h", `{"n": 1}`)
 	ev2 := h.ingest("h", `{"n": 2}`)

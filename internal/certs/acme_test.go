@@ -41,18 +41,30 @@ func handshake(t *testing.T, addr, name string, roots *x509.CertPool) (*x509.Cer
 	return conn.ConnectionState().PeerCertificates[0], nil
 }
 
-func TestACME_TLSALPN01(t *testing.T) {
+// alpnSetup is a Pebble CA that validates by tls-alpn-01 only (http-01
+// would go to a closed port) and an ACME for acmeName, with its cache and
+// log, served on ln by srv.
+type alpnSetup struct {
+	ln    net.Listener
+	ca    *pebbletest.Server
+	a     *ACME
+	cache string
+	logs  *logBuffer
+	srv   *http.Server
+}
+
+func newALPNSetup(t *testing.T) *alpnSetup {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// http-01 would go to a closed port: only tls-alpn-01 can succeed.
 	ca := pebbletest.Start(t, pebbletest.Options{TLSPort: port(t, ln.Addr()), HTTPPort: pebbletest.FreePort(t)})
 	cache := filepath.Join(t.TempDir(), "acme")
-	var logs logBuffer
+	logs := new(logBuffer)
 	a, err := NewACME(ACMEOptions{
 		Domains: []string{acmeName}, Email: "ops@webhookd.test", CacheDir: cache,
-		DirectoryURL: ca.DirectoryURL, HTTPClient: ca.Client, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		DirectoryURL: ca.DirectoryURL, HTTPClient: ca.Client, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +72,12 @@ func TestACME_TLSALPN01(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
 	go srv.Serve(tls.NewListener(ln, a.TLSConfig()))
 	t.Cleanup(func() { srv.Close() })
+	return &alpnSetup{ln: ln, ca: ca, a: a, cache: cache, logs: logs, srv: srv}
+}
+
+func TestACME_TLSALPN01(t *testing.T) {
+	x := newALPNSetup(t)
+	ln, ca, a, cache, logs, srv := x.ln, x.ca, x.a, x.cache, x.logs, x.srv
 
 	roots := ca.Roots(t)
 	leaf, err := handshake(t, ln.Addr().String(), acmeName, roots)
@@ -116,23 +134,8 @@ func TestACME_TLSALPN01(t *testing.T) {
 // clients are then served (ECDSA), not a second one obtained during their
 // handshake.
 func TestACME_Prefetch(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := pebbletest.Start(t, pebbletest.Options{TLSPort: port(t, ln.Addr()), HTTPPort: pebbletest.FreePort(t)})
-	cache := filepath.Join(t.TempDir(), "acme")
-	var logs logBuffer
-	a, err := NewACME(ACMEOptions{
-		Domains: []string{acmeName}, CacheDir: cache,
-		DirectoryURL: ca.DirectoryURL, HTTPClient: ca.Client, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.NotFoundHandler()}
-	go srv.Serve(tls.NewListener(ln, a.TLSConfig()))
-	t.Cleanup(func() { srv.Close() })
+	x := newALPNSetup(t)
+	ln, ca, a, cache, logs := x.ln, x.ca, x.a, x.cache, x.logs
 
 	a.Prefetch(t.Context())
 	if _, err := os.Stat(filepath.Join(cache, acmeName)); err != nil {
