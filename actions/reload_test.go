@@ -18,6 +18,27 @@ func (h *harness) reload(actions ...*Action) {
 	h.s.SetConfig(cfg)
 }
 
+// reloadToOne reloads a with concurrency 1, one retry an hour away.
+func (h *harness) reloadToOne(a *Action) {
+	b := *a
+	b.Concurrency = 1
+	b.Retries = 1
+	b.Backoff = time.Hour
+	h.reload(&b)
+}
+
+// heldBack checks, after a moment, that the events' jobs are still
+// pending: held behind a job waiting for its retry (concurrency = 1).
+func (h *harness) heldBack(evs []string) {
+	h.t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	for _, ev := range evs {
+		if j := h.jobs(ev)[0]; j.State != store.Pending {
+			h.t.Errorf("job %s is %s while the job before it waits for a retry with concurrency = 1; want pending", j.ID, j.State)
+		}
+	}
+}
+
 // TestReload_LowerConcurrency_FailingJobHoldsBack: concurrency 3 -> 1 while
 // three run. After the reload, with concurrency = 1, a failed job waiting
 // for its retry must hold back the jobs behind it (README "Order and
@@ -41,11 +62,7 @@ exit 0
 	for i := 0; i < 3; i++ {
 		h.waitState(evs[i], store.Running)
 	}
-	b := *a
-	b.Concurrency = 1
-	b.Retries = 1
-	b.Backoff = time.Hour
-	h.reload(&b)
+	h.reloadToOne(a)
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +70,7 @@ exit 0
 		h.waitState(evs[i], store.Succeeded)
 	}
 	h.waitState(evs[3], store.Failed)
-	time.Sleep(500 * time.Millisecond)
-	for _, ev := range evs[4:] {
-		if j := h.jobs(ev)[0]; j.State != store.Pending {
-			t.Errorf("job %s is %s while the job before it waits for a retry with concurrency = 1; want pending", j.ID, j.State)
-		}
-	}
+	h.heldBack(evs[4:])
 }
 
 // TestReload_LowerConcurrency_QueuedWindow: jobs queued (paused) under
@@ -83,21 +95,12 @@ exit 0
 	for _, n := range []string{"fail1", "ok2", "ok3", "ok4"} {
 		evs = append(evs, h.ingest("h", fmt.Sprintf(`{"n":%q}`, n)))
 	}
-	b := *a
-	b.Concurrency = 1
-	b.Retries = 1
-	b.Backoff = time.Hour
-	h.reload(&b)
+	h.reloadToOne(a)
 	if err := h.s.SetPaused(ctx, "h", "a", false); err != nil {
 		t.Fatal(err)
 	}
 	h.waitState(evs[0], store.Failed)
-	time.Sleep(500 * time.Millisecond)
-	for _, ev := range evs[1:] {
-		if j := h.jobs(ev)[0]; j.State != store.Pending {
-			t.Errorf("job %s is %s while the job before it waits for a retry with concurrency = 1; want pending", j.ID, j.State)
-		}
-	}
+	h.heldBack(evs[1:])
 }
 
 // TestReload_RaiseConcurrency: an action without key, concurrency 1 -> 3
