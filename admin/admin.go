@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/webhookd/webhookd/actions"
@@ -89,7 +90,7 @@ func New(opts Options) *Server {
 		opts.Token = nil
 	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(), web: newWeb()}
-	s.auth = newAuth(opts.Token, opts.Now)
+	s.auth = newAuth(opts.Token, opts.Addr, opts.Now)
 	s.routes()
 	return s
 }
@@ -186,7 +187,7 @@ func listenUnix(p string) (net.Listener, error) {
 		ul.Close()
 		return nil, err
 	}
-	return unixListener{ul, p}, nil
+	return &unixListener{UnixListener: ul, path: p}, nil
 }
 
 // listenUnixAt binds at p and then sets its mode 0660 (the fallback of
@@ -205,17 +206,20 @@ func listenUnixAt(p string) (net.Listener, error) {
 }
 
 // unixListener is a unix socket moved to path after it was bound: Addr
-// says path, and Close removes it.
+// says path, and Close removes it — once: a second Close (Shutdown closes
+// what the server closed) must not remove a socket another daemon has
+// bound there since.
 type unixListener struct {
 	*net.UnixListener
 	path string
+	once sync.Once
 }
 
-func (l unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
 
-func (l unixListener) Close() error {
+func (l *unixListener) Close() error {
 	err := l.UnixListener.Close()
-	os.Remove(l.path)
+	l.once.Do(func() { os.Remove(l.path) })
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -538,7 +539,7 @@ func TestOpen_UnixSocket(t *testing.T) {
 		}
 		if round == 0 {
 			// A daemon killed: its socket file stays, stale.
-			s.ln.(unixListener).UnixListener.Close()
+			s.ln.(*unixListener).UnixListener.Close()
 			continue
 		}
 		s.ln.Close()
@@ -637,5 +638,67 @@ func TestServer_ShutdownBeforeServe(t *testing.T) {
 		if err := <-served; err != nil {
 			t.Fatalf("round %d: Serve after Shutdown = %v; want nil", i, err)
 		}
+	}
+}
+
+// A daemon whose Shutdown waits for a request in flight (a bulk replay)
+// has let go of its unix socket; another daemon binds the path meanwhile.
+// The first one's Shutdown, when it ends, must not remove that socket.
+func TestServer_ShutdownLeavesAnotherDaemonsSocket(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "admin.sock")
+	a := New(Options{Addr: "unix:" + p})
+	if err := a.Open(); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	inner := a.srv.Handler
+	a.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" { // a request in flight, as a bulk replay
+			close(entered)
+			<-release
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	go a.Serve()
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", p)
+	}}}
+	go func() {
+		if res, err := client.Get("http://localhost/slow"); err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-entered
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- a.Shutdown(ctx)
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(p); os.IsNotExist(err) {
+			break // a's listener is closed, its path removed
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the socket was never removed")
+		}
+	}
+	b := New(Options{Addr: "unix:" + p}) // the next daemon starts
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	go b.Serve()
+	defer b.Shutdown(context.Background())
+	close(release)
+	<-done
+	if _, err := os.Stat(p); err != nil {
+		t.Errorf("the other daemon's socket after the first one's Shutdown: %v; want it there", err)
+	}
+	if c, err := net.Dial("unix", p); err != nil {
+		t.Errorf("dial the other daemon: %v", err)
+	} else {
+		c.Close()
 	}
 }

@@ -63,7 +63,7 @@ type auth struct {
 	ended map[string]int64
 }
 
-func newAuth(token []byte, now func() time.Time) *auth {
+func newAuth(token []byte, addr string, now func() time.Time) *auth {
 	a := &auth{token: token, now: now, cop: http.NewCrossOriginProtection()}
 	// A key of this process's own: a session ends when the daemon stops,
 	// so a logout (remembered in memory) cannot be undone by a restart.
@@ -71,11 +71,12 @@ func newAuth(token []byte, now func() time.Time) *auth {
 	rand.Read(a.key)
 	a.csrf = hmacSum(a.key, []byte("csrf"))
 	// Browsers send a host's cookies to all its ports: name the cookie
-	// after the token (or the key), so two daemons on one host keep their
-	// own sessions, and a restart's login replaces the cookie it ended.
+	// after the token and the address (or the key), so two daemons on one
+	// host keep their own sessions, and a restart's login replaces the
+	// cookie the restart ended.
 	name := a.key
 	if token != nil {
-		name = hmacSum([]byte("webhookd session cookie v1"), token)
+		name = hmacSum([]byte("webhookd session cookie v2 "+addr), token)
 	}
 	a.cookie = "webhookd_" + hex.EncodeToString(hmacSum(name, []byte("cookie name"))[:4])
 	return a

@@ -188,7 +188,7 @@ func TestAuth_Token(t *testing.T) {
 	}
 
 	// A session from another token's daemon is not valid here.
-	other := newAuth([]byte("another token"), time.Now)
+	other := newAuth([]byte("another token"), "127.0.0.1:9001", time.Now)
 	b.c.Jar.SetCookies(mustURL(e.ts.URL), []*http.Cookie{{Name: e.srv.auth.cookie, Value: other.newSession()}})
 	if a2 := b.do("GET", "/", nil); a2.code != 303 {
 		t.Errorf("GET / with another key's session = %d; want 303", a2.code)
@@ -302,7 +302,7 @@ func TestOpen_BeyondLoopbackNeedsToken(t *testing.T) {
 
 func TestSession(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	a := newAuth([]byte("tok"), func() time.Time { return now })
+	a := newAuth([]byte("tok"), "127.0.0.1:9001", func() time.Time { return now })
 	v := a.newSession()
 	if !a.validSession(v) {
 		t.Fatal("a new session is not valid")
@@ -397,5 +397,24 @@ func TestSession_EndsAtRestart(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 401 {
 		t.Errorf("the logged-out session's cookie after a restart: GET /api/status = %d; want 401", res.StatusCode)
+	}
+}
+
+// Two daemons on one host with the same token keep their own sessions:
+// browsers send a host's cookies to every port, so the cookies are named
+// after the address too, and each daemon's sessions are its own. The same
+// daemon restarted names its cookie the same, so a new login replaces it.
+func TestSession_TwoDaemonsOneToken(t *testing.T) {
+	a := newAuth([]byte("tok"), "127.0.0.1:9001", time.Now)
+	b := newAuth([]byte("tok"), "127.0.0.1:9011", time.Now)
+	again := newAuth([]byte("tok"), "127.0.0.1:9001", time.Now)
+	if a.cookie == b.cookie {
+		t.Errorf("two daemons, one token: cookie %q for both; want one each", a.cookie)
+	}
+	if again.cookie != a.cookie {
+		t.Errorf("cookie %q after a restart; want %q", again.cookie, a.cookie)
+	}
+	if v := a.newSession(); !a.validSession(v) || b.validSession(v) || again.validSession(v) {
+		t.Errorf("a session valid where it was made only: got a %v, b %v, restarted %v", a.validSession(v), b.validSession(v), again.validSession(v))
 	}
 }

@@ -43,16 +43,21 @@ func (r *rejections) add(x Rejection) {
 	}
 }
 
-// cut shortens s to at most n bytes, at a character's start.
+// cut shortens s to at most n bytes, not inside a character: one that
+// starts before n and runs past it goes whole. Bytes that are no UTF-8 are
+// cut where they are.
 func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	// Back to a character's start, but no further than a character is
-	// long: bytes that are no UTF-8 are cut where they are.
-	for m := n; m > 0 && m > n-utf8.UTFMax && !utf8.RuneStart(s[m]); m-- {
-		if utf8.RuneStart(s[m-1]) {
-			n = m - 1
+	for i := n - 1; i >= 0 && i > n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if r, size := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError || size > 1 {
+				if i+size > n {
+					n = i
+				}
+			}
+			break
 		}
 	}
 	return s[:n]
