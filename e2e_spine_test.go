@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -321,5 +322,39 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(filepath.Dir(cfg.File), "examples", "deploy.sh")); err != nil || fi.Mode()&0o111 == 0 {
 		t.Errorf("examples/deploy.sh missing or not executable: %v", err)
+	}
+}
+
+// TestE2E_HupDuringStop: SIGHUPs (a reload, logrotate) arriving while the
+// daemon stops after SIGTERM do not turn a clean stop into a death by
+// signal: the exit status stays 0.
+func TestE2E_HupDuringStop(t *testing.T) {
+	for try := range 5 {
+		dir := t.TempDir()
+		writeConfig(t, dir, schedConfig(""))
+		d := startDaemon(t, dir)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-d.exited:
+					return
+				default:
+				}
+				d.cmd.Process.Signal(syscall.SIGHUP)
+				time.Sleep(200 * time.Microsecond)
+			}
+		}()
+		time.Sleep(100 * time.Millisecond)
+		err := d.stop(10 * time.Second)
+		close(stop)
+		<-done
+		if err != nil {
+			t.Errorf("try %d: stop with SIGHUPs coming = %v; want exit 0", try, err)
+		}
 	}
 }

@@ -41,6 +41,9 @@ var (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	// On the way out a signal ends nothing: its default action would make
+	// a stop that went well look killed (a second SIGTERM, a reload's HUP).
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -137,7 +140,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	// Ignored, not back to its default, once serve returns: a HUP in the
+	// last moments of a stop must not end the process as killed.
+	defer signal.Ignore(syscall.SIGHUP)
 	rl := config.NewReloader(*path)
 	cfg, warnings, err := rl.Load()
 	if err != nil {
