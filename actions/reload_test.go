@@ -379,3 +379,149 @@ esac
 	h.waitState(e3, store.Skipped)
 	h.waitState(e1, store.Succeeded)
 }
+
+// TestReload_LowerConcurrency_BothRunningFail: two runs under way when a
+// reload lowers concurrency 2 -> 1; the newer fails first, its retry due
+// soon, then the older fails: the newer's retry waits behind the older's.
+func TestReload_LowerConcurrency_BothRunningFail(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	sh := script(t, dir, "s.sh", `echo "$1 $WEBHOOKD_ATTEMPT" >> `+log+`
+[ "$WEBHOOKD_ATTEMPT" = 1 ] || exit 0
+while [ ! -e `+dir+`/gate$1 ]; do sleep 0.02; done
+exit 1
+`)
+	a := execAction("h", "a", sh, "{{ .payload.n }}")
+	a.Concurrency = 2
+	h := newHarness(t, a)
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(dir, "gate1"), nil, 0o644)
+		os.WriteFile(filepath.Join(dir, "gate2"), nil, 0o644)
+	})
+	ev1 := h.ingest("h", `{"n":"1"}`)
+	ev2 := h.ingest("h", `{"n":"2"}`)
+	h.waitState(ev1, store.Running)
+	h.waitState(ev2, store.Running)
+	b := *a
+	b.Concurrency = 1
+	b.Retries = 3
+	b.Backoff = 2 * time.Second
+	h.reload(&b)
+	time.Sleep(300 * time.Millisecond) // the refill
+	os.WriteFile(filepath.Join(dir, "gate2"), nil, 0o644)
+	h.waitState(ev2, store.Failed)
+	time.Sleep(2600 * time.Millisecond) // job 2's retry is due now
+	if j := h.jobs(ev2)[0]; j.State != store.Failed {
+		t.Fatalf("job 2 is %s while job 1 runs, concurrency 1; want failed", j.State)
+	}
+	os.WriteFile(filepath.Join(dir, "gate1"), nil, 0o644)
+	h.waitState(ev1, store.Failed)
+	time.Sleep(500 * time.Millisecond)
+	j1, j2 := h.jobs(ev1)[0], h.jobs(ev2)[0]
+	b2, _ := os.ReadFile(log)
+	if j1.State == store.Failed && j2.State != store.Failed {
+		t.Errorf("job 1 waits for its retry (%s), yet job 2 is %s (attempts %d) with concurrency = 1; want job 2 held (failed) behind job 1\nlog:\n%s", j1.State, j2.State, j2.Attempts, fmt.Sprint(string(b2)))
+	}
+}
+
+// TestReload_FinishDuringReload: a finish that began before a reload
+// lowered concurrency 3 -> 1 is written after the reload's refill: it
+// sizes the window as the reload did, not as it was when it began (OnRun,
+// called as the finish is decided, lets the reload land just then).
+func TestReload_FinishDuringReload(t *testing.T) {
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "gate")
+	sh := script(t, dir, "s.sh", `case "$1" in
+  slow*) while [ ! -e `+gate+` ]; do sleep 0.02; done ;;
+  fail*) exit 1 ;;
+esac
+exit 0
+`)
+	t.Cleanup(func() { os.WriteFile(gate, nil, 0o644) })
+	a := execAction("h", "a", sh, "{{ .payload.n }}")
+	a.Concurrency = 3
+	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig([]*Action{a})
+	b := *a
+	b.Concurrency = 1
+	b.Retries = 1
+	b.Backoff = time.Hour
+	var s *Scheduler
+	first := true
+	s = New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir, MaxRuns: 1,
+		OnRun: func(RunInfo) {
+			if !first {
+				return
+			}
+			first = false
+			s.SetConfig(NewConfig([]*Action{&b})) // the reload lands now
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if d, _, _ := st.Due("h", "a", time.Now().Add(time.Hour), 10); len(d) == 0 {
+					return // shrunk: jobs 2 and 3 wait
+				}
+			}
+			t.Error("the refill never shrank the window")
+		}}, cfg)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); st.Close() })
+	h := &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
+	ev1 := h.ingest("h", `{"n":"slow1"}`)
+	ev2 := h.ingest("h", `{"n":"fail2"}`)
+	ev3 := h.ingest("h", `{"n":"ok3"}`)
+	h.waitState(ev1, store.Running)
+	os.WriteFile(gate, nil, 0o644)
+	h.waitState(ev1, store.Succeeded)
+	h.waitState(ev2, store.Failed)
+	time.Sleep(500 * time.Millisecond)
+	if j := h.jobs(ev3)[0]; j.State != store.Pending {
+		t.Errorf("job 3 is %s while job 2 waits for its retry, concurrency = 1; want pending", j.State)
+	}
+}
+
+// TestReload_ConcurrencyChangedWhileStopped: the config's concurrency
+// went from 3 to 1 while no daemon ran; at start the queues are resized,
+// so a failing first job holds back the ones queued behind it.
+func TestReload_ConcurrencyChangedWhileStopped(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "s.sh", `case "$1" in
+  fail*) exit 1 ;;
+esac
+exit 0
+`)
+	a := execAction("h", "a", sh, "{{ .payload.n }}")
+	a.Concurrency = 3
+	path := filepath.Join(dir, "a.db")
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := &harness{t: t, st: st, cfg: NewConfig([]*Action{a}), dir: dir}
+	var evs []string
+	for _, n := range []string{"fail1", "ok2", "ok3"} {
+		evs = append(evs, before.ingest("h", fmt.Sprintf(`{"n":%q}`, n)))
+	}
+	st.Close()
+
+	b := *a
+	b.Concurrency = 1
+	b.Retries = 1
+	b.Backoff = time.Hour
+	st, err = store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig([]*Action{&b})
+	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir}, cfg)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); st.Close() })
+	h := &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
+	h.waitState(evs[0], store.Failed)
+	h.heldBack(evs[1:])
+}

@@ -181,6 +181,12 @@ func (s *Scheduler) Start() error {
 		// for it. This scheduler's own directories are locked already, so
 		// the clean-up cannot take them for a dead one's.
 		s.cleanUpAfterADeadDaemon(parents)
+		// The queues as the config wants them: its concurrency may have
+		// changed while no daemon ran, and the runs the last one had
+		// under way are back in their queues, due.
+		for _, a := range s.cfg.Load().Actions {
+			s.resize(a.Hook, a.Name)
+		}
 		s.loop(ctx)
 	}()
 	return nil
@@ -263,22 +269,47 @@ func (s *Scheduler) SetConfig(cfg *Config) {
 			s.mu.Unlock()
 			go func() {
 				defer s.wg.Done()
-				// One at a time, each to the size the config has when it
-				// begins: two quick reloads (1, 3, 1) end at 1.
-				s.refillMu.Lock()
-				defer s.refillMu.Unlock()
-				cur := s.cfg.Load().Action(a.Hook, a.Name)
-				if cur == nil {
-					return
-				}
-				if err := s.st.Refill(s.runCtx, a.Hook, a.Name, cur.Concurrency); err != nil && !errors.Is(err, store.ErrClosed) {
-					s.log.Error("refill queues after reload", "hook", a.Hook, "action", a.Name, "err", err)
-				}
+				s.resize(a.Hook, a.Name)
 				s.wake()
 			}()
 		}
 	}
 	s.wake()
+}
+
+// resize brings the windows of an action's queues to its concurrency, one
+// action at a time, each to the size the config has as each commit is
+// written (two quick reloads, 1, 3, 1, end at 1).
+func (s *Scheduler) resize(hook, action string) {
+	s.refillMu.Lock()
+	defer s.refillMu.Unlock()
+	// A disk that fails is tried again until it takes the write: windows
+	// of the wrong size would run too many jobs at once, or too few.
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		err := s.st.Refill(s.runCtx, hook, action, s.windowOf(hook, action))
+		if err == nil || errors.Is(err, store.ErrClosed) || s.runCtx.Err() != nil {
+			return
+		}
+		s.log.Error("resize the action's queues to its concurrency; will retry", "hook", hook, "action", action, "err", err, "retry_in", wait.String())
+		select {
+		case <-time.After(wait):
+		case <-s.runCtx.Done():
+			return
+		}
+	}
+}
+
+// windowOf returns what tells the store an action's queue window as a
+// commit is written: its concurrency in the config current then (0 once
+// the action is gone), so that a finish and a reload's refill, however
+// they interleave, size the window alike.
+func (s *Scheduler) windowOf(hook, action string) func() int {
+	return func() int {
+		if a := s.cfg.Load().Action(hook, action); a != nil {
+			return max(a.Concurrency, 1)
+		}
+		return 0
+	}
 }
 
 // Config returns the current snapshot.
@@ -568,7 +599,7 @@ func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 		// go by the action as it is now.
 		a = cur
 	}
-	out := store.Outcome{Run: res.run, Concurrency: a.Concurrency}
+	out := store.Outcome{Run: res.run, Concurrency: a.Concurrency, Window: s.windowOf(j.Hook, j.Action)}
 	switch {
 	case res.ok:
 		out.State = store.Succeeded

@@ -167,6 +167,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 		}
 		now := s.now()
 		j.Reason = out.Reason
+		window := out.window()
 		switch out.State {
 		case Pending, Failed:
 			if out.State == Failed {
@@ -175,6 +176,15 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 			j.NextAt = out.NextAt
 			if j.NextAt.IsZero() {
 				j.NextAt = now
+			}
+			// Back in the window, due at NextAt; or, when a reload made
+			// the window smaller than the runs that were under way and j
+			// is past its new end, waiting behind it.
+			if windowBefore(tx, j, window) >= window {
+				if err := setQueueFlag(tx, j, qWaiting); err != nil {
+					return err
+				}
+				break
 			}
 			if err := setQueueFlag(tx, j, qDue); err != nil {
 				return err
@@ -190,7 +200,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 				return err
 			}
 			j.NextAt = time.Time{}
-			if err := refill(tx, j.Hook, j.Action, j.Key, out.Concurrency); err != nil {
+			if err := refill(tx, j.Hook, j.Action, j.Key, window); err != nil {
 				return err
 			}
 		default:
@@ -215,6 +225,23 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 		started, err = startQueued(tx, ids, now)
 		return err
 	}}
+}
+
+// windowBefore counts the window jobs (due or running) ahead of j in its
+// queue, up to limit.
+func windowBefore(tx *bolt.Tx, j *Job, limit int) int {
+	prefix := queuePrefix(j.Hook, j.Action, j.Key)
+	n := 0
+	c := tx.Bucket(bQueue).Cursor()
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && n < limit; k, v = c.Next() {
+		if string(k[len(prefix):]) >= j.ID {
+			break
+		}
+		if len(v) == 1 && (v[0] == qDue || v[0] == qRunning) {
+			n++
+		}
+	}
+	return n
 }
 
 // startQueued starts those of the jobs ids that are still queued (pending
@@ -453,13 +480,14 @@ func (s *Store) AddJobs(ctx context.Context, eventID string, jobs []NewJob) ([]*
 	return out, opErr
 }
 
-// Refill brings every queue of hook's action to concurrency window jobs,
-// after a reload changed the action's concurrency: up, by moving waiting
+// Refill brings every queue of hook's action to concurrency() window jobs
+// (asked in each transaction; less than 1 stops), after a reload changed
+// the action's concurrency: up, by moving waiting
 // jobs into the window; down, by moving the window's due jobs past the new
 // size back to waiting (running jobs stay; the window drains as they end).
 // It works in small transactions, so it never holds the write lock for
 // long.
-func (s *Store) Refill(ctx context.Context, hook, action string, concurrency int) error {
+func (s *Store) Refill(ctx context.Context, hook, action string, concurrency func() int) error {
 	prefix := queuePrefix(hook, action, "")
 	prefix = prefix[:len(prefix)-1] // hook \0 action \0
 	var after []byte
@@ -495,11 +523,17 @@ func (s *Store) Refill(ctx context.Context, hook, action string, concurrency int
 		}
 		if len(keys) > 0 {
 			err = s.update(ctx, true, func(tx *bolt.Tx) error {
+				// The size as this commit is written: finishes in
+				// between use the same, so none undoes what this did.
+				n := concurrency()
+				if n < 1 {
+					return nil // the action is gone
+				}
 				for _, key := range keys {
-					if err := shrink(tx, hook, action, key, concurrency); err != nil {
+					if err := shrink(tx, hook, action, key, n); err != nil {
 						return err
 					}
-					if err := refill(tx, hook, action, key, concurrency); err != nil {
+					if err := refill(tx, hook, action, key, n); err != nil {
 						return err
 					}
 				}

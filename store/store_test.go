@@ -736,11 +736,48 @@ func TestStore_RefillBothWays(t *testing.T) {
 		t.Fatalf("due at concurrency 3 = %d", n)
 	}
 	for _, c := range []int{1, 4, 2, 5} {
-		if err := s.Refill(ctx, "h", "a", c); err != nil {
+		if err := s.Refill(ctx, "h", "a", func() int { return c }); err != nil {
 			t.Fatal(err)
 		}
 		if n := due(); n != c {
 			t.Errorf("due after a refill to concurrency %d = %d; want %d", c, n, c)
 		}
+	}
+}
+
+// After a reload lowered the concurrency below the runs under way, a run
+// past the new window that ends failed waits behind the window: with
+// concurrency 1, a newer job's retry never runs before the older job's.
+func TestStore_ShrinkRunsPastWindowWait(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Key: "k", Concurrency: 2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		ids = append(ids, ev.JobIDs[0])
+	}
+	if st, err := s.Start(ctx, ids[0], ids[1]); err != nil || len(st) != 2 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil { // the reload: concurrency 1
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := s.Finish(ctx, ids[0], Outcome{State: Failed, NextAt: now.Add(time.Hour), Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, ids[1], Outcome{State: Failed, NextAt: now.Add(time.Minute), Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.Due("h", "a", now.Add(2*time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 0 {
+		t.Errorf("concurrency-1 queue, its oldest job %s retrying in an hour: Due in 2 min = %v; want none (the newer job waits behind the older)", ids[0], dueIDs(due))
 	}
 }

@@ -168,6 +168,19 @@ type Outcome struct {
 	State  State
 	NextAt time.Time
 	Reason string
-	// Concurrency is the action's current concurrency, to refill its window.
+	// Concurrency is the action's concurrency, the size of its queues'
+	// windows. Window, when set, says it as the finish is written (a
+	// reload may change it meanwhile), and wins when it says more than 0.
 	Concurrency int
+	Window      func() int
+}
+
+// window is the queue window's size as the finish is written.
+func (o *Outcome) window() int {
+	if o.Window != nil {
+		if n := o.Window(); n > 0 {
+			return n
+		}
+	}
+	return max(o.Concurrency, 1)
 }
