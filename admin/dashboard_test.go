@@ -275,6 +275,14 @@ func TestEvent_BinaryBody(t *testing.T) {
 	if err != nil || string(got) != body || ev.Body != "" {
 		t.Errorf("body %q, body_base64 %q (%v); want the exact bytes in body_base64 alone", ev.Body, ev.BodyBase64, err)
 	}
+	// JSON with a string that is not UTF-8: parsed, its bytes would be
+	// U+FFFD; it is shown exactly instead.
+	jsonID := e.ingest("site", "push", "{\"after\":\"bin\xff\xfe\"}")
+	ev = EventJSON{}
+	e.call("GET", "/api/events/"+jsonID, "", &ev)
+	if got, _ := base64.StdEncoding.DecodeString(ev.BodyBase64); string(got) != "{\"after\":\"bin\xff\xfe\"}" || ev.Payload != nil {
+		t.Errorf("JSON not UTF-8: payload %v, body_base64 %q; want the exact bytes in body_base64 alone", ev.Payload, ev.BodyBase64)
+	}
 	text := e.ingest("site", "push", "plain text, é")
 	ev = EventJSON{}
 	e.call("GET", "/api/events/"+text, "", &ev)

@@ -79,14 +79,15 @@ func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, e
 		for _, k := range keys {
 			out.Headers[k] = http.Header(ev.Header).Get(k)
 		}
-		if p := tmpl.ParsePayload(ev.ContentType, ev.Body); p != nil && tmpl.IndentFits(p, 1, 2*len(ev.Body)+32<<10) {
+		valid := utf8.Valid(ev.Body)
+		if p := tmpl.ParsePayload(ev.ContentType, ev.Body); valid && p != nil && tmpl.IndentFits(p, 1, 2*len(ev.Body)+32<<10) {
 			// Shown parsed, the API and the dashboard indent it: a payload
 			// whose indentation would dwarf its body is shown as the body.
 			out.Payload = p
-		} else if utf8.Valid(ev.Body) {
+		} else if valid {
 			out.Body = string(ev.Body)
 		} else {
-			// As text, JSON would turn its bytes into U+FFFD.
+			// As text, or parsed, JSON would turn its bytes into U+FFFD.
 			out.BodyBase64 = base64.StdEncoding.EncodeToString(ev.Body)
 		}
 	}
