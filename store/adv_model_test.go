@@ -53,7 +53,11 @@ func TestAdvModel(t *testing.T) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	for i := 0; i < *advRuns; i++ {
+	runs := *advRuns
+	if raceOn && !flagSet("adv.runs") {
+		runs = 1
+	}
+	for i := 0; i < runs; i++ {
 		s := seed + uint64(i)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			defer func() {
@@ -64,6 +68,13 @@ func TestAdvModel(t *testing.T) {
 			runAdv(t, s, *advSteps)
 		})
 	}
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func runAdv(t *testing.T, seed uint64, steps int) {
