@@ -374,3 +374,47 @@ func TestScheduler_EarlyStartNotLandedKeepsTrace(t *testing.T) {
 		t.Errorf("job 2: attempts %d, %d runs recorded, the script saw %q; want attempt 2 the second time, both runs in its history", j.Attempts, len(runs), saw)
 	}
 }
+
+// TestScheduler_RetryStartedByAnotherFinish: in a queue of concurrency 3,
+// job J fails with a retry due at once, and job K ends in the same commit.
+// K's finish starts J's retry while J's own finish is still being recorded
+// (J still on the scheduler's books): the retry must run once that record
+// is done, not be taken for the run under way — which left J running on
+// disk, with nothing running it, for good.
+func TestScheduler_RetryStartedByAnotherFinish(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "s.sh", `[ "$1" = j ] && [ "$WEBHOOKD_ATTEMPT" = 2 ] && exit 0
+while [ ! -e "$0.go-$1" ]; do sleep 0.01; done
+[ "$1" = j ] && exit 1
+exit 0
+`)
+	a := execAction("h", "q", sh, "{{ .payload.n }}")
+	a.Concurrency, a.Retries, a.Backoff = 3, 1, time.Millisecond
+	h, block, unblock := newHeldHarness(t, a)
+	evL := h.ingest("h", `{"n":"l"}`)
+	evJ := h.ingest("h", `{"n":"j"}`)
+	evK := h.ingest("h", `{"n":"k"}`)
+	for _, ev := range []string{evL, evJ, evK} {
+		h.waitState(ev, store.Running)
+	}
+	// L's finish holds the commit loop, so that J's and K's finishes,
+	// queued behind it, are applied together (J's first).
+	block.Store(true)
+	os.WriteFile(sh+".go-l", nil, 0o600)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.s.Running()) > 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	os.WriteFile(sh+".go-j", nil, 0o600)
+	os.WriteFile(sh+".go-k", nil, 0o600)
+	for len(h.s.Running()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // their finishes queued
+	block.Store(false)
+	unblock()
+	if j := h.waitState(evJ, store.Succeeded, store.Dead); j.State != store.Succeeded || j.Attempts != 2 {
+		t.Errorf("J is %s after %d attempts; want its retry run and succeeded", j.State, j.Attempts)
+	}
+	h.waitState(evK, store.Succeeded)
+}

@@ -446,7 +446,22 @@ type landing struct {
 func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing) {
 	ctx, cancel := context.WithCancelCause(s.runCtx)
 	s.mu.Lock()
-	if _, ok := s.running[j.ID]; ok {
+	if r, ok := s.running[j.ID]; ok {
+		if r.ended && !s.draining {
+			// Its last run is over and its finish still being
+			// recorded, and another finish of its queue started it
+			// again (its retry was due by then): this start is its
+			// next attempt, and runs once that record is done.
+			s.wg.Add(1)
+			s.mu.Unlock()
+			cancel(nil)
+			go func() {
+				defer s.wg.Done()
+				<-r.done
+				s.launch(a, j, queue, land)
+			}()
+			return
+		}
 		// Running already: a finish started it early and that commit
 		// failed, so it was still queued on disk when a dispatch pass
 		// started it again. The run under way counts as this start.
