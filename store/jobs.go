@@ -227,6 +227,22 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 	}}
 }
 
+// waitingAhead reports whether a job of j's queue older than j waits
+// behind the window.
+func waitingAhead(tx *bolt.Tx, j *Job) bool {
+	prefix := queuePrefix(j.Hook, j.Action, j.Key)
+	c := tx.Bucket(bQueue).Cursor()
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+		if string(k[len(prefix):]) >= j.ID {
+			return false
+		}
+		if len(v) == 1 && v[0] == qWaiting {
+			return true
+		}
+	}
+	return false
+}
+
 // windowBefore counts the window jobs (due or running) ahead of j in its
 // queue, up to limit.
 func windowBefore(tx *bolt.Tx, j *Job, limit int) int {
@@ -407,6 +423,15 @@ func (s *Store) Retry(ctx context.Context, jobID string) (*Job, error) {
 			if err := setState(tx, j, Pending, now); err != nil {
 				return err
 			}
+			if waitingAhead(tx, j) {
+				// One that was cancelled or skipped while it waited:
+				// back in its place, it runs in its turn, not before
+				// the earlier jobs still waiting.
+				return setQueueFlag(tx, j, qWaiting)
+			}
+			// Ahead of every waiting job (one that died in the window):
+			// due now, in the window, beyond its size if need be — a
+			// person asked.
 			if err := setQueueFlag(tx, j, qDue); err != nil {
 				return err
 			}

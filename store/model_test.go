@@ -268,6 +268,14 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			for _, j := range inState(Running) {
 				j.state = Pending
 			}
+			// As the scheduler's start does: each queue's window to the
+			// action's concurrency (the interrupted jobs came back
+			// waiting, in their places).
+			for _, sp := range specs {
+				if err := s.Refill(ctx, "h", sp.name, func() int { return sp.conc }); err != nil {
+					t.Fatal(err)
+				}
+			}
 			desc = "restart"
 		}
 		checkModel(t, step, desc, s, jobs, order)

@@ -306,10 +306,12 @@ func (s *Store) recover(tx *bolt.Tx) error {
 		if err := putJob(tx, j); err != nil {
 			return err
 		}
-		if err := setQueueFlag(tx, j, qDue); err != nil {
-			return err
-		}
-		if err := addDue(tx, j); err != nil {
+		// Waiting, in its place: the scheduler's start brings each
+		// queue's window to the action's concurrency (Refill), which
+		// may have changed since; made due here, a job behind a waiting
+		// one (a reload made the window smaller while it ran) would run
+		// before it.
+		if err := setQueueFlag(tx, j, qWaiting); err != nil {
 			return err
 		}
 		s.log.Info("job interrupted by a stop goes back to its queue", "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)

@@ -271,6 +271,14 @@ func TestStore_Recover(t *testing.T) {
 	if len(runs) != 1 || runs[0].Result != RunInterrupted {
 		t.Errorf("runs = %+v; want one interrupted", runs)
 	}
+	// Back in its place, waiting: the scheduler's start resizes the
+	// queue to the action's concurrency, which makes it due.
+	if due, _, _ := s.Due("h", "a", time.Now().Add(time.Second), 10); len(due) != 0 {
+		t.Errorf("Due before the start's resize = %v; want none", due)
+	}
+	if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil {
+		t.Fatal(err)
+	}
 	due, _, _ := s.Due("h", "a", time.Now().Add(time.Second), 10)
 	if len(due) != 1 {
 		t.Errorf("Due = %v; want the interrupted job", due)
@@ -779,5 +787,90 @@ func TestStore_ShrinkRunsPastWindowWait(t *testing.T) {
 	}
 	if len(due) != 0 {
 		t.Errorf("concurrency-1 queue, its oldest job %s retrying in an hour: Due in 2 min = %v; want none (the newer job waits behind the older)", ids[0], dueIDs(due))
+	}
+}
+
+// After a reload lowered concurrency 3 -> 1 while three ran (X and Y then
+// failed, waiting for retries; A still running), a crash puts A back in its
+// queue: the start's resize must leave it waiting behind Y, not due.
+func TestStore_CrashAfterShrinkKeepsOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s, err := Open(path, Options{Now: clock, crashAtClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []string // X, Y, A
+	for range 3 {
+		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Concurrency: 3}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		ids = append(ids, ev.JobIDs[0])
+	}
+	if st, err := s.Start(ctx, ids...); err != nil || len(st) != 3 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	for _, id := range ids[:2] { // X and Y fail, retry in an hour
+		if _, err := s.Finish(ctx, id, Outcome{State: Failed, NextAt: now.Add(time.Hour), Concurrency: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The reload: concurrency 1. Y goes back to waiting; A runs on.
+	if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // a crash: A left running
+	s, err = Open(path, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The scheduler's start: resize to the config's concurrency, 1.
+	if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.Due("h", "a", now.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 0 {
+		t.Errorf("concurrency 1, X=%s awaiting its retry, Y=%s waiting: Due = %v; want none (A=%s must not run before Y, nor beside X)", ids[0], ids[1], dueIDs(due), ids[2])
+	}
+}
+
+// A job cancelled while it waited, then retried, goes back to its place:
+// it runs after the older job still waiting, not before it.
+func TestStore_RetryCancelledWaitsItsTurn(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	var ids []string // A, B, C
+	for range 3 {
+		res, err := s.Ingest(ctx, newEvent("h", "", job("a")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		ids = append(ids, ev.JobIDs[0])
+	}
+	if st, err := s.Start(ctx, ids[0]); err != nil || len(st) != 1 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	if _, err := s.Cancel(ctx, ids[2], "test", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Retry(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, ids[0], Outcome{State: Failed, NextAt: now.Add(time.Hour), Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	due, _, _ := s.Due("h", "a", now.Add(time.Minute), 10)
+	if len(due) != 0 {
+		t.Errorf("concurrency 1, A=%s awaiting its retry, B=%s waiting: Due = %v; want none (C=%s runs after B)", ids[0], ids[1], dueIDs(due), ids[2])
 	}
 }
