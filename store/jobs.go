@@ -523,20 +523,21 @@ func (s *Store) Refill(ctx context.Context, hook, action string, concurrency fun
 			k, _ := c.Seek(prefix)
 			if after != nil {
 				k, _ = c.Seek(after)
-				if k != nil && string(k) == string(after) {
-					k, _ = c.Next()
-				}
 			}
-			for ; k != nil && hasPrefix(k, prefix) && len(keys) < 256; k, _ = c.Next() {
+			for k != nil && hasPrefix(k, prefix) && len(keys) < 256 {
 				rest := k[len(prefix):]
 				if len(rest) < idLen+1 {
+					k, _ = c.Next()
 					continue
 				}
 				// The default queue's key is "": a key of its own too.
-				if key := string(rest[:len(rest)-idLen-1]); len(keys) == 0 || key != keys[len(keys)-1] {
-					keys = append(keys, key)
-				}
-				after = append(after[:0], k...)
+				key := string(rest[:len(rest)-idLen-1])
+				keys = append(keys, key)
+				// On to the next key, past this one's jobs (ids are
+				// ASCII, below 0xff): a queue of a million jobs is one
+				// key, not a million steps.
+				after = append(queuePrefix(hook, action, key), 0xff)
+				k, _ = c.Seek(after)
 			}
 			if k == nil || !hasPrefix(k, prefix) {
 				after = nil

@@ -874,3 +874,32 @@ func TestStore_RetryCancelledWaitsItsTurn(t *testing.T) {
 		t.Errorf("concurrency 1, A=%s awaiting its retry, B=%s waiting: Due = %v; want none (C=%s runs after B)", ids[0], ids[1], dueIDs(due), ids[2])
 	}
 }
+
+// Refill finds every key's queue of an action, and in as many steps as
+// there are keys: past 256 of them (one read transaction's worth), and
+// keys that extend one another ("a", "ab").
+func TestStore_RefillManyKeys(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	keys := []string{"", "a", "ab", "a b"}
+	for i := range 300 {
+		keys = append(keys, fmt.Sprint("k", i))
+	}
+	for _, k := range keys {
+		for range 2 {
+			if _, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Key: k, Concurrency: 1})); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Refill(ctx, "h", "a", func() int { return 2 }); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.Due("h", "a", time.Now().Add(time.Hour), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 2*len(keys) {
+		t.Errorf("due after a refill to 2 = %d; want every job of the %d keys (%d)", len(due), len(keys), 2*len(keys))
+	}
+}
