@@ -72,7 +72,7 @@ type Scheduler struct {
 	// one in progress (which may launch runs) before it waits for the runs.
 	dispatchMu sync.Mutex
 	offset     int        // where the next dispatch pass starts, for fairness
-	refillMu   sync.Mutex // held by a reload's refill of an action's queues
+	refillMu   sync.Mutex // held while an action's queues are resized (resize)
 
 	runCtx    context.Context
 	stopRuns  context.CancelCauseFunc
@@ -183,7 +183,7 @@ func (s *Scheduler) Start() error {
 		s.cleanUpAfterADeadDaemon(parents)
 		// The queues as the config wants them: its concurrency may have
 		// changed while no daemon ran, and the runs the last one had
-		// under way are back in their queues, due.
+		// under way are back in their places, waiting (store.Open).
 		for _, a := range s.cfg.Load().Actions {
 			s.resize(a.Hook, a.Name)
 		}
