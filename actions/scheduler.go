@@ -447,11 +447,11 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing)
 	ctx, cancel := context.WithCancelCause(s.runCtx)
 	s.mu.Lock()
 	if r, ok := s.running[j.ID]; ok {
-		if r.ended && !s.draining {
+		if r.ended && j.Attempts > r.job.Attempts && !s.draining {
 			// Its last run is over and its finish still being
 			// recorded, and another finish of its queue started it
-			// again (its retry was due by then): this start is its
-			// next attempt, and runs once that record is done.
+			// again (its retry was due by then): this start, a later
+			// attempt, runs once that record is done.
 			s.wg.Add(1)
 			s.mu.Unlock()
 			cancel(nil)
@@ -462,9 +462,10 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing)
 			}()
 			return
 		}
-		// Running already: a finish started it early and that commit
+		// The same attempt: a finish started it early and that commit
 		// failed, so it was still queued on disk when a dispatch pass
-		// started it again. The run under way counts as this start.
+		// started it again. The run under way (or just ended) counts
+		// as this start.
 		s.mu.Unlock()
 		cancel(nil)
 		return
