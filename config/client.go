@@ -89,23 +89,11 @@ type clientFile struct {
 type strList []string
 
 func (l *strList) UnmarshalTOML(v any) error {
-	switch x := v.(type) {
-	case string:
-		*l = strList{x}
-		return nil
-	case []any:
-		out := make(strList, 0, len(x))
-		for i, e := range x {
-			s, ok := e.(string)
-			if !ok {
-				return fmt.Errorf("item %d must be a string, not %s", i, tomlType(e))
-			}
-			out = append(out, s)
-		}
-		*l = out
-		return nil
-	}
-	return fmt.Errorf("must be an array of strings, not %s", tomlType(v))
+	out, err := stringList(v, func(i int, e any) string {
+		return fmt.Sprintf("item %d must be a string, not %s", i, tomlType(e))
+	})
+	*l = out
+	return err
 }
 
 // LoadClient reads the parts of the config file at path that the client

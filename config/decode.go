@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -90,24 +91,43 @@ func (t *table) strs(k string) []string {
 	if !ok {
 		return nil
 	}
+	out, err := stringList(v, func(i int, e any) string {
+		return fmt.Sprintf("%s[%d] must be a string, not %s", k, i, tomlType(e))
+	})
+	if err != nil {
+		if _, isList := v.([]any); isList {
+			t.d.errf(t.key(k), "%s", err.Error())
+		} else {
+			t.typeErr(k, "an array of strings", v)
+		}
+	}
+	return out
+}
+
+// stringList reads a list of strings as a config file may write it: an
+// array of strings, or one string alone. An item that is not a string is
+// left out and reported (the first one) as bad says; a value that is
+// neither an array nor a string is an error too.
+func stringList(v any, bad func(i int, item any) string) ([]string, error) {
 	switch x := v.(type) {
 	case string:
-		return []string{x}
+		return []string{x}, nil
 	case []any:
 		out := make([]string, 0, len(x))
+		var err error
 		for i, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				t.d.errf(t.key(k), "%s[%d] must be a string, not %s", k, i, tomlType(e))
+				if err == nil {
+					err = errors.New(bad(i, e))
+				}
 				continue
 			}
 			out = append(out, s)
 		}
-		return out
-	default:
-		t.typeErr(k, "an array of strings", v)
-		return nil
+		return out, err
 	}
+	return nil, fmt.Errorf("must be an array of strings, not %s", tomlType(v))
 }
 
 func (t *table) int(k string, def, min, max int) int {
