@@ -81,16 +81,13 @@ func (d *Data) templateData(payload bool) map[string]any {
 type Number float64
 
 func (n Number) String() string {
-	f := float64(n)
-	format := byte('f')
-	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
-		format = 'e' // where encoding/json writes an exponent too
+	// encoding/json's own formatting; a parsed payload holds no NaN or Inf,
+	// which it refuses.
+	b, err := json.Marshal(float64(n))
+	if err != nil {
+		return strconv.FormatFloat(float64(n), 'g', -1, 64)
 	}
-	s := strconv.FormatFloat(f, format, -1, 64)
-	if n := len(s); format == 'e' && n >= 4 && s[n-4:n-1] == "e-0" {
-		s = s[:n-2] + s[n-1:] // 1e-07 as 1e-7, as encoding/json writes it
-	}
-	return s
+	return string(b)
 }
 
 // forTemplates returns v with each float64 in it a Number, and whether it
