@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/internal/redact"
 	"github.com/webhookd/webhookd/internal/stdwh"
+	"github.com/webhookd/webhookd/internal/textcut"
 	"github.com/webhookd/webhookd/store"
 	"github.com/webhookd/webhookd/tmpl"
 )
@@ -118,11 +118,7 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 	// as it came, and marked as not all of it.
 	truncated := len(respBody) > maxResponse || err != nil
 	if len(respBody) > maxResponse {
-		n := maxResponse
-		for n > maxResponse-utf8.UTFMax && !utf8.RuneStart(respBody[n]) {
-			n-- // not inside a character
-		}
-		respBody = respBody[:n]
+		respBody = textcut.Cut(respBody, maxResponse)
 	}
 	r := result{run: store.Run{Started: started, Finished: s.now(), Status: resp.StatusCode, Output: respBody, Truncated: truncated}}
 	code := resp.StatusCode

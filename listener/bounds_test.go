@@ -58,27 +58,3 @@ func TestListener_ShutdownBeforeServe(t *testing.T) {
 		}
 	}
 }
-
-// cut backs off to a character's start, but bytes that are no UTF-8 (a
-// path of %80s) are cut where they are, not walked back to nothing.
-func TestCut(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"abc", 5, "abc"},
-		{"abcdef", 3, "abc"},
-		{"ab\u00e9cd", 3, "ab"}, // é is 2 bytes: not split
-		{"a\u20acb", 2, "a"},    // € is 3 bytes
-		{"/x" + strings.Repeat("\x80", 300), 200, "/x" + strings.Repeat("\x80", 198)},
-		{"/ab" + strings.Repeat("\x80", 10), 5, "/ab\x80\x80"},
-		{"a\x80\x80\x80\x80", 3, "a\x80\x80"},
-		{"ab\u20ac", 4, "ab"},        // € (3 bytes) runs past 4
-		{"ab\u20acc", 5, "ab\u20ac"}, // and ends at 5
-	} {
-		if got := cut(tc.in, tc.n); got != tc.want {
-			t.Errorf("cut(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
-		}
-	}
-}

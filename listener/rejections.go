@@ -3,7 +3,8 @@ package listener
 import (
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/webhookd/webhookd/internal/textcut"
 )
 
 // Rejection is a refused request, kept in memory to answer "why didn't my
@@ -31,9 +32,9 @@ func newRejections(n int) *rejections { return &rejections{ring: make([]Rejectio
 func (r *rejections) add(x Rejection) {
 	// Each entry is bounded, as the ring is: a client writes its path,
 	// and a reason may quote what it sent.
-	x.Path = cut(x.Path, 200)
-	x.Reason = cut(x.Reason, 300)
-	x.Hook = cut(x.Hook, 100)
+	x.Path = textcut.Cut(x.Path, 200)
+	x.Reason = textcut.Cut(x.Reason, 300)
+	x.Hook = textcut.Cut(x.Hook, 100)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ring[r.next] = x
@@ -41,26 +42,6 @@ func (r *rejections) add(x Rejection) {
 	if r.next == 0 {
 		r.full = true
 	}
-}
-
-// cut shortens s to at most n bytes, not inside a character: one that
-// starts before n and runs past it goes whole. Bytes that are no UTF-8 are
-// cut where they are.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for i := n - 1; i >= 0 && i > n-utf8.UTFMax; i-- {
-		if utf8.RuneStart(s[i]) {
-			if r, size := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError || size > 1 {
-				if i+size > n {
-					n = i
-				}
-			}
-			break
-		}
-	}
-	return s[:n]
 }
 
 func (r *rejections) list() []Rejection {
