@@ -506,12 +506,11 @@ func (s *Store) AddJobs(ctx context.Context, eventID string, jobs []NewJob) ([]*
 }
 
 // Refill brings every queue of hook's action to concurrency() window jobs
-// (asked in each transaction; less than 1 stops), after a reload changed
-// the action's concurrency: up, by moving waiting
-// jobs into the window; down, by moving the window's due jobs past the new
-// size back to waiting (running jobs stay; the window drains as they end).
-// It works in small transactions, so it never holds the write lock for
-// long.
+// (asked in each transaction; less than 1 stops), at start and after a
+// reload changed the action's concurrency: up, by moving waiting jobs into
+// the window; down, by moving the window's due jobs past the new size back
+// to waiting (running jobs stay; the window drains as they end). It works
+// in small transactions, so it never holds the write lock for long.
 func (s *Store) Refill(ctx context.Context, hook, action string, concurrency func() int) error {
 	prefix := queuePrefix(hook, action, "")
 	prefix = prefix[:len(prefix)-1] // hook \0 action \0
