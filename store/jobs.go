@@ -51,7 +51,7 @@ func (s *Store) Start(ctx context.Context, ids ...string) ([]*Job, error) {
 	var started []*Job
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		var err error
-		started, err = startQueued(tx, ids, s.now())
+		started, err = startQueued(tx, ids, s.now(), true)
 		return err
 	})
 	if err != nil {
@@ -222,7 +222,9 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 			started, err = startDueInQueue(tx, j.Hook, j.Action, j.Key, now, max, j.ID)
 			return err
 		}
-		started, err = startQueued(tx, ids, now)
+		// ids are runs under way already (their early start's commit
+		// failed): recorded as started even if a pause came between.
+		started, err = startQueued(tx, ids, now, false)
 		return err
 	}}
 }
@@ -263,8 +265,9 @@ func windowBefore(tx *bolt.Tx, j *Job, limit int) int {
 // startQueued starts those of the jobs ids that are still queued (pending
 // or failed) and due at now, and returns them; the others (gone,
 // cancelled, superseded, running already, or run and failed since the
-// caller read them, with a retry not yet due) are left out.
-func startQueued(tx *bolt.Tx, ids []string, now time.Time) ([]*Job, error) {
+// caller read them, with a retry not yet due) are left out, and so, with
+// holdPaused, are the jobs of an action paused since.
+func startQueued(tx *bolt.Tx, ids []string, now time.Time, holdPaused bool) ([]*Job, error) {
 	var started []*Job
 	for _, id := range ids {
 		j, err := getJob(tx, id)
@@ -277,6 +280,9 @@ func startQueued(tx *bolt.Tx, ids []string, now time.Time) ([]*Job, error) {
 		if (j.State != Pending && j.State != Failed) || j.NextAt.After(now) {
 			continue
 		}
+		if holdPaused && isPaused(tx, j.Hook, j.Action) {
+			continue
+		}
 		if err := startJob(tx, j, now); err != nil {
 			return nil, err
 		}
@@ -286,8 +292,12 @@ func startQueued(tx *bolt.Tx, ids []string, now time.Time) ([]*Job, error) {
 }
 
 // startDueInQueue starts up to max of a queue's window jobs that are due
-// at now, in queue (arrival) order, except the job skip.
+// at now, in queue (arrival) order, except the job skip; none while the
+// action is paused.
 func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max int, skip string) ([]*Job, error) {
+	if isPaused(tx, hook, action) {
+		return nil, nil
+	}
 	prefix := queuePrefix(hook, action, key)
 	var ids []string
 	c := tx.Bucket(bQueue).Cursor()

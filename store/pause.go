@@ -21,6 +21,13 @@ func (s *Store) SetPaused(ctx context.Context, hook, action string, paused bool)
 	})
 }
 
+// isPaused reports whether hook's action is paused. Every commit that
+// starts a job reads it, so a start is ordered against a pause by the
+// commit loop: once SetPaused has returned, no job of the action starts.
+func isPaused(tx *bolt.Tx, hook, action string) bool {
+	return tx.Bucket(bMeta).Get(pauseKey(hook, action)) != nil
+}
+
 // Paused lists the paused actions as "hook/action".
 func (s *Store) Paused() ([]string, error) {
 	var out []string
