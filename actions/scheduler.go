@@ -73,6 +73,9 @@ type Scheduler struct {
 	dispatchMu sync.Mutex
 	offset     int        // where the next dispatch pass starts, for fairness
 	refillMu   sync.Mutex // held while an action's queues are resized (resize)
+	// The wall clock and the monotonic one at the last dispatch pass
+	// (under dispatchMu), to see the wall clock stepped back (clock.go).
+	lastWall, lastMono time.Time
 
 	runCtx    context.Context
 	stopRuns  context.CancelCauseFunc
@@ -187,6 +190,8 @@ func (s *Scheduler) Start() error {
 		for _, a := range s.cfg.Load().Actions {
 			s.resize(a.Hook, a.Name)
 		}
+		// Jobs queued while the clock ran ahead of where it is now.
+		s.clockBack(s.now(), 0)
 		s.loop(ctx)
 	}()
 	return nil
@@ -352,6 +357,7 @@ func (s *Scheduler) dispatch() time.Time {
 	defer s.dispatchMu.Unlock()
 	cfg := s.cfg.Load()
 	now := s.now()
+	s.watchClock(now)
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()

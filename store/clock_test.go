@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestStore_ClockBack: jobs queued while the wall clock ran an hour ahead
+// are due at that clock's time; once it is stepped back they would wait
+// out the hour. ClockBack makes the pending ones due now and moves a
+// failed one's retry back by the step, to now at the earliest.
+func TestStore_ClockBack(t *testing.T) {
+	base := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(base.Add(time.Hour).UnixNano()) // an hour ahead
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	s, _ := openTest(t, Options{Now: now})
+	ctx := context.Background()
+	ingest := func(action string) string {
+		t.Helper()
+		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: action, Concurrency: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := s.GetEvent(res.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.JobIDs[0]
+	}
+	pending := ingest("a")
+	failed := ingest("b")
+	if _, err := s.Start(ctx, failed); err != nil {
+		t.Fatal(err)
+	}
+	// Its retry is due 5 minutes after it failed, by the clock that ran ahead.
+	if _, err := s.Finish(ctx, failed, Outcome{State: Failed, NextAt: now().Add(5 * time.Minute), Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A retry due in 3 hours by the clock that ran ahead.
+	far := ingest("c")
+	if _, err := s.Start(ctx, far); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, far, Outcome{State: Failed, NextAt: now().Add(3 * time.Hour), Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Store(base.UnixNano()) // stepped back by the hour
+	if due, next, _ := s.Due("h", "a", now(), 10); len(due) != 0 || !next.Equal(base.Add(time.Hour)) {
+		t.Fatalf("before ClockBack: action a due = %v, next %v; want nothing due for an hour (the stall)", due, next)
+	}
+	moved, err := s.ClockBack(ctx, now(), time.Hour, now().Add(25*time.Hour))
+	if err != nil || moved != 3 {
+		t.Fatalf("ClockBack = %d, %v; want 3 jobs moved", moved, err)
+	}
+	if due, _, _ := s.Due("h", "a", now(), 10); len(due) != 1 || due[0].JobID != pending {
+		t.Errorf("action a due = %v; want the pending job %s now", due, pending)
+	}
+	if _, next, _ := s.Due("h", "b", now(), 10); !next.Equal(base.Add(5 * time.Minute)) {
+		t.Errorf("action b's retry due at %v; want %v (5 minutes after it failed, by the clock as it is now)", next, base.Add(5*time.Minute))
+	}
+	if _, next, _ := s.Due("h", "c", now(), 10); !next.Equal(base.Add(3 * time.Hour)) {
+		t.Errorf("action c's retry due at %v; want %v (moved back by the step, still in the future)", next, base.Add(3*time.Hour))
+	}
+	if j, err := s.GetJob(failed); err != nil || !j.NextAt.Equal(base.Add(5*time.Minute)) {
+		t.Errorf("failed job's NextAt = %v, %v; want it moved with its due entry", j.NextAt, err)
+	}
+	if started, err := s.Start(ctx, pending); err != nil || len(started) != 1 {
+		t.Errorf("Start(pending) after ClockBack = %d, %v; want it started", len(started), err)
+	}
+}
+
+// TestStore_ClockBackAtStart: at a start the step is unknown (back 0).
+// Pending jobs are still made due now; a failed job's retry is moved only
+// when it is further off than any backoff (latest), and then to now.
+func TestStore_ClockBackAtStart(t *testing.T) {
+	base := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(base.Add(30 * 24 * time.Hour).UnixNano()) // a month ahead
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	s, _ := openTest(t, Options{Now: now})
+	ctx := context.Background()
+	var ids []string
+	for _, action := range []string{"a", "b", "c"} {
+		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: action, Concurrency: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		ids = append(ids, ev.JobIDs[0])
+	}
+	// Two retries: one due 2 hours after the month-ahead clock is put
+	// right (within any backoff: it stays), one due in a month by that
+	// clock (further off than any backoff: the clock's doing).
+	for i, in := range map[int]time.Duration{1: -30*24*time.Hour + 2*time.Hour, 2: 30 * 24 * time.Hour} {
+		if _, err := s.Start(ctx, ids[i]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Finish(ctx, ids[i], Outcome{State: Failed, NextAt: now().Add(in), Concurrency: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Store(base.UnixNano()) // stepped back by the month while stopped
+	moved, err := s.ClockBack(ctx, now(), 0, now().Add(25*time.Hour))
+	if err != nil || moved != 2 {
+		t.Fatalf("ClockBack = %d, %v; want 2 moved (the pending job, the far retry)", moved, err)
+	}
+	for i, want := range []time.Time{base, base.Add(2 * time.Hour), base} {
+		j, err := s.GetJob(ids[i])
+		if err != nil || !j.NextAt.Equal(want) {
+			t.Errorf("job of action %c due at %v, %v; want %v", 'a'+i, j.NextAt, err, want)
+		}
+	}
+	if moved, err := s.ClockBack(ctx, now(), 0, now().Add(25*time.Hour)); err != nil || moved != 0 {
+		t.Errorf("ClockBack again = %d, %v; want nothing more to move", moved, err)
+	}
+}
