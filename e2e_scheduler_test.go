@@ -335,3 +335,59 @@ sleep 300
 		t.Errorf("after a clean stop: run directories %v; want none", got)
 	}
 }
+
+// TestE2E_AfterAKillQuietChildStopped: a deploy that prints a
+// progress line while its build step (a child, in the run's group, that
+// writes to its own log) works. webhookd is killed with SIGKILL; the
+// deploy's next progress line meets a pipe with no reader and the deploy
+// dies of SIGPIPE, leaving the build running in the run's group. The next
+// start must stop that group before it runs the job again (README: "so a
+// queue's runs still never overlap").
+func TestE2E_AfterAKillQuietChildStopped(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["./deploy.sh"]
+`))
+	writeScript(t, dir, "build.sh", `echo $$ > build.pid
+sleep 300
+`)
+	writeScript(t, dir, "deploy.sh", `echo run >> runs.log
+if [ -f build.pid ]; then
+	state=$(cut -d' ' -f3 /proc/$(cat build.pid)/stat 2>/dev/null)
+	if [ -n "$state" ] && [ "$state" != Z ]; then echo "overlap: the first run's build is alive ($state)" >> runs.log; fi
+	exit 0
+fi
+echo $$ > deploy.pid
+./build.sh > build.log 2>&1 &
+while kill -0 $! 2>/dev/null; do echo "building..."; sleep 0.1; done
+`)
+	d := startDaemon(t, dir)
+	if r := d.postGitHub("/hooks/site", spineSecret, "push", "k-1", pushBody("refs/heads/main", "a")); r.Status != 202 {
+		t.Fatalf("push = %d", r.Status)
+	}
+	var deploy, build int
+	waitFor(t, 10*time.Second, "the first run's pids", func() bool {
+		b1, _ := os.ReadFile(filepath.Join(dir, "deploy.pid"))
+		b2, _ := os.ReadFile(filepath.Join(dir, "build.pid"))
+		deploy, _ = strconv.Atoi(strings.TrimSpace(string(b1)))
+		build, _ = strconv.Atoi(strings.TrimSpace(string(b2)))
+		return deploy > 0 && build > 0
+	})
+	t.Cleanup(func() { syscall.Kill(-deploy, syscall.SIGKILL) })
+	d.kill()
+	// The deploy does not go on: its next progress line kills it (SIGPIPE).
+	waitFor(t, 5*time.Second, "the deploy to die of SIGPIPE", func() bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(deploy) + "/stat")
+		f := strings.Fields(string(b))
+		return err != nil || len(f) > 2 && f[2] == "Z"
+	})
+	d = startDaemon(t, dir)
+	runs := filepath.Join(dir, "runs.log")
+	waitFor(t, 20*time.Second, "the interrupted job to run again", func() bool { return len(readLines(t, runs)) >= 2 })
+	time.Sleep(200 * time.Millisecond)
+	if got := readLines(t, runs); len(got) != 2 {
+		t.Errorf("runs.log = %q; want two runs, the second after the first run's group was stopped", got)
+	}
+}

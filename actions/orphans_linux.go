@@ -17,10 +17,10 @@ import (
 // dispatches anything, a scheduler that finds run directories left by a
 // dead scheduler (rundir.go) stops the runs that scheduler started: the
 // processes whose environment names a payload file in one of those
-// directories, and that lead a process group of their own (every run's
-// command does) without leading a session (a command that a run started
-// with setsid, to outlive it, does; it is left alone, as a live run
-// leaves it).
+// directories, and the process groups they are in (every run's command
+// leads one of its own), except a group that is a session's (a command
+// that a run started with setsid, to outlive it, leads both; it is left
+// alone, as a live run leaves it).
 
 // procStat is what orphanRuns reads of /proc/PID/stat.
 type procStat struct {
@@ -68,31 +68,46 @@ func pids() []int {
 
 // orphanRuns returns the process groups of the runs whose payload files
 // are in dirs (see above). Only this user's processes can be read.
+//
+// A run's group is found by any live process in it whose environment
+// names such a payload file: the run's command, or, once that command has
+// died (with its daemon gone, its next write to its output ends it), what
+// it started and left running in its group. A group whose leader is alive
+// and is no run (someone else's group, which a process with that
+// environment joined) is not stopped, nor this process's own.
 func orphanRuns(dirs []string) []int {
 	if len(dirs) == 0 {
 		return nil
 	}
-	self := os.Getpid()
+	self, own := os.Getpid(), syscall.Getpgrp()
+	inRun := func(pid int) bool {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			return false
+		}
+		for kv := range bytes.SplitSeq(env, []byte{0}) {
+			path, ok := bytes.CutPrefix(kv, []byte("WEBHOOKD_PAYLOAD_FILE="))
+			if ok && slices.Contains(dirs, filepath.Dir(string(path))) {
+				return true
+			}
+		}
+		return false
+	}
 	var groups []int
 	for _, pid := range pids() {
 		if pid == self {
 			continue
 		}
 		st := readStat(pid)
-		if !st.ok || st.pgrp != pid || st.session == pid || st.state == 'Z' {
+		if !st.ok || st.state == 'Z' || st.pgrp == st.session || st.pgrp == own || slices.Contains(groups, st.pgrp) || !inRun(pid) {
 			continue
 		}
-		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-		if err != nil {
-			continue
-		}
-		for kv := range bytes.SplitSeq(env, []byte{0}) {
-			path, ok := bytes.CutPrefix(kv, []byte("WEBHOOKD_PAYLOAD_FILE="))
-			if ok && slices.Contains(dirs, filepath.Dir(string(path))) {
-				groups = append(groups, pid)
-				break
+		if st.pgrp != pid {
+			if leader := readStat(st.pgrp); leader.ok && leader.state != 'Z' && !inRun(st.pgrp) {
+				continue
 			}
 		}
+		groups = append(groups, st.pgrp)
 	}
 	return groups
 }

@@ -166,3 +166,30 @@ func TestExec_ZombieDoesNotHoldGrace(t *testing.T) {
 		t.Errorf("the run took %s (timeout 300ms, grace 5s): its group's zombies held the grace", d)
 	}
 }
+
+// TestOrphanRuns_CommandGone: a dead daemon's run whose command has died
+// (of SIGPIPE, writing to the output its daemon no longer reads) while
+// what it started goes on in its group: the group is still the run's and
+// is found, or the job's next run would overlap it.
+func TestOrphanRuns_CommandGone(t *testing.T) {
+	dead := t.TempDir()
+	run := startProc(t, "sleep 300 & echo ready; exit 0", filepath.Join(dead, "webhookd-payload-1"), &syscall.SysProcAttr{Setpgid: true})
+	deadline := time.Now().Add(5 * time.Second)
+	for st := readStat(run); st.ok && st.state != 'Z'; st = readStat(run) {
+		if time.Now().After(deadline) {
+			t.Fatal("the run's command did not exit")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !groupAlive(run) {
+		t.Fatal("the run's group is gone; this test needs its sleep alive")
+	}
+	got := orphanRuns([]string{dead})
+	if !slices.Equal(got, []int{run}) {
+		t.Fatalf("orphanRuns = %v; want the run's group %d, whose command has exited but whose sleep runs on", got, run)
+	}
+	stopGroups(got, 5*time.Second)
+	if groupAlive(run) {
+		t.Errorf("the run's sleep is alive after stopGroups")
+	}
+}
