@@ -364,6 +364,32 @@ func TestExec_TimeoutKillsGroup(t *testing.T) {
 	}
 }
 
+// TestExec_TimeoutThenShutdown: a run that timed out failed, also when a
+// shutdown begins during its kill grace (the command ignores SIGTERM): it
+// is not put back in its queue as a run cut off by the stop, to run again
+// at the next start with no retries left.
+func TestExec_TimeoutThenShutdown(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "stubborn.sh", "trap '' TERM\nwhile :; do sleep 0.05; done\n")
+	a := execAction("h", "s", sh)
+	a.Timeout = 200 * time.Millisecond
+	h := newHarness(t, a) // KillGrace: 1s
+	ev := h.ingest("h", `{}`)
+	h.waitState(ev, store.Running)
+	time.Sleep(500 * time.Millisecond) // timed out, and in its grace
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.s.Shutdown(ctx)
+	j := h.jobs(ev)[0]
+	runs, err := h.st.Runs(j.ID)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs = %d, %v; want 1", len(runs), err)
+	}
+	if j.State != store.Dead || runs[0].Result != store.RunFailed || !strings.Contains(runs[0].Error, "timed out") {
+		t.Errorf("job %s (%q), run %s (%q); want dead, its one run failed: it timed out", j.State, j.Reason, runs[0].Result, runs[0].Error)
+	}
+}
+
 // TestExec_LeftoverKilled: a child left running when the command exits is
 // killed, and does not hold the run open.
 func TestExec_LeftoverKilled(t *testing.T) {

@@ -173,10 +173,12 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	defer timer.Stop()
 	var waitErr error
 	var stopReason string
+	timedOut := false
 	select {
 	case waitErr = <-exited:
 	case <-timer.C:
 		stopReason = fmt.Sprintf("timed out after %s", a.Timeout)
+		timedOut = true
 		waitErr = s.stopGroup(pgid, exited)
 	case <-ctx.Done():
 		stopReason = context.Cause(ctx).Error()
@@ -218,7 +220,10 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	run := store.Run{Started: started, Finished: s.now(), ExitCode: &code, Output: output, Truncated: truncated}
 	res := result{run: run, payload: keptPayload(in, payload)}
 	switch {
-	case stopReason != "" && ctx.Err() != nil:
+	case stopReason != "" && ctx.Err() != nil && (!timedOut || errors.Is(context.Cause(ctx), errCancelled)):
+		// Stopped by a stop or a cancel; a run that had timed out
+		// already, when a stop began in its kill grace, failed (below):
+		// only a person's cancel outranks its timeout.
 		res.run.Result = store.RunInterrupted
 		res.run.Error = stopReason
 		res.cancelled = errors.Is(context.Cause(ctx), errCancelled)
