@@ -332,6 +332,32 @@ func TestExec_Unrunnable(t *testing.T) {
 	}
 }
 
+// TestExec_MissingDir: an action whose dir is missing, or is no
+// directory, fails with an error that names the directory, not one that
+// says the command, which exists, is missing.
+func TestExec_MissingDir(t *testing.T) {
+	base := t.TempDir()
+	sh := script(t, base, "deploy.sh", "echo deployed\n")
+	file := filepath.Join(base, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, dir := range map[string]string{
+		"missing":       filepath.Join(base, "srv", "site"),
+		"not directory": file,
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := execAction("h", "deploy", sh)
+			a.Dir = dir
+			h := newHarness(t, a)
+			j := h.waitState(h.ingest("h", `{}`), store.Dead, store.Succeeded)
+			if j.State != store.Dead || !strings.Contains(j.Reason, "dir "+dir+": ") {
+				t.Errorf("job %s: %q; want it dead with a reason naming the dir %s", j.State, j.Reason, dir)
+			}
+		})
+	}
+}
+
 // TestExec_TimeoutKillsGroup: at the timeout the command and the child it
 // started in the background are both killed.
 func TestExec_TimeoutKillsGroup(t *testing.T) {

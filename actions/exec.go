@@ -137,6 +137,15 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		pr.Close()
+		// The child's chdir fails as the exec does (ENOENT, ENOTDIR):
+		// name the directory when it is the one at fault.
+		if a.Dir != "" {
+			if fi, serr := os.Stat(a.Dir); serr != nil {
+				return fail(false, "dir %s: %v; nothing was run", a.Dir, serr)
+			} else if !fi.IsDir() {
+				return fail(false, "dir %s: not a directory; nothing was run", a.Dir)
+			}
+		}
 		return fail(false, "start %s: %v", argv[0], err)
 	}
 	pw.Close()
