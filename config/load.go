@@ -46,6 +46,14 @@ var (
 	reHeader = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
 
+// runEnv are the variables webhookd sets for every run of a command
+// (README, Actions), after the action's env: one set there would be
+// silently replaced.
+var runEnv = map[string]bool{
+	"WEBHOOKD_EVENT_ID": true, "WEBHOOKD_JOB_ID": true, "WEBHOOKD_HOOK": true, "WEBHOOKD_ACTION": true,
+	"WEBHOOKD_EVENT": true, "WEBHOOKD_DELIVERY": true, "WEBHOOKD_ATTEMPT": true, "WEBHOOKD_PAYLOAD_FILE": true,
+}
+
 // providerSpec says what a provider needs from its hook.
 type providerSpec struct {
 	secret   bool     // it needs secret or secrets
@@ -582,6 +590,10 @@ func (l *loader) action(t *table, hookName string) *Action {
 	for _, kv := range t.stringMap("env") {
 		if !reEnv.MatchString(kv[0]) {
 			l.d.errf(t.key("env")+"."+kv[0], "%s: %q is not an environment variable name", name, kv[0])
+			continue
+		}
+		if runEnv[kv[0]] {
+			l.d.errf(t.key("env")+"."+kv[0], "%s: env %s is set by webhookd for every run; an action's env cannot change it", name, kv[0])
 			continue
 		}
 		if tp := tpl("env."+kv[0], kv[1]); tp != nil {

@@ -121,6 +121,7 @@ func TestParse_Errors(t *testing.T) {
 		{"concurrency range", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nconcurrency = 0"), `c.toml:7: concurrency must be from 1 to 1000`},
 		{"http key on exec", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nmethod = \"PUT\""), `c.toml:7: hook "h" action "a": method is for HTTP actions`},
 		{"bad env name", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nenv = { \"A-B\" = \"1\" }"), `c.toml:7: hook "h" action "a": "A-B" is not an environment variable name`},
+		{"env webhookd sets", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nenv = { WEBHOOKD_ATTEMPT = \"1\" }"), `c.toml:7: hook "h" action "a": env WEBHOOKD_ATTEMPT is set by webhookd for every run; an action's env cannot change it`},
 		{"hook as table", "[hook]\nid = \"x\"", `c.toml:1: hook must be written [[hook]]`},
 		{"hmac needs header", hook("provider = \"hmac\"\nsecret = \"x\""), `c.toml:1: hook "h": provider hmac needs header`},
 		{"tls half", "[server]\ntls_cert = \"a.pem\"", `c.toml:2: tls_cert and tls_key go together`},
