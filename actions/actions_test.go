@@ -332,6 +332,21 @@ func TestExec_Unrunnable(t *testing.T) {
 	}
 }
 
+// TestExec_TooLong: an argument rendered from the event over what the
+// kernel takes (E2BIG) fails the job at once: every retry would render it
+// the same.
+func TestExec_TooLong(t *testing.T) {
+	dir := t.TempDir()
+	a := execAction("h", "a", script(t, dir, "ok.sh", "exit 0\n"), "{{ .payload.big }}")
+	a.Retries = 3
+	h := newHarness(t, a)
+	j := h.waitState(h.ingest("h", `{"big":"`+strings.Repeat("x", 256<<10)+`"}`), store.Dead, store.Succeeded)
+	runs, _ := h.st.Runs(j.ID)
+	if j.State != store.Dead || len(runs) != 1 || !strings.Contains(j.Reason, "too long") {
+		t.Errorf("job %s after %d runs (%.80q); want dead after one, the argument too long", j.State, len(runs), j.Reason)
+	}
+}
+
 // TestExec_MissingDir: an action whose dir is missing, or is no
 // directory, fails with an error that names the directory, not one that
 // says the command, which exists, is missing.

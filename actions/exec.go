@@ -146,6 +146,11 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 				return fail(false, "dir %s: not a directory; nothing was run", a.Dir)
 			}
 		}
+		if errors.Is(err, syscall.E2BIG) {
+			// The rendered arguments or environment are over what
+			// the kernel takes: they are the same at every retry.
+			return fail(true, "start %s: %v (the arguments and environment rendered from this event are too long); nothing was run", argv[0], err)
+		}
 		return fail(false, "start %s: %v", argv[0], err)
 	}
 	pw.Close()
