@@ -36,9 +36,12 @@ func (s *Store) ingestOp(ne *NewEvent) (o *op, res *IngestResult, err error) {
 	}
 	res = new(IngestResult)
 	delivery := cleanKey(ne.Delivery)
-	o = &op{bytes: len(raw), events: 1, wake: true}
+	o = &op{bytes: len(raw), wake: true}
 	o.fn = func(tx *bolt.Tx) error {
 		*res = IngestResult{}
+		// An event written, for the commit's figures: not a duplicate.
+		// (fn runs again when its batch is retried op by op.)
+		o.events = 0
 		if delivery != "" {
 			if id := s.dd.lookup(tx, dedupKey(ne.Hook, delivery)); id != "" {
 				*res = IngestResult{ID: id, Duplicate: true}
@@ -82,6 +85,7 @@ func (s *Store) ingestOp(ne *NewEvent) (o *op, res *IngestResult, err error) {
 			s.dd.add(dedupKey(ne.Hook, delivery), ev.ID)
 		}
 		res.ID = ev.ID
+		o.events = 1
 		return nil
 	}
 	return o, res, nil

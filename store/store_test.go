@@ -339,6 +339,23 @@ loop:
 	}
 }
 
+// TestStore_CommitEventsCountsWritten: a commit's Events counts the
+// events it wrote; a duplicate delivery writes none.
+func TestStore_CommitEventsCountsWritten(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	total := 0
+	for i := 0; i < 6; i++ {
+		if _, err := s.Ingest(ctx, newEvent("h", "same-delivery", job("a"))); err != nil {
+			t.Fatal(err)
+		}
+		total += (<-s.Commits()).Events
+	}
+	if total != 1 {
+		t.Errorf("commits counted %d events for one delivery and five duplicates; want 1", total)
+	}
+}
+
 // TestStore_FailedWrite: a commit that fails acknowledges nothing and
 // leaves nothing behind.
 func TestStore_FailedWrite(t *testing.T) {
