@@ -370,8 +370,9 @@ type StatusJSON struct {
 	Events        int                   `json:"events"`
 	DatabaseBytes int64                 `json:"database_bytes"`
 	OldestQueued  string                `json:"oldest_queued_job,omitempty"`
-	// OldestQueuedAgeSeconds is how long the oldest queued job has waited.
-	OldestQueuedAgeSeconds int64 `json:"oldest_queued_age_seconds,omitempty"`
+	// OldestQueuedAgeSeconds is how long the queued job that has waited
+	// longest has waited (0 if none).
+	OldestQueuedAgeSeconds int64 `json:"oldest_queued_age_seconds"`
 }
 
 // GET /api/status
@@ -399,7 +400,7 @@ func (s *Server) status() (*StatusJSON, error) {
 		out.UptimeSeconds = int64(now.Sub(status.Started).Seconds())
 	}
 	if st.OldestQueue != "" {
-		out.OldestQueuedAgeSeconds = max(0, int64(now.Sub(store.IDTime(st.OldestQueue)).Seconds()))
+		out.OldestQueuedAgeSeconds = max(0, int64(now.Sub(st.QueuedSince).Seconds()))
 	}
 	return out, nil
 }

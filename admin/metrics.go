@@ -162,9 +162,9 @@ func (m *Metrics) writeStore(w io.Writer) {
 	}
 	age := 0.0
 	if s.OldestQueue != "" {
-		age = max(0, m.now().Sub(store.IDTime(s.OldestQueue)).Seconds())
+		age = max(0, m.now().Sub(s.QueuedSince).Seconds())
 	}
-	gauge(w, "webhookd_oldest_queued_job_age_seconds", "Age of the oldest pending or failed job (0 if none).", age)
+	gauge(w, "webhookd_oldest_queued_job_age_seconds", "How long the pending or failed job that has waited longest has waited (0 if none): since it was created, or since a retry put it back in its queue.", age)
 	gauge(w, "webhookd_events", "Events in the store.", float64(s.Events))
 	gauge(w, "webhookd_database_bytes", "Size of the database file.", float64(s.FileSize))
 }

@@ -119,3 +119,48 @@ func TestStore_ClockBackAtStart(t *testing.T) {
 		t.Errorf("ClockBack again = %d, %v; want nothing more to move", moved, err)
 	}
 }
+
+// TestStore_OldestQueuedAfterRetry: the queued job that has waited
+// longest is measured from when it last joined its queue: a job cancelled
+// three days ago and retried now has waited no time, and a job queued an
+// hour after it, and waiting since, is the oldest.
+func TestStore_OldestQueuedAfterRetry(t *testing.T) {
+	base := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(base.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	s, _ := openTest(t, Options{Now: now})
+	ctx := context.Background()
+	ingest := func(action string) string {
+		t.Helper()
+		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: action, Concurrency: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		return ev.JobIDs[0]
+	}
+	old := ingest("a")
+	if _, err := s.Cancel(ctx, old, "by a person", 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Store(base.Add(time.Hour).UnixNano())
+	waiting := ingest("b")
+	clock.Store(base.Add(72 * time.Hour).UnixNano())
+	if _, err := s.Retry(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OldestQueue != waiting || !st.QueuedSince.Equal(base.Add(time.Hour)) {
+		t.Errorf("oldest queued = %s since %v; want %s, waiting since %v (the retried %s joined its queue now)", st.OldestQueue, st.QueuedSince, waiting, base.Add(time.Hour), old)
+	}
+	if _, err := s.Cancel(ctx, waiting, "by a person", 1); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = s.Stats(); st.OldestQueue != old || !st.QueuedSince.Equal(base.Add(72*time.Hour)) {
+		t.Errorf("oldest queued = %s since %v; want the retried %s, since its retry at %v", st.OldestQueue, st.QueuedSince, old, base.Add(72*time.Hour))
+	}
+}

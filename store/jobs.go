@@ -430,6 +430,7 @@ func (s *Store) Retry(ctx context.Context, jobID string) (*Job, error) {
 			j.Failures = 0
 			j.Reason = ""
 			j.NextAt = now
+			j.Requeued = now
 			if err := setState(tx, j, Pending, now); err != nil {
 				return err
 			}

@@ -22,7 +22,8 @@ type modelJob struct {
 	id, hook, action, key string
 	state                 State
 	conc                  int
-	forced                bool // put back in its window by a person (Retry of a finished job)
+	forced                bool      // put back in its window by a person (Retry of a finished job)
+	requeued              time.Time // when that Retry was
 }
 
 func (j *modelJob) queue() string { return j.hook + "/" + j.action + "/" + j.key }
@@ -241,6 +242,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			}
 			j.state = Pending
 			j.forced = true
+			j.requeued = now
 			desc = "retry finished " + j.id
 		case op < 94: // replay an event
 			if len(events) == 0 {
@@ -307,19 +309,32 @@ func checkModel(t *testing.T, step int, desc string, s *Store, jobs map[string]*
 		}
 	}
 	// The state index: listing a state, a few at a time, gives the model's
-	// jobs in that state, oldest first; the oldest queued job is the oldest
-	// pending or failed one.
+	// jobs in that state, oldest first; the oldest queued job is the
+	// pending or failed one that has waited longest, since its creation or
+	// since a retry put it back (the first of those that tie).
 	want := map[State][]string{}
 	for _, id := range order {
 		want[jobs[id].state] = append(want[jobs[id].state], id)
 	}
-	oldest := ""
+	oldest, oldestSince := "", time.Time{}
 	for _, state := range States {
 		ids := want[state]
 		sort.Strings(ids)
-		if (state == Pending || state == Failed) && len(ids) > 0 && (oldest == "" || ids[0] < oldest) {
-			oldest = ids[0]
+		if state != Pending && state != Failed {
+			continue
 		}
+		for _, id := range ids {
+			since := IDTime(id)
+			if jobs[id].requeued.After(since) {
+				since = jobs[id].requeued
+			}
+			if oldest == "" || since.Before(oldestSince) || since.Equal(oldestSince) && id < oldest {
+				oldest, oldestSince = id, since
+			}
+		}
+	}
+	for _, state := range States {
+		ids := want[state]
 		var got []string
 		for after, pages := "", 0; ; pages++ {
 			list, next, err := s.ListJobs(state, after, 3)

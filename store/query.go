@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -249,10 +250,14 @@ func (s *Store) ListJobs(st State, after string, limit int) (out []*Job, next st
 
 // Stats are counts kept by the store.
 type Stats struct {
-	Jobs        map[State]int64
-	Events      int
-	FileSize    int64  // the database file's size on disk
-	OldestQueue string // id of the oldest pending or failed job, if any
+	Jobs     map[State]int64
+	Events   int
+	FileSize int64 // the database file's size on disk
+	// OldestQueue is the pending or failed job that has waited longest,
+	// if any, and QueuedSince when it has waited since: its creation, or
+	// the retry that put it back in its queue.
+	OldestQueue string
+	QueuedSince time.Time
 }
 
 // Stats returns job and event counts and the database file's size. It does
@@ -269,12 +274,8 @@ func (s *Store) Stats() (Stats, error) {
 		st.Events = int(getCount(tx, eventsCount))
 		st.FileSize = tx.Size()
 		for _, state := range []State{Pending, Failed} {
-			prefix := stateKey(state, "")
-			if k, _ := tx.Bucket(bState).Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
-				id := string(k[len(prefix):])
-				if st.OldestQueue == "" || id < st.OldestQueue {
-					st.OldestQueue = id
-				}
+			if err := oldestQueued(tx, state, &st); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -285,6 +286,35 @@ func (s *Store) Stats() (Stats, error) {
 		st.FileSize = fi.Size()
 	}
 	return st, err
+}
+
+// oldestQueued finds, among the jobs in state, one that has waited longer
+// than st's, if any. The jobs are read in id (creation) order, and a job
+// waits since its id's time unless a retry put it back later (Requeued):
+// once a job was created after the longest wait found began, none after
+// it can beat it (of two that tie, the first id is taken). So the first job settles it, unless retried jobs come
+// first: a scrape reads one job, and one more per such job.
+func oldestQueued(tx *bolt.Tx, state State, st *Stats) error {
+	prefix := stateKey(state, "")
+	c := tx.Bucket(bState).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		id := string(k[len(prefix):])
+		if st.OldestQueue != "" && IDTime(id).After(st.QueuedSince) {
+			return nil
+		}
+		j, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		since := IDTime(id)
+		if j.Requeued.After(since) {
+			since = j.Requeued
+		}
+		if st.OldestQueue == "" || since.Before(st.QueuedSince) || since.Equal(st.QueuedSince) && id < st.OldestQueue {
+			st.OldestQueue, st.QueuedSince = id, since
+		}
+	}
+	return nil
 }
 
 // Backup writes a consistent copy of the database to w from one read

@@ -91,6 +91,9 @@ type Job struct {
 	NextAt  time.Time `json:"next_at,omitzero"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+	// Requeued is when a retry put the job back in its queue after it had
+	// left it (dead, cancelled or skipped): it has waited since then.
+	Requeued time.Time `json:"requeued,omitzero"`
 }
 
 // Run is one attempt of a job.
