@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,11 +38,43 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 		}
 		n, next, err := s.pruneBatch(ctx, func(ev *Event) bool { return ev.Received.Before(cutoff) }, after)
 		total += n
-		if err != nil || next == "" {
+		if err != nil {
 			return total, err
+		}
+		if next == "" {
+			return total, s.dropEmptyDue(ctx)
 		}
 		after = next
 	}
+}
+
+// dropEmptyDue removes the due index's buckets that hold no job: an
+// action's bucket is made by its first due job and outlives its last
+// one, and an action renamed now and then would leave one behind per
+// name. (The next due job of an action makes its bucket again.)
+func (s *Store) dropEmptyDue(ctx context.Context) error {
+	emptyDue := func(tx *bolt.Tx) (names [][]byte) {
+		root := tx.Bucket(bDue)
+		_ = root.ForEachBucket(func(name []byte) error {
+			if k, _ := root.Bucket(name).Cursor().First(); k == nil {
+				names = append(names, bytes.Clone(name))
+			}
+			return nil
+		})
+		return names
+	}
+	var any bool
+	if err := s.db.View(func(tx *bolt.Tx) error { any = len(emptyDue(tx)) > 0; return nil }); err != nil || !any {
+		return err
+	}
+	return s.update(ctx, false, func(tx *bolt.Tx) error {
+		for _, name := range emptyDue(tx) {
+			if err := tx.Bucket(bDue).DeleteBucket(name); err != nil {
+				return fmt.Errorf("drop the empty due index of %q: %w", name, err)
+			}
+		}
+		return nil
+	})
 }
 
 // pruneBatch deletes up to PruneBatch finished events that old accepts,
