@@ -114,17 +114,24 @@ func shellQuote(s string) string {
 
 // printEvents writes a table of events: one line each, with every
 // action's state, then how to see more: next, the command, with -before.
+// A page can be empty and still have more (one listing looks at a bounded
+// number of events, and none of them matched): then it says so, and how
+// to see more.
 func printEvents(w io.Writer, list admin.EventListJSON, next string) {
-	if len(list.Events) == 0 {
+	switch {
+	case len(list.Events) == 0 && list.Next == "":
 		fmt.Fprintln(w, "no events")
 		return
+	case len(list.Events) == 0:
+		fmt.Fprintln(w, "none of the most recent events match; older ones may")
+	default:
+		tw := newTable(w)
+		fmt.Fprintln(tw, "ID\tRECEIVED\tHOOK\tEVENT\tSTATE\tACTIONS")
+		for _, ev := range list.Events {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.ID, stamp(ev.Received), ev.Hook, orDash(cell(ev.Event)), ev.State, actionStates(ev.Jobs))
+		}
+		tw.Flush()
 	}
-	tw := newTable(w)
-	fmt.Fprintln(tw, "ID\tRECEIVED\tHOOK\tEVENT\tSTATE\tACTIONS")
-	for _, ev := range list.Events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.ID, stamp(ev.Received), ev.Hook, orDash(cell(ev.Event)), ev.State, actionStates(ev.Jobs))
-	}
-	tw.Flush()
 	if list.Next != "" {
 		fmt.Fprintf(w, "more: %s -before %s\n", cell(next), list.Next)
 	}
