@@ -67,9 +67,11 @@ type Server struct {
 	now  func() time.Time
 	auth *auth
 	mux  *http.ServeMux
-	web  *web
-	srv  *http.Server
-	ln   net.Listener
+	// allow lists the methods each registered path takes (see handle).
+	allow map[string][]string
+	web   *web
+	srv   *http.Server
+	ln    net.Listener
 }
 
 // New makes a Server; Open binds it.
@@ -89,35 +91,55 @@ func New(opts Options) *Server {
 	if len(opts.Token) == 0 {
 		opts.Token = nil
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(), web: newWeb()}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(), allow: map[string][]string{}, web: newWeb()}
 	s.auth = newAuth(opts.Token, opts.Addr, opts.Now)
 	s.routes()
 	return s
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /api/status", s.apiStatus)
-	s.mux.HandleFunc("GET /api/backup", s.apiBackup)
-	s.mux.HandleFunc("GET /api/events", s.apiEvents)
-	s.mux.HandleFunc("GET /api/events/{id}", s.apiEvent)
-	s.mux.HandleFunc("POST /api/events/{id}/replay", s.apiReplay)
-	s.mux.HandleFunc("POST /api/replay", s.apiBulkReplay)
-	s.mux.HandleFunc("GET /api/jobs", s.apiJobs)
-	s.mux.HandleFunc("GET /api/jobs/{id}", s.apiJob)
-	s.mux.HandleFunc("POST /api/jobs/{id}/retry", s.apiRetry)
-	s.mux.HandleFunc("POST /api/jobs/{id}/cancel", s.apiCancel)
-	s.mux.HandleFunc("GET /api/actions", s.apiActions)
-	s.mux.HandleFunc("POST /api/actions/{hook}/{action}/pause", s.apiPause)
-	s.mux.HandleFunc("POST /api/actions/{hook}/{action}/resume", s.apiResume)
-	s.mux.HandleFunc("GET /api/rejections", s.apiRejections)
+	s.handle("GET", "/healthz", s.healthz)
+	s.handle("GET", "/api/status", s.apiStatus)
+	s.handle("GET", "/api/backup", s.apiBackup)
+	s.handle("GET", "/api/events", s.apiEvents)
+	s.handle("GET", "/api/events/{id}", s.apiEvent)
+	s.handle("POST", "/api/events/{id}/replay", s.apiReplay)
+	s.handle("POST", "/api/replay", s.apiBulkReplay)
+	s.handle("GET", "/api/jobs", s.apiJobs)
+	s.handle("GET", "/api/jobs/{id}", s.apiJob)
+	s.handle("POST", "/api/jobs/{id}/retry", s.apiRetry)
+	s.handle("POST", "/api/jobs/{id}/cancel", s.apiCancel)
+	s.handle("GET", "/api/actions", s.apiActions)
+	s.handle("POST", "/api/actions/{hook}/{action}/pause", s.apiPause)
+	s.handle("POST", "/api/actions/{hook}/{action}/resume", s.apiResume)
+	s.handle("GET", "/api/rejections", s.apiRejections)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, errNoRoute))
 	})
 	if s.opts.Metrics != nil {
-		s.mux.Handle("GET /metrics", s.opts.Metrics)
+		s.handle("GET", "/metrics", s.opts.Metrics.ServeHTTP)
 	}
 	s.dashboardRoutes()
+}
+
+// handle routes method (GET takes HEAD too) on path to h. Every route is
+// registered here: the first one of a path also routes it for every other
+// method, to an answer of 405 with Allow. The mux would answer so itself,
+// but the catch-alls ("/api/" and "/") match first, and their 404 "no such
+// endpoint" would tell a client that the endpoint does not exist.
+func (s *Server) handle(method, path string, h http.HandlerFunc) {
+	if _, ok := s.allow[path]; !ok {
+		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			allow := strings.Join(s.allow[path], ", ")
+			w.Header().Set("Allow", allow)
+			s.fail(w, r, fmt.Errorf("%s: %w; it takes %s", r.URL.Path, errMethod, allow))
+		})
+	}
+	s.allow[path] = append(s.allow[path], method)
+	if method == http.MethodGet {
+		s.allow[path] = append(s.allow[path], http.MethodHead)
+	}
+	s.mux.HandleFunc(method+" "+path, h)
 }
 
 // Open binds the socket: a TCP address or unix:/path (a stale socket file
@@ -321,6 +343,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrState), errors.Is(err, actions.ErrNoActions):
 		return http.StatusConflict
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, errUnauthorized):
@@ -344,6 +368,7 @@ func writeError(w http.ResponseWriter, err error) {
 var (
 	errBadRequest = errors.New("bad request")
 	errNoRoute    = errors.New("no such endpoint")
+	errMethod     = errors.New("method not allowed")
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -385,6 +385,55 @@ func TestAPI_PauseResume(t *testing.T) {
 	e.waitState(id, store.Succeeded)
 }
 
+// A method an endpoint does not take is answered 405 with Allow, as
+// net/http's mux and the public listener answer it, not taken by the
+// catch-all for an endpoint that does not exist (404 would tell a client
+// the daemon is too old for it). The token is checked first, as for any
+// request; a path that is no endpoint stays 404.
+func TestAPI_WrongMethod(t *testing.T) {
+	e := newEnv(t, testToken, exec("site", "deploy", "", "true"))
+	id := e.ingest("site", "push", `{}`)
+	job := e.eventAs(id, testToken).Jobs[0].ID
+	b := newBrowser(e)
+	b.hdr.Set("Authorization", "Bearer "+testToken)
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{"GET", "/api/events/" + id + "/replay", "POST"},
+		{"HEAD", "/api/events/" + id + "/replay", "POST"},
+		{"PUT", "/api/events/" + id + "/replay", "POST"},
+		{"GET", "/api/replay", "POST"},
+		{"DELETE", "/api/replay", "POST"},
+		{"GET", "/api/jobs/" + job + "/retry", "POST"},
+		{"GET", "/api/jobs/" + job + "/cancel", "POST"},
+		{"GET", "/api/actions/site/deploy/pause", "POST"},
+		{"GET", "/api/actions/site/deploy/resume", "POST"},
+		{"POST", "/api/status", "GET, HEAD"},
+		{"POST", "/api/events", "GET, HEAD"},
+		{"DELETE", "/api/events/" + id, "GET, HEAD"},
+		{"POST", "/api/backup", "GET, HEAD"},
+		{"POST", "/metrics", "GET, HEAD"},
+	} {
+		a := b.do(tc.method, tc.path, nil)
+		if a.code != http.StatusMethodNotAllowed || a.hdr.Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q", tc.method, tc.path, a.code, a.hdr.Get("Allow"), tc.allow)
+		}
+		if tc.method != "HEAD" && (!strings.HasPrefix(a.hdr.Get("Content-Type"), "application/json") || !strings.Contains(a.body, `"error"`)) {
+			t.Errorf("%s %s answered %q, %s; want a JSON error", tc.method, tc.path, a.hdr.Get("Content-Type"), a.body)
+		}
+	}
+	for _, path := range []string{"/api/nothing", "/api/events/" + id + "/nothing"} {
+		for _, method := range []string{"GET", "POST"} {
+			if a := b.do(method, path, nil); a.code != http.StatusNotFound {
+				t.Errorf("%s %s = %d; want 404", method, path, a.code)
+			}
+		}
+	}
+	if code, _ := e.call("GET", "/api/replay", "", nil); code != http.StatusUnauthorized {
+		t.Errorf("GET /api/replay without the token = %d; want 401", code)
+	}
+}
+
 func TestAPI_Rejections(t *testing.T) {
 	e := newEnv(t, "")
 	var empty struct{ Rejections []listener.Rejection }

@@ -45,19 +45,19 @@ func newWeb() *web {
 }
 
 func (s *Server) dashboardRoutes() {
-	s.mux.HandleFunc("GET /{$}", s.pageEvents)
-	s.mux.HandleFunc("GET /events/{id}", s.pageEvent)
-	s.mux.HandleFunc("GET /rejections", s.pageRejections)
-	s.mux.HandleFunc("GET /status", s.pageStatus)
-	s.mux.HandleFunc("GET /login", s.pageLogin)
-	s.mux.HandleFunc("POST /login", s.login)
-	s.mux.HandleFunc("POST /logout", s.logout)
-	s.mux.HandleFunc("POST /events/{id}/replay", s.formReplay)
-	s.mux.HandleFunc("POST /jobs/{id}/retry", s.formRetry)
-	s.mux.HandleFunc("POST /jobs/{id}/cancel", s.formCancel)
-	s.mux.HandleFunc("POST /actions/{hook}/{action}/pause", s.formPause)
-	s.mux.HandleFunc("POST /actions/{hook}/{action}/resume", s.formResume)
-	s.mux.HandleFunc("GET /static/style.css", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET", "/{$}", s.pageEvents)
+	s.handle("GET", "/events/{id}", s.pageEvent)
+	s.handle("GET", "/rejections", s.pageRejections)
+	s.handle("GET", "/status", s.pageStatus)
+	s.handle("GET", "/login", s.pageLogin)
+	s.handle("POST", "/login", s.login)
+	s.handle("POST", "/logout", s.logout)
+	s.handle("POST", "/events/{id}/replay", s.formReplay)
+	s.handle("POST", "/jobs/{id}/retry", s.formRetry)
+	s.handle("POST", "/jobs/{id}/cancel", s.formCancel)
+	s.handle("POST", "/actions/{hook}/{action}/pause", s.formPause)
+	s.handle("POST", "/actions/{hook}/{action}/resume", s.formResume)
+	s.handle("GET", "/static/style.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Write(s.web.css)

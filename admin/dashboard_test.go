@@ -265,6 +265,43 @@ func TestDashboard_OlderKeepsFilters(t *testing.T) {
 	}
 }
 
+// A method a dashboard path does not take is answered 405 with Allow, on
+// the dashboard's error page, not taken by the catch-all for a page that
+// does not exist; a path that is no page stays 404.
+func TestDashboard_WrongMethod(t *testing.T) {
+	e := newEnv(t, testToken, exec("site", "deploy", "", "true"))
+	id := e.ingest("site", "push", `{}`)
+	job := e.eventAs(id, testToken).Jobs[0].ID
+	b := newBrowser(e)
+	if a := b.do("POST", "/login", url.Values{"token": {testToken}, "next": {"/"}}); a.code != http.StatusSeeOther {
+		t.Fatalf("login = %d; want 303", a.code)
+	}
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{"GET", "/events/" + id + "/replay", "POST"},
+		{"GET", "/jobs/" + job + "/retry", "POST"},
+		{"GET", "/jobs/" + job + "/cancel", "POST"},
+		{"GET", "/actions/site/deploy/pause", "POST"},
+		{"GET", "/actions/site/deploy/resume", "POST"},
+		{"GET", "/logout", "POST"},
+		{"PUT", "/login", "GET, HEAD, POST"},
+		{"POST", "/", "GET, HEAD"},
+		{"POST", "/events/" + id, "GET, HEAD"},
+		{"POST", "/status", "GET, HEAD"},
+	} {
+		a := b.do(tc.method, tc.path, nil)
+		if a.code != http.StatusMethodNotAllowed || a.hdr.Get("Allow") != tc.allow || !strings.Contains(a.body, "405 Method Not Allowed") {
+			t.Errorf("%s %s = %d, Allow %q; want 405, Allow %q, on the error page:\n%s", tc.method, tc.path, a.code, a.hdr.Get("Allow"), tc.allow, a.body)
+		}
+	}
+	for _, path := range []string{"/nothing", "/events/" + id + "/nothing"} {
+		if a := b.do("GET", path, nil); a.code != http.StatusNotFound {
+			t.Errorf("GET %s = %d; want 404", path, a.code)
+		}
+	}
+}
+
 // An events page that comes back empty with a cursor (none of the events
 // one listing looks at match its filter) says so and offers the older
 // events, as the API's next does; without a cursor it says that no events
