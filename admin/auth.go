@@ -140,10 +140,17 @@ func (a *auth) validSession(v string) bool {
 	return !ended
 }
 
-// endSession makes session v invalid from now on (a logout), and forgets
-// the ended sessions that have expired anyway.
+// maxEnded bounds the logged-out sessions remembered (about 120 bytes
+// each); past it, the one that expires first is let go early.
+const maxEnded = 10000
+
+// endSession makes session v invalid from now on (a logout). Without a
+// token it remembers nothing: any client gets a new session with the
+// next page, so a logout protects nothing, and remembering it would let
+// any client grow the daemon's memory. With one, the ended sessions are
+// bounded (maxEnded), and those that expired anyway are forgotten.
 func (a *auth) endSession(v string) {
-	if !a.validSession(v) {
+	if a.token == nil || !a.validSession(v) {
 		return
 	}
 	b, _ := base64.RawURLEncoding.DecodeString(v[:strings.IndexByte(v, '.')])
@@ -153,10 +160,16 @@ func (a *auth) endSession(v string) {
 	if a.ended == nil {
 		a.ended = map[string]int64{}
 	}
+	first, firstExp := "", int64(0)
 	for k, exp := range a.ended {
 		if exp <= now {
 			delete(a.ended, k)
+		} else if first == "" || exp < firstExp {
+			first, firstExp = k, exp
 		}
+	}
+	if len(a.ended) >= maxEnded {
+		delete(a.ended, first)
 	}
 	a.ended[v] = int64(binary.BigEndian.Uint64(b[:8]))
 }

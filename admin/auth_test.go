@@ -418,3 +418,29 @@ func TestSession_TwoDaemonsOneToken(t *testing.T) {
 		t.Errorf("a session valid where it was made only: got a %v, b %v, restarted %v", a.validSession(v), b.validSession(v), again.validSession(v))
 	}
 }
+
+// TestAuth_EndedSessionsBounded: logouts are remembered only with a token
+// (without one, the next page gives any client a new session, and
+// remembering would let any client grow the daemon's memory), and then no
+// more than maxEnded of them, the latest logout always among them.
+func TestAuth_EndedSessionsBounded(t *testing.T) {
+	open := newAuth(nil, "127.0.0.1:9001", time.Now)
+	for range 100 {
+		open.endSession(open.newSession())
+	}
+	if len(open.ended) != 0 {
+		t.Errorf("without a token: %d logouts remembered; want none", len(open.ended))
+	}
+	a := newAuth([]byte(testToken), "127.0.0.1:9001", time.Now)
+	var last string
+	for range maxEnded + 50 {
+		last = a.newSession()
+		a.endSession(last)
+	}
+	if len(a.ended) != maxEnded {
+		t.Errorf("with a token: %d logouts remembered after %d; want %d", len(a.ended), maxEnded+50, maxEnded)
+	}
+	if a.validSession(last) {
+		t.Error("the latest session logged out is still valid")
+	}
+}
