@@ -1011,6 +1011,36 @@ func TestScheduler_CancelRunning(t *testing.T) {
 	h.waitState(ev, store.Cancelled)
 }
 
+// TestScheduler_CancelJustStarted: a cancel that comes as soon as the
+// store shows the job running (its start is committed, its run being
+// launched) cancels it, rather than answering that a running job cannot
+// be cancelled.
+func TestScheduler_CancelJustStarted(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, execAction("h", "slow", script(t, dir, "slow.sh", "sleep 30\n")))
+	for i := range 20 {
+		ev := h.ingest("h", `{}`)
+		id := h.jobs(ev)[0].ID
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			j, err := h.st.GetJob(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.State == store.Running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s is %s; want running", id, j.State)
+			}
+		}
+		got, err := h.s.Cancel(context.Background(), id)
+		if err != nil || got.State != store.Cancelled {
+			t.Fatalf("cancel %d, the moment the job shows running: %v, %v; want it cancelled", i, got, err)
+		}
+	}
+}
+
 // A run whose finish is being written is over: Running (what /api/status
 // and the dashboard show) lists the run its finish started, not both, so
 // it never shows more runs than the action's concurrency.

@@ -837,6 +837,24 @@ func (s *Scheduler) Paused() []string {
 	return out
 }
 
+// awaitLaunch returns job jobID's run once it is launched: its start is
+// committed and the run on its way (a dispatch pass launches what it
+// started once that commit returns). Nil if that takes more than a
+// couple of seconds, or ctx ends.
+func (s *Scheduler) awaitLaunch(ctx context.Context, jobID string) *running {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s.mu.Lock()
+		r := s.running[jobID]
+		s.mu.Unlock()
+		if r != nil {
+			return r
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
 // SetPaused pauses or resumes hook's action: its jobs stay queued while it
 // is paused. The pause is kept in the store, so it survives restarts.
 func (s *Scheduler) SetPaused(ctx context.Context, hook, action string, paused bool) error {
@@ -860,6 +878,11 @@ func (s *Scheduler) Cancel(ctx context.Context, jobID string) (*store.Job, error
 	s.mu.Lock()
 	r := s.running[jobID]
 	s.mu.Unlock()
+	if r == nil {
+		if j, err := s.st.GetJob(jobID); err == nil && j.State == store.Running {
+			r = s.awaitLaunch(ctx, jobID)
+		}
+	}
 	if r != nil {
 		// Stop the run and wait for it to be recorded, so that the answer
 		// is the job as cancelled; a command that holds out past
