@@ -3,6 +3,7 @@ package tmpl
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"mime"
@@ -90,13 +91,34 @@ func (n Number) String() string {
 	return string(b)
 }
 
-// forTemplates returns v with each float64 in it a Number, and whether it
-// changed anything. Containers holding no float64 are shared, not copied:
-// when expressions read the same payload, with float64s.
+// Integer is a whole payload number as templates see it: an int64 that
+// printf's float verbs (%e %E %f %F %g %G) format as the float64 of it, as
+// they format a Number, so {{ printf "%.2f" .payload.amount }} prints
+// 20.00 whether the sender wrote 20 or 20.0. Printed, and with any other
+// verb, it is the int64: every digit, no exponent. It compares as an int
+// (text/template's eq and lt: with whole constants).
+type Integer int64
+
+// Format implements fmt.Formatter.
+func (n Integer) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'e', 'E', 'f', 'F', 'g', 'G':
+		fmt.Fprintf(f, fmt.FormatString(f, verb), float64(n))
+	default:
+		fmt.Fprintf(f, fmt.FormatString(f, verb), int64(n))
+	}
+}
+
+// forTemplates returns v with each float64 in it a Number and each int64
+// an Integer, and whether it changed anything. Containers holding neither
+// are shared, not copied: when expressions read the same payload, with
+// float64s and int64s.
 func forTemplates(v any) (any, bool) {
 	switch x := v.(type) {
 	case float64:
 		return Number(x), true
+	case int64:
+		return Integer(x), true
 	case map[string]any:
 		var out map[string]any
 		for k, e := range x {

@@ -14,7 +14,9 @@
 //
 // The payload is parsed lazily, once per event: a JSON body (or GitHub's
 // form-encoded payload= field) becomes a tree of maps, slices, strings,
-// bools, int64 and float64 (a [Number] in templates, which prints without
-// an exponent); any other form body becomes a map of its fields.
+// bools, int64 and float64 (in templates an [Integer], which printf's
+// float verbs format too, and a [Number], which prints without an
+// exponent); any other form body
+// becomes a map of its fields.
 // Anything else is available only as the raw body.
 package tmpl

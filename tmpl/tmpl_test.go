@@ -99,6 +99,39 @@ func TestTemplate_Numbers(t *testing.T) {
 	}
 }
 
+// TestTemplate_WholeNumbers: a number the sender wrote whole (20, not
+// 20.0) formats with printf's float verbs as one with a fraction does; it
+// still prints, indexes and compares as the integer it is.
+func TestTemplate_WholeNumbers(t *testing.T) {
+	tests := []struct{ text, body, want string }{
+		{`{{ printf "%.2f" .payload.amount }}`, `{"amount":19.5}`, "19.50"},
+		{`{{ printf "%.2f" .payload.amount }}`, `{"amount":20}`, "20.00"},
+		{`{{ printf "%e|%E|%g|%G|%F|%8.1f" .payload.amount .payload.amount .payload.amount .payload.amount .payload.amount .payload.amount }}`, `{"amount":20}`, "2.000000e+01|2.000000E+01|20|20|20.000000|    20.0"},
+		{`{{ printf "%d|%v|%5d|%x|%s" .payload.n .payload.n .payload.n .payload.n .payload.n }}`, `{"n":42}`, "42|42|   42|2a|%!s(int64=42)"},
+		{`{{ .payload.n }} {{ print .payload.n }} {{ json .payload }} {{ .payload }}`, `{"n":-7}`, `-7 -7 {"n":-7} map[n:-7]`},
+		{`{{ printf "%.0f" .payload.n }}`, `{"n":9007199254740993}`, "9007199254740992"},
+		{`{{ .payload.n }}`, `{"n":9007199254740993}`, "9007199254740993"},
+		{`{{ index .payload.list .payload.i }}`, `{"list":["a","b"],"i":1}`, "b"},
+		{`{{ if eq .payload.n 42 }}eq{{ end }}{{ if lt .payload.n 50 }} lt{{ end }}{{ if gt .payload.n -1 }} gt{{ end }}`, `{"n":42}`, "eq lt gt"},
+		{`{{ if eq .payload.s "x" "y" }}eq{{ end }}{{ if lt .payload.s "y" }} lt{{ end }}{{ if eq .payload.z nil }} nil{{ end }}`, `{"s":"y","z":null}`, "eq nil"},
+	}
+	for _, tc := range tests {
+		d := &Data{ContentType: "application/json", Body: []byte(tc.body)}
+		got, err := MustParse("t", tc.text).Execute(d)
+		if err != nil || got != tc.want {
+			t.Errorf("%s over %s = %q, %v; want %q", tc.text, tc.body, got, err, tc.want)
+		}
+	}
+	// Comparisons text/template refuses stay refused: of a string with a
+	// number, and of a whole number with a fraction (README).
+	for _, text := range []string{`{{ lt .payload.s 1 }}`, `{{ eq .payload.n "42" }}`, `{{ lt .payload.b true }}`, `{{ eq .payload.n }}`, `{{ lt .payload.n 10.5 }}`} {
+		d := &Data{ContentType: "application/json", Body: []byte(`{"s":"x","n":42,"b":false}`)}
+		if got, err := MustParse("t", text).Execute(d); err == nil {
+			t.Errorf("%s = %q; want an error", text, got)
+		}
+	}
+}
+
 func TestParse_Error(t *testing.T) {
 	for _, text := range []string{"{{ .payload.x ", "{{ nosuchfunc .x }}", "{{ end }}"} {
 		if _, err := Parse("t", text); err == nil {
