@@ -309,6 +309,25 @@ func TestExec_MissingKey(t *testing.T) {
 	}
 }
 
+// TestExec_NoValueTextEscaped: a commit message that says "<no value>",
+// sent as Go's encoding/json writes it (\u003cno value\u003e, as Gitea and
+// Forgejo do), is passed to the command like any other text, not taken
+// for a missing value.
+func TestExec_NoValueTextEscaped(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "echo.sh", `echo "msg: $1"`+"\n")
+	h := newHarness(t, execAction("h", "a", sh, "{{ .payload.head_commit.message }}"))
+	ev := h.ingest("h", `{"head_commit":{"message":"tmpl: fix \u003cno value\u003e in output"}}`)
+	j := h.waitState(ev, store.Succeeded, store.Dead, store.Failed)
+	if j.State != store.Succeeded {
+		t.Fatalf("job is %s (%s); want succeeded", j.State, j.Reason)
+	}
+	runs, _ := h.st.Runs(j.ID)
+	if len(runs) != 1 || !strings.Contains(string(runs[0].Output), "msg: tmpl: fix <no value> in output") {
+		t.Errorf("runs = %+v", runs)
+	}
+}
+
 // TestExec_Unrunnable: an argument or environment value the payload
 // fills with a NUL byte, or an empty command, can never be run: the job
 // is dead at once, not retried.

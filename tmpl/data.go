@@ -233,15 +233,40 @@ func lookup(top []member, key string) []byte {
 	return nil
 }
 
-// mentions reports whether s appears in what the sender sent: the body,
-// a header, the query, the event type or the delivery id.
-func (d *Data) mentions(s string) bool {
+// mentions reports whether s appears in what the sender sent: the body as
+// it came, a header, the query, the event type or the delivery id; and,
+// with payload set, a string or key of the payload as decoded, which the
+// body may hold only escaped (\u003c in JSON, %3C in a form). The payload
+// is searched (and parsed) only when nothing else holds s.
+func (d *Data) mentions(s string, payload bool) bool {
 	if bytes.Contains(d.Body, []byte(s)) || strings.Contains(d.Event, s) || strings.Contains(d.Delivery, s) || strings.Contains(d.ContentType, s) {
 		return true
 	}
 	for _, m := range []map[string]string{d.Headers, d.Query} {
 		for k, v := range m {
 			if strings.Contains(k, s) || strings.Contains(v, s) {
+				return true
+			}
+		}
+	}
+	return payload && holds(d.Payload(), s)
+}
+
+// holds reports whether a string or a key in v, a decoded payload,
+// contains s.
+func holds(v any, s string) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.Contains(x, s)
+	case map[string]any:
+		for k, e := range x {
+			if strings.Contains(k, s) || holds(e, s) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if holds(e, s) {
 				return true
 			}
 		}

@@ -197,9 +197,10 @@ func (t *Template) Execute(d *Data) (string, error) {
 	out := b.String()
 	// text/template prints a null or missing value as noValue. Unless the
 	// event itself holds that text, and the template may have printed it
-	// from there: then a payload that says "<no value>" renders as it is
-	// (and, in that event alone, a null would too).
-	if strings.Contains(out, noValue) && !strings.Contains(t.text, noValue) && !d.mentions(noValue) {
+	// from there: then a payload that says "<no value>" renders as it is,
+	// however the body encoded it (and, in that event alone, a null would
+	// too).
+	if strings.Contains(out, noValue) && !strings.Contains(t.text, noValue) && !d.mentions(noValue, t.payload) {
 		return "", &RenderError{Template: t.text, Msg: "a value it refers to is null or missing"}
 	}
 	return out, nil

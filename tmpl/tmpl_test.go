@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -354,6 +355,51 @@ func TestTemplate_NoValueText(t *testing.T) {
 	var re *RenderError
 	if out, err := tpl.Execute(d); !errors.As(err, &re) {
 		t.Errorf("Execute over a null = %q, %v; want a RenderError", out, err)
+	}
+}
+
+// TestTemplate_NoValueTextEncoded: the text "<no value>" in the payload
+// renders as it is also when the body encodes it, so that the body does
+// not hold those bytes: Go's encoding/json (Gitea, Forgejo) writes < and >
+// as \u003c and \u003e, and a form (GitHub's payload=, Twilio) percent-
+// encodes them; in a key too. A null still fails in such an event when
+// nothing in it says "<no value>", and .body is checked as it is.
+func TestTemplate_NoValueTextEncoded(t *testing.T) {
+	const msg = "tmpl: fix <no value> in output"
+	tests := []struct {
+		name, ctype, body, text, want, wantErr string
+	}{
+		{name: "json, html-escaped", ctype: "application/json", body: `{"head_commit":{"message":"tmpl: fix \u003cno value\u003e in output"}}`,
+			text: "{{ .payload.head_commit.message }}", want: msg},
+		{name: "json, other escapes", ctype: "application/json", body: `{"a":["x","\u003cno \u0076alue>"]}`,
+			text: "{{ index .payload.a 1 }}", want: "<no value>"},
+		{name: "github form", ctype: "application/x-www-form-urlencoded", body: "payload=" + url.QueryEscape(`{"head_commit":{"message":"`+msg+`"}}`),
+			text: "{{ .payload.head_commit.message }}", want: msg},
+		{name: "form field", ctype: "application/x-www-form-urlencoded", body: "Body=" + url.QueryEscape(msg) + "&From=x",
+			text: "{{ .payload.Body }}", want: msg},
+		{name: "in a key", ctype: "application/json", body: `{"\u003cno value\u003e":1}`,
+			text: "{{ range $k, $v := .payload }}{{ $k }}{{ end }}", want: "<no value>"},
+		{name: "null, escaped text elsewhere", ctype: "application/json", body: `{"a":null,"b":"\u003cno\u0020value"}`,
+			text: "{{ .payload.a }}", wantErr: "null or missing"},
+		{name: "null, form", ctype: "application/x-www-form-urlencoded", body: "payload=" + url.QueryEscape(`{"a":null,"b":"<no","c":"value>"}`),
+			text: "{{ .payload.a }}", wantErr: "null or missing"},
+		{name: "body as sent", ctype: "application/json", body: `{"m":"\u003cno value\u003e"}`,
+			text: "{{ .body }}", want: `{"m":"\u003cno value\u003e"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Data{ContentType: tc.ctype, Body: []byte(tc.body), Headers: map[string]string{}, Query: map[string]string{}}
+			got, err := MustParse("t", tc.text).Execute(d)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Execute(%s) over %s = %q, %v; want error containing %q", tc.text, tc.body, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Execute(%s) over %s = %q, %v; want %q", tc.text, tc.body, got, err, tc.want)
+			}
+		})
 	}
 }
 
