@@ -7,6 +7,9 @@
 //
 //   - A template that refers to a key the payload lacks fails with an error
 //     that names the key; it never renders an empty string in its place.
+//   - A mistake that would fail every run is refused by [Parse], at its
+//     line: a field the data does not have (.paylod), or one of the
+//     template functions called with the wrong number of arguments.
 //   - A when expression must produce a boolean; this is checked at compile
 //     time where the types allow it and at run time otherwise.
 //   - When a when expression is false, [Expr.Explain] says why, naming the

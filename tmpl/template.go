@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -19,6 +21,10 @@ type Template struct {
 	plain   bool // no actions: Execute returns text as it is
 	payload bool // it may read .payload: parse it first
 }
+
+// dataFields are the fields of the data every template renders over
+// (Data.templateData); Parse refuses any other.
+var dataFields = []string{"id", "hook", "event", "delivery", "payload", "body", "headers", "query", "received"}
 
 // Funcs are the functions every template may call, besides text/template's
 // own (printf, index, urlquery, ...).
@@ -45,11 +51,90 @@ func Parse(name, text string) (*Template, error) {
 	if !strings.Contains(text, "{{") {
 		return &Template{text: text, plain: true}, nil
 	}
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcs()).Parse(text)
+	fm := funcs()
+	t, err := template.New(name).Option("missingkey=error").Funcs(fm).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("template: %s", trimTemplateErr(err.Error(), name))
 	}
+	if err := check(t, text, fm); err != nil {
+		return nil, err
+	}
 	return &Template{text: text, t: t, payload: mayReadPayload(t)}, nil
+}
+
+// check finds the mistakes of t that would fail every run, whatever the
+// event, so that they are refused at load as a syntax error is: a field
+// the data does not have (.paylod), where dot or $ is the data, and a call
+// of one of fm with the wrong number of arguments. What a field of the
+// payload is, or dot inside with, range and a defined template, depends
+// on the event, and is left to the run.
+func check(t *template.Template, text string, fm template.FuncMap) error {
+	trees := t.Templates()
+	// In order, so that of several mistakes the same one is reported
+	// every time.
+	slices.SortFunc(trees, func(a, b *template.Template) int { return strings.Compare(a.Name(), b.Name()) })
+	var err error
+	fail := func(n parse.Node, format string, args ...any) {
+		line := 1 + strings.Count(text[:min(int(n.Position()), len(text))], "\n")
+		err = fmt.Errorf("template: %d: %s", line, fmt.Sprintf(format, args...))
+	}
+	for _, tt := range trees {
+		if tt.Tree == nil {
+			continue
+		}
+		// In a defined template, dot and $ are what {{ template }} gives it.
+		main := tt == t
+		anyNode(tt.Tree.Root, main, func(n parse.Node, top bool) bool {
+			switch n := n.(type) {
+			case *parse.FieldNode:
+				if top && !slices.Contains(dataFields, n.Ident[0]) {
+					fail(n, "no field .%s: the data has %s", n.Ident[0], fieldList())
+				}
+			case *parse.VariableNode:
+				if main && n.Ident[0] == "$" && len(n.Ident) > 1 && !slices.Contains(dataFields, n.Ident[1]) {
+					fail(n, "no field .%s: the data has %s", n.Ident[1], fieldList())
+				}
+			case *parse.PipeNode:
+				for i, c := range n.Cmds {
+					for j, a := range c.Args {
+						id, ok := a.(*parse.IdentifierNode)
+						if !ok || fm[id.Ident] == nil {
+							continue
+						}
+						// A function first in a command is called with the
+						// arguments after it, and the pipeline's value
+						// after a |; anywhere else, with none.
+						got := 0
+						if j == 0 {
+							got = len(c.Args) - 1
+							if i > 0 {
+								got++
+							}
+						}
+						ft := reflect.TypeOf(fm[id.Ident])
+						if want := ft.NumIn(); ft.IsVariadic() && got < want-1 {
+							fail(id, "wrong number of args for %s: want at least %d got %d", id.Ident, want-1, got)
+							return true
+						} else if !ft.IsVariadic() && got != want {
+							fail(id, "wrong number of args for %s: want %d got %d", id.Ident, want, got)
+							return true
+						}
+					}
+				}
+			}
+			return err != nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fieldList is dataFields as a sentence: .id, .hook, ... and .received.
+func fieldList() string {
+	s := "." + strings.Join(dataFields[:len(dataFields)-1], ", .")
+	return s + " and ." + dataFields[len(dataFields)-1]
 }
 
 // mayReadPayload reports whether any template in t can reach .payload: by
@@ -110,9 +195,9 @@ func usesField(n parse.Node, name string) bool {
 	})
 }
 
-// anyNode reports whether hit holds for a dot, field or variable node of
-// the tree n, walking its pipelines, branches and lists; top tells hit
-// whether dot is the data itself there (with and range bind it to
+// anyNode reports whether hit holds for a dot, field, variable or pipeline
+// node of the tree n, walking its pipelines, branches and lists; top tells
+// hit whether dot is the data itself there (with and range bind it to
 // something else in their bodies).
 func anyNode(n parse.Node, top bool, hit func(n parse.Node, top bool) bool) bool {
 	switch n := n.(type) {
@@ -134,6 +219,9 @@ func anyNode(n parse.Node, top bool, hit func(n parse.Node, top bool) bool) bool
 	case *parse.PipeNode:
 		if n == nil {
 			return false
+		}
+		if hit(n, top) {
+			return true
 		}
 		for _, c := range n.Cmds {
 			if anyNode(c, top, hit) {

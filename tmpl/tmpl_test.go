@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +140,56 @@ func TestParse_Error(t *testing.T) {
 		if _, err := Parse("t", text); err == nil {
 			t.Errorf("Parse(%q) = nil error; want one", text)
 		}
+	}
+}
+
+// TestParse_Mistakes: a template that names a field the data does not
+// have, where dot is the data, or calls one of our functions with the
+// wrong number of arguments, would fail every run: Parse refuses it, at
+// its line. Fields under .payload, and under a dot that with, range or a
+// defined template rebinds, are the payload's business and are left to
+// the run.
+func TestParse_Mistakes(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{`{{ .paylod.after }}`, `template: 1: no field .paylod: the data has .id, .hook, .event, .delivery, .payload, .body, .headers, .query and .received`},
+		{"a\n{{ if .payload }}{{ .Payload.ref }}{{ end }}", `template: 2: no field .Payload`},
+		{`{{ $.evnt }}`, `template: 1: no field .evnt`},
+		{`{{ with .payload }}{{ $.hedaers }}{{ end }}`, `template: 1: no field .hedaers`},
+		{`{{ range .payload.commits }}{{ else }}{{ .nope }}{{ end }}`, `template: 1: no field .nope`},
+		{`{{ trimPrefix .payload.ref }}`, `template: 1: wrong number of args for trimPrefix: want 2 got 1`},
+		{`{{ .payload.ref | trimPrefix "a" "b" }}`, `template: 1: wrong number of args for trimPrefix: want 2 got 3`},
+		{`{{ printf "%s" (upper) }}`, `template: 1: wrong number of args for upper: want 1 got 0`},
+		{`{{ printf "%s" lower }}`, `template: 1: wrong number of args for lower: want 1 got 0`},
+		{"{{ define \"x\" }}\n{{ replace \"a\" .ref }}{{ end }}{{ template \"x\" .payload }}", `template: 2: wrong number of args for replace: want 3 got 2`},
+		{`{{ env }}`, `template: 1: wrong number of args for env: want 1 got 0`},
+		{`{{ json .payload .hook }}`, `template: 1: wrong number of args for json: want 1 got 2`},
+		{`{{ if lt .payload.n }}x{{ end }}`, `template: 1: wrong number of args for lt: want 2 got 1`},
+		{`{{ eq }}`, `template: 1: wrong number of args for eq: want at least 1 got 0`},
+	} {
+		_, err := Parse("run[1]", tc.text)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v; want an error containing %q", tc.text, err, tc.want)
+		}
+	}
+	for _, text := range []string{
+		`{{ .id }}{{ .hook }}{{ .event }}{{ .delivery }}{{ .payload.x }}{{ .body }}{{ .headers.x }}{{ .query.x }}{{ .received.Unix }}`,
+		`{{ with .payload }}{{ .anything }}{{ end }}`,
+		`{{ range .payload.commits }}{{ .id }}{{ .nope }}{{ end }}`,
+		`{{ with $d := .payload }}{{ $d.x }}{{ end }}{{ $p := .payload }}{{ $p.y }}`,
+		`{{ define "x" }}{{ .whatever }}{{ $.other }}{{ end }}{{ template "x" .payload }}`,
+		`{{ .payload.ref | trimPrefix "refs/heads/" | upper | replace "A" "B" }}`,
+		`{{ "x" | printf "%s" | lower | trim }}{{ trimSuffix "/" (lower .payload.ref) }}`,
+		`{{ if eq .event "push" "tag" }}{{ end }}{{ if and (lt .payload.n 1) (ge 2 .payload.n) }}{{ end }}`,
+		`{{ json . }}{{ json $ }}{{ (.).payload.after }}`,
+	} {
+		if _, err := Parse("t", text); err != nil {
+			t.Errorf("Parse(%q) = %v; want no error", text, err)
+		}
+	}
+	// The fields Parse knows are the ones a template sees.
+	got := slices.Sorted(maps.Keys(push().templateData(true)))
+	if want := slices.Sorted(slices.Values(dataFields)); !slices.Equal(got, want) {
+		t.Errorf("templates see %v; Parse knows %v", got, want)
 	}
 }
 
