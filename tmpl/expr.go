@@ -10,6 +10,8 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/webhookd/webhookd/internal/textcut"
 )
 
 // Expr is a compiled when expression.
@@ -169,27 +171,31 @@ func (e *Expr) Explain(d *Data) string {
 	return "when is false: " + strings.Join(parts, ", ")
 }
 
-// show formats a value briefly for an explanation.
+// show formats a value briefly for an explanation: a number as templates
+// print it, a long value cut at a character.
 func show(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "missing"
 	case string:
-		if len(x) > 80 {
-			x = x[:77] + "..."
-		}
-		return fmt.Sprintf("%q", x)
+		return fmt.Sprintf("%q", brief(x))
+	case float64:
+		return Number(x).String()
 	case map[string]any:
 		return fmt.Sprintf("an object with %d keys", len(x))
 	case []any:
 		return fmt.Sprintf("a list of %d", len(x))
 	default:
-		s := fmt.Sprint(x)
-		if len(s) > 80 {
-			s = s[:77] + "..."
-		}
-		return s
+		return brief(fmt.Sprint(x))
 	}
+}
+
+// brief cuts s to 80 bytes, 77 and "...", at a character.
+func brief(s string) string {
+	if len(s) > 80 {
+		s = textcut.Cut(s, 77) + "..."
+	}
+	return s
 }
 
 // collector gathers identifier and member nodes in post order, marking the

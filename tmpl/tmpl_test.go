@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func push() *Data {
@@ -224,6 +225,41 @@ func TestExpr(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExpr_ExplainValues: an explanation shows a number as a template
+// prints it (as JSON writes it), and cuts a long value at a character,
+// never inside one (%q would show the half as \xc3).
+func TestExpr_ExplainValues(t *testing.T) {
+	long := strings.Repeat("a", 76) + "é and more words after it"
+	d := &Data{ContentType: "application/json",
+		Body:    []byte(`{"title":"` + long + `","a":1234567.5,"c":0.00001,"h":1e21,"n":42,"big":123456789012345678901234567890}`),
+		Headers: map[string]string{"x-long": strings.Repeat("a", 65) + "é and more"}, Query: map[string]string{}}
+	for _, tc := range []struct{ text, want string }{
+		{`payload.title == "x"`, `when is false: payload.title is "` + strings.Repeat("a", 76) + `..."`},
+		{`payload.a > 2e6`, "when is false: payload.a is 1234567.5"},
+		{`payload.c > 1`, "when is false: payload.c is 0.00001"},
+		{`payload.h < 1`, "when is false: payload.h is 1e+21"},
+		{`payload.n == 1`, "when is false: payload.n is 42"},
+		{`payload.big == 1`, "when is false: payload.big is 123456789012345678901234567890"},
+	} {
+		e, err := Compile(tc.text)
+		if err != nil {
+			t.Fatalf("Compile(%s): %v", tc.text, err)
+		}
+		if got := e.Explain(d); got != tc.want {
+			t.Errorf("Explain(%s) = %q; want %q", tc.text, got, tc.want)
+		}
+	}
+	// A value shown with fmt, a map of headers here ("map[x-long:aaa…"),
+	// is cut at a character too.
+	e, err := Compile(`len(headers) == 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Explain(d); !utf8.ValidString(got) || !strings.HasSuffix(got, "aaa...") {
+		t.Errorf("Explain(len(headers) == 0) = %q; want it cut before the é", got)
 	}
 }
 
