@@ -218,3 +218,62 @@ func FuzzParseJSON(f *testing.F) {
 		}
 	})
 }
+
+// partialExprs read only constant top-level keys of the payload, so each
+// takes payloadFor's fast path (splitObject, then each key decoded alone).
+var partialExprs = []string{
+	`payload.ref == "refs/heads/main"`,
+	`payload.a == 1 || payload.b > 2.5`,
+	`payload["é"] == "x" || payload["\u00e9"] == 1`,
+	`payload.ref startsWith "refs/" && payload.after != nil`,
+	`len(payload.c) > 1`,
+	`payload.c[0] == 1`,
+	`payload.n.x.y == true`,
+	`payload[""] == nil`,
+	`payload.a == -0 && payload.b == 1e2`,
+	`toJSON(payload.n) == "{}"`,
+	`string(payload.a) == "1"`,
+	`type(payload.a) == "int"`,
+}
+
+// FuzzPartialPayload: an expression that reads a few top-level keys gives
+// over the fast path the same result, error and explanation as over the
+// whole payload parsed, for any body and content type. (FuzzSplitObject
+// holds the split to encoding/json; this holds payloadFor's choice of
+// path and its decoding of each key.)
+func FuzzPartialPayload(f *testing.F) {
+	f.Add("application/json", []byte(`{"ref":"refs/heads/main","a":1,"b":3}`))
+	f.Add("application/json", []byte(`{"ref":"x","ref":"refs/heads/main","\u00e9":"x","c":[1,2],"n":{"x":{"y":true}}}`))
+	f.Add("application/x-www-form-urlencoded", []byte(`payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D`))
+	f.Add("text/plain", []byte(` {"a":-0,"b":1e2,"":null} `))
+	f.Add("", []byte(`{"a":12345678901234567890,"b":1.0}`))
+	f.Add("application/json", []byte(`{"ref":"refs/heads/main"} x`))
+	f.Add("application/json", []byte("\xef\xbb\xbf{\"ref\":\"refs/heads/main\"}"))
+	exprs := make([]*Expr, len(partialExprs))
+	for i, s := range partialExprs {
+		e, err := Compile(s)
+		if err != nil {
+			f.Fatalf("Compile(%q): %v", s, err)
+		}
+		if e.use.whole {
+			f.Fatalf("Compile(%q) reads the whole payload; want a few keys", s)
+		}
+		exprs[i] = e
+	}
+	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
+		d1 := &Data{ContentType: ctype, Body: body}
+		d2 := &Data{ContentType: ctype, Body: body}
+		for i, e := range exprs {
+			whole := *e
+			whole.use = payloadUse{whole: true}
+			got, gotErr := e.Eval(d1)
+			want, wantErr := whole.Eval(d2)
+			if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Fatalf("%s over %q %q: partial = %v, %v; whole = %v, %v", partialExprs[i], ctype, body, got, gotErr, want, wantErr)
+			}
+			if a, b := e.Explain(d1), whole.Explain(d2); a != b {
+				t.Fatalf("Explain(%s) over %q %q: partial %q; whole %q", partialExprs[i], ctype, body, a, b)
+			}
+		}
+	})
+}
