@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -84,4 +85,78 @@ func TestScheduler_ClockAheadBeforeStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitState(res.ID, store.Succeeded)
+}
+
+// TestScheduler_ClockSteppedBackQueuedBehind: two pushes arrive while the wall
+// clock runs an hour ahead; the deploy (concurrency 1) runs the first, the
+// second waits behind it. NTP puts the clock right while the first still
+// runs, and the daemon sees the step. When the first deploy ends, the
+// second must run at once (README, Actions: "jobs queued meanwhile still
+// run when they should"), not an hour later.
+func TestScheduler_ClockSteppedBackQueuedBehind(t *testing.T) {
+	clock := &steppedClock{}
+	clock.offset.Store(int64(time.Hour))
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "go")
+	a := execAction("h", "deploy", script(t, dir, "deploy.sh", `while [ ! -e `+gate+` ]; do sleep 0.02; done`+"\n"))
+	other := execAction("h2", "other", script(t, dir, "ok.sh", "exit 0\n"))
+	h := clockHarness(t, clock, a, other)
+	if err := h.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ev1 := h.ingest("h", `{}`)
+	ev2 := h.ingest("h", `{}`)
+	h.waitState(ev1, store.Running)
+
+	clock.offset.Store(0) // stepped back by the hour
+	// Any delivery makes a dispatch pass, which sees the step.
+	h.waitState(h.ingest("h2", `{}`), store.Succeeded)
+
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(ev1, store.Succeeded)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		j := h.jobs(ev2)[0]
+		if j.State == store.Succeeded {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second deploy %s is %s, due at %v (in %v); want it run once the first ended, not after the hour the clock was ahead",
+				j.ID, j.State, j.NextAt.Format(time.RFC3339), time.Until(j.NextAt).Round(time.Second))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestScheduler_ClockAheadBeforeStartQueue: as
+// TestScheduler_ClockAheadBeforeStart, with two pushes queued (concurrency
+// 1) while the clock ran a month ahead. README: "a start makes due at once
+// the pending jobs". Both must run, not only the first.
+func TestScheduler_ClockAheadBeforeStartQueue(t *testing.T) {
+	clock := &steppedClock{}
+	clock.offset.Store(int64(30 * 24 * time.Hour))
+	dir := t.TempDir()
+	a := execAction("h", "ok", script(t, dir, "ok.sh", "exit 0\n"))
+	h := clockHarness(t, clock, a)
+	ev1 := h.ingest("h", `{}`)
+	ev2 := h.ingest("h", `{}`)
+	clock.offset.Store(0)
+	if err := h.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(ev1, store.Succeeded)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		j := h.jobs(ev2)[0]
+		if j.State == store.Succeeded {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second job %s is %s, due at %v (in %v); want it run after the first, not in a month",
+				j.ID, j.State, j.NextAt.Format(time.RFC3339), time.Until(j.NextAt).Round(time.Hour))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -164,3 +164,53 @@ func TestStore_OldestQueuedAfterRetry(t *testing.T) {
 		t.Errorf("oldest queued = %s since %v; want the retried %s, since its retry at %v", st.OldestQueue, st.QueuedSince, old, base.Add(72*time.Hour))
 	}
 }
+
+// TestStore_ClockBackWaitingJob: two pushes arrive while the wall
+// clock runs an hour ahead; with concurrency 1 the second waits behind the
+// first. The clock is put right and the running daemon's ClockBack moves
+// what is in the due index. When the first job ends, the second joins the
+// window and must be due now (README: "jobs queued meanwhile still run
+// when they should"), not an hour later at the ahead clock's time.
+func TestStore_ClockBackWaitingJob(t *testing.T) {
+	base := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(base.Add(time.Hour).UnixNano()) // an hour ahead
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	s, _ := openTest(t, Options{Now: now})
+	ctx := context.Background()
+	ingest := func() string {
+		t.Helper()
+		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "deploy", Concurrency: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := s.GetEvent(res.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.JobIDs[0]
+	}
+	first := ingest()
+	second := ingest() // waits behind the window
+	if st, err := s.Start(ctx, first); err != nil || len(st) != 1 {
+		t.Fatalf("Start(first) = %v, %v", st, err)
+	}
+
+	clock.Store(base.UnixNano()) // stepped back by the hour
+	if _, err := s.ClockBack(ctx, now(), time.Hour, now().Add(25*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// The first run ends a minute later; its finish starts the queue's next.
+	clock.Store(base.Add(time.Minute).UnixNano())
+	_, started, err := s.FinishAndStart(ctx, first, Outcome{State: Succeeded, Concurrency: 1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(started) == 1 && started[0].ID == second {
+		return
+	}
+	due, next, _ := s.Due("h", "deploy", now(), 10)
+	j, _ := s.GetJob(second)
+	t.Fatalf("after the first job ended, the waiting job %s was not started (started %d), due now: %v; next due at %v (job NextAt %v, state %s); want it due now at %v, not at the ahead clock's time",
+		second, len(started), due, next.UTC(), j.NextAt.UTC(), j.State, now())
+}

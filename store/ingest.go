@@ -193,7 +193,7 @@ func unqueue(tx *bolt.Tx, j *Job) error {
 
 // refill moves waiting jobs of j's queue into its window until the window
 // holds concurrency jobs.
-func refill(tx *bolt.Tx, hook, action, key string, concurrency int) error {
+func refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Time) error {
 	prefix := queuePrefix(hook, action, key)
 	q := tx.Bucket(bQueue)
 	n := 0
@@ -209,6 +209,14 @@ func refill(tx *bolt.Tx, hook, action, key string, concurrency int) error {
 		j, err := getJob(tx, id)
 		if err != nil {
 			return err
+		}
+		if j.State == Pending && j.NextAt.After(now) {
+			// A pending job is due at once. One queued while the clock
+			// ran ahead of where it is now would wait out the step.
+			j.NextAt = now
+			if err := putJob(tx, j); err != nil {
+				return err
+			}
 		}
 		if err := setQueueFlag(tx, j, qDue); err != nil {
 			return err

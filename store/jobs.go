@@ -200,7 +200,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 				return err
 			}
 			j.NextAt = time.Time{}
-			if err := refill(tx, j.Hook, j.Action, j.Key, window); err != nil {
+			if err := refill(tx, j.Hook, j.Action, j.Key, window, now); err != nil {
 				return err
 			}
 		default:
@@ -392,10 +392,11 @@ func (s *Store) Cancel(ctx context.Context, jobID, reason string, concurrency in
 		}
 		j.NextAt = time.Time{}
 		j.Reason = reason
-		if err := setState(tx, j, Cancelled, s.now()); err != nil {
+		now := s.now()
+		if err := setState(tx, j, Cancelled, now); err != nil {
 			return err
 		}
-		return refill(tx, j.Hook, j.Action, j.Key, concurrency)
+		return refill(tx, j.Hook, j.Action, j.Key, concurrency, now)
 	})
 }
 
@@ -569,7 +570,7 @@ func (s *Store) Refill(ctx context.Context, hook, action string, concurrency fun
 					if err := shrink(tx, hook, action, key, n); err != nil {
 						return err
 					}
-					if err := refill(tx, hook, action, key, n); err != nil {
+					if err := refill(tx, hook, action, key, n, s.now()); err != nil {
 						return err
 					}
 				}
