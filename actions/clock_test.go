@@ -160,3 +160,34 @@ func TestScheduler_ClockAheadBeforeStartQueue(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestScheduler_ClockSteppedBackDuringRun: the clock is stepped back by an
+// hour while a run is under way. The run then fails, and its retry is made
+// due 30 minutes on by the clock as it is now (already right). The
+// dispatch pass after that finish sees the step, and must leave that
+// retry where it is: its backoff is by the right clock already.
+func TestScheduler_ClockSteppedBackDuringRun(t *testing.T) {
+	clock := &steppedClock{}
+	clock.offset.Store(int64(time.Hour))
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	sh := script(t, dir, "fail.sh", "touch "+started+"\nsleep 1\nexit 1\n")
+	a := execAction("h", "fail", sh)
+	a.Retries = 1
+	a.Backoff = 30 * time.Minute
+	h := clockHarness(t, clock, a)
+	if err := h.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ev := h.ingest("h", `{}`)
+	h.waitState(ev, store.Running)
+	time.Sleep(300 * time.Millisecond)
+	clock.offset.Store(0) // NTP steps the clock back while the run goes on
+	j := h.waitState(ev, store.Failed, store.Dead)
+	time.Sleep(time.Second)
+	j = h.jobs(ev)[0]
+	if j.Attempts != 1 || j.State != store.Failed || j.NextAt.Before(clock.now().Add(20*time.Minute)) {
+		t.Errorf("job = %s, attempts %d, next at %v (in %v); want failed once, its retry about 30m on: it failed after the step, its backoff is by the clock as it is now",
+			j.State, j.Attempts, j.NextAt, j.NextAt.Sub(clock.now()).Round(time.Second))
+	}
+}

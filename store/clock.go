@@ -12,36 +12,37 @@ import (
 // ClockBack brings the due times of queued jobs back in line after the
 // wall clock was stepped back (an NTP correction of a clock that ran
 // ahead, a Raspberry Pi that booted with a wrong date). A job queued while
-// the clock was ahead was made due at that clock's "now", and would wait
-// out the whole step before it ran.
+// the clock was ahead was made due by that clock, and would wait out the
+// whole step before it ran.
 //
-// Every queued job due after now is looked at:
+// Every queued job due after now (the store's clock, as the commit is
+// written) is looked at:
 //   - a pending job (never failed, or interrupted) is meant to run at
 //     once: it is made due now;
-//   - a failed job waits out its backoff: with back known (the step seen
-//     by a running daemon), its due time moves back by it, not before now;
-//     with back zero (a start, which cannot tell), only a due time later
-//     than latest (after any backoff the daemon gives) is taken for the
-//     clock's doing and made now.
+//   - a failed job whose failure was recorded after now (so by the clock
+//     that ran ahead) waits out its backoff from now: its due time moves
+//     back by how far ahead that record is. One recorded by the clock as
+//     it is, after the step, keeps its due time.
 //
-// It returns how many jobs it moved. Only jobs due after now are read, so
-// with a sane clock it costs a look at the end of each action's due index.
-func (s *Store) ClockBack(ctx context.Context, now time.Time, back time.Duration, latest time.Time) (int, error) {
+// (A job that waits behind its queue's window is not in the due index; it
+// is made due at once when it joins the window, see refill.) It returns
+// how many jobs it moved. Only jobs due after now are read, so with a
+// sane clock it costs a look at the end of each action's due index.
+func (s *Store) ClockBack(ctx context.Context) (int, error) {
 	moved := 0
 	err := s.update(ctx, true, func(tx *bolt.Tx) error {
 		moved = 0
-		type entry struct {
-			bucket []byte
-			key    []byte
-		}
-		var later []entry
+		// Now as this commit is written: a job queued just before it
+		// is not taken for one the clock put ahead.
+		now := s.now()
+		var later [][]byte
 		root := tx.Bucket(bDue)
 		from := dueKey(now.Add(time.Nanosecond), "")
 		err := root.ForEachBucket(func(name []byte) error {
 			c := root.Bucket(name).Cursor()
 			for k, _ := c.Seek(from); k != nil; k, _ = c.Next() {
 				if len(k) > 8 {
-					later = append(later, entry{bucket: bytes.Clone(name), key: bytes.Clone(k)})
+					later = append(later, bytes.Clone(k))
 				}
 			}
 			return nil
@@ -49,12 +50,12 @@ func (s *Store) ClockBack(ctx context.Context, now time.Time, back time.Duration
 		if err != nil {
 			return err
 		}
-		for _, e := range later {
-			j, err := getJob(tx, string(e.key[8:]))
+		for _, k := range later {
+			j, err := getJob(tx, string(k[8:]))
 			if err != nil {
 				return err
 			}
-			at := time.Unix(0, int64(binary.BigEndian.Uint64(e.key)))
+			at := time.Unix(0, int64(binary.BigEndian.Uint64(k)))
 			if !at.Equal(j.NextAt) {
 				continue // not this job's entry; Check reports it
 			}
@@ -62,11 +63,8 @@ func (s *Store) ClockBack(ctx context.Context, now time.Time, back time.Duration
 			switch {
 			case j.State == Pending:
 				to = now
-			case j.State != Failed:
-			case back > 0:
-				to = at.Add(-back)
-			case at.After(latest):
-				to = now
+			case j.State == Failed && j.Updated.After(now):
+				to = at.Add(-j.Updated.Sub(now))
 			}
 			if to.Before(now) {
 				to = now
@@ -78,6 +76,9 @@ func (s *Store) ClockBack(ctx context.Context, now time.Time, back time.Duration
 				return err
 			}
 			j.NextAt = to
+			// Recorded now, by the clock as it is: a second look does
+			// not move it again.
+			j.Updated = now
 			if err := addDue(tx, j); err != nil {
 				return err
 			}

@@ -53,7 +53,7 @@ func TestStore_ClockBack(t *testing.T) {
 	if due, next, _ := s.Due("h", "a", now(), 10); len(due) != 0 || !next.Equal(base.Add(time.Hour)) {
 		t.Fatalf("before ClockBack: action a due = %v, next %v; want nothing due for an hour (the stall)", due, next)
 	}
-	moved, err := s.ClockBack(ctx, now(), time.Hour, now().Add(25*time.Hour))
+	moved, err := s.ClockBack(ctx)
 	if err != nil || moved != 3 {
 		t.Fatalf("ClockBack = %d, %v; want 3 jobs moved", moved, err)
 	}
@@ -74,9 +74,11 @@ func TestStore_ClockBack(t *testing.T) {
 	}
 }
 
-// TestStore_ClockBackAtStart: at a start the step is unknown (back 0).
-// Pending jobs are still made due now; a failed job's retry is moved only
-// when it is further off than any backoff (latest), and then to now.
+// TestStore_ClockBackAtStart: ClockBack needs no step size (a start
+// cannot know it): a pending job is made due now, a failed job whose
+// failure was recorded by the clock that ran a month ahead waits its
+// backoff from now, and one recorded after the clock was put right keeps
+// its due time; a second look moves nothing.
 func TestStore_ClockBackAtStart(t *testing.T) {
 	base := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	var clock atomic.Int64
@@ -93,30 +95,33 @@ func TestStore_ClockBackAtStart(t *testing.T) {
 		ev, _ := s.GetEvent(res.ID, false)
 		ids = append(ids, ev.JobIDs[0])
 	}
-	// Two retries: one due 2 hours after the month-ahead clock is put
-	// right (within any backoff: it stays), one due in a month by that
-	// clock (further off than any backoff: the clock's doing).
-	for i, in := range map[int]time.Duration{1: -30*24*time.Hour + 2*time.Hour, 2: 30 * 24 * time.Hour} {
-		if _, err := s.Start(ctx, ids[i]); err != nil {
-			t.Fatal(err)
+	fail := func(id string, backoff time.Duration) {
+		t.Helper()
+		if started, err := s.Start(ctx, id); err != nil || len(started) != 1 {
+			t.Fatalf("Start(%s) = %d, %v", id, len(started), err)
 		}
-		if _, err := s.Finish(ctx, ids[i], Outcome{State: Failed, NextAt: now().Add(in), Concurrency: 1}); err != nil {
+		if _, err := s.Finish(ctx, id, Outcome{State: Failed, NextAt: now().Add(backoff), Concurrency: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	clock.Store(base.UnixNano()) // stepped back by the month while stopped
-	moved, err := s.ClockBack(ctx, now(), 0, now().Add(25*time.Hour))
-	if err != nil || moved != 2 {
-		t.Fatalf("ClockBack = %d, %v; want 2 moved (the pending job, the far retry)", moved, err)
+	fail(ids[1], time.Minute)    // by the clock a month ahead
+	clock.Store(base.UnixNano()) // put right while no daemon ran
+	// The start: a's and c's pending jobs are due now, b's retry in a
+	// minute.
+	if moved, err := s.ClockBack(ctx); err != nil || moved != 3 {
+		t.Fatalf("ClockBack = %d, %v; want 3 jobs moved", moved, err)
 	}
-	for i, want := range []time.Time{base, base.Add(2 * time.Hour), base} {
+	// c's job runs and fails by the clock as it is now: a look after that
+	// leaves its retry, and the others, where they are.
+	fail(ids[2], time.Hour)
+	if moved, err := s.ClockBack(ctx); err != nil || moved != 0 {
+		t.Fatalf("ClockBack again = %d, %v; want nothing more to move", moved, err)
+	}
+	for i, want := range []time.Time{base, base.Add(time.Minute), base.Add(time.Hour)} {
 		j, err := s.GetJob(ids[i])
 		if err != nil || !j.NextAt.Equal(want) {
 			t.Errorf("job of action %c due at %v, %v; want %v", 'a'+i, j.NextAt, err, want)
 		}
-	}
-	if moved, err := s.ClockBack(ctx, now(), 0, now().Add(25*time.Hour)); err != nil || moved != 0 {
-		t.Errorf("ClockBack again = %d, %v; want nothing more to move", moved, err)
 	}
 }
 
@@ -197,7 +202,7 @@ func TestStore_ClockBackWaitingJob(t *testing.T) {
 	}
 
 	clock.Store(base.UnixNano()) // stepped back by the hour
-	if _, err := s.ClockBack(ctx, now(), time.Hour, now().Add(25*time.Hour)); err != nil {
+	if _, err := s.ClockBack(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// The first run ends a minute later; its finish starts the queue's next.
