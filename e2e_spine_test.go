@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -356,5 +357,49 @@ func TestE2E_HupDuringStop(t *testing.T) {
 		if err != nil {
 			t.Errorf("try %d: stop with SIGHUPs coming = %v; want exit 0", try, err)
 		}
+	}
+}
+
+// TestE2E_StopStartsNoNewRuns: SIGTERM drains (README, Signals:
+// "the listener stops accepting, running actions get up to
+// shutdown_timeout to finish ... jobs that did not run stay queued for the
+// next start"). A deploy queue of five 1-second runs is under way and a
+// slow sender has a request half sent. While the listener waits for that
+// request, the scheduler must not start more deploys, only to cut them off
+// when shutdown_timeout ends.
+func TestE2E_StopStartsNoNewRuns(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, strings.Replace(schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["sh", "-c", "echo start >> %DIR%/starts; sleep 1"]
+`), `shutdown_timeout = "5s"`, `shutdown_timeout = "3s"`, 1))
+	d := startDaemon(t, dir)
+	for i := range 5 {
+		if r := d.postGitHub("/hooks/site", spineSecret, "push", fmt.Sprintf("d-%d", i), []byte(`{}`)); r.Status != 202 {
+			t.Fatalf("delivery %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	starts := func() int {
+		b, _ := os.ReadFile(filepath.Join(dir, "starts"))
+		return strings.Count(string(b), "start")
+	}
+	waitFor(t, 5*time.Second, "the first deploy", func() bool { return starts() >= 1 })
+
+	// A slow sender: headers and part of the body, then nothing.
+	c, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /hooks/site HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nX-GitHub-Event: push\r\n\r\n{")
+	time.Sleep(100 * time.Millisecond)
+
+	before := starts()
+	if err := d.stop(15 * time.Second); err != nil {
+		t.Logf("exit: %v", err)
+	}
+	if after := starts(); after > before+1 {
+		t.Errorf("%d deploys started after SIGTERM (%d before it); want none (at most one racing the signal): each was cut off at shutdown_timeout and runs again at the next start", after-before, before)
 	}
 }

@@ -300,6 +300,9 @@ loop:
 	log.Info("stopping", "shutdown_timeout", timeout.String())
 	deadline, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// No run starts from here on, also while the listener waits for a
+	// slow sender: one would only be cut off at the deadline.
+	sched.Drain()
 	if err := lis.Shutdown(deadline); err != nil {
 		log.Warn("listener shutdown", "err", err)
 		lis.Close()

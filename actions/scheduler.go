@@ -730,13 +730,21 @@ func (s *Scheduler) record(j *store.Job, write func() error) error {
 	}
 }
 
+// Drain stops the scheduler starting runs: from now on it only lets the
+// runs under way end (Shutdown waits for them). Jobs stay queued for the
+// next start. A stop calls it first, so that nothing starts while the
+// listener finishes the requests it has.
+func (s *Scheduler) Drain() {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+}
+
 // Shutdown stops starting jobs and waits for the running ones to end until
 // ctx is done; then it interrupts them (they go back to their queues) and
 // waits for that. It returns how many runs it interrupted.
 func (s *Scheduler) Shutdown(ctx context.Context) (int, error) {
-	s.mu.Lock()
-	s.draining = true
-	s.mu.Unlock()
+	s.Drain()
 	// A dispatch pass under way may still launch runs: let it end, so that
 	// every run is counted in s.wg before it is waited for.
 	s.dispatchMu.Lock()
