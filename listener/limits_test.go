@@ -269,3 +269,20 @@ func TestListener_RateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestListener_RateLimitCountsAllowIPsRefusals: a client that a hook's
+// allow_ips leaves out is counted against the rate limit like any other
+// request: past the burst it gets 429, and stops costing a log line and a
+// rejections entry each.
+func TestListener_RateLimitCountsAllowIPsRefusals(t *testing.T) {
+	h := githubHook(t)
+	h.AllowIPs = prefixes("10.0.0.0/8")
+	e := newLimitEnv(t, &Config{Hooks: []*Hook{h}, RateLimit: 0.25}) // burst 1
+	var codes []int
+	for range 3 {
+		codes = append(codes, e.post("192.0.2.1:1").Code)
+	}
+	if !slices.Equal(codes, []int{403, 429, 429}) {
+		t.Errorf("three requests from an address allow_ips refuses, rate_limit 0.25 = %v; want 403, then 429s", codes)
+	}
+}

@@ -328,17 +328,19 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 	return l.persist(r, hook, req, event, remote)
 }
 
-// limit refuses a client that the hook's allow_ips leaves out, or that is
-// over the rate limit: for every request, also one for no hook (a scanner
-// trying paths), whose 404 would otherwise cost a log line each.
+// limit refuses a client that is over the rate limit, or that the hook's
+// allow_ips leaves out: the rate counts every request, also one for no
+// hook (a scanner trying paths) and one allow_ips refuses, whose 404 or
+// 403 would otherwise cost a log line each.
 func (l *Listener) limit(hook *Hook, remote netip.Addr) *answer {
-	if hook != nil && len(hook.AllowIPs) > 0 && !allowed(hook.AllowIPs, remote) {
-		return refuse(http.StatusForbidden, "allow_ips", "client address not allowed")
-	}
+	// The rate first: a client allow_ips refuses is counted too.
 	if wait, ok := l.limits.allow(remote); !ok {
 		a := refuse(http.StatusTooManyRequests, "rate_limit", "rate limit exceeded")
 		a.header = map[string]string{"Retry-After": strconv.Itoa(max(1, int(wait.Seconds()+0.999)))}
 		return a
+	}
+	if hook != nil && len(hook.AllowIPs) > 0 && !allowed(hook.AllowIPs, remote) {
+		return refuse(http.StatusForbidden, "allow_ips", "client address not allowed")
 	}
 	return nil
 }
