@@ -278,6 +278,15 @@ func TestE2E_Check(t *testing.T) {
 	if code := exitStatus(exec.Command(binPath, "frobnicate").Run()); code != 2 {
 		t.Errorf("unknown command: exit %d; want 2", code)
 	}
+	// -h prints what was asked for and exits 0: the commands, before any
+	// of them; a command's flags, after one.
+	for _, args := range [][]string{{"-h"}, {"replay", "-h"}} {
+		out, err := exec.Command(binPath, args...).CombinedOutput()
+		want := map[string]string{"-h": "replay EVENT_ID", "replay": "-until T"}[args[0]]
+		if code := exitStatus(err); code != 0 || !strings.Contains(string(out), want) || strings.Contains(string(out), "webhookd: ") {
+			t.Errorf("webhookd %s: exit %d\n%s\nwant 0, the usage (%q) and no error", strings.Join(args, " "), code, out, want)
+		}
+	}
 	// The file named without -config, or the command after the flags, is
 	// a command line that makes no sense: exit 2, and nothing checked or
 	// served in its place.

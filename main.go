@@ -49,7 +49,8 @@ func main() {
 }
 
 func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		// -h printed the usage asked for.
 		return 0
 	}
 	switch err.(type) {
@@ -127,8 +128,15 @@ func setLevel(v *slog.LevelVar, name string) {
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, cli.Usage(), "\nserve's flags:\n")
+		fs.PrintDefaults()
+	}
 	path := cli.ConfigFlag(fs, os.Getenv)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return &cli.UsageError{Msg: err.Error()}
 	}
 	if fs.NArg() != 0 {

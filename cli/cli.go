@@ -92,11 +92,12 @@ func newFlags(env *Env, c *Command) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args; a bad flag is a UsageError.
+// parse parses args; a bad flag is a UsageError, and -h (the usage
+// printed) flag.ErrHelp.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return &UsageError{Msg: "help requested"}
+			return err
 		}
 		return &UsageError{Msg: err.Error()}
 	}
@@ -112,5 +113,5 @@ func ConfigFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 	if def == "" {
 		def = "webhookd.toml"
 	}
-	return fs.String("config", def, "config `file` (default $WEBHOOKD_CONFIG, then ./webhookd.toml)")
+	return fs.String("config", def, "config `file`; without it, $WEBHOOKD_CONFIG, then ./webhookd.toml")
 }

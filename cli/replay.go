@@ -17,7 +17,7 @@ import (
 func cmdReplay() *Command {
 	c := &Command{
 		Name:    "replay",
-		Args:    "EVENT_ID [-action NAME] | -hook ID -state S [-since T] [-dry-run]",
+		Args:    "EVENT_ID [-action NAME] | -hook ID -state S [-since T] [-until T] [-dry-run]",
 		Summary: "queue an event's actions again; in bulk, every match, oldest first, with progress",
 	}
 	c.Run = func(ctx context.Context, env *Env, args []string) error {
