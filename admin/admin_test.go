@@ -309,8 +309,8 @@ func TestAPI_ReplayRetryCancel(t *testing.T) {
 		t.Errorf("after retry: %d runs %+v; want a second attempt", n, ev.Jobs[0].Runs)
 	}
 	// A succeeded job cannot be retried: 409.
-	if code, body := e.call("POST", "/api/jobs/"+ev.Jobs[1].ID+"/retry", "", nil); code != 409 {
-		t.Errorf("retry of a succeeded job = %d %s; want 409", code, body)
+	if code, body := e.call("POST", "/api/jobs/"+ev.Jobs[1].ID+"/retry", "", nil); code != 409 || strings.Count(string(body), "retry job") != 1 {
+		t.Errorf("retry of a succeeded job = %d %s; want 409, the job named once", code, body)
 	}
 
 	// Replay of one action adds one job; of all, one per action.

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -239,7 +240,9 @@ func (s *Server) retry(r *http.Request, id string) (*store.Job, error) {
 		return nil, err
 	}
 	j, err := s.opts.Scheduler.Retry(r.Context(), id)
-	if err != nil {
+	if errors.Is(err, store.ErrState) {
+		return nil, err // it says "retry job ID (state): ..." already
+	} else if err != nil {
 		return nil, fmt.Errorf("retry job %s: %w", id, err)
 	}
 	s.log.Info("retry", "job_id", id, "event_id", j.EventID, "action", j.Action)
@@ -261,7 +264,9 @@ func (s *Server) cancel(r *http.Request, id string) (*store.Job, error) {
 		return nil, err
 	}
 	j, err := s.opts.Scheduler.Cancel(r.Context(), id)
-	if err != nil {
+	if errors.Is(err, store.ErrState) {
+		return nil, err // it says "cancel job ID (state): ..." already
+	} else if err != nil {
 		return nil, fmt.Errorf("cancel job %s: %w", id, err)
 	}
 	s.log.Info("cancel", "job_id", id, "event_id", j.EventID, "action", j.Action)
