@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -145,8 +147,16 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 		return err
 	}
 	req.Header = sg.Header
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	if d.url == "" {
+		// The listener of this config, whatever name its certificate
+		// has the URL give: reached here, not where that name's DNS
+		// points (a router may not loop back to the public address).
+		tr.Proxy = nil
+		tr.DialContext = dialHere(cfg.ServerListen)
+	}
 	client := &http.Client{
-		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment},
+		Transport: tr,
 		// Show a redirect rather than follow it: a sender would not.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -206,6 +216,11 @@ func hookURL(cfg *config.Client, h *config.ClientHook, override string) (*url.UR
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "localhost"
 		}
+		if name := certName(cfg.TLSCert, host); name != "" {
+			// A certificate for the public name, not this machine: ask
+			// for that name, and reach it here (see dialHere).
+			return &url.URL{Scheme: scheme, Host: net.JoinHostPort(name, port), Path: h.Path}, nil
+		}
 	case host == "" || host == "0.0.0.0":
 		host = "127.0.0.1"
 	case host == "::":
@@ -216,6 +231,46 @@ func hookURL(cfg *config.Client, h *config.ClientHook, override string) (*url.UR
 		hostport = net.JoinHostPort(host, port)
 	}
 	return &url.URL{Scheme: scheme, Host: hostport, Path: h.Path}, nil
+}
+
+// certName is the name to ask the public listener for when its
+// certificate (the PEM file cert) does not name host, the address send
+// reaches it at: the certificate's first DNS name. "" when the
+// certificate names host, or cannot be read (the request then says why).
+func certName(cert, host string) string {
+	if cert == "" {
+		return ""
+	}
+	b, err := os.ReadFile(cert)
+	if err != nil {
+		return ""
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return ""
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil || c.VerifyHostname(host) == nil || len(c.DNSNames) == 0 {
+		return ""
+	}
+	return c.DNSNames[0]
+}
+
+// dialHere connects to the public listener's own address whatever name
+// the URL gives (as curl --resolve does): the TLS handshake and the Host
+// header still carry the name its certificate is for.
+func dialHere(listen string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, _ := net.SplitHostPort(listen)
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	var d net.Dialer
+	return func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, net.JoinHostPort(host, port))
+	}
 }
 
 func listenPort(listen string) string {

@@ -31,7 +31,10 @@ type Client struct {
 	// ACMEDomains are the public listener's names, when it gets
 	// certificates automatically.
 	ACMEDomains []string
-	Hooks       []*ClientHook
+	// TLSCert is the public listener's certificate file (absolute), when
+	// it serves one of its own.
+	TLSCert string
+	Hooks   []*ClientHook
 
 	adminToken string // the token's reference: env:NAME, file:PATH or the value
 	dir        string
@@ -130,6 +133,9 @@ func LoadClient(path string) (*Client, error) {
 	}
 	if p, ok := strings.CutPrefix(c.AdminListen, "unix:"); ok {
 		c.AdminListen = "unix:" + l.abs(p)
+	}
+	if f.Server.TLSCert != "" {
+		c.TLSCert = l.abs(f.Server.TLSCert)
 	}
 	for _, h := range f.Hook {
 		ch := &ClientHook{
