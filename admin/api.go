@@ -46,7 +46,7 @@ func parseEventFilter(q url.Values, now time.Time) (store.EventFilter, error) {
 		if err != nil {
 			return f, badRequest("since: %v", err)
 		}
-		f.Since = store.IDAt(t)
+		f.Since, f.ReceivedSince = store.IDAt(t), t
 	}
 	if v := q.Get("until"); v != "" {
 		t, err := parseTime(v, now)
@@ -56,6 +56,7 @@ func parseEventFilter(q url.Values, now time.Time) (store.EventFilter, error) {
 		if id := store.IDAt(t); f.Before == "" || id < f.Before {
 			f.Before = id
 		}
+		f.ReceivedUntil = t
 	}
 	return f, nil
 }

@@ -129,6 +129,12 @@ type EventFilter struct {
 	Before string // an event id: list events older than it
 	Since  string // an event id: list events no older than it
 	Limit  int    // default 50
+	// ReceivedSince and ReceivedUntil, when set, bound the events'
+	// received times too. Ids follow the clock but never go back, so after
+	// a clock that ran ahead is put right an id can be later than its
+	// event's received time: Since and Before (from IDAt) are where to
+	// look, and these are what the events must have.
+	ReceivedSince, ReceivedUntil time.Time
 }
 
 // match decodes the event stored as k, v and returns it with its jobs if
@@ -139,6 +145,9 @@ func (f EventFilter) match(tx *bolt.Tx, k, v []byte) (*EventView, error) {
 		return nil, fmt.Errorf("decode event %s: %w", k, err)
 	}
 	if f.Hook != "" && ev.Hook != f.Hook {
+		return nil, nil
+	}
+	if !f.ReceivedSince.IsZero() && ev.Received.Before(f.ReceivedSince) || !f.ReceivedUntil.IsZero() && !ev.Received.Before(f.ReceivedUntil) {
 		return nil, nil
 	}
 	jobs, err := eventJobs(tx, ev)
