@@ -752,3 +752,38 @@ secret = "s3cret"
 		t.Errorf("webhookd send to a daemon serving a CA-issued certificate for %s from tls_cert: %v\n%s\nwant 202 Accepted", opsName, err, out)
 	}
 }
+
+// TestE2E_BackupSaysWhereNoDaemonAnswered: after an [admin] listen change
+// saved in the file (it keeps its running value until a restart),
+// `webhookd backup` finds no daemon at the file's new address and cannot
+// read the file the daemon holds: its error says both, with the address it
+// asked, not only "is webhookd already running?".
+func TestE2E_BackupSaysWhereNoDaemonAnswered(t *testing.T) {
+	dir := t.TempDir()
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	a1, a2 := free(), free()
+	cfg := func(admin string) string {
+		return strings.Replace(hooksConfig("", "", "site"), "[admin]\nlisten = \"127.0.0.1:0\"", "[admin]\nlisten = \""+admin+"\"", 1)
+	}
+	writeConfig(t, dir, cfg(a1))
+	d := startDaemon(t, dir, reloadEnv...)
+	if out, errOut, code := runCLI(t, "backup", "-config", d.config, filepath.Join(dir, "one.db")); code != 0 {
+		t.Fatalf("backup before the change: %d %s%s", code, out, errOut)
+	}
+	saveRename(t, d.config, cfg(a2))
+	waitFor(t, 5*time.Second, "restart_needed", func() bool { return fmt.Sprint(d.apiStatus()["restart_needed"]) == "[admin.listen]" })
+	_, errOut, code := runCLI(t, "backup", "-config", d.config, filepath.Join(dir, "two.db"))
+	if code == 0 {
+		t.Fatal("backup succeeded")
+	}
+	if !strings.Contains(errOut, a2) {
+		t.Errorf("backup with no daemon at the config's admin address %s, while one runs: %q; want it to say it found no daemon at %s", a2, strings.TrimSpace(errOut), a2)
+	}
+}

@@ -70,7 +70,12 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 	n, err := backupFromDaemon(ctx, ac, f, prog)
 	if errors.Is(err, errNotRunning) {
 		from, source = "file", fmt.Sprintf("the file (%v)", err)
-		n, err = backupFromFile(cfg.StorePath, f)
+		notRunning := err
+		if n, err = backupFromFile(cfg.StorePath, f); err != nil {
+			// Both: a daemon that holds the file may answer elsewhere
+			// (an [admin] listen changed in the file, not yet restarted).
+			err = fmt.Errorf("%v (the config's [admin] listen; -admin ADDR names another); reading the file instead: %w", notRunning, err)
+		}
 	}
 	prog.finish()
 	if err == nil {

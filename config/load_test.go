@@ -105,7 +105,7 @@ func TestParse_Errors(t *testing.T) {
 		{"admin beyond loopback", "[admin]\nlisten = \"0.0.0.0:9001\"", `c.toml:2: admin listen "0.0.0.0:9001" reaches beyond this machine`},
 		{"unknown provider", hook("provider = \"gitbub\"\nsecret = \"x\""), `c.toml:3: hook "h": unknown provider "gitbub"`},
 		{"missing secret", hook("provider = \"github\""), `c.toml:1: hook "h": provider github needs a secret`},
-		{"env secret unset", hook("provider = \"github\"\nsecret = \"env:WEBHOOKD_TEST_UNSET_VAR\""), `c.toml:4: hook "h": secret 1: environment variable WEBHOOKD_TEST_UNSET_VAR is not set`},
+		{"env secret unset", hook("provider = \"github\"\nsecret = \"env:WEBHOOKD_TEST_UNSET_VAR\""), `c.toml:4: hook "h": secret 1: environment variable WEBHOOKD_TEST_UNSET_VAR is not set (a running webhookd has the environment it started with: restart it to pass a new one)`},
 		{"file secret missing", hook("provider = \"github\"\nsecret = \"file:nope.txt\""), `c.toml:4: hook "h": secret 1: secret file:`},
 		{"param for other provider", hook("provider = \"github\"\nsecret = \"x\"\npublic_key = \"ab\""), `c.toml:5: hook "h": public_key does not apply to provider github`},
 		{"bad hook id", "[[hook]]\nid = \"a b\"\nprovider = \"none\"", `c.toml:2: hook id "a b"`},

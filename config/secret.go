@@ -55,7 +55,9 @@ func readSecret(ref, dir string) (*Secret, error) {
 		}
 		v, ok := os.LookupEnv(name)
 		if !ok || v == "" {
-			return nil, fmt.Errorf("environment variable %s is not set", name)
+			// A running webhookd reads the environment it was started
+			// with: a variable set since needs a restart.
+			return nil, fmt.Errorf("environment variable %s is not set (a running webhookd has the environment it started with: restart it to pass a new one)", name)
 		}
 		return &Secret{source: ref, value: []byte(v)}, nil
 	case strings.HasPrefix(ref, "file:"):
