@@ -117,9 +117,15 @@ func (g *diskGuard) refresh() {
 // SetMinFree changes the free space below which Ingest answers ErrLowDisk
 // (0 turns the check off); it takes effect at the next look at the disk.
 func (s *Store) SetMinFree(n int64) {
-	if s.disk != nil {
-		s.disk.minFree.Store(n)
-		s.disk.checked.Store(0)
+	if s.disk == nil {
+		return
+	}
+	s.disk.minFree.Store(n)
+	s.disk.checked.Store(0)
+	if n <= 0 && s.disk.low.Swap(false) {
+		// Off while the disk was low: say that deliveries are let in,
+		// and a low disk after the check is on again is a new episode.
+		s.log.Info("min_free is off: new events are accepted however little disk space is free", "free", s.disk.last.Load())
 	}
 }
 

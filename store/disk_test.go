@@ -433,3 +433,33 @@ func TestStats_FileSize(t *testing.T) {
 		t.Errorf("FileSize = %d; the file is %d bytes", st.FileSize, fi.Size())
 	}
 }
+
+// TestStore_MinFreeOffAndOnLogsAgain: min_free turned off by a reload
+// while the disk is low, then on again with the disk still low: the second
+// episode is logged as the first was (the guard forgets its verdict when
+// the check is off), and turning it off says the check no longer refuses.
+func TestStore_MinFreeOffAndOnLogsAgain(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	disk := &fakeDisk{}
+	disk.free.Store(1 << 20)
+	logged := &lockedBuffer{}
+	s, _ := openTest(t, Options{Now: now, MinFree: 64 << 20, FreeSpace: disk.FreeSpace, Logger: slog.New(slog.NewTextHandler(logged, nil))})
+	ctx := context.Background()
+	if _, err := s.Ingest(ctx, newEvent("h", "a")); !errors.Is(err, ErrLowDisk) {
+		t.Fatalf("Ingest on a low disk = %v; want ErrLowDisk", err)
+	}
+	s.SetMinFree(0)
+	if _, err := s.Ingest(ctx, newEvent("h", "b")); err != nil {
+		t.Fatalf("Ingest with min_free off = %v", err)
+	}
+	s.SetMinFree(64 << 20)
+	clock.Add(int64(diskRecheck))
+	if _, err := s.Ingest(ctx, newEvent("h", "c")); !errors.Is(err, ErrLowDisk) {
+		t.Fatalf("Ingest with min_free on again = %v; want ErrLowDisk", err)
+	}
+	if n := strings.Count(logged.String(), "below min_free"); n != 2 {
+		t.Errorf("%d below-min_free lines for two episodes; want 2:\n%s", n, logged.String())
+	}
+}
