@@ -536,12 +536,15 @@ func (l *loader) action(t *table, hookName string) *Action {
 	}
 	name := fmt.Sprintf("%s action %q", hookName, a.Name)
 	tpl := func(label, text string) *tmpl.Template {
+		// The position is the key's: run[1] is on the line of run.
+		key, _, _ := strings.Cut(label, "[")
 		tp, err := tmpl.Parse(label, text)
 		if err != nil {
-			// The position is the key's: run[1] is on the line of run.
-			key, _, _ := strings.Cut(label, "[")
 			l.d.errf(t.key(key), "%s: %s: %v", name, label, err)
 			return nil
+		}
+		for _, w := range tp.Warnings() {
+			l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: %s: %s: %s", l.d.file, l.d.pos.line(t.key(key)), name, label, w))
 		}
 		return tp
 	}

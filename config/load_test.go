@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +182,22 @@ func TestParse_NoneWarns(t *testing.T) {
 	}
 	if len(warns) != 1 || !strings.Contains(warns[0], "provider none") {
 		t.Errorf("warnings = %q; want one about provider none", warns)
+	}
+}
+
+// TestParse_TemplateBranchWarns: a template mistake in a part some runs
+// skip loads (the template renders for the other events, as before the
+// check) and is a warning at its line; the same mistake where every run
+// gets to it is an error (TestParse_Errors).
+func TestParse_TemplateBranchWarns(t *testing.T) {
+	src := hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\", \"{{ if .payload.ref }}{{ .payload.ref }}{{ else }}{{ .refname }}{{ end }}\"]")
+	_, warns, err := Parse("c.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `c.toml:6: hook "h" action "a": run[1]: template: 1: no field .refname`
+	if !slices.ContainsFunc(warns, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings = %q; want one starting %q", warns, want)
 	}
 }
 

@@ -20,6 +20,8 @@ type Template struct {
 	t       *template.Template
 	plain   bool // no actions: Execute returns text as it is
 	payload bool // it may read .payload: parse it first
+	// warnings are mistakes in parts some runs skip (Warnings).
+	warnings []string
 }
 
 // dataFields are the fields of the data every template renders over
@@ -56,43 +58,58 @@ func Parse(name, text string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template: %s", trimTemplateErr(err.Error(), name))
 	}
-	if err := check(t, text, fm); err != nil {
+	warnings, err := check(t, text, fm)
+	if err != nil {
 		return nil, err
 	}
-	return &Template{text: text, t: t, payload: mayReadPayload(t)}, nil
+	return &Template{text: text, t: t, payload: mayReadPayload(t), warnings: warnings}, nil
 }
 
-// check finds the mistakes of t that would fail every run, whatever the
-// event, so that they are refused at load as a syntax error is: a field
-// the data does not have (.paylod), where dot or $ is the data, and a call
-// of one of fm with the wrong number of arguments. What a field of the
-// payload is, or dot inside with, range and a defined template, depends
-// on the event, and is left to the run.
-func check(t *template.Template, text string, fm template.FuncMap) error {
+// Warnings are the mistakes Parse found in parts of the template that
+// some runs skip (see check): it renders for the others.
+func (t *Template) Warnings() []string { return t.warnings }
+
+// check finds the mistakes of t that fail a run whenever it gets to them,
+// whatever the event: a field the data does not have (.paylod), where dot
+// or $ is the data, and a call of one of fm with the wrong number of
+// arguments. One in a part that every run evaluates (the top level, the
+// condition of if, with and range, the first operand of and and or) is an
+// error, returned, as a syntax error is: the template can never render.
+// One in a part some runs skip (a branch, a loop's body, a later operand of
+// and or or) is only a warning, returned too: the template renders for the
+// events that do not take it, as it did before this check. What a field
+// of the payload is, or dot inside with, range and a defined template,
+// depends on the event, and is left to the run.
+func check(t *template.Template, text string, fm template.FuncMap) (warnings []string, err error) {
 	trees := t.Templates()
 	// In order, so that of several mistakes the same one is reported
 	// every time.
 	slices.SortFunc(trees, func(a, b *template.Template) int { return strings.Compare(a.Name(), b.Name()) })
-	var err error
-	fail := func(n parse.Node, format string, args ...any) {
+	report := func(n parse.Node, always bool, format string, args ...any) {
 		line := 1 + strings.Count(text[:min(int(n.Position()), len(text))], "\n")
-		err = fmt.Errorf("template: %d: %s", line, fmt.Sprintf(format, args...))
+		msg := fmt.Sprintf("template: %d: %s", line, fmt.Sprintf(format, args...))
+		if !always {
+			warnings = append(warnings, msg+" (in a part some runs skip: the runs that take it fail)")
+		} else if err == nil {
+			err = errors.New(msg)
+		}
 	}
 	for _, tt := range trees {
 		if tt.Tree == nil {
 			continue
 		}
-		// In a defined template, dot and $ are what {{ template }} gives it.
+		// In a defined template, dot and $ are what {{ template }} gives
+		// it, and it runs only where it is called.
 		main := tt == t
-		anyNode(tt.Tree.Root, main, func(n parse.Node, top bool) bool {
+		walkEval(tt.Tree.Root, main, main, func(n parse.Node, top, always bool) {
 			switch n := n.(type) {
 			case *parse.FieldNode:
 				if top && !slices.Contains(dataFields, n.Ident[0]) {
-					fail(n, "no field .%s: the data has %s", n.Ident[0], fieldList())
+					report(n, always, "no field .%s: the data has %s", n.Ident[0], fieldList())
 				}
 			case *parse.VariableNode:
 				if main && n.Ident[0] == "$" && len(n.Ident) > 1 && !slices.Contains(dataFields, n.Ident[1]) {
-					fail(n, "no field .%s: the data has %s", n.Ident[1], fieldList())
+					report(n, always, "no field .%s: the data has %s", n.Ident[1], fieldList())
 				}
 			case *parse.PipeNode:
 				for i, c := range n.Cmds {
@@ -113,22 +130,72 @@ func check(t *template.Template, text string, fm template.FuncMap) error {
 						}
 						ft := reflect.TypeOf(fm[id.Ident])
 						if want := ft.NumIn(); ft.IsVariadic() && got < want-1 {
-							fail(id, "wrong number of args for %s: want at least %d got %d", id.Ident, want-1, got)
-							return true
+							report(id, always, "wrong number of args for %s: want at least %d got %d", id.Ident, want-1, got)
 						} else if !ft.IsVariadic() && got != want {
-							fail(id, "wrong number of args for %s: want %d got %d", id.Ident, want, got)
-							return true
+							report(id, always, "wrong number of args for %s: want %d got %d", id.Ident, want, got)
 						}
 					}
 				}
 			}
-			return err != nil
 		})
-		if err != nil {
-			return err
-		}
 	}
-	return nil
+	return warnings, err
+}
+
+// walkEval calls hit for each dot, field, variable and pipeline node of
+// the tree n, with top telling whether dot is the data there (with and
+// range bind it to something else in their bodies) and always whether
+// every run that gets to n's place evaluates it: not in the branches of
+// if, with and range, nor in the operands of and and or after the first
+// (which stop at the first that decides).
+func walkEval(n parse.Node, top, always bool, hit func(n parse.Node, top, always bool)) {
+	switch n := n.(type) {
+	case *parse.DotNode, *parse.FieldNode, *parse.VariableNode:
+		hit(n, top, always)
+	case *parse.ChainNode:
+		walkEval(n.Node, top, always, hit)
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			walkEval(c, top, always, hit)
+		}
+	case *parse.ActionNode:
+		walkEval(n.Pipe, top, always, hit)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		hit(n, top, always)
+		for _, c := range n.Cmds {
+			walkEval(c, top, always, hit)
+		}
+	case *parse.CommandNode:
+		shortCircuits := false
+		if len(n.Args) > 0 {
+			if id, ok := n.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "and" || id.Ident == "or") {
+				shortCircuits = true
+			}
+		}
+		for j, a := range n.Args {
+			walkEval(a, top, always && !(shortCircuits && j >= 2), hit)
+		}
+	case *parse.IfNode:
+		walkEval(n.Pipe, top, always, hit)
+		walkEval(n.List, top, false, hit)
+		walkEval(n.ElseList, top, false, hit)
+	case *parse.RangeNode:
+		walkEval(n.Pipe, top, always, hit)
+		walkEval(n.List, false, false, hit)
+		walkEval(n.ElseList, top, false, hit)
+	case *parse.WithNode:
+		walkEval(n.Pipe, top, always, hit)
+		walkEval(n.List, false, false, hit)
+		walkEval(n.ElseList, top, false, hit)
+	case *parse.TemplateNode:
+		walkEval(n.Pipe, top, always, hit)
+	}
 }
 
 // fieldList is dataFields as a sentence: .id, .hook, ... and .received.
