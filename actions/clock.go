@@ -15,17 +15,17 @@ func (s *Scheduler) watchClock(now time.Time) {
 	wall := now.Round(0) // the wall reading only
 	if !s.lastMono.IsZero() {
 		if back := mono.Sub(s.lastMono) - wall.Sub(s.lastWall); back > time.Second {
-			s.clockBack(fmt.Sprintf("the clock was stepped back by %s", back.Round(time.Millisecond)))
+			s.clockBack(back, fmt.Sprintf("the clock was stepped back by %s", back.Round(time.Millisecond)))
 		}
 	}
 	s.lastWall, s.lastMono = wall, mono
 }
 
 // clockBack makes the queued jobs that a clock running ahead put in the
-// future due as they were meant to be (store.ClockBack); seen says what
-// made it look.
-func (s *Scheduler) clockBack(seen string) {
-	n, err := s.st.ClockBack(s.runCtx)
+// future due as they were meant to be (store.ClockBack); back is the step
+// when it is known (0 at start), seen says what made it look.
+func (s *Scheduler) clockBack(back time.Duration, seen string) {
+	n, err := s.st.ClockBack(s.runCtx, back)
 	switch {
 	case err != nil:
 		s.log.Error("bring due times back after the clock was stepped back", "err", err)

@@ -191,3 +191,40 @@ func TestScheduler_ClockSteppedBackDuringRun(t *testing.T) {
 			j.State, j.Attempts, j.NextAt, j.NextAt.Sub(clock.now()).Round(time.Second))
 	}
 }
+
+// TestScheduler_ClockSteppedBackRetryFromThen: a run fails while the wall
+// clock runs an hour ahead; its retry is due its backoff (4s, ±20%) after
+// the failure. 2.5 s later, before it is due, NTP steps the clock back by
+// the hour and the running daemon sees the step: the retry runs about its
+// backoff after the failure, as with no step at all, not its backoff after
+// the step.
+func TestScheduler_ClockSteppedBackRetryFromThen(t *testing.T) {
+	clock := &steppedClock{}
+	clock.offset.Store(int64(time.Hour))
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	a := execAction("h", "flaky", script(t, dir, "flaky.sh", `[ -e `+ran+` ] || { touch `+ran+`; exit 1; }`+"\n"))
+	a.Retries = 1
+	a.Backoff = 4 * time.Second
+	other := execAction("h2", "other", script(t, dir, "ok.sh", "exit 0\n"))
+	h := clockHarness(t, clock, a, other)
+	if err := h.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ev := h.ingest("h", `{}`)
+	j := h.waitState(ev, store.Failed)
+	failedAt := time.Now()
+	backoff := j.NextAt.Sub(j.Updated) // by the clock that ran ahead
+
+	time.Sleep(2500 * time.Millisecond)
+	clock.offset.Store(0) // stepped back by the hour, before the retry is due
+	// Any delivery makes a dispatch pass, which sees the step.
+	h.waitState(h.ingest("h2", `{}`), store.Succeeded)
+
+	h.waitState(ev, store.Succeeded)
+	took := time.Since(failedAt)
+	if took > backoff+time.Second {
+		t.Errorf("retry ran %v after the failure; want about its backoff, %v, from when it failed (the clock's step took for the failure's age, the backoff restarted at the step)",
+			took.Round(10*time.Millisecond), backoff.Round(10*time.Millisecond))
+	}
+}

@@ -191,7 +191,7 @@ func (s *Scheduler) Start() error {
 			s.resize(a.Hook, a.Name)
 		}
 		// Jobs queued while the clock ran ahead of where it is now.
-		s.clockBack("at start, the clock is behind where it was")
+		s.clockBack(0, "at start, the clock is behind where it was")
 		s.loop(ctx)
 	}()
 	return nil

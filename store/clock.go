@@ -20,15 +20,18 @@ import (
 //   - a pending job (never failed, or interrupted) is meant to run at
 //     once: it is made due now;
 //   - a failed job whose failure was recorded after now (so by the clock
-//     that ran ahead) waits out its backoff from now: its due time moves
-//     back by how far ahead that record is. One recorded by the clock as
-//     it is, after the step, keeps its due time.
+//     that ran ahead) has its due time moved back by the step, back, when
+//     the caller knows it (a running daemon that saw it), so that it waits
+//     its backoff from when it failed; at a start, which cannot know it,
+//     by how far ahead that record is, so that it waits its backoff from
+//     now. One recorded by the clock as it is, after the step, keeps its
+//     due time.
 //
 // (A job that waits behind its queue's window is not in the due index; it
 // is made due at once when it joins the window, see refill.) It returns
 // how many jobs it moved. Only jobs due after now are read, so with a
 // sane clock it costs a look at the end of each action's due index.
-func (s *Store) ClockBack(ctx context.Context) (int, error) {
+func (s *Store) ClockBack(ctx context.Context, back time.Duration) (int, error) {
 	moved := 0
 	err := s.update(ctx, true, func(tx *bolt.Tx) error {
 		moved = 0
@@ -63,6 +66,8 @@ func (s *Store) ClockBack(ctx context.Context) (int, error) {
 			switch {
 			case j.State == Pending:
 				to = now
+			case j.State == Failed && j.Updated.After(now) && back > 0:
+				to = at.Add(-back)
 			case j.State == Failed && j.Updated.After(now):
 				to = at.Add(-j.Updated.Sub(now))
 			}

@@ -53,7 +53,7 @@ func TestStore_ClockBack(t *testing.T) {
 	if due, next, _ := s.Due("h", "a", now(), 10); len(due) != 0 || !next.Equal(base.Add(time.Hour)) {
 		t.Fatalf("before ClockBack: action a due = %v, next %v; want nothing due for an hour (the stall)", due, next)
 	}
-	moved, err := s.ClockBack(ctx)
+	moved, err := s.ClockBack(ctx, time.Hour)
 	if err != nil || moved != 3 {
 		t.Fatalf("ClockBack = %d, %v; want 3 jobs moved", moved, err)
 	}
@@ -108,13 +108,13 @@ func TestStore_ClockBackAtStart(t *testing.T) {
 	clock.Store(base.UnixNano()) // put right while no daemon ran
 	// The start: a's and c's pending jobs are due now, b's retry in a
 	// minute.
-	if moved, err := s.ClockBack(ctx); err != nil || moved != 3 {
+	if moved, err := s.ClockBack(ctx, 0); err != nil || moved != 3 {
 		t.Fatalf("ClockBack = %d, %v; want 3 jobs moved", moved, err)
 	}
 	// c's job runs and fails by the clock as it is now: a look after that
 	// leaves its retry, and the others, where they are.
 	fail(ids[2], time.Hour)
-	if moved, err := s.ClockBack(ctx); err != nil || moved != 0 {
+	if moved, err := s.ClockBack(ctx, 0); err != nil || moved != 0 {
 		t.Fatalf("ClockBack again = %d, %v; want nothing more to move", moved, err)
 	}
 	for i, want := range []time.Time{base, base.Add(time.Minute), base.Add(time.Hour)} {
@@ -202,7 +202,7 @@ func TestStore_ClockBackWaitingJob(t *testing.T) {
 	}
 
 	clock.Store(base.UnixNano()) // stepped back by the hour
-	if _, err := s.ClockBack(ctx); err != nil {
+	if _, err := s.ClockBack(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	// The first run ends a minute later; its finish starts the queue's next.
