@@ -691,45 +691,50 @@ events = ["push"]
 
 var _ = context.Background
 
-// TestE2E_SendHTTPSPublicName: with tls_cert and tls_key from a CA (a
-// certificate for the machine's public name, as certbot makes, which
-// names no IP address and not localhost), `webhookd send HOOK` reaches the
-// daemon: it asks for the certificate's name, at the listener's own
-// address.
+// TestE2E_SendHTTPSPublicName: with tls_cert and tls_key from a CA for
+// the machine's public name, or its public IP address only (as certbot and
+// Let's Encrypt make them: neither names localhost), `webhookd send HOOK`
+// reaches the daemon: it asks for the certificate's name at the
+// listener's own address.
 func TestE2E_SendHTTPSPublicName(t *testing.T) {
-	dir := t.TempDir()
-	ca := newOpsCA(t)
-	// A server certificate for the public name only.
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: opsName}, DNSNames: []string{opsName},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	caFile := filepath.Join(dir, "ca.pem")
-	for name, b := range map[string][]byte{
-		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
-		"cert.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"ca.pem":   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}),
+	public := net.ParseIP("192.0.2.10")
+	for name, san := range map[string]func(*x509.Certificate){
+		"dns": func(c *x509.Certificate) { c.DNSNames = []string{opsName} },
+		"ip":  func(c *x509.Certificate) { c.IPAddresses = []net.IP{public} },
 	} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	// send reads the port from [server] listen: a fixed free one.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	writeConfig(t, dir, `
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			ca := newOpsCA(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			tmpl := &x509.Certificate{
+				SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: name},
+				NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+				KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			}
+			san(tmpl)
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kder, _ := x509.MarshalECPrivateKey(key)
+			caFile := filepath.Join(dir, "ca.pem")
+			for name, b := range map[string][]byte{
+				"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+				"cert.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+				"ca.pem":   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}),
+			} {
+				if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// send reads the port from [server] listen: a fixed free one.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			ln.Close()
+			writeConfig(t, dir, `
 [server]
 listen = ":`+port+`"
 tls_cert = "cert.pem"
@@ -743,13 +748,15 @@ id = "site"
 provider = "github"
 secret = "s3cret"
 `)
-	startDaemon(t, dir)
-	cmd := exec.Command(binPath, "send", "-config", filepath.Join(dir, "webhookd.toml"), "site", `{"ref":"refs/heads/main"}`)
-	// The CA is trusted, as a public CA is on a real machine.
-	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "202 Accepted") {
-		t.Errorf("webhookd send to a daemon serving a CA-issued certificate for %s from tls_cert: %v\n%s\nwant 202 Accepted", opsName, err, out)
+			startDaemon(t, dir)
+			cmd := exec.Command(binPath, "send", "-config", filepath.Join(dir, "webhookd.toml"), "site", `{"ref":"refs/heads/main"}`)
+			// The CA is trusted, as a public CA is on a real machine.
+			cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "202 Accepted") {
+				t.Errorf("webhookd send to a daemon serving a CA-issued certificate (%s) from tls_cert: %v\n%s\nwant 202 Accepted", name, err, out)
+			}
+		})
 	}
 }
 

@@ -235,7 +235,7 @@ func hookURL(cfg *config.Client, h *config.ClientHook, override string) (*url.UR
 
 // certName is the name to ask the public listener for when its
 // certificate (the PEM file cert) does not name host, the address send
-// reaches it at: the certificate's first DNS name. "" when the
+// reaches it at: the certificate's first DNS name, or IP address. "" when the
 // certificate names host, or cannot be read (the request then says why).
 func certName(cert, host string) string {
 	if cert == "" {
@@ -250,10 +250,16 @@ func certName(cert, host string) string {
 		return ""
 	}
 	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil || c.VerifyHostname(host) == nil || len(c.DNSNames) == 0 {
+	if err != nil || c.VerifyHostname(host) == nil {
 		return ""
 	}
-	return c.DNSNames[0]
+	switch {
+	case len(c.DNSNames) > 0:
+		return c.DNSNames[0]
+	case len(c.IPAddresses) > 0:
+		return c.IPAddresses[0].String() // a certificate for the public address
+	}
+	return ""
 }
 
 // dialHere connects to the public listener's own address whatever name
