@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/big"
 	"mime"
 	"net/url"
 	"slices"
@@ -109,8 +110,29 @@ func (n Integer) Format(f fmt.State, verb rune) {
 	}
 }
 
-// forTemplates returns v with each float64 in it a Number and each int64
-// an Integer, and whether it changed anything. Containers holding neither
+// Decimal is a payload number beyond what an int64 or a float64 holds
+// (a wei amount, a 64-bit unsigned id), as the sender wrote it: printed,
+// and in JSON, every digit; printf's float verbs format its value, as
+// they format a Number and an Integer.
+type Decimal json.Number
+
+// Format implements fmt.Formatter.
+func (n Decimal) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'e', 'E', 'f', 'F', 'g', 'G':
+		if x, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven); err == nil {
+			x.Format(f, verb)
+			return
+		}
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), string(n))
+}
+
+// MarshalJSON writes the number as the sender wrote it.
+func (n Decimal) MarshalJSON() ([]byte, error) { return []byte(n), nil }
+
+// forTemplates returns v with each float64 in it a Number, each int64 an
+// Integer and each json.Number a Decimal, and whether it changed anything. Containers holding neither
 // are shared, not copied: when expressions read the same payload, with
 // float64s and int64s.
 func forTemplates(v any) (any, bool) {
@@ -119,6 +141,8 @@ func forTemplates(v any) (any, bool) {
 		return Number(x), true
 	case int64:
 		return Integer(x), true
+	case json.Number:
+		return Decimal(x), true
 	case map[string]any:
 		var out map[string]any
 		for k, e := range x {

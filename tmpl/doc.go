@@ -19,7 +19,8 @@
 // form-encoded payload= field) becomes a tree of maps, slices, strings,
 // bools, int64 and float64 (in templates an [Integer], which printf's
 // float verbs format too, and a [Number], which prints without an
-// exponent); any other form body
+// exponent), and json.Number for what neither holds (a [Decimal] in
+// templates, printed as sent); any other form body
 // becomes a map of its fields.
 // Anything else is available only as the raw body.
 package tmpl
