@@ -391,3 +391,79 @@ while kill -0 $! 2>/dev/null; do echo "building..."; sleep 0.1; done
 		t.Errorf("runs.log = %q; want two runs, the second after the first run's group was stopped", got)
 	}
 }
+
+// queueConfig is an action "deploy" running ./q.sh with the push's after
+// as its argument, and extra settings.
+func queueConfig(extra string) string {
+	return schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["./q.sh", "{{ .payload.after }}"]
+` + extra)
+}
+
+// TestE2E_KillThenLowerConcurrency: concurrency = 2; job a runs, job b
+// failed and waits for its retry (both in flight), c waits. The daemon is
+// killed (kill -9), concurrency is lowered to 1 while it is stopped, and
+// it starts again: a runs first (the oldest, cut off by the kill), then b
+// to its end, then c — as a live reload would have it, not b's retry
+// ahead of a and a beside b.
+func TestE2E_KillThenLowerConcurrency(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, queueConfig(`  concurrency = 2
+  retries = 3
+  backoff = "1s"
+`))
+	// a: its first run waits for the file go; later ones take 0.3 s and
+	// succeed. b: fails its first two attempts. c: succeeds.
+	writeScript(t, dir, "q.sh", `echo "start-$1-$WEBHOOKD_ATTEMPT" >> q.log
+case "$1" in
+a) [ "$WEBHOOKD_ATTEMPT" = 1 ] && while [ ! -e go ]; do sleep 0.02; done; sleep 0.3 ;;
+b) sleep 0.3; [ "$WEBHOOKD_ATTEMPT" -ge 3 ] || { echo "end-$1-$WEBHOOKD_ATTEMPT" >> q.log; exit 1; } ;;
+esac
+echo "end-$1-$WEBHOOKD_ATTEMPT" >> q.log
+`)
+	d := startDaemon(t, dir)
+	ids := map[string]string{}
+	for _, n := range []string{"a", "b", "c"} {
+		r := d.postGitHub("/hooks/site", spineSecret, "push", "q-"+n, pushBody("refs/heads/main", n))
+		if r.Status != 202 {
+			t.Fatalf("push %s = %d", n, r.Status)
+		}
+		ids[n] = fmt.Sprint(r.Body["id"])
+		if n == "a" {
+			waitJobState(t, d, ids[n], "running", 10*time.Second)
+		}
+	}
+	waitJobState(t, d, ids["b"], "failed", 10*time.Second)
+	d.kill()
+	writeConfig(t, dir, queueConfig(`  concurrency = 1
+  retries = 3
+  backoff = "1s"
+`))
+	time.Sleep(1500 * time.Millisecond) // b's retry is due by the start
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o600)
+	os.Remove(filepath.Join(dir, "q.log"))
+	d = startDaemon(t, dir)
+	waitJobState(t, d, ids["c"], "succeeded", 30*time.Second)
+	got := readLines(t, filepath.Join(dir, "q.log"))
+	t.Logf("runs after the restart: %v", got)
+	if len(got) == 0 || !strings.HasPrefix(got[0], "start-a-") {
+		t.Errorf("after the restart, with concurrency = 1, the first run is %v; want job a (the oldest, interrupted by the kill) first", got)
+	}
+	// With concurrency = 1, nothing starts while another job of the
+	// queue runs or waits for its retry: b, once started, runs to the
+	// end of its retries before a starts, or a before b.
+	var order []string
+	for _, l := range got {
+		if strings.HasPrefix(l, "start-") {
+			n := strings.Split(l, "-")[1]
+			if len(order) == 0 || order[len(order)-1] != n {
+				order = append(order, n)
+			}
+		}
+	}
+	if strings.Join(order, ",") != "a,b,c" {
+		t.Errorf("jobs ran in the order %v; want a, b, c, each to its end (success or dead) before the next starts", order)
+	}
+}

@@ -191,6 +191,31 @@ func unqueue(tx *bolt.Tx, j *Job) error {
 	return tx.Bucket(bQueue).Delete(queueKey(j))
 }
 
+// dueByKey returns the due jobs of hook's action, by queue key, for the
+// keys asked: the action's due index holds a window's worth per key.
+func dueByKey(tx *bolt.Tx, hook, action string, keys []string) map[string]map[string]bool {
+	out := make(map[string]map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k] = nil
+	}
+	b := tx.Bucket(bDue).Bucket(dueBucketName(hook, action))
+	if b == nil {
+		return out
+	}
+	_ = b.ForEach(func(k, v []byte) error {
+		key := string(v)
+		if set, asked := out[key]; asked && len(k) > 8 {
+			if set == nil {
+				set = map[string]bool{}
+				out[key] = set
+			}
+			set[string(k[8:])] = true
+		}
+		return nil
+	})
+	return out
+}
+
 // refill moves waiting jobs of j's queue into its window until the window
 // holds concurrency jobs.
 func refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Time) error {
@@ -228,21 +253,29 @@ func refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Tim
 	return nil
 }
 
-// shrink moves the due jobs of a queue's window past its first concurrency
-// entries back to waiting, after a reload lowered the concurrency: running
-// jobs stay in the window, which holds more than concurrency jobs until
-// they end. It stops at the window's end (the first waiting job).
-func shrink(tx *bolt.Tx, hook, action, key string, concurrency int) error {
+// shrink moves the due jobs of a queue past its first concurrency entries
+// back to waiting, after the concurrency was lowered (by a reload, or
+// while no daemon ran): running jobs stay in the window, which holds more
+// than concurrency jobs until they end. due are the queue's due jobs
+// (dueByKey): a window need not be the queue's first entries — a start
+// puts the jobs a crash cut off back waiting in their places, ahead of a
+// failed one still due — so positions count every entry, and the walk
+// ends at the last due job.
+func shrink(tx *bolt.Tx, hook, action, key string, concurrency int, due map[string]bool) error {
+	if len(due) == 0 {
+		return nil
+	}
 	prefix := queuePrefix(hook, action, key)
 	n := 0
 	var demote []string
+	left := len(due)
 	c := tx.Bucket(bQueue).Cursor()
-	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
-		if len(v) != 1 || v[0] == qWaiting {
-			break
-		}
-		if n >= max(concurrency, 1) && v[0] == qDue {
-			demote = append(demote, string(k[len(prefix):]))
+	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && left > 0; k, _ = c.Next() {
+		if id := string(k[len(prefix):]); due[id] {
+			if n >= max(concurrency, 1) {
+				demote = append(demote, id)
+			}
+			left--
 		}
 		n++
 	}

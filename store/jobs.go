@@ -566,8 +566,9 @@ func (s *Store) Refill(ctx context.Context, hook, action string, concurrency fun
 				if n < 1 {
 					return nil // the action is gone
 				}
+				due := dueByKey(tx, hook, action, keys)
 				for _, key := range keys {
-					if err := shrink(tx, hook, action, key, n); err != nil {
+					if err := shrink(tx, hook, action, key, n, due[key]); err != nil {
 						return err
 					}
 					if err := refill(tx, hook, action, key, n, s.now()); err != nil {

@@ -859,6 +859,56 @@ func TestStore_CrashAfterShrinkKeepsOrder(t *testing.T) {
 	}
 }
 
+// TestStore_CrashThenLowerConcurrency: concurrency 2, A running, B failed
+// and waiting for its retry, C waiting; a crash, and concurrency 1 at the
+// next start. A comes back waiting in its place, ahead of B: the start's
+// resize must leave one job in the window, A, and B waiting behind it (not
+// B due beside A, and its retry run first).
+func TestStore_CrashThenLowerConcurrency(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s, err := Open(path, Options{Now: clock, crashAtClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []string // A, B, C
+	for range 3 {
+		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Concurrency: 2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		ids = append(ids, ev.JobIDs[0])
+	}
+	if st, err := s.Start(ctx, ids[:2]...); err != nil || len(st) != 2 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	if _, err := s.Finish(ctx, ids[1], Outcome{State: Failed, NextAt: now.Add(time.Minute), Concurrency: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // a crash: A left running
+	s, err = Open(path, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.Due("h", "a", now.Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dueIDs(due); fmt.Sprint(got) != fmt.Sprint(ids[:1]) {
+		t.Errorf("concurrency 1 after the crash: Due = %v; want only A=%s (B=%s waits behind it)", got, ids[0], ids[1])
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("consistency check: %v", err)
+	}
+}
+
 // A job cancelled while it waited, then retried, goes back to its place:
 // it runs after the older job still waiting, not before it.
 func TestStore_RetryCancelledWaitsItsTurn(t *testing.T) {
