@@ -1168,3 +1168,41 @@ func TestExec_SetsidLastLine(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduler_RetrySkippedKeepsKeyQueue: with key = ref and
+// concurrency = 1, a job whose `when` was false is retried while a job of
+// the same branch runs. It belongs to the branch's queue, so it waits for
+// that run; it does not run beside it in the empty key's queue.
+func TestScheduler_RetrySkippedKeepsKeyQueue(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "log")
+	gate := filepath.Join(dir, "gate")
+	sh := script(t, dir, "s.sh", `echo "start $1" >> `+logf+`
+if [ "$1" = slow ]; then while [ ! -e `+gate+` ]; do sleep 0.02; done; fi
+echo "end $1" >> `+logf+"\n")
+	t.Cleanup(func() { os.WriteFile(gate, nil, 0o644) })
+	when, err := tmpl.Compile(`payload.go == true`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := execAction("h", "deploy", sh, "{{ .payload.n }}")
+	a.When = when
+	a.Key = mustTmpl("{{ .payload.ref }}")
+	h := newHarness(t, a)
+
+	ev1 := h.ingest("h", `{"ref":"refs/heads/main","go":true,"n":"slow"}`)
+	h.waitState(ev1, store.Running)
+	ev2 := h.ingest("h", `{"ref":"refs/heads/main","go":false,"n":"two"}`)
+	j2 := h.waitState(ev2, store.Skipped)
+	if _, err := h.s.Retry(context.Background(), j2.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	j2 = h.jobs(ev2)[0]
+	b, _ := os.ReadFile(logf)
+	if h.jobs(ev1)[0].State == store.Running && strings.Contains(string(b), "start two") {
+		t.Errorf("the retried job (key %q, state %s) ran while the job before it in queue refs/heads/main runs, concurrency = 1:\n%s", j2.Key, j2.State, b)
+	}
+	os.WriteFile(gate, nil, 0o644)
+	h.waitState(ev1, store.Succeeded)
+}
