@@ -114,6 +114,11 @@ func (s *Store) enqueue(tx *bolt.Tx, hook, evID string, nj *NewJob, now time.Tim
 		if err := supersede(tx, queuePrefix(j.Hook, j.Action, j.Key), evID, now); err != nil {
 			return nil, false, err
 		}
+		// What a replay of an older event left (newer events' jobs)
+		// moves up into the window it freed, ahead of the new job.
+		if err := refill(tx, j.Hook, j.Action, j.Key, nj.Concurrency, now); err != nil {
+			return nil, false, err
+		}
 	}
 	j.NextAt = now
 	if err := s.create(tx, j, Pending, now); err != nil {
@@ -151,8 +156,10 @@ func windowCount(tx *bolt.Tx, prefix []byte) int {
 	return n
 }
 
-// supersede skips a queue's jobs that are not running: a newer event
-// (byEvent) has queued behind them.
+// supersede skips a queue's jobs that are not running and belong to an
+// event older than byEvent, which has queued behind them. A replay of an
+// older event leaves the jobs of newer ones queued: coalesce deploys the
+// newest push, not the one replayed last.
 func supersede(tx *bolt.Tx, prefix []byte, byEvent string, now time.Time) error {
 	q := tx.Bucket(bQueue)
 	var ids []string
@@ -166,6 +173,9 @@ func supersede(tx *bolt.Tx, prefix []byte, byEvent string, now time.Time) error 
 		j, err := getJob(tx, id)
 		if err != nil {
 			return err
+		}
+		if j.EventID >= byEvent {
+			continue // ids sort by arrival
 		}
 		if err := unqueue(tx, j); err != nil {
 			return err

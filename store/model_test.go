@@ -19,11 +19,11 @@ var modelSeed = flag.Uint64("model.seed", 0, "seed for TestModel (0: random)")
 
 // modelJob is what the model knows of a job.
 type modelJob struct {
-	id, hook, action, key string
-	state                 State
-	conc                  int
-	forced                bool      // put back in its window by a person (Retry of a finished job)
-	requeued              time.Time // when that Retry was
+	id, ev, hook, action, key string
+	state                     State
+	conc                      int
+	forced                    bool      // put back in its window by a person (Retry of a finished job)
+	requeued                  time.Time // when that Retry was
 }
 
 func (j *modelJob) queue() string { return j.hook + "/" + j.action + "/" + j.key }
@@ -83,12 +83,13 @@ func runModel(t *testing.T, seed uint64, steps int) {
 
 	add := func(evID string, created []*Job, nj []NewJob) {
 		for i, j := range created {
-			mj := &modelJob{id: j.ID, hook: "h", action: nj[i].Action, key: nj[i].Key, state: j.State, conc: nj[i].Concurrency}
+			mj := &modelJob{id: j.ID, ev: evID, hook: "h", action: nj[i].Action, key: nj[i].Key, state: j.State, conc: nj[i].Concurrency}
 			if nj[i].Coalesce && nj[i].Skip == "" {
-				// Queued (not running) jobs before it in its queue are skipped.
+				// Queued (not running) jobs of older events before it in
+				// its queue are skipped.
 				for _, id := range order {
 					o := jobs[id]
-					if o.queue() == mj.queue() && (o.state == Pending || o.state == Failed) {
+					if o.queue() == mj.queue() && (o.state == Pending || o.state == Failed) && o.ev < evID {
 						o.state = Skipped
 					}
 				}

@@ -236,6 +236,42 @@ func TestStore_Coalesce(t *testing.T) {
 	}
 }
 
+// TestStore_CoalesceReplayOfOlderEvent: a replay of an older event
+// (AddJobs) in a coalesced queue skips the queued jobs of events older
+// than it, not the job of a newer event waiting behind the running one:
+// that newer push still deploys.
+func TestStore_CoalesceReplayOfOlderEvent(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	nj := NewJob{Action: "deploy", Concurrency: 1, Coalesce: true}
+	var evIDs, jobIDs []string
+	for range 3 {
+		res, err := s.Ingest(ctx, newEvent("h", "", nj))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		evIDs, jobIDs = append(evIDs, ev.ID), append(jobIDs, ev.JobIDs[0])
+		if len(jobIDs) == 1 {
+			if _, err := s.Start(ctx, ev.JobIDs[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Event 2's job was superseded by event 3's; event 1's runs. Event 2
+	// is replayed: older than event 3, it leaves event 3's job queued.
+	added, err := s.AddJobs(ctx, evIDs[1], []NewJob{nj})
+	if err != nil || len(added) != 1 {
+		t.Fatalf("AddJobs = %v, %v", added, err)
+	}
+	if j, _ := s.GetJob(jobIDs[2]); j.State != Pending {
+		t.Errorf("the newest event's job is %s (%s) after a replay of an older event; want pending", j.State, j.Reason)
+	}
+	if j, _ := s.GetJob(added[0].ID); j.State != Pending {
+		t.Errorf("the replayed job is %s (%s); want pending (a person asked)", j.State, j.Reason)
+	}
+}
+
 // TestStore_Recover: a job running when the store closed is due again
 // after reopening, with a run recording the interruption.
 func TestStore_Recover(t *testing.T) {
