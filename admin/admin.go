@@ -180,8 +180,21 @@ func (s *Server) Open() error {
 // p. Bound at p and made 0660 after, it took connections from anyone the
 // umask let in meanwhile.
 func listenUnix(p string) (net.Listener, error) {
-	if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSocket == 0 {
-		return nil, fmt.Errorf("%s exists and is not a socket", p)
+	if len(p) > maxSocketPath {
+		// It would bind (in a shorter directory, then renamed) and no
+		// client could connect to it.
+		return nil, fmt.Errorf("%s: a socket path is at most %d bytes, this one %d", p, maxSocketPath, len(p))
+	}
+	if fi, err := os.Lstat(p); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", p)
+		}
+		// Replaced only when stale: a socket something answers on is
+		// another process's (another webhookd's, on the same path).
+		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: another process is listening there (another webhookd?)", p)
+		}
 	}
 	dir, err := os.MkdirTemp(filepath.Dir(p), ".s")
 	if err != nil {
@@ -211,6 +224,10 @@ func listenUnix(p string) (net.Listener, error) {
 	}
 	return &unixListener{UnixListener: ul, path: p}, nil
 }
+
+// maxSocketPath is the longest unix socket path a client can connect to
+// (sun_path is 108 bytes on Linux, with its NUL; 104 on the BSDs).
+const maxSocketPath = 107
 
 // listenUnixAt binds at p and then sets its mode 0660 (the fallback of
 // listenUnix for paths near the length limit).

@@ -318,6 +318,10 @@ func (l *loader) admin(t *table) Admin {
 			l.d.errf(t.key("listen"), "listen unix: needs a socket path")
 		}
 		a.Listen = "unix:" + l.abs(p)
+		if n := len(a.Listen) - len("unix:"); n > 107 {
+			// A client cannot connect to a longer one (sun_path).
+			l.d.errf(t.key("listen"), "listen %s: a socket path is at most 107 bytes, this one %d", a.Listen, n)
+		}
 	default:
 		host, port, err := net.SplitHostPort(a.Listen)
 		if err != nil || !validPort(port) {

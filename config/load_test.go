@@ -137,6 +137,7 @@ func TestParse_Errors(t *testing.T) {
 		{"NaN days", "[store]\nretention = \"NaNd\"", `c.toml:2: retention: bad duration`},
 		{"listen port too big", "[server]\nlisten = \"127.0.0.1:99999\"", `c.toml:2: listen "127.0.0.1:99999": want host:port`},
 		{"admin port negative", "[admin]\nlisten = \"127.0.0.1:-1\"", `c.toml:2: listen "127.0.0.1:-1": want host:port`},
+		{"admin socket too long", "[admin]\nlisten = \"unix:/run/" + strings.Repeat("a", 110) + ".sock\"", `c.toml:2: listen unix:/run/` + strings.Repeat("a", 110) + `.sock: a socket path is at most 107 bytes, this one 120`},
 		{"acme_http port", "[server]\nacme_domains = [\"a.example\"]\nacme_http = \":http-ish\"", `c.toml:3: acme_http ":http-ish": want host:port`},
 		{"byte order mark", "\ufeff[server]\nlisten = \":1\"\nmax_bdy = \"2MiB\"", `c.toml:3: unknown key "max_bdy" in [server]`},
 		{"action as table", hook("provider = \"none\"\n[hook.action]\nname = \"a\"\nrun = [\"x\"]"), `c.toml:4: action must be written [[hook.action]] (an array of tables), not [hook.action]`},
