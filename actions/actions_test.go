@@ -782,8 +782,8 @@ func TestHTTP_RetryThenSuccess(t *testing.T) {
 	}
 	for i := int32(1); i <= 3; i++ {
 		v, _ := bodies.Load(i)
-		if v != `{"x":1}|`+j.ID {
-			t.Errorf("call %d got %q; want the body and the job id as webhook-id", i, v)
+		if want := `{"x":1}|msg_` + h.st.Instance() + "_" + j.ID; v != want {
+			t.Errorf("call %d got %q; want the body and the database's name and job id as webhook-id, %q", i, v, want)
 		}
 	}
 	runs, _ := h.st.Runs(j.ID)

@@ -91,12 +91,14 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 		req.Header.Set(h.Name, v)
 	}
 	if a.SignKey != nil {
-		// The job id is the message id: it stays the same across retries,
-		// so the receiver can de-duplicate.
+		// The message id is the job's, with the database's name: the same
+		// across retries, so the receiver can de-duplicate, and unlike
+		// another webhookd's (job ids are unique within one database).
+		id := "msg_" + s.st.Instance() + "_" + in.job.ID
 		ts := s.now().Unix()
-		req.Header.Set("webhook-id", in.job.ID)
+		req.Header.Set("webhook-id", id)
 		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-		req.Header.Set("webhook-signature", "v1,"+stdwh.Signature(a.SignKey, in.job.ID, ts, body))
+		req.Header.Set("webhook-signature", "v1,"+stdwh.Signature(a.SignKey, id, ts, body))
 	}
 	started = s.now()
 	resp, err := s.client.Do(req)

@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +30,9 @@ var (
 )
 
 var allBuckets = [][]byte{bEvents, bRaw, bDedup, bJobs, bRuns, bState, bQueue, bDue, bMeta}
+
+// metaInstance is the key of the database's random name (Store.Instance).
+var metaInstance = []byte("instance")
 
 // packedBuckets are the buckets whose keys arrive in order: event and job
 // ids, which grow. bbolt splits a full leaf in two halves by default
@@ -95,13 +101,14 @@ type Options struct {
 
 // Store is webhookd's database. Its methods are safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
-	ids  idGen
-	disk *diskGuard  // nil when read-only
-	dd   *dedupCache // the dedup entries not yet in their bucket; nil when read-only
+	db       *bolt.DB
+	opts     Options
+	instance string // Instance
+	log      *slog.Logger
+	now      func() time.Time
+	ids      idGen
+	disk     *diskGuard  // nil when read-only
+	dd       *dedupCache // the dedup entries not yet in their bucket; nil when read-only
 	// interrupted is how many jobs Open found running and returned to
 	// their queues.
 	interrupted int
@@ -244,6 +251,18 @@ func (s *Store) checkSchema() error {
 // returns interrupted jobs to their queues.
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		// A file with buckets and no schema version is no webhookd's (a
+		// new file gets both in this one transaction): not written into.
+		if m := tx.Bucket(bMeta); m == nil || m.Get([]byte("version")) == nil {
+			var names []string
+			_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				names = append(names, string(name))
+				return nil
+			})
+			if len(names) > 0 {
+				return fmt.Errorf("not a webhookd database (it holds the buckets %s): check store.path", strings.Join(names, ", "))
+			}
+		}
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -258,6 +277,19 @@ func (s *Store) init() error {
 		case string(v) != schemaVersion:
 			return fmt.Errorf("database schema %s; this webhookd reads %s", v, schemaVersion)
 		}
+		// A random name of this database, made once: ids are unique
+		// within it only, and what leaves it (a signed relay's
+		// webhook-id) must be unique beside other webhookds' too.
+		inst := m.Get(metaInstance)
+		if inst == nil {
+			b := make([]byte, 16)
+			rand.Read(b)
+			inst = []byte(hex.EncodeToString(b))
+			if err := m.Put(metaInstance, inst); err != nil {
+				return err
+			}
+		}
+		s.instance = string(inst)
 		for _, b := range [][]byte{bEvents, bJobs} {
 			if k, _ := tx.Bucket(b).Cursor().Last(); k != nil {
 				s.ids.observe(string(k))
@@ -354,6 +386,11 @@ func (s *Store) syncFreelist() {
 		s.log.Warn("could not write the free page list at close; the next start rebuilds it", "err", err)
 	}
 }
+
+// Instance is this database's random name (32 hex digits), made when the
+// file was: the same across restarts, backups and compaction, and unlike
+// any other webhookd's. Empty for a store opened read-only.
+func (s *Store) Instance() string { return s.instance }
 
 // Changed is signalled after a commit that may have made a job due.
 func (s *Store) Changed() <-chan struct{} { return s.changed }

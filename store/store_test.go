@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -269,6 +271,65 @@ func TestStore_CoalesceReplayOfOlderEvent(t *testing.T) {
 	}
 	if j, _ := s.GetJob(added[0].ID); j.State != Pending {
 		t.Errorf("the replayed job is %s (%s); want pending (a person asked)", j.State, j.Reason)
+	}
+}
+
+// TestStore_Instance: a database has a random name of its own, kept
+// across a reopen and unlike another database's (job ids are unique only
+// within one, and a signed relay's webhook-id must be unique beside other
+// webhookds' relays too).
+func TestStore_Instance(t *testing.T) {
+	dir := t.TempDir()
+	open := func(name string) *Store {
+		s, err := Open(filepath.Join(dir, name), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := open("a.db"), open("b.db")
+	ia, ib := a.Instance(), b.Instance()
+	a.Close()
+	b.Close()
+	if len(ia) != 32 || ia == ib {
+		t.Fatalf("instances %q and %q; want two different 32-digit names", ia, ib)
+	}
+	a = open("a.db")
+	defer a.Close()
+	if got := a.Instance(); got != ia {
+		t.Errorf("instance after a reopen = %q; want %q", got, ia)
+	}
+}
+
+// TestStore_RefusesAnotherProgramsFile: a bbolt file with buckets and no
+// webhookd schema is refused, and left as it was.
+func TestStore_RefusesAnotherProgramsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "other.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("widgets"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before, _ := os.ReadFile(path)
+	s, err := Open(path, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of another program's bbolt file succeeded; want it refused")
+	}
+	if !strings.Contains(err.Error(), "not a webhookd database") || !strings.Contains(err.Error(), "widgets") {
+		t.Errorf("Open = %v; want it to say the file is not a webhookd database, naming its buckets", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("the other program's file was changed")
 	}
 }
 
