@@ -29,7 +29,7 @@ func Compact(ctx context.Context, src, dst string, progress func(done, total int
 		return res, fmt.Errorf("compact: %w", err)
 	}
 	res.Before = fi.Size()
-	sdb, err := bolt.Open(src, 0o600, &bolt.Options{Timeout: 50 * time.Millisecond, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	sdb, err := openBolt(src, &bolt.Options{Timeout: 50 * time.Millisecond, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return res, fmt.Errorf("compact %s: another process holds it: stop webhookd first", src)
@@ -155,7 +155,7 @@ func written(db *bolt.DB) int64 {
 func CheckFile(path string) error { return checkFile(path) }
 
 func checkFile(path string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 50 * time.Millisecond})
+	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: 50 * time.Millisecond})
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}

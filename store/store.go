@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -219,7 +220,7 @@ func Open(path string, opts Options) (*Store, error) {
 func openCurrent(path string, bo *bolt.Options) (*bolt.DB, error) {
 	for range 3 {
 		before, statErr := os.Stat(path)
-		db, err := bolt.Open(path, 0o600, bo)
+		db, err := openBolt(path, bo)
 		if err != nil {
 			return nil, err
 		}
@@ -232,6 +233,35 @@ func openCurrent(path string, bo *bolt.Options) (*bolt.DB, error) {
 		db.Close()
 	}
 	return nil, errors.New("the file was replaced while it was being opened, three times: is a compaction running?")
+}
+
+// openBolt is bolt.Open for a file that may be cut short (restored from an
+// interrupted copy, written out on a full disk): bbolt reads the pages its
+// meta page names through its mmap, and past the file's end that is a
+// fault, or one of its assertions, not an error. Either is an error here,
+// and so is a file shorter than the data its meta page says it holds,
+// before anything reads that data.
+func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("the file is damaged (%v): restore it from a backup (README, Backups)", r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, bo)
+	if err != nil {
+		return nil, err
+	}
+	var size int64
+	_ = db.View(func(tx *bolt.Tx) error {
+		size = tx.Size()
+		return nil
+	})
+	if fi, err := os.Stat(path); err == nil && fi.Size() < size {
+		db.Close()
+		return nil, fmt.Errorf("the file is %d bytes and its data reaches %d: it was cut short; restore it from a backup (README, Backups)", fi.Size(), size)
+	}
+	return db, nil
 }
 
 func (s *Store) checkSchema() error {

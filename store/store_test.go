@@ -1067,3 +1067,48 @@ func TestStore_RefillManyKeys(t *testing.T) {
 		t.Errorf("due after a refill to 2 = %d; want every job of the %d keys (%d)", len(due), len(keys), 2*len(keys))
 	}
 }
+
+// TestStore_OpenCutShort: a database file cut short (a restore from an
+// interrupted copy, a full disk) is refused with an error that says so,
+// whatever its length: bbolt reads the pages its meta page names through
+// its mmap, and past the file's end that is a fault, which must not kill
+// the process.
+func TestStore_OpenCutShort(t *testing.T) {
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full.db")
+	s, err := Open(full, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	body := strings.Repeat("x", 4000)
+	for i := range 300 {
+		ne := newEvent("h", fmt.Sprint("d", i), job("a"))
+		ne.Body = []byte(`{"b":"` + body + `"}`)
+		if _, err := s.Ingest(ctx, ne); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var size int64
+	s.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	s.Close()
+	b, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int64{8 << 10, 16 << 10, 64 << 10, size / 3, size / 2, size * 3 / 4, size - 4096} {
+		p := filepath.Join(dir, fmt.Sprintf("cut-%d.db", n))
+		if err := os.WriteFile(p, b[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(p, Options{})
+		if err == nil {
+			s.Close()
+			t.Errorf("Open of the file cut to %d of its %d bytes succeeded; want it refused", n, size)
+			continue
+		}
+		if !strings.Contains(err.Error(), "restore it from a backup") {
+			t.Errorf("Open of the file cut to %d bytes = %v; want an error saying to restore it", n, err)
+		}
+	}
+}
