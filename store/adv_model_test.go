@@ -174,9 +174,9 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 				mj.state = Pending
 				if nj[i].Coalesce {
 					for _, o := range jobs {
-						// Of events older than this one: a replay of an older
-						// event leaves newer events' jobs queued.
-						if o.queue() == mj.queue() && (o.state == Pending || o.state == Failed) && o.ev < evID {
+						// A replay of an older event leaves newer events'
+						// pending jobs queued.
+						if o.queue() == mj.queue() && (o.state == Pending && o.ev <= evID || o.state == Failed) {
 							o.state = Skipped
 						}
 					}

@@ -156,10 +156,12 @@ func windowCount(tx *bolt.Tx, prefix []byte) int {
 	return n
 }
 
-// supersede skips a queue's jobs that are not running and belong to an
-// event older than byEvent, which has queued behind them. A replay of an
-// older event leaves the jobs of newer ones queued: coalesce deploys the
-// newest push, not the one replayed last.
+// supersede skips a queue's jobs that are not running: byEvent has queued
+// behind them. A replay of an older event leaves the pending jobs of newer
+// ones queued (coalesce deploys the newest push, not the one replayed
+// last), but not one waiting for a retry: a replay is how a person rolls
+// back from a push whose deploy fails, and of the same event, how they run
+// it now.
 func supersede(tx *bolt.Tx, prefix []byte, byEvent string, now time.Time) error {
 	q := tx.Bucket(bQueue)
 	var ids []string
@@ -174,8 +176,8 @@ func supersede(tx *bolt.Tx, prefix []byte, byEvent string, now time.Time) error 
 		if err != nil {
 			return err
 		}
-		if j.EventID >= byEvent {
-			continue // ids sort by arrival
+		if j.State == Pending && j.EventID > byEvent {
+			continue // a newer push's, waiting to deploy (ids sort by arrival)
 		}
 		if err := unqueue(tx, j); err != nil {
 			return err

@@ -85,11 +85,11 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		for i, j := range created {
 			mj := &modelJob{id: j.ID, ev: evID, hook: "h", action: nj[i].Action, key: nj[i].Key, state: j.State, conc: nj[i].Concurrency}
 			if nj[i].Coalesce && nj[i].Skip == "" {
-				// Queued (not running) jobs of older events before it in
-				// its queue are skipped.
+				// Queued (not running) jobs before it in its queue are
+				// skipped, but for newer events' pending ones.
 				for _, id := range order {
 					o := jobs[id]
-					if o.queue() == mj.queue() && (o.state == Pending || o.state == Failed) && o.ev < evID {
+					if o.queue() == mj.queue() && (o.state == Pending && o.ev <= evID || o.state == Failed) {
 						o.state = Skipped
 					}
 				}

@@ -1112,3 +1112,80 @@ func TestStore_OpenCutShort(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_CoalesceReplaySameEventRunsNow: coalesce, concurrency 1. An
+// event's deploy failed and waits an hour for its retry; the person fixes
+// the cause and replays that same event. The replay is the newest run of
+// the queue: the queued (failed) run of the same event is coalesced into
+// it and the replay runs now, as before f8ee4f8. Now the old job stays in
+// the window and the replay waits behind its retry, and then the event
+// deploys twice.
+func TestStore_CoalesceReplaySameEventRunsNow(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	nj := NewJob{Action: "deploy", Concurrency: 1, Coalesce: true}
+	res, err := s.Ingest(ctx, newEvent("h", "", nj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := s.GetEvent(res.ID, false)
+	first := ev.JobIDs[0]
+	if _, err := s.Start(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, first, Outcome{State: Failed, NextAt: now.Add(time.Hour), Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	added, err := s.AddJobs(ctx, ev.ID, []NewJob{nj})
+	if err != nil || len(added) != 1 {
+		t.Fatalf("AddJobs = %v, %v", added, err)
+	}
+	due, _, _ := s.Due("h", "deploy", now.Add(time.Minute), 10)
+	if got := dueIDs(due); len(got) != 1 || got[0] != added[0].ID {
+		j, _ := s.GetJob(first)
+		t.Errorf("replay of the event whose run awaits a retry in an hour: Due in a minute = %v; want the replay %s (the old job %s is %s)", got, added[0].ID, first, j.State)
+	}
+}
+
+// TestStore_CoalesceRollbackBehindFailingNewer: coalesce, concurrency 1.
+// Push 2 breaks the deploy: its job failed and retries in an hour (and
+// again, backing off, until its retries are spent). The person rolls back
+// by replaying push 1. Push 2's failed run is held back in the queue, not
+// "a newer push waiting to deploy": the replay should run now (as it did
+// before f8ee4f8), not wait behind every retry of the broken push and then
+// run anyway.
+func TestStore_CoalesceRollbackBehindFailingNewer(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	nj := NewJob{Action: "deploy", Concurrency: 1, Coalesce: true}
+	var evIDs, jobIDs []string
+	for range 2 {
+		res, err := s.Ingest(ctx, newEvent("h", "", nj))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		evIDs, jobIDs = append(evIDs, ev.ID), append(jobIDs, ev.JobIDs[0])
+		if _, err := s.Start(ctx, ev.JobIDs[0]); err != nil {
+			t.Fatal(err)
+		}
+		st := Succeeded
+		if len(jobIDs) == 2 {
+			st = Failed
+		}
+		if _, err := s.Finish(ctx, ev.JobIDs[0], Outcome{State: st, NextAt: now.Add(time.Hour), Concurrency: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	added, err := s.AddJobs(ctx, evIDs[0], []NewJob{nj}) // the rollback
+	if err != nil || len(added) != 1 {
+		t.Fatalf("AddJobs = %v, %v", added, err)
+	}
+	due, _, _ := s.Due("h", "deploy", now.Add(time.Minute), 10)
+	if got := dueIDs(due); len(got) != 1 || got[0] != added[0].ID {
+		j, _ := s.GetJob(jobIDs[1])
+		t.Errorf("rollback replay of push 1 while push 2's deploy awaits a retry in an hour: Due in a minute = %v; want the replay %s (push 2's job is %s)", got, added[0].ID, j.State)
+	}
+}
