@@ -203,25 +203,21 @@ func unqueue(tx *bolt.Tx, j *Job) error {
 	return tx.Bucket(bQueue).Delete(queueKey(j))
 }
 
-// dueByKey returns the due jobs of hook's action, by queue key, for the
-// keys asked: the action's due index holds a window's worth per key.
-func dueByKey(tx *bolt.Tx, hook, action string, keys []string) map[string]map[string]bool {
-	out := make(map[string]map[string]bool, len(keys))
-	for _, k := range keys {
-		out[k] = nil
-	}
+// dueByKey returns the due jobs of hook's action, by queue key: the
+// action's due index holds a window's worth per key.
+func dueByKey(tx *bolt.Tx, hook, action string) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
 	b := tx.Bucket(bDue).Bucket(dueBucketName(hook, action))
 	if b == nil {
 		return out
 	}
 	_ = b.ForEach(func(k, v []byte) error {
-		key := string(v)
-		if set, asked := out[key]; asked && len(k) > 8 {
-			if set == nil {
-				set = map[string]bool{}
-				out[key] = set
+		if len(k) > 8 {
+			key := string(v)
+			if out[key] == nil {
+				out[key] = map[string]bool{}
 			}
-			set[string(k[8:])] = true
+			out[key][string(k[8:])] = true
 		}
 		return nil
 	})
@@ -272,7 +268,8 @@ func refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Tim
 // (dueByKey): a window need not be the queue's first entries — a start
 // puts the jobs a crash cut off back waiting in their places, ahead of a
 // failed one still due — so positions count every entry, and the walk
-// ends at the last due job.
+// ends at the last of them (read before this transaction: one that is no
+// longer due is left as it is).
 func shrink(tx *bolt.Tx, hook, action, key string, concurrency int, due map[string]bool) error {
 	if len(due) == 0 {
 		return nil
@@ -282,9 +279,9 @@ func shrink(tx *bolt.Tx, hook, action, key string, concurrency int, due map[stri
 	var demote []string
 	left := len(due)
 	c := tx.Bucket(bQueue).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && left > 0; k, _ = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && left > 0; k, v = c.Next() {
 		if id := string(k[len(prefix):]); due[id] {
-			if n >= max(concurrency, 1) {
+			if n >= max(concurrency, 1) && len(v) == 1 && v[0] == qDue {
 				demote = append(demote, id)
 			}
 			left--

@@ -526,6 +526,16 @@ func (s *Store) AddJobs(ctx context.Context, eventID string, jobs []NewJob) ([]*
 func (s *Store) Refill(ctx context.Context, hook, action string, concurrency func() int) error {
 	prefix := queuePrefix(hook, action, "")
 	prefix = prefix[:len(prefix)-1] // hook \0 action \0
+	// The queues' due jobs, read once (the due index holds a window's
+	// worth per key): where each shrink may stop. A job made due since
+	// is in its window already; one that is no longer due is seen so.
+	var due map[string]map[string]bool
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		due = dueByKey(tx, hook, action)
+		return nil
+	}); err != nil {
+		return err
+	}
 	var after []byte
 	for {
 		var keys []string
@@ -566,7 +576,6 @@ func (s *Store) Refill(ctx context.Context, hook, action string, concurrency fun
 				if n < 1 {
 					return nil // the action is gone
 				}
-				due := dueByKey(tx, hook, action, keys)
 				for _, key := range keys {
 					if err := shrink(tx, hook, action, key, n, due[key]); err != nil {
 						return err
