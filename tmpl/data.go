@@ -112,7 +112,7 @@ func (n Integer) Format(f fmt.State, verb rune) {
 
 // Decimal is a payload number beyond what an int64 or a float64 holds
 // (a wei amount, a 64-bit unsigned id), as the sender wrote it: printed,
-// and in JSON, every digit; printf's float verbs format its value, as
+// and in JSON, every digit; printf's number verbs format its value, as
 // they format a Number and an Integer.
 type Decimal json.Number
 
@@ -121,6 +121,11 @@ func (n Decimal) Format(f fmt.State, verb rune) {
 	switch verb {
 	case 'e', 'E', 'f', 'F', 'g', 'G':
 		if x, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven); err == nil {
+			x.Format(f, verb)
+			return
+		}
+	case 'd', 'x', 'X', 'o', 'O', 'b':
+		if x, ok := new(big.Int).SetString(string(n), 10); ok {
 			x.Format(f, verb)
 			return
 		}

@@ -113,7 +113,9 @@ func check(t *template.Template, text string, fm template.FuncMap) (warnings []s
 				}
 			case *parse.PipeNode:
 				for i, c := range n.Cmds {
+					sc := shortCircuits(c)
 					for j, a := range c.Args {
+						always := always && !(sc && j >= 2)
 						id, ok := a.(*parse.IdentifierNode)
 						if !ok || fm[id.Ident] == nil {
 							continue
@@ -172,14 +174,9 @@ func walkEval(n parse.Node, top, always bool, hit func(n parse.Node, top, always
 			walkEval(c, top, always, hit)
 		}
 	case *parse.CommandNode:
-		shortCircuits := false
-		if len(n.Args) > 0 {
-			if id, ok := n.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "and" || id.Ident == "or") {
-				shortCircuits = true
-			}
-		}
+		sc := shortCircuits(n)
 		for j, a := range n.Args {
-			walkEval(a, top, always && !(shortCircuits && j >= 2), hit)
+			walkEval(a, top, always && !(sc && j >= 2), hit)
 		}
 	case *parse.IfNode:
 		walkEval(n.Pipe, top, always, hit)
@@ -196,6 +193,16 @@ func walkEval(n parse.Node, top, always bool, hit func(n parse.Node, top, always
 	case *parse.TemplateNode:
 		walkEval(n.Pipe, top, always, hit)
 	}
+}
+
+// shortCircuits reports whether c calls and or or, which evaluate their
+// operands after the first only while none has decided.
+func shortCircuits(c *parse.CommandNode) bool {
+	if len(c.Args) == 0 {
+		return false
+	}
+	id, ok := c.Args[0].(*parse.IdentifierNode)
+	return ok && (id.Ident == "and" || id.Ident == "or")
 }
 
 // fieldList is dataFields as a sentence: .id, .hook, ... and .received.

@@ -117,6 +117,7 @@ func TestTemplate_WholeNumbers(t *testing.T) {
 		{`{{ .payload.n }}`, `{"n":9007199254740993}`, "9007199254740993"},
 		{`{{ printf "%.2f" .payload.amount }}`, `{"amount":10000000000000000000}`, "10000000000000000000.00"},
 		{`{{ printf "%.2f" .payload.amount }}`, `{"amount":-10000000000000000000}`, "-10000000000000000000.00"},
+		{`{{ printf "%d|%x|%5d" .payload.n .payload.n .payload.n }}`, `{"n":18446744073709551615}`, "18446744073709551615|ffffffffffffffff|18446744073709551615"},
 		{`{{ .payload.n }} {{ print .payload.n }} {{ json .payload }} {{ printf "%s|%v" .payload.n .payload.n }}`, `{"n":18446744073709551615}`, `18446744073709551615 18446744073709551615 {"n":18446744073709551615} 18446744073709551615|18446744073709551615`},
 		{`{{ index .payload.list .payload.i }}`, `{"list":["a","b"],"i":1}`, "b"},
 		{`{{ if eq .payload.n 42 }}eq{{ end }}{{ if lt .payload.n 50 }} lt{{ end }}{{ if gt .payload.n -1 }} gt{{ end }}`, `{"n":42}`, "eq lt gt"},
@@ -195,6 +196,7 @@ func TestParse_Mistakes(t *testing.T) {
 		{`{{ or .payload.after .sha }}`, `template: 1: no field .sha`},
 		{`{{ if .payload.ref }}{{ .payload.ref }}{{ else }}{{ .refname }}{{ end }}`, `template: 1: no field .refname`},
 		{`{{ if and (eq .event "release") (trimPrefix .payload.ref) }}x{{ end }}`, `template: 1: wrong number of args for trimPrefix`},
+		{`{{ or .payload.after lower }}`, `template: 1: wrong number of args for lower`},
 	} {
 		tp, err := Parse("run[1]", tc.text)
 		if err != nil {
