@@ -1206,3 +1206,27 @@ echo "end $1" >> `+logf+"\n")
 	os.WriteFile(gate, nil, 0o644)
 	h.waitState(ev1, store.Succeeded)
 }
+
+// TestScheduler_RetrySkippedKeyFails: a job its when skipped has no key
+// yet; a retry renders it from the event, and when it cannot be rendered
+// the retry is refused, saying why, rather than running the job in the
+// empty key's queue.
+func TestScheduler_RetrySkippedKeyFails(t *testing.T) {
+	dir := t.TempDir()
+	when, err := tmpl.Compile(`payload.go == true`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := execAction("h", "deploy", script(t, dir, "ok.sh", "exit 0\n"))
+	a.When = when
+	a.Key = mustTmpl("{{ .payload.ref }}")
+	h := newHarness(t, a)
+	ev := h.ingest("h", `{"go":false}`)
+	j := h.waitState(ev, store.Skipped)
+	if _, err := h.s.Retry(context.Background(), j.ID); err == nil || !strings.Contains(err.Error(), "queue key") {
+		t.Errorf("Retry of a skipped job whose key cannot be rendered = %v; want it refused, naming the key", err)
+	}
+	if j := h.jobs(ev)[0]; j.State != store.Skipped {
+		t.Errorf("job after the refused retry = %s; want still skipped", j.State)
+	}
+}

@@ -88,20 +88,20 @@ func (a *Action) plan(d *tmpl.Data) store.NewJob {
 		switch {
 		case err != nil:
 			nj.Skip = err.Error()
+			return nj
 		case !ok:
+			// No key: a retry of the job renders it (Scheduler.Retry).
 			nj.Skip = a.When.Explain(d)
+			return nj
 		}
 	}
 	if a.Key != nil {
-		// Also for a job skipped by its when: a retry of it goes to the
-		// queue its event belongs to, not to the one of the empty key.
 		k, err := a.Key.Execute(d)
-		switch {
-		case err == nil:
-			nj.Key = k
-		case nj.Skip == "":
+		if err != nil {
 			nj.Fail = "key: " + err.Error()
+			return nj
 		}
+		nj.Key = k
 	}
 	return nj
 }

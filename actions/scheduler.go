@@ -923,9 +923,39 @@ func (s *Scheduler) Cancel(ctx context.Context, jobID string) (*store.Job, error
 
 // Retry runs a failed, dead, skipped or cancelled job again now.
 func (s *Scheduler) Retry(ctx context.Context, jobID string) (*store.Job, error) {
-	j, err := s.st.Retry(ctx, jobID)
+	key, err := s.retryKey(jobID)
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.st.RetryKeyed(ctx, jobID, key)
 	s.wake()
 	return j, err
+}
+
+// retryKey is the queue key of a finished job about to be retried whose
+// key was never rendered: its when skipped it, and planning stops there (a
+// key would cost a parse of the whole payload on every event the action
+// does not take). It is rendered now, from the job's event, so that the
+// job runs in its own queue, not the empty key's. Nil when there is none
+// to render.
+func (s *Scheduler) retryKey(jobID string) (*string, error) {
+	j, err := s.st.GetJob(jobID)
+	if err != nil || j.Key != "" || (j.State != store.Skipped && j.State != store.Dead && j.State != store.Cancelled) {
+		return nil, nil // Retry says what is wrong, if anything
+	}
+	a := s.cfg.Load().Action(j.Hook, j.Action)
+	if a == nil || a.Key == nil {
+		return nil, nil
+	}
+	ev, err := s.st.GetEvent(j.EventID, true)
+	if err != nil {
+		return nil, fmt.Errorf("retry job %s: %w", jobID, err)
+	}
+	k, err := a.Key.Execute(EventData(ev))
+	if err != nil {
+		return nil, fmt.Errorf("retry job %s: its queue key: %v: %w", jobID, err, store.ErrState)
+	}
+	return &k, nil
 }
 
 // ErrNoActions is a replay of an event whose hook has no actions now.

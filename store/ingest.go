@@ -99,7 +99,7 @@ func (s *Store) enqueue(tx *bolt.Tx, hook, evID string, nj *NewJob, now time.Tim
 		EventID: evID,
 		Hook:    hook,
 		Action:  nj.Action,
-		Key:     cleanKey(strings.ReplaceAll(nj.Key, "\x00", "")),
+		Key:     queueKeyOf(nj.Key),
 		Created: now,
 	}
 	switch {
@@ -202,6 +202,10 @@ func unqueue(tx *bolt.Tx, j *Job) error {
 	}
 	return tx.Bucket(bQueue).Delete(queueKey(j))
 }
+
+// queueKeyOf is the queue key a rendered key template gives: NUL bytes
+// out (keys are joined with NUL), and cut to a length bbolt keys take.
+func queueKeyOf(k string) string { return cleanKey(strings.ReplaceAll(k, "\x00", "")) }
 
 // dueByKey returns the due jobs of hook's action, by queue key: the
 // action's due index holds a window's worth per key.

@@ -404,6 +404,13 @@ func (s *Store) Cancel(ctx context.Context, jobID, reason string, concurrency in
 // job back in its queue with its retries restored. The job joins its
 // queue's window at once: a person asked for it to run.
 func (s *Store) Retry(ctx context.Context, jobID string) (*Job, error) {
+	return s.RetryKeyed(ctx, jobID, nil)
+}
+
+// RetryKeyed is Retry, giving a dead, cancelled or skipped job that has no
+// queue key the one key says, when key is set: its key was never rendered
+// (planning stops at a when that is false), and it runs in its queue.
+func (s *Store) RetryKeyed(ctx context.Context, jobID string, key *string) (*Job, error) {
 	return s.modify(ctx, jobID, func(tx *bolt.Tx, j *Job) error {
 		now := s.now()
 		switch j.State {
@@ -428,6 +435,9 @@ func (s *Store) Retry(ctx context.Context, jobID string) (*Job, error) {
 			}
 			return nil
 		case Dead, Cancelled, Skipped:
+			if key != nil && j.Key == "" {
+				j.Key = queueKeyOf(*key)
+			}
 			j.Failures = 0
 			j.Reason = ""
 			j.NextAt = now
