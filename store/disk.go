@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,11 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 )
+
+// ErrFileGone is returned by Ingest once the database file is no longer
+// at its path (removed, or replaced, as by a restore while webhookd ran):
+// what would be written now goes to a file no start opens again.
+var ErrFileGone = errors.New("the database file is no longer at its path (removed or replaced while webhookd ran): new events are refused; save what this process holds with webhookd backup FILE, then restart it")
 
 // ErrLowDisk is returned by Ingest while the free space on the database's
 // file system is below the minimum (Options.MinFree, SetMinFree): webhookd
@@ -30,6 +36,12 @@ type diskGuard struct {
 	now     func() time.Time
 	onLow   func(low bool, free, min int64)
 	minFree atomic.Int64
+	// The database file as opened, and whether the path still names it
+	// (looked at with the free space): onGone is told when that changes.
+	path   string
+	opened os.FileInfo
+	gone   atomic.Bool
+	onGone func(gone bool)
 
 	mu      sync.Mutex   // held by the goroutine refreshing
 	checked atomic.Int64 // unix nanoseconds of the last look
@@ -39,12 +51,13 @@ type diskGuard struct {
 	failed  atomic.Bool  // the last look failed: no verdict
 }
 
-func newDiskGuard(path string, opts Options, now func() time.Time, onLow func(bool, int64, int64)) *diskGuard {
+func newDiskGuard(path string, opts Options, now func() time.Time, onLow func(bool, int64, int64), onGone func(bool)) *diskGuard {
 	free := opts.FreeSpace
 	if free == nil {
 		free = freeSpace
 	}
-	g := &diskGuard{dir: filepath.Dir(path), free: free, now: now, onLow: onLow}
+	g := &diskGuard{dir: filepath.Dir(path), free: free, now: now, onLow: onLow, path: path, onGone: onGone}
+	g.opened, _ = os.Stat(path)
 	g.minFree.Store(opts.MinFree)
 	return g
 }
@@ -55,12 +68,15 @@ func (g *diskGuard) check(n int) error {
 	if g == nil {
 		return nil
 	}
+	if g.due(g.now().UnixNano()) {
+		g.refresh()
+	}
+	if g.gone.Load() {
+		return ErrFileGone
+	}
 	min := g.minFree.Load()
 	if min <= 0 {
 		return nil
-	}
-	if g.due(g.now().UnixNano()) {
-		g.refresh()
 	}
 	if g.failed.Load() {
 		return nil // the file system would not say: let the write itself fail
@@ -94,6 +110,13 @@ func (g *diskGuard) refresh() {
 	now := g.now().UnixNano()
 	if !g.due(now) {
 		return
+	}
+	if g.opened != nil {
+		fi, err := os.Stat(g.path)
+		gone := err != nil || !os.SameFile(fi, g.opened)
+		if g.gone.Swap(gone) != gone && g.onGone != nil {
+			g.onGone(gone)
+		}
 	}
 	free, err := g.free(g.dir)
 	if err != nil {
@@ -143,6 +166,14 @@ func (s *Store) LiveSize() (int64, error) {
 		return 0, err
 	}
 	return size - int64(s.db.Stats().FreeAlloc), nil
+}
+
+func (s *Store) logFileGone(gone bool) {
+	if gone {
+		s.log.Error(ErrFileGone.Error(), "path", s.disk.path)
+	} else {
+		s.log.Info("the database file is at its path again: new events are accepted", "path", s.disk.path)
+	}
 }
 
 func (s *Store) logLowDisk(low bool, free, min int64) {

@@ -463,3 +463,56 @@ func TestStore_MinFreeOffAndOnLogsAgain(t *testing.T) {
 		t.Errorf("%d below-min_free lines for two episodes; want 2:\n%s", n, logged.String())
 	}
 }
+
+// TestStore_FileGone: the database file removed, or replaced (a restore
+// done without stopping webhookd), under the store: within a look at the
+// disk, ingest refuses (ErrFileGone) rather than acknowledge events that
+// go to a file no start opens again, and says so in the log once.
+func TestStore_FileGone(t *testing.T) {
+	for _, how := range []string{"removed", "replaced"} {
+		t.Run(how, func(t *testing.T) {
+			var clock atomic.Int64
+			clock.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+			now := func() time.Time { return time.Unix(0, clock.Load()) }
+			logged := &lockedBuffer{}
+			dir := t.TempDir()
+			path := filepath.Join(dir, "s.db")
+			s, err := Open(path, Options{Now: now, Logger: slog.New(slog.NewTextHandler(logged, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			if _, err := s.Ingest(ctx, newEvent("h", "before")); err != nil {
+				t.Fatal(err)
+			}
+			switch how {
+			case "removed":
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+			case "replaced":
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tmp := filepath.Join(dir, "copy.db")
+				if err := os.WriteFile(tmp, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(tmp, path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clock.Add(int64(diskRecheck))
+			for i := range 2 {
+				if _, err := s.Ingest(ctx, newEvent("h", fmt.Sprint("after", i))); !errors.Is(err, ErrFileGone) {
+					t.Errorf("Ingest with the file %s = %v; want ErrFileGone", how, err)
+				}
+			}
+			if n := strings.Count(logged.String(), "no longer at its path"); n != 1 {
+				t.Errorf("%d log lines about the file; want 1:\n%s", n, logged.String())
+			}
+		})
+	}
+}

@@ -201,7 +201,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s.disk = newDiskGuard(path, opts, s.now, s.logLowDisk)
+	s.disk = newDiskGuard(path, opts, s.now, s.logLowDisk, s.logFileGone)
 	// The first look at the disk, before any request: until a look has
 	// finished, a request that found another one looking would have no
 	// figure at all and be refused as if the disk were full.
