@@ -19,16 +19,8 @@ func TestStore_ClockBack(t *testing.T) {
 	s, _ := openTest(t, Options{Now: now})
 	ctx := context.Background()
 	ingest := func(action string) string {
-		t.Helper()
-		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: action, Concurrency: 1}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := s.GetEvent(res.ID, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev.JobIDs[0]
+		_, id := queued(t, s, NewJob{Action: action, Concurrency: 1})
+		return id
 	}
 	pending := ingest("a")
 	failed := ingest("b")
@@ -88,12 +80,8 @@ func TestStore_ClockBackAtStart(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	for _, action := range []string{"a", "b", "c"} {
-		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: action, Concurrency: 1}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, _ := s.GetEvent(res.ID, false)
-		ids = append(ids, ev.JobIDs[0])
+		_, id := queued(t, s, NewJob{Action: action, Concurrency: 1})
+		ids = append(ids, id)
 	}
 	fail := func(id string, backoff time.Duration) {
 		t.Helper()
@@ -137,13 +125,8 @@ func TestStore_OldestQueuedAfterRetry(t *testing.T) {
 	s, _ := openTest(t, Options{Now: now})
 	ctx := context.Background()
 	ingest := func(action string) string {
-		t.Helper()
-		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: action, Concurrency: 1}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, _ := s.GetEvent(res.ID, false)
-		return ev.JobIDs[0]
+		_, id := queued(t, s, NewJob{Action: action, Concurrency: 1})
+		return id
 	}
 	old := ingest("a")
 	if _, err := s.Cancel(ctx, old, "by a person", 1); err != nil {
@@ -183,20 +166,8 @@ func TestStore_ClockBackWaitingJob(t *testing.T) {
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	s, _ := openTest(t, Options{Now: now})
 	ctx := context.Background()
-	ingest := func() string {
-		t.Helper()
-		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "deploy", Concurrency: 1}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := s.GetEvent(res.ID, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev.JobIDs[0]
-	}
-	first := ingest()
-	second := ingest() // waits behind the window
+	_, first := queued(t, s, NewJob{Action: "deploy", Concurrency: 1})
+	_, second := queued(t, s, NewJob{Action: "deploy", Concurrency: 1}) // waits behind the window
 	if st, err := s.Start(ctx, first); err != nil || len(st) != 1 {
 		t.Fatalf("Start(first) = %v, %v", st, err)
 	}

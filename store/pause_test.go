@@ -15,16 +15,9 @@ func TestStore_PausedNotStarted(t *testing.T) {
 	s, _ := openTest(t, Options{})
 	ctx := context.Background()
 	var ids []string
-	for i := 0; i < 3; i++ {
-		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Concurrency: 2}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := s.GetEvent(res.ID, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, ev.JobIDs[0])
+	for range 3 {
+		_, id := queued(t, s, NewJob{Action: "a", Concurrency: 2})
+		ids = append(ids, id)
 	}
 	if started, err := s.Start(ctx, ids[0]); err != nil || len(started) != 1 {
 		t.Fatalf("Start(%s) = %d jobs, %v; want it started", ids[0], len(started), err)

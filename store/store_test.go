@@ -45,6 +45,21 @@ func newEvent(hook, delivery string, jobs ...NewJob) *NewEvent {
 
 func job(action string) NewJob { return NewJob{Action: action, Concurrency: 1} }
 
+// queued ingests an event of hook "h" with the one job nj, and returns the
+// event's id and the job's.
+func queued(t *testing.T, s *Store, nj NewJob) (evID, jobID string) {
+	t.Helper()
+	res, err := s.Ingest(context.Background(), newEvent("h", "", nj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.GetEvent(res.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.ID, ev.JobIDs[0]
+}
+
 func TestStore_IngestAndRead(t *testing.T) {
 	s, _ := openTest(t, Options{})
 	ctx := context.Background()
@@ -248,14 +263,10 @@ func TestStore_CoalesceReplayOfOlderEvent(t *testing.T) {
 	nj := NewJob{Action: "deploy", Concurrency: 1, Coalesce: true}
 	var evIDs, jobIDs []string
 	for range 3 {
-		res, err := s.Ingest(ctx, newEvent("h", "", nj))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, _ := s.GetEvent(res.ID, false)
-		evIDs, jobIDs = append(evIDs, ev.ID), append(jobIDs, ev.JobIDs[0])
+		evID, jobID := queued(t, s, nj)
+		evIDs, jobIDs = append(evIDs, evID), append(jobIDs, jobID)
 		if len(jobIDs) == 1 {
-			if _, err := s.Start(ctx, ev.JobIDs[0]); err != nil {
+			if _, err := s.Start(ctx, jobID); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -972,12 +983,8 @@ func TestStore_CrashThenLowerConcurrency(t *testing.T) {
 	ctx := context.Background()
 	var ids []string // A, B, C
 	for range 3 {
-		res, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Concurrency: 2}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, _ := s.GetEvent(res.ID, false)
-		ids = append(ids, ev.JobIDs[0])
+		_, id := queued(t, s, NewJob{Action: "a", Concurrency: 2})
+		ids = append(ids, id)
 	}
 	if st, err := s.Start(ctx, ids[:2]...); err != nil || len(st) != 2 {
 		t.Fatalf("Start = %d, %v", len(st), err)
@@ -1125,19 +1132,14 @@ func TestStore_CoalesceReplaySameEventRunsNow(t *testing.T) {
 	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
 	ctx := context.Background()
 	nj := NewJob{Action: "deploy", Concurrency: 1, Coalesce: true}
-	res, err := s.Ingest(ctx, newEvent("h", "", nj))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, _ := s.GetEvent(res.ID, false)
-	first := ev.JobIDs[0]
+	evID, first := queued(t, s, nj)
 	if _, err := s.Start(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Finish(ctx, first, Outcome{State: Failed, NextAt: now.Add(time.Hour), Concurrency: 1}); err != nil {
 		t.Fatal(err)
 	}
-	added, err := s.AddJobs(ctx, ev.ID, []NewJob{nj})
+	added, err := s.AddJobs(ctx, evID, []NewJob{nj})
 	if err != nil || len(added) != 1 {
 		t.Fatalf("AddJobs = %v, %v", added, err)
 	}
@@ -1162,20 +1164,16 @@ func TestStore_CoalesceRollbackBehindFailingNewer(t *testing.T) {
 	nj := NewJob{Action: "deploy", Concurrency: 1, Coalesce: true}
 	var evIDs, jobIDs []string
 	for range 2 {
-		res, err := s.Ingest(ctx, newEvent("h", "", nj))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, _ := s.GetEvent(res.ID, false)
-		evIDs, jobIDs = append(evIDs, ev.ID), append(jobIDs, ev.JobIDs[0])
-		if _, err := s.Start(ctx, ev.JobIDs[0]); err != nil {
+		evID, jobID := queued(t, s, nj)
+		evIDs, jobIDs = append(evIDs, evID), append(jobIDs, jobID)
+		if _, err := s.Start(ctx, jobID); err != nil {
 			t.Fatal(err)
 		}
 		st := Succeeded
 		if len(jobIDs) == 2 {
 			st = Failed
 		}
-		if _, err := s.Finish(ctx, ev.JobIDs[0], Outcome{State: st, NextAt: now.Add(time.Hour), Concurrency: 1}); err != nil {
+		if _, err := s.Finish(ctx, jobID, Outcome{State: st, NextAt: now.Add(time.Hour), Concurrency: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
