@@ -56,16 +56,24 @@ func newHarness(t *testing.T, actions ...*Action) *harness {
 // newHarnessStore is newHarness on a store opened with opts.
 func newHarnessStore(t *testing.T, opts store.Options, actions ...*Action) *harness {
 	t.Helper()
+	h := newStoppedHarness(t, opts, actions...)
+	if err := h.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// newStoppedHarness is newHarnessStore with the scheduler not started;
+// the scheduler's clock is the store's (opts.Now).
+func newStoppedHarness(t *testing.T, opts store.Options, actions ...*Action) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "a.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := NewConfig(actions)
-	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir, Rand: rand.New(rand.NewPCG(1, 2))}, cfg)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir, Now: opts.Now, Rand: rand.New(rand.NewPCG(1, 2))}, cfg)
 	t.Cleanup(func() {
 		s.Close()
 		if err := st.Check(); err != nil {

@@ -1,7 +1,6 @@
 package actions
 
 import (
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -22,21 +21,7 @@ func (c *steppedClock) now() time.Time {
 // clockHarness is a store and a scheduler (not started) on clock.
 func clockHarness(t *testing.T, clock *steppedClock, actions ...*Action) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{Now: clock.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := NewConfig(actions)
-	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir, Now: clock.now, Rand: rand.New(rand.NewPCG(1, 2))}, cfg)
-	t.Cleanup(func() {
-		s.Close()
-		if err := st.Check(); err != nil {
-			t.Errorf("consistency check: %v", err)
-		}
-		st.Close()
-	})
-	return &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
+	return newStoppedHarness(t, store.Options{Now: clock.now}, actions...)
 }
 
 // TestScheduler_ClockSteppedBack: a job whose first run failed while the
