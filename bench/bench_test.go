@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -496,5 +497,53 @@ func TestMedianRun(t *testing.T) {
 	got, err := medianRun(path)
 	if err != nil || got != 2 {
 		t.Errorf("medianRun = %v, %v; want 2 ms", got, err)
+	}
+}
+
+// TestNoiseNote: the report's noise line gives the load average, the
+// host's steal over the run (from /proc/stat's cpu line, read at the
+// start and the end) and the bare handler's CPU per request with its
+// rounds, which is what shows a host that runs the machine slower.
+func TestNoiseNote(t *testing.T) {
+	a := parseCPUStat("cpu  100 5 50 800 20 0 10 15 7 0\ncpu0 50 2 25 400 10 0 5 7 3 0\n")
+	b := parseCPUStat("cpu  400 5 150 1300 20 0 30 95 7 0\n")
+	if !a.ok || a.total != 1000 || a.steal != 15 {
+		t.Fatalf("parseCPUStat = %+v; want total 1000, steal 15", a)
+	}
+	if got := stealShare(a, b); got != 8 { // 80 of 1000 ticks
+		t.Errorf("stealShare = %v; want 8", got)
+	}
+	for _, bad := range []string{"", "intr 1 2 3\n", "cpu 1 2 3\n", "cpu a b c d e f g h\n"} {
+		if c := parseCPUStat(bad); c.ok {
+			t.Errorf("parseCPUStat(%q) = %+v; want not ok", bad, c)
+		}
+	}
+	if got := stealShare(a, cpuStat{}); got != -1 {
+		t.Errorf("stealShare with a missing reading = %v; want -1", got)
+	}
+	if got := stealShare(b, a); got != -1 {
+		t.Errorf("stealShare backwards = %v; want -1", got)
+	}
+	if c := readCPUStat(); runtime.GOOS == "linux" && (!c.ok || c.total == 0) {
+		t.Errorf("readCPUStat on linux = %+v; want a reading", c)
+	}
+
+	var results []Measurement
+	for r, cpu := range []float64{50, 74, 48} {
+		results = append(results, Measurement{Name: "bare/c=64", Round: r, Load: &Result{Conns: 64, RPS: 20000, CPUPerReq: cpu}})
+	}
+	doc := buildReport(results, machine{CPUs: 2, LoadAvg: "0.24 0.05 0.02", Steal: 2.4}, suiteConfig{rounds: 3}, "test")
+	for _, want := range []string{
+		"the load average was low at the start (0.24 0.05 0.02)",
+		"the host took 2.4% of this machine's CPU time during the run (steal)",
+		"the bare handler cost **50 µs** of server CPU per request at 64 connections (rounds: 50, 74, 48)",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("report lacks %q:\n%s", want, doc)
+		}
+	}
+	doc = buildReport(nil, machine{CPUs: 2, LoadAvg: "2.80 1.00 0.50", Steal: -1}, suiteConfig{rounds: 3}, "test")
+	if !strings.Contains(doc, "**busy with other work** at the start (load average 2.80 1.00 0.50)") || strings.Contains(doc, "steal") || strings.Contains(doc, "bare handler cost") {
+		t.Errorf("report of a busy start without steal or bare runs:\n%s", doc)
 	}
 }

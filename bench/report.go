@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,10 +25,67 @@ type machine struct {
 	Webhookd string
 	LoadAvg  string // at the start
 	Took     string
+	// Steal is the share of the VM's CPU time the host took during the
+	// run (/proc/stat's steal), in percent; negative if unknown.
+	Steal float64
+	cpu0  cpuStat // /proc/stat at the start
+}
+
+// cpuStat is the machine's CPU time from /proc/stat's "cpu" line, in
+// clock ticks: all of it, and the part the host took (steal).
+type cpuStat struct {
+	total, steal uint64
+	ok           bool
+}
+
+func readCPUStat() cpuStat {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuStat{}
+	}
+	return parseCPUStat(string(b))
+}
+
+// parseCPUStat reads the "cpu" line: user nice system idle iowait irq
+// softirq steal guest guest_nice (guest time is counted in user already).
+func parseCPUStat(s string) cpuStat {
+	line, _, _ := strings.Cut(s, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return cpuStat{}
+	}
+	var c cpuStat
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return cpuStat{}
+		}
+		c.total += n
+		if i == 7 {
+			c.steal = n
+		}
+	}
+	c.ok = true
+	return c
+}
+
+// stealShare is the share of the CPU time between a and b that the host
+// took, in percent, or -1 if either reading is missing.
+func stealShare(a, b cpuStat) float64 {
+	if !a.ok || !b.ok || b.total <= a.total || b.steal < a.steal {
+		return -1
+	}
+	return 100 * float64(b.steal-a.steal) / float64(b.total-a.total)
+}
+
+// finish notes what the machine did during the run, once it has ended.
+func (m *machine) finish(took time.Duration) {
+	m.Took = took.Round(time.Second).String()
+	m.Steal = stealShare(m.cpu0, readCPUStat())
 }
 
 func describeMachine(dir string) machine {
-	m := machine{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	m := machine{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPUs: runtime.NumCPU(), Go: runtime.Version(), Steal: -1, cpu0: readCPUStat()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -291,9 +349,9 @@ func buildReport(results []Measurement, mc machine, cfg suiteConfig, cmdline str
 	p("- **Software**: %s; the load tool built with %s.\n", webhookdVersion(cfg.bin), mc.Go)
 	p("- **Method**: every measurement ran %d times, alternating with the others (each round runs every case once, in reverse order on odd rounds; every load run gets a fresh server and a fresh database, %s of warm-up, then %s measured). Figures are **medians** over the rounds and ratios are between medians of this one run. The load tool (`bench/`, on the same machine) keeps N keep-alive connections busy with correctly signed GitHub push deliveries of %d bytes, each with a new delivery id, and checks every status (202 from webhookd, 200 from the bare handler); the open-loop run sends at fixed intervals and measures latency from the intended send time.\n",
 		cfg.rounds, cfg.warmup, cfg.dur, cfg.size)
-	p("- **Noise**: %s (load average %s at the start); ratios from the same run are the figures to trust.\n\n", noiseNote(mc.LoadAvg), mc.LoadAvg)
-
 	bare16, bare64 := get("bare/c=16"), get("bare/c=64")
+	p("- **Noise**: %s. Ratios from the same run are the figures to trust.\n\n", noiseNote(mc, bare64))
+
 	naive64 := get("naive/c=64")
 	wh16, wh64 := get("webhookd/c=16"), get("webhookd/c=64")
 	g16, g64 := get("group/c=16"), get("group/c=64")
@@ -457,15 +515,26 @@ func joinf(xs []float64, format string) string {
 	return strings.Join(s, ", ")
 }
 
-// noiseNote describes the machine's load at the start of a run from its
-// load average ("0.85 1.19 2.54"): these machines are shared.
-func noiseNote(loadAvg string) string {
+// noiseNote describes what else the machine did: these machines are
+// shared. Its load average at the start, and the host's steal during the
+// run, show other work inside the VM and the host taking its CPUs away;
+// neither shows a host that runs the VM's instructions slower, which the
+// bare handler's CPU per request does.
+func noiseNote(mc machine, bare *caseStats) string {
+	var parts []string
 	var one float64
-	if _, err := fmt.Sscan(loadAvg, &one); err != nil {
-		return "the machine's load at the start is unknown"
+	if _, err := fmt.Sscan(mc.LoadAvg, &one); err != nil {
+		parts = append(parts, "the machine's load at the start is unknown")
+	} else if one < 1 {
+		parts = append(parts, fmt.Sprintf("the load average was low at the start (%s)", mc.LoadAvg))
+	} else {
+		parts = append(parts, fmt.Sprintf("the machine was **busy with other work** at the start (load average %s), so absolute numbers are low", mc.LoadAvg))
 	}
-	if one < 1 {
-		return "the machine was quiet at the start (it is shared with other work, which may have started during the run)"
+	if mc.Steal >= 0 {
+		parts = append(parts, fmt.Sprintf("the host took %.1f%% of this machine's CPU time during the run (steal)", mc.Steal))
 	}
-	return "the machine was **busy with other work** at the start, so absolute numbers are low"
+	if len(bare.cpu) > 0 {
+		parts = append(parts, fmt.Sprintf("the bare handler cost **%.0f µs** of server CPU per request at 64 connections (rounds: %s), the figure to compare between runs: a host that runs this machine slower shows in it and in neither of the others", bare.medCPU, joinf(bare.cpu, "%.0f")))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -197,7 +197,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	machine.Took = time.Since(started).Round(time.Second).String()
+	machine.finish(time.Since(started))
 	if *out != "" {
 		f, err := os.Create(*out)
 		if err != nil {
