@@ -510,19 +510,19 @@ func TestNoiseNote(t *testing.T) {
 	if !a.ok || a.total != 1000 || a.steal != 15 {
 		t.Fatalf("parseCPUStat = %+v; want total 1000, steal 15", a)
 	}
-	if got := stealShare(a, b); got != 8 { // 80 of 1000 ticks
-		t.Errorf("stealShare = %v; want 8", got)
+	if got, ok := stealShare(a, b); got != 8 || !ok { // 80 of 1000 ticks
+		t.Errorf("stealShare = %v, %v; want 8, true", got, ok)
 	}
 	for _, bad := range []string{"", "intr 1 2 3\n", "cpu 1 2 3\n", "cpu a b c d e f g h\n"} {
 		if c := parseCPUStat(bad); c.ok {
 			t.Errorf("parseCPUStat(%q) = %+v; want not ok", bad, c)
 		}
 	}
-	if got := stealShare(a, cpuStat{}); got != -1 {
-		t.Errorf("stealShare with a missing reading = %v; want -1", got)
+	if _, ok := stealShare(a, cpuStat{}); ok {
+		t.Error("stealShare with a missing reading is ok; want not ok")
 	}
-	if got := stealShare(b, a); got != -1 {
-		t.Errorf("stealShare backwards = %v; want -1", got)
+	if _, ok := stealShare(b, a); ok {
+		t.Error("stealShare backwards is ok; want not ok")
 	}
 	if c := readCPUStat(); runtime.GOOS == "linux" && (!c.ok || c.total == 0) {
 		t.Errorf("readCPUStat on linux = %+v; want a reading", c)
@@ -532,7 +532,7 @@ func TestNoiseNote(t *testing.T) {
 	for r, cpu := range []float64{50, 74, 48} {
 		results = append(results, Measurement{Name: "bare/c=64", Round: r, Load: &Result{Conns: 64, RPS: 20000, CPUPerReq: cpu}})
 	}
-	doc := buildReport(results, machine{CPUs: 2, LoadAvg: "0.24 0.05 0.02", Steal: 2.4}, suiteConfig{rounds: 3}, "test")
+	doc := buildReport(results, machine{CPUs: 2, LoadAvg: "0.24 0.05 0.02", Steal: 2.4, StealOK: true}, suiteConfig{rounds: 3}, "test")
 	for _, want := range []string{
 		"the load average was low at the start (0.24 0.05 0.02)",
 		"the host took 2.4% of this machine's CPU time during the run (steal)",
@@ -542,7 +542,7 @@ func TestNoiseNote(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, doc)
 		}
 	}
-	doc = buildReport(nil, machine{CPUs: 2, LoadAvg: "2.80 1.00 0.50", Steal: -1}, suiteConfig{rounds: 3}, "test")
+	doc = buildReport(nil, machine{CPUs: 2, LoadAvg: "2.80 1.00 0.50"}, suiteConfig{rounds: 3}, "test")
 	if !strings.Contains(doc, "**busy with other work** at the start (load average 2.80 1.00 0.50)") || strings.Contains(doc, "steal") || strings.Contains(doc, "bare handler cost") {
 		t.Errorf("report of a busy start without steal or bare runs:\n%s", doc)
 	}

@@ -26,9 +26,10 @@ type machine struct {
 	LoadAvg  string // at the start
 	Took     string
 	// Steal is the share of the VM's CPU time the host took during the
-	// run (/proc/stat's steal), in percent; negative if unknown.
-	Steal float64
-	cpu0  cpuStat // /proc/stat at the start
+	// run (/proc/stat's steal), in percent, if StealOK.
+	Steal   float64
+	StealOK bool
+	cpu0    cpuStat // /proc/stat at the start
 }
 
 // cpuStat is the machine's CPU time from /proc/stat's "cpu" line, in
@@ -70,22 +71,22 @@ func parseCPUStat(s string) cpuStat {
 }
 
 // stealShare is the share of the CPU time between a and b that the host
-// took, in percent, or -1 if either reading is missing.
-func stealShare(a, b cpuStat) float64 {
+// took, in percent; false if either reading is missing.
+func stealShare(a, b cpuStat) (float64, bool) {
 	if !a.ok || !b.ok || b.total <= a.total || b.steal < a.steal {
-		return -1
+		return 0, false
 	}
-	return 100 * float64(b.steal-a.steal) / float64(b.total-a.total)
+	return 100 * float64(b.steal-a.steal) / float64(b.total-a.total), true
 }
 
 // finish notes what the machine did during the run, once it has ended.
 func (m *machine) finish(took time.Duration) {
 	m.Took = took.Round(time.Second).String()
-	m.Steal = stealShare(m.cpu0, readCPUStat())
+	m.Steal, m.StealOK = stealShare(m.cpu0, readCPUStat())
 }
 
 func describeMachine(dir string) machine {
-	m := machine{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPUs: runtime.NumCPU(), Go: runtime.Version(), Steal: -1, cpu0: readCPUStat()}
+	m := machine{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), CPUs: runtime.NumCPU(), Go: runtime.Version(), cpu0: readCPUStat()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -530,7 +531,7 @@ func noiseNote(mc machine, bare *caseStats) string {
 	} else {
 		parts = append(parts, fmt.Sprintf("the machine was **busy with other work** at the start (load average %s), so absolute numbers are low", mc.LoadAvg))
 	}
-	if mc.Steal >= 0 {
+	if mc.StealOK {
 		parts = append(parts, fmt.Sprintf("the host took %.1f%% of this machine's CPU time during the run (steal)", mc.Steal))
 	}
 	if len(bare.cpu) > 0 {
