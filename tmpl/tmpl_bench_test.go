@@ -66,7 +66,8 @@ func BenchmarkTemplate_Execute(b *testing.B) {
 }
 
 // BenchmarkExpr_Eval evaluates a when expression over an event, with the
-// payload parse ("parse+eval", what ingest pays per event) and without it.
+// payload parse ("parse+eval+explain", what ingest pays per skipped job)
+// and without it, and its explanation alone.
 func BenchmarkExpr_Eval(b *testing.B) {
 	e, err := Compile(`event == "push" && payload.ref == "refs/heads/release"`)
 	if err != nil {
@@ -79,6 +80,15 @@ func BenchmarkExpr_Eval(b *testing.B) {
 		for b.Loop() {
 			if ok, err := e.Eval(d); ok || err != nil {
 				b.Fatalf("Eval = %v, %v; want false, nil", ok, err)
+			}
+		}
+	})
+	b.Run("explain", func(b *testing.B) {
+		d := benchData(body)
+		b.ReportAllocs()
+		for b.Loop() {
+			if e.Explain(d) == "" {
+				b.Fatal("no explanation")
 			}
 		}
 	})

@@ -254,7 +254,7 @@ func TestExpr(t *testing.T) {
 func TestExpr_ExplainValues(t *testing.T) {
 	long := strings.Repeat("a", 76) + "é and more words after it"
 	d := &Data{ContentType: "application/json",
-		Body:    []byte(`{"title":"` + long + `","a":1234567.5,"c":0.00001,"h":1e21,"n":42,"big":123456789012345678901234567890}`),
+		Body:    []byte(`{"title":"` + long + `","a":1234567.5,"c":0.00001,"h":1e21,"n":42,"big":123456789012345678901234567890,"ok":true,"o":{"x":1,"y":2}}`),
 		Headers: map[string]string{"x-long": strings.Repeat("a", 65) + "é and more"}, Query: map[string]string{}}
 	for _, tc := range []struct{ text, want string }{
 		{`payload.title == "x"`, `when is false: payload.title is "` + strings.Repeat("a", 76) + `..."`},
@@ -263,6 +263,8 @@ func TestExpr_ExplainValues(t *testing.T) {
 		{`payload.h < 1`, "when is false: payload.h is 1e+21"},
 		{`payload.n == 1`, "when is false: payload.n is 42"},
 		{`payload.big == 1`, "when is false: payload.big is 123456789012345678901234567890"},
+		{`payload.ok == false || len(payload.o) == 0`, "when is false: payload.ok is true, payload.o is an object with 2 keys"},
+		{`payload.ok == payload.missing`, "when is false: payload.ok is true, payload.missing is missing"},
 	} {
 		e, err := Compile(tc.text)
 		if err != nil {
