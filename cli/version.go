@@ -6,12 +6,20 @@ import (
 )
 
 func cmdVersion() *Command {
-	return &Command{
+	c := &Command{
 		Name:    "version",
 		Summary: "print the version, commit and Go version",
-		Run: func(ctx context.Context, env *Env, args []string) error {
-			fmt.Fprintln(env.Stdout, env.Version)
-			return nil
-		},
 	}
+	c.Run = func(ctx context.Context, env *Env, args []string) error {
+		fs := newFlags(env, c)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() != 0 {
+			return &UsageError{Msg: fmt.Sprintf("version takes no arguments (got %q)", fs.Arg(0))}
+		}
+		fmt.Fprintln(env.Stdout, env.Version)
+		return nil
+	}
+	return c
 }
