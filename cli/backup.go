@@ -23,17 +23,18 @@ func cmdBackup() *Command {
 	c.Run = func(ctx context.Context, env *Env, args []string) error {
 		fs := newFlags(env, c)
 		f := addAPIFlags(fs, env)
-		if err := parse(fs, args); err != nil {
+		pos, err := parseArgs(fs, args)
+		if err != nil {
 			return err
 		}
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return &UsageError{Msg: "usage: webhookd backup [-config FILE] [-admin ADDR] FILE"}
 		}
 		cfg, ac, err := f.dial()
 		if err != nil {
 			return err
 		}
-		return runBackup(ctx, env, cfg, ac, fs.Arg(0), *f.json)
+		return runBackup(ctx, env, cfg, ac, pos[0], *f.json)
 	}
 	return c
 }

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+)
+
+// offlineConfig writes a config whose database is a real store with one
+// event in it, and whose admin socket nothing listens on: no daemon runs.
+func offlineConfig(t *testing.T) (dir, cfg string) {
+	t.Helper()
+	dir = t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "webhookd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Ingest(context.Background(), &store.NewEvent{Hook: "site", Type: "push", Delivery: "d-1", Received: time.Now(), Body: []byte(`{"ref":"main"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg = filepath.Join(dir, "webhookd.toml")
+	text := "[store]\npath = \"webhookd.db\"\n[admin]\nlisten = \"unix:" + filepath.Join(dir, "admin.sock") + "\"\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfg
+}
+
+// Flags may follow FILE, as they may follow the arguments of every other
+// command (`webhookd backup copy.db -config /etc/webhookd/webhookd.toml`).
+func TestBackup_FlagsAfterFile(t *testing.T) {
+	dir, cfg := offlineConfig(t)
+	out := filepath.Join(dir, "copy.db")
+	stdout, stderr, err := runCmd(t, "backup", out, "-config", cfg, "-json")
+	if err != nil {
+		t.Fatalf("backup FILE -config CFG -json: %v\n%s", err, stderr)
+	}
+	var got BackupJSON
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || got.File != out || got.From != "file" {
+		t.Errorf("backup -json printed %q (%v)", stdout, err)
+	}
+	if err := store.CheckFile(out); err != nil {
+		t.Errorf("the copy: %v", err)
+	}
+}
