@@ -58,6 +58,10 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 		// and every event after that would go to a file with no name.
 		return fmt.Errorf("backup: %s is the database itself; write the copy to another file", out)
 	}
+	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+		// Found now, not by the rename after the whole copy.
+		return fmt.Errorf("backup: %s is a directory; name the copy's file, such as %s", out, filepath.Join(out, filepath.Base(cfg.StorePath)))
+	}
 	// A new file of its own (0600, never one that was there: another's,
 	// or a crashed backup's with another mode), renamed to out at the end.
 	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".partial-*")

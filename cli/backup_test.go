@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,30 @@ func TestBackup_FlagsAfterFile(t *testing.T) {
 	}
 	if err := store.CheckFile(out); err != nil {
 		t.Errorf("the copy: %v", err)
+	}
+}
+
+// A FILE that is a directory is refused before any copying, saying so and
+// what to give instead, and leaves nothing behind (it was a rename's
+// "file exists" after the whole copy).
+func TestBackup_IntoDirectory(t *testing.T) {
+	dir, cfg := offlineConfig(t)
+	sub := filepath.Join(dir, "backups")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{sub, sub + "/"} {
+		_, _, err := runCmd(t, "backup", "-config", cfg, arg)
+		if err == nil || !strings.Contains(err.Error(), "is a directory") {
+			t.Errorf("backup %s: %v; want it called a directory", arg, err)
+		}
+	}
+	for _, d := range []string{dir, sub} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), ".partial-") {
+				t.Errorf("left behind: %s", filepath.Join(d, e.Name()))
+			}
+		}
 	}
 }
