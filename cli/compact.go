@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/webhookd/webhookd/config"
@@ -32,6 +34,10 @@ func cmdCompact() *Command {
 		dst := cfg.StorePath
 		if *out != "" {
 			dst = *out
+			if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
+				// Found now, not by the rename after the whole rewrite.
+				return fmt.Errorf("compact: -o %s is a directory; name the copy's file, such as %s", dst, filepath.Join(dst, filepath.Base(cfg.StorePath)))
+			}
 		}
 		bar := newByteProgress(env.Stderr, "compacting "+cfg.StorePath)
 		start := time.Now()
