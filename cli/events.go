@@ -70,8 +70,8 @@ func eventsOffline(q url.Values, open func() (*store.Store, error)) (admin.Event
 	var list admin.EventListJSON
 	f := store.EventFilter{Hook: q.Get("hook"), State: store.State(q.Get("state")), Before: q.Get("before")}
 	f.Limit, _ = strconv.Atoi(q.Get("limit"))
-	if f.State != "" && !slices.Contains(admin.EventStates, f.State) {
-		return list, &UsageError{Msg: fmt.Sprintf("-state %q: want one of %v", f.State, admin.EventStates)}
+	if err := checkState(string(f.State)); err != nil {
+		return list, err
 	}
 	if f.Before != "" && !store.ValidID(f.Before) {
 		return list, &UsageError{Msg: fmt.Sprintf("-before %q is not an event id", f.Before)}
@@ -90,6 +90,15 @@ func eventsOffline(q url.Values, open func() (*store.Store, error)) (admin.Event
 		list.Events = append(list.Events, admin.EventSummary(v, nil))
 	}
 	return list, nil
+}
+
+// checkState is a UsageError unless s is "" or an event's state, as the
+// admin API takes it for -state.
+func checkState(s string) error {
+	if s != "" && !slices.Contains(admin.EventStates, store.State(s)) {
+		return &UsageError{Msg: fmt.Sprintf("-state %q: want one of %v", s, admin.EventStates)}
+	}
+	return nil
 }
 
 // nextCommand is the events command that shows the page after this one,

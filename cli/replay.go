@@ -42,6 +42,9 @@ func cmdReplay() *Command {
 		default:
 			return &UsageError{Msg: "usage: webhookd " + c.Name + " " + c.Args + "\n(an EVENT_ID, or bulk filters, not both)"}
 		}
+		if err := checkState(*state); err != nil {
+			return err // found here, daemon or not
+		}
 		_, cl, err := af.dial()
 		if err != nil {
 			return err
