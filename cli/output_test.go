@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/store"
 )
 
 // TestShow_EscapesControls: what a sender put in an event (its type,
@@ -62,5 +63,29 @@ func TestShow_BinaryBody(t *testing.T) {
 	printEvent(safeWriter{&out}, ev)
 	if s := out.String(); !strings.Contains(s, `body (not UTF-8 text)`+"\n  "+`PK\x03\x04\x9b2J é`) || strings.Contains(s, "\x9b") {
 		t.Errorf("show printed:\n%q", s)
+	}
+}
+
+// A one-line field of `show` that came from the sender (its type and
+// delivery id from the body, a job's key rendered from the payload) is
+// one line: a newline in it is escaped, so that it cannot print lines of
+// its own that pass for the event's ("state     succeeded").
+func TestShow_OneLineFields(t *testing.T) {
+	ev := &admin.EventJSON{
+		ID: "06H4WK95M0000000", Hook: "pay", Event: "invoice.paid\nstate     succeeded", Delivery: "evt_1\r\nhook      other",
+		State: "dead", Jobs: []admin.JobJSON{{Job: &store.Job{ID: "06H4WK95M0000001", Action: "notify", State: "dead", Key: "k\nnotify  succeeded"}}},
+	}
+	var out bytes.Buffer
+	printEvent(safeWriter{&out}, ev)
+	s := out.String()
+	for _, forged := range []string{"\nstate     succeeded", "\nhook      other", "\nnotify  succeeded"} {
+		if strings.Contains(s, forged) {
+			t.Errorf("a field printed a line of its own, %q:\n%s", forged, s)
+		}
+	}
+	for _, want := range []string{`type      invoice.paid\x0astate     succeeded`, `delivery  evt_1\x0d\x0ahook      other`, `key k\x0anotify  succeeded`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
 	}
 }

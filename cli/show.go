@@ -70,23 +70,25 @@ func showOffline(id string, open func() (*store.Store, error)) (*admin.EventJSON
 }
 
 // printEvent writes one event for a person: what arrived, then each job
-// with its verdict and runs, then the headers and the payload.
+// with its verdict and runs, then the headers and the payload. A field
+// of one line is one line: what the sender put in it is a cell, its
+// newlines escaped too.
 func printEvent(w io.Writer, ev *admin.EventJSON) {
 	fmt.Fprintf(w, "event     %s\n", ev.ID)
 	fmt.Fprintf(w, "hook      %s\n", ev.Hook)
 	if ev.Event != "" {
-		fmt.Fprintf(w, "type      %s\n", ev.Event)
+		fmt.Fprintf(w, "type      %s\n", cell(ev.Event))
 	}
 	if ev.Delivery != "" {
-		fmt.Fprintf(w, "delivery  %s\n", ev.Delivery)
+		fmt.Fprintf(w, "delivery  %s\n", cell(ev.Delivery))
 	}
 	fmt.Fprintf(w, "received  %s", stamp(ev.Received))
 	if ev.Remote != "" {
-		fmt.Fprintf(w, " from %s", ev.Remote)
+		fmt.Fprintf(w, " from %s", cell(ev.Remote))
 	}
 	fmt.Fprintf(w, " (%d bytes", ev.Size)
 	if ev.ContentType != "" {
-		fmt.Fprintf(w, ", %s", ev.ContentType)
+		fmt.Fprintf(w, ", %s", cell(ev.ContentType))
 	}
 	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "state     %s\n", ev.State)
@@ -98,7 +100,7 @@ func printEvent(w io.Writer, ev *admin.EventJSON) {
 	for _, j := range ev.Jobs {
 		fmt.Fprintf(w, "%s  %s  (job %s", j.Action, j.State, j.ID)
 		if j.Key != "" {
-			fmt.Fprintf(w, ", key %s", j.Key)
+			fmt.Fprintf(w, ", key %s", cell(j.Key))
 		}
 		fmt.Fprintln(w, ")")
 		fmt.Fprintf(w, "  %s\n", admin.Verdict(j))
@@ -133,11 +135,11 @@ func printEvent(w io.Writer, ev *admin.EventJSON) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(w, "  %s: %s\n", k, ev.Headers[k])
+			fmt.Fprintf(w, "  %s: %s\n", cell(k), cell(ev.Headers[k]))
 		}
 	}
 	if ev.Query != "" {
-		fmt.Fprintf(w, "\nquery  %s\n", ev.Query)
+		fmt.Fprintf(w, "\nquery  %s\n", cell(ev.Query))
 	}
 	switch {
 	case ev.Payload != nil:
