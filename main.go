@@ -154,7 +154,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	rl := config.NewReloader(*path)
 	cfg, warnings, err := rl.Load()
 	if err != nil {
-		return err
+		return cli.ConfigHint(err, *path)
 	}
 	log, level := newLogger(cfg.Log, stderr)
 	for _, w := range warnings {

@@ -51,7 +51,7 @@ func addAPIFlags(fs *flag.FlagSet, env *Env) *apiFlags {
 func (f *apiFlags) dial() (*config.Client, *adminClient, error) {
 	cfg, err := config.LoadClient(*f.config)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, ConfigHint(err, *f.config)
 	}
 	addr := cfg.AdminListen
 	if *f.admin != "" {

@@ -26,7 +26,7 @@ func cmdCheck() *Command {
 		}
 		cfg, warnings, err := config.Load(*path)
 		if err != nil {
-			return err
+			return ConfigHint(err, *path)
 		}
 		if err := cfg.CheckTLSPair(); err != nil {
 			return err

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-
 	"strings"
 )
 
@@ -111,7 +111,24 @@ func ConfigFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 	}
 	def := getenv("WEBHOOKD_CONFIG")
 	if def == "" {
-		def = "webhookd.toml"
+		def = DefaultConfig
 	}
 	return fs.String("config", def, "config `file`; without it, $WEBHOOKD_CONFIG, then ./webhookd.toml")
+}
+
+// DefaultConfig is the config file of a command given neither -config nor
+// $WEBHOOKD_CONFIG: webhookd.toml in the working directory.
+const DefaultConfig = "webhookd.toml"
+
+// ConfigHint is err, from loading the config file at path, with what to do
+// when path is the default and no such file is here: an operator's shell
+// is seldom in the directory of the service's file.
+func ConfigHint(err error, path string) error {
+	if err == nil || path != DefaultConfig {
+		return err
+	}
+	if _, serr := os.Stat(path); !errors.Is(serr, fs.ErrNotExist) {
+		return err
+	}
+	return fmt.Errorf("%w (no ./webhookd.toml here: name the config with -config FILE or $WEBHOOKD_CONFIG, such as -config /etc/webhookd/webhookd.toml)", err)
 }

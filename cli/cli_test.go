@@ -36,3 +36,17 @@ func TestVersion_Usage(t *testing.T) {
 		}
 	}
 }
+
+// With no -config and no $WEBHOOKD_CONFIG, a command looks for
+// ./webhookd.toml; when there is none (an operator in their home
+// directory, the service's file in /etc/webhookd), the error says how to
+// name the file, not only that ./webhookd.toml is missing.
+func TestConfig_MissingDefaultSaysWhatToDo(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, args := range [][]string{{"events"}, {"show", "06H4WK95M0000000"}, {"replay", "06H4WK95M0000000"}, {"backup", "copy.db"}, {"compact"}, {"check"}, {"send", "site", "{}"}} {
+		_, _, err := runCmd(t, args[0], args[1:]...)
+		if err == nil || !strings.Contains(err.Error(), "-config FILE") || !strings.Contains(err.Error(), "WEBHOOKD_CONFIG") {
+			t.Errorf("%s: %v; want it to say -config FILE or $WEBHOOKD_CONFIG", args, err)
+		}
+	}
+}

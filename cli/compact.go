@@ -29,7 +29,7 @@ func cmdCompact() *Command {
 		}
 		cfg, err := config.LoadClient(*path)
 		if err != nil {
-			return err
+			return ConfigHint(err, *path)
 		}
 		dst := cfg.StorePath
 		if *out != "" {

@@ -46,7 +46,7 @@ func cmdSend() *Command {
 		}
 		cfg, err := config.LoadClient(*path)
 		if err != nil {
-			return err
+			return ConfigHint(err, *path)
 		}
 		h := cfg.Hook(pos[0])
 		if h == nil {
