@@ -362,3 +362,26 @@ func sendServer(t *testing.T) (*store.Store, *listener.Listener, *httptest.Serve
 	t.Cleanup(ts.Close)
 	return st, lis, ts
 }
+
+// A secret (or admin token) from an env: variable that this shell lacks:
+// the error says to set it here. It said to restart webhookd, which is
+// the advice for the daemon's own environment and does nothing for a
+// command's.
+func TestSend_UnsetSecretSaysSetItHere(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "webhookd.toml")
+	os.WriteFile(path, []byte("[admin]\ntoken = \"env:WEBHOOKD_SEND_TEST_UNSET_TOKEN\"\n[[hook]]\nid = \"site\"\nprovider = \"github\"\nsecret = \"env:WEBHOOKD_SEND_TEST_UNSET\"\n"), 0o600)
+	os.Unsetenv("WEBHOOKD_SEND_TEST_UNSET")
+	os.Unsetenv("WEBHOOKD_SEND_TEST_UNSET_TOKEN")
+	_, _, err := runCmd(t, "send", "-config", path, "site", "{}")
+	if err == nil || strings.Contains(err.Error(), "restart") || !strings.Contains(err.Error(), "in this shell") {
+		t.Errorf("send, secret unset: %v; want it to say to set it in this shell", err)
+	}
+	cfg, err := config.LoadClient(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.AdminToken(); err == nil || strings.Contains(err.Error(), "restart") || !strings.Contains(err.Error(), "in this shell") {
+		t.Errorf("admin token unset: %v; want it to say to set it in this shell", err)
+	}
+}

@@ -175,7 +175,7 @@ func (c *Client) AdminToken() (*Secret, error) {
 	if c.adminToken == "" {
 		return nil, nil
 	}
-	s, err := readSecret(c.adminToken, c.dir)
+	s, err := readClientSecret(c.adminToken, c.dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: [admin] token: %w", c.File, err)
 	}
@@ -197,11 +197,22 @@ func (c *Client) Hook(id string) *ClientHook {
 func (h *ClientHook) Secrets() ([]*Secret, error) {
 	out := make([]*Secret, 0, len(h.secrets))
 	for _, ref := range h.secrets {
-		s, err := readSecret(ref, h.dir)
+		s, err := readClientSecret(ref, h.dir)
 		if err != nil {
 			return nil, fmt.Errorf("hook %q: secret: %w", h.ID, err)
 		}
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// readClientSecret is readSecret for a command run from a shell: a
+// variable not set is one to set there, not in the daemon.
+func readClientSecret(ref, dir string) (*Secret, error) {
+	s, err := readSecret(ref, dir)
+	var e *envNotSetError
+	if errors.As(err, &e) {
+		return nil, fmt.Errorf("environment variable %s is not set in this shell: set it to the daemon's value (from its systemd EnvironmentFile, say)", e.name)
+	}
+	return s, err
 }

@@ -44,6 +44,13 @@ func (s *Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalJSON keeps secrets out of JSON.
 func (s *Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
 
+// envNotSetError is an env: secret whose variable is not set.
+type envNotSetError struct{ name string }
+
+func (e *envNotSetError) Error() string {
+	return fmt.Sprintf("environment variable %s is not set (a running webhookd has the environment it started with: restart it to pass a new one)", e.name)
+}
+
 // readSecret resolves a secret reference. dir is the config file's
 // directory, for relative file: paths.
 func readSecret(ref, dir string) (*Secret, error) {
@@ -57,7 +64,7 @@ func readSecret(ref, dir string) (*Secret, error) {
 		if !ok || v == "" {
 			// A running webhookd reads the environment it was started
 			// with: a variable set since needs a restart.
-			return nil, fmt.Errorf("environment variable %s is not set (a running webhookd has the environment it started with: restart it to pass a new one)", name)
+			return nil, &envNotSetError{name: name}
 		}
 		return &Secret{source: ref, value: []byte(v)}, nil
 	case strings.HasPrefix(ref, "file:"):
