@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/webhookd/webhookd/config"
@@ -165,9 +166,13 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 	if err != nil {
 		// The error names the URL, with the token a token hook takes in
 		// its query: name it as the line above does.
+		hint := ""
+		if errors.Is(err, syscall.ECONNREFUSED) && d.url == "" {
+			hint = fmt.Sprintf(" (is webhookd running? nothing listens at the config's [server] listen, %s)", cfg.ServerListen)
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			return fmt.Errorf("send to hook %q: %s %s: %w", h.ID, ue.Op, redactURL(sg.URL), ue.Err)
+			return fmt.Errorf("send to hook %q: %s %s: %w%s", h.ID, ue.Op, redactURL(sg.URL), ue.Err, hint)
 		}
 		return fmt.Errorf("send to hook %q: %w", h.ID, err)
 	}

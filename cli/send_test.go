@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -383,5 +384,23 @@ func TestSend_UnsetSecretSaysSetItHere(t *testing.T) {
 	}
 	if _, err := cfg.AdminToken(); err == nil || strings.Contains(err.Error(), "restart") || !strings.Contains(err.Error(), "in this shell") {
 		t.Errorf("admin token unset: %v; want it to say to set it in this shell", err)
+	}
+}
+
+// A send that finds nothing listening at the config's own listener says
+// that webhookd is not running there, which is what to look at.
+func TestSend_RefusedSaysNotRunning(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	dir := t.TempDir()
+	path := filepath.Join(dir, "webhookd.toml")
+	os.WriteFile(path, fmt.Appendf(nil, "[server]\nlisten = %q\n[[hook]]\nid = \"site\"\nprovider = \"github\"\nsecret = \"s\"\n", addr), 0o600)
+	_, _, err = runCmd(t, "send", "-config", path, "site", "{}")
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "is webhookd running") {
+		t.Errorf("send to a closed listener: %v; want it to ask whether webhookd runs", err)
 	}
 }
