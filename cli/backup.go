@@ -76,7 +76,12 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 	if errors.Is(err, errNotRunning) {
 		from, source = "file", fmt.Sprintf("the file (%v)", err)
 		notRunning := err
-		if n, err = backupFromFile(cfg.StorePath, f); err != nil {
+		n, err = backupFromFile(ctx, cfg.StorePath, f, prog)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			// bbolt's copy keeps the error's text, not the error.
+			err = fmt.Errorf("interrupted, %s not written: %w", out, ctx.Err())
+		case err != nil:
 			// Both: a daemon that holds the file may answer elsewhere
 			// (an [admin] listen changed in the file, not yet restarted).
 			err = fmt.Errorf("%v (the config's [admin] listen; -admin ADDR names another); reading the file instead: %w", notRunning, err)
@@ -145,14 +150,28 @@ func backupFromDaemon(ctx context.Context, ac *adminClient, w io.Writer, prog *p
 }
 
 // backupFromFile copies the database file, opened read-only (which fails
-// if a daemon holds it).
-func backupFromFile(path string, w io.Writer) (int64, error) {
+// if a daemon holds it). Ctrl-C (ctx) stops the copy: it holds the file's
+// lock, which a daemon starting meanwhile waits for.
+func backupFromFile(ctx context.Context, path string, w io.Writer, prog *progress) (int64, error) {
 	st, err := store.Open(path, store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		return 0, err
 	}
 	defer st.Close()
-	return st.Backup(w)
+	return st.BackupStream(io.MultiWriter(ctxWriter{ctx, w}, prog), prog.setTotal)
+}
+
+// ctxWriter writes to w until ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(b)
 }
 
 // bytesHuman is n in B, KiB, MiB or GiB.

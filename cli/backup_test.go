@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,5 +76,29 @@ func TestBackup_IntoDirectory(t *testing.T) {
 				t.Errorf("left behind: %s", filepath.Join(d, e.Name()))
 			}
 		}
+	}
+}
+
+// Ctrl-C during a backup of the file (no daemon) stops the copy: nothing
+// is written to FILE, no partial file is left, and the error says why. (It
+// ran to the end and exited 0, holding the file's lock, which a daemon
+// starting meanwhile waits for, the whole time.)
+func TestBackup_OfflineInterrupted(t *testing.T) {
+	dir, cfg := offlineConfig(t)
+	if err := os.WriteFile(cfg, []byte("[store]\npath = \"webhookd.db\"\n[admin]\nlisten = \"off\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "copy.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as if Ctrl-C came before the first page was written
+	var o, e strings.Builder
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Getenv: func(string) string { return "" }}
+	err := Find("backup").Run(ctx, env, []string{"-config", cfg, out})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("backup with its context cancelled = %v (stdout %q); want context.Canceled", err, o.String())
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "copy.db*"))
+	if len(left) != 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }
