@@ -314,7 +314,11 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 	}
 	req := &Request{Header: r.Header, Body: body, URL: r.URL, Now: l.now()}
 	if err := hook.Provider.Verify(req); err != nil {
-		return refuse(http.StatusUnauthorized, Check(err), err.Error())
+		a := refuse(http.StatusUnauthorized, Check(err), err.Error())
+		if c, ok := hook.Provider.(Challenger); ok {
+			a.header = map[string]string{"WWW-Authenticate": c.Challenge()}
+		}
+		return a
 	}
 	if hs, ok := hook.Provider.(Handshaker); ok {
 		if ans, ok := hs.Handshake(req); ok {

@@ -113,6 +113,13 @@ type Acknowledger interface {
 	Acknowledge(r *Request) (a Answer, ok bool)
 }
 
+// Challenger is a provider whose sender authenticates with HTTP
+// credentials. A refusal asks for them (WWW-Authenticate, which RFC 9110
+// requires of every 401): some senders send credentials only when asked.
+type Challenger interface {
+	Challenge() string
+}
+
 // Redactor is a provider whose requests carry a secret itself (a token or a
 // password), which must be removed before the request is stored.
 type Redactor interface {

@@ -59,6 +59,10 @@ func (p *basic) Verify(r *Request) error {
 	return nil
 }
 
+// Challenge asks for Basic credentials: Twilio, given user:password@ in
+// its URL, sends them only in answer to this.
+func (p *basic) Challenge() string { return `Basic realm="webhookd", charset="UTF-8"` }
+
 func (p *basic) Event(r *Request) string    { return headerOr(r, p.eventHeader) }
 func (p *basic) Delivery(r *Request) string { return headerOr(r, p.deliveryHeader) }
 

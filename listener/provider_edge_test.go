@@ -257,3 +257,21 @@ func TestToken_PlusInQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestBasic_Challenge: a sender that sends its credentials only when asked
+// (Twilio, with user:password@ in the URL; clients that follow RFC 9110)
+// gets a 401 that asks for Basic credentials, and then delivers with them.
+func TestBasic_Challenge(t *testing.T) {
+	e := newEnv(t, edgeHook(t, "b", ProviderConfig{Name: "basic", Username: "hooks", Secrets: [][]byte{[]byte("pw")}}))
+	body := []byte("CallSid=CA1&From=%2B15005550006")
+	hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	first := e.post("POST", "/hooks/b", body, hdr)
+	challenge := first.header.Get("WWW-Authenticate")
+	if first.status != 401 || !strings.HasPrefix(challenge, "Basic ") || !strings.Contains(challenge, "realm=") {
+		t.Fatalf("no credentials = %d, WWW-Authenticate %q; want 401 with a Basic challenge (RFC 9110: a 401 must carry one; Twilio sends credentials only in answer to it)", first.status, challenge)
+	}
+	hdr["Authorization"] = "Basic " + base64.StdEncoding.EncodeToString([]byte("hooks:pw"))
+	if again := e.post("POST", "/hooks/b", body, hdr); again.status != 202 {
+		t.Fatalf("with the credentials the challenge asked for = %d %v; want 202", again.status, again.body)
+	}
+}
