@@ -200,8 +200,8 @@ func TestE2E_Providers(t *testing.T) {
 					t.Fatalf("signed discord interaction = %d %s; want 200 {\"type\":5}", r.Status, r.Raw)
 				}
 				r.Body["id"] = latestEvent(t, d, p.name)
-			} else if r.Status != 202 || r.Body["jobs"] != float64(1) {
-				t.Fatalf("signed %s delivery = %d %s; want 202 with 1 job", p.name, r.Status, r.Raw)
+			} else if want := acceptStatus(p.name); r.Status != want || r.Body["jobs"] != float64(1) {
+				t.Fatalf("signed %s delivery = %d %s; want %d with 1 job", p.name, r.Status, r.Raw, want)
 			}
 			ids[p.name] = fmt.Sprint(r.Body["id"])
 			_, ev := d.apiEvent(ids[p.name])
@@ -390,4 +390,13 @@ func latestEvent(t *testing.T, d *proc, hook string) string {
 		t.Fatalf("GET /api/events?hook=%s: %v %+v", hook, err, page)
 	}
 	return page.Events[0].ID
+}
+
+// acceptStatus is the answer to a stored delivery of provider name: 202,
+// but 200 for Zoom, which counts only 200 and 204 as delivered.
+func acceptStatus(name string) int {
+	if name == "zoom" {
+		return http.StatusOK
+	}
+	return http.StatusAccepted
 }

@@ -2,7 +2,11 @@ package listener
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
 )
 
 // TestDiscord_Acknowledge: a stored Discord delivery is answered as
@@ -28,5 +32,30 @@ func TestDiscord_Acknowledge(t *testing.T) {
 		if ok != tc.ok || a.Status != tc.status || string(a.Body) != tc.want {
 			t.Errorf("Acknowledge(%s) = %d %q %v; want %d %q %v", tc.body, a.Status, a.Body, ok, tc.status, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestZoom_StoredIs200: Zoom counts only 200 and 204 as delivered and
+// sends a delivery answered otherwise three more times, with no id to
+// tell the copies apart; a stored Zoom delivery is answered 200, with the
+// event's id, and stored once.
+func TestZoom_StoredIs200(t *testing.T) {
+	p := mustProvider(t, signConfig("zoom", "k1"))
+	e := newEnv(t, &Hook{ID: "z", Path: "/hooks/z", Provider: p, MaxBody: 1 << 20})
+	s := &Signing{Header: http.Header{}, URL: &url.URL{Path: "/hooks/z"}, Body: testBody("zoom"), Event: "meeting.started", Now: time.Now()}
+	if err := p.(Signer).Sign(s); err != nil {
+		t.Fatal(err)
+	}
+	hdr := map[string]string{}
+	for k := range s.Header {
+		hdr[k] = s.Header.Get(k)
+	}
+	r := e.post(http.MethodPost, "/hooks/z", s.Body, hdr)
+	if r.status != http.StatusOK || r.body["id"] == nil || r.body["jobs"] != 1.0 {
+		t.Fatalf("a stored Zoom delivery = %d %v; want 200 with its id and 1 job", r.status, r.body)
+	}
+	evs, _, err := e.st.ListEvents(store.EventFilter{Hook: "z"})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events stored = %d, %v; want 1", len(evs), err)
 	}
 }

@@ -436,7 +436,11 @@ func (l *Listener) persist(r *http.Request, hook *Hook, req *Request, event stri
 		a = jsonAnswer(http.StatusOK, map[string]any{"id": res.ID, "duplicate": true})
 		a.dupOf = res.ID
 	} else {
-		a = jsonAnswer(http.StatusAccepted, map[string]any{"id": res.ID, "jobs": res.Jobs})
+		status := http.StatusAccepted
+		if ac, ok := hook.Provider.(Accepter); ok {
+			status = ac.AcceptStatus()
+		}
+		a = jsonAnswer(status, map[string]any{"id": res.ID, "jobs": res.Jobs})
 		a.event = res.ID
 	}
 	// A sender that needs a particular answer to a delivery gets it, now

@@ -113,6 +113,13 @@ type Acknowledger interface {
 	Acknowledge(r *Request) (a Answer, ok bool)
 }
 
+// Accepter is a provider whose sender counts only some success codes as
+// delivered: a stored delivery is answered with AcceptStatus, and the
+// usual body, instead of 202.
+type Accepter interface {
+	AcceptStatus() int
+}
+
 // Challenger is a provider whose sender authenticates with HTTP
 // credentials. A refusal asks for them (WWW-Authenticate, which RFC 9110
 // requires of every 401): some senders send credentials only when asked.

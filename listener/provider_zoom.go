@@ -44,6 +44,13 @@ func (p *zoom) Event(r *Request) string {
 	return string(b.Event)
 }
 
+// AcceptStatus is 200: Zoom asks for 200 or 204 and sends a delivery
+// answered otherwise three more times, which, with no delivery id to tell
+// them apart, would be stored and run as four events.
+//
+// https://devsupport.zoom.us/hc/en-us/articles/360059893812-Webhook-delays
+func (p *zoom) AcceptStatus() int { return http.StatusOK }
+
 // Delivery is "": Zoom gives a delivery no id of its own.
 func (p *zoom) Delivery(*Request) string { return "" }
 
