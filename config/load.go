@@ -21,6 +21,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/webhookd/webhookd/internal/redact"
+	"github.com/webhookd/webhookd/internal/stdwh"
 
 	"github.com/webhookd/webhookd/tmpl"
 )
@@ -638,6 +639,8 @@ func (l *loader) action(t *table, hookName string) *Action {
 		if ref == "" {
 			l.d.errf(st.path, "%s: sign needs a secret", name)
 		} else if sec, err := l.secret(ref); err != nil {
+			l.d.errf(st.key("secret"), "%s: sign secret: %v", name, err)
+		} else if _, err := stdwh.Key(sec.Value()); err != nil {
 			l.d.errf(st.key("secret"), "%s: sign secret: %v", name, err)
 		} else {
 			a.Sign.Secret = sec

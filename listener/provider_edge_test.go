@@ -143,7 +143,7 @@ func TestGitLab_SignedDeliveryID(t *testing.T) {
 		"Idempotency-Key":     id,
 		"Webhook-Id":          id,
 		"Webhook-Timestamp":   strconv.FormatInt(ts, 10),
-		"Webhook-Signature":   "v1," + stdwh.Signature(stdwh.Key([]byte(secret)), id, ts, body),
+		"Webhook-Signature":   "v1," + stdwh.Signature(mustKey(t, secret), id, ts, body),
 	}
 	first := e.post("POST", "/hooks/gl", body, hdr)
 	if first.status != 202 {
@@ -178,7 +178,7 @@ func TestGitLab_TokenFallback(t *testing.T) {
 		"Idempotency-Key":     id,
 		"Webhook-Id":          id,
 		"Webhook-Timestamp":   strconv.FormatInt(ts, 10),
-		"Webhook-Signature":   "v1," + stdwh.Signature(stdwh.Key([]byte(signingSecret)), id, ts, body),
+		"Webhook-Signature":   "v1," + stdwh.Signature(mustKey(t, signingSecret), id, ts, body),
 	}
 	unsigned := func(token string) map[string]string {
 		return map[string]string{"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token, "X-Gitlab-Event-UUID": token + "-1"}
@@ -273,5 +273,32 @@ func TestBasic_Challenge(t *testing.T) {
 	hdr["Authorization"] = "Basic " + base64.StdEncoding.EncodeToString([]byte("hooks:pw"))
 	if again := e.post("POST", "/hooks/b", body, hdr); again.status != 202 {
 		t.Fatalf("with the credentials the challenge asked for = %d %v; want 202", again.status, again.body)
+	}
+}
+
+// mustKey is stdwh.Key of a secret the test knows is good.
+func mustKey(t *testing.T, secret string) []byte {
+	t.Helper()
+	k, err := stdwh.Key([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// A "whsec_" secret that is not base64 after its prefix (cut short in the
+// copy) is refused when the hook is made, saying so without showing it;
+// it was used as it was, and every delivery failed its signature check.
+func TestStandardAndGitLab_BadWhsec(t *testing.T) {
+	const bad = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS" // a character short
+	for _, name := range []string{"standard", "gitlab"} {
+		p, err := NewProvider(ProviderConfig{Name: name, Secrets: [][]byte{[]byte(bad)}})
+		if err == nil {
+			t.Errorf("%s with a secret cut short = %T, nil; want an error", name, p)
+			continue
+		}
+		if !strings.Contains(err.Error(), "whsec_") || strings.Contains(err.Error(), bad[6:]) {
+			t.Errorf("%s: error %q; want it to name the whsec_ form and not show the secret", name, err)
+		}
 	}
 }

@@ -30,8 +30,12 @@ func newGitLab(c ProviderConfig) (Provider, error) {
 		return nil, fmt.Errorf("gitlab needs a secret")
 	}
 	g := &gitlab{secrets: c.Secrets, tol: orDefault(c.Tolerance, 5*time.Minute)}
-	for _, s := range c.Secrets {
-		g.keys = append(g.keys, stdwh.Key(s))
+	for i, s := range c.Secrets {
+		k, err := stdwh.Key(s)
+		if err != nil {
+			return nil, fmt.Errorf("secret %d: signing token: %w", i+1, err)
+		}
+		g.keys = append(g.keys, k)
 		g.signing = g.signing || isSigningToken(s)
 	}
 	return g, nil

@@ -30,8 +30,12 @@ func newStandard(c ProviderConfig) (Provider, error) {
 		return nil, fmt.Errorf("standard needs a secret")
 	}
 	p := &standard{tol: orDefault(c.Tolerance, 5*time.Minute)}
-	for _, s := range c.Secrets {
-		p.keys = append(p.keys, stdwh.Key(s))
+	for i, s := range c.Secrets {
+		k, err := stdwh.Key(s)
+		if err != nil {
+			return nil, fmt.Errorf("secret %d: %w", i+1, err)
+		}
+		p.keys = append(p.keys, k)
 	}
 	return p, nil
 }

@@ -88,7 +88,8 @@ func Action(h *config.Hook, a *config.Action) *actions.Action {
 		out.Headers = append(out.Headers, actions.EnvVar{Name: hd.Name, Value: hd.Value})
 	}
 	if a.Sign != nil && a.Sign.Secret != nil {
-		out.SignKey = stdwh.Key(a.Sign.Secret.Value())
+		// config.Load refuses a secret that Key cannot take.
+		out.SignKey, _ = stdwh.Key(a.Sign.Secret.Value())
 	}
 	return out
 }
