@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -61,6 +62,7 @@ type providerSpec struct {
 	noSecret bool     // it must not have one
 	params   []string // provider keys it accepts
 	required []string // of those, the ones it needs
+	noEvent  bool     // its deliveries carry no event type
 }
 
 var providerSpecs = map[string]providerSpec{
@@ -74,12 +76,12 @@ var providerSpecs = map[string]providerSpec{
 	"standard":  {secret: true, params: []string{"tolerance"}},
 	"linear":    {secret: true, params: []string{"tolerance"}},
 	"paddle":    {secret: true, params: []string{"tolerance"}},
-	"twilio":    {secret: true, params: []string{"public_url"}, required: []string{"public_url"}},
+	"twilio":    {secret: true, params: []string{"public_url"}, required: []string{"public_url"}, noEvent: true},
 	"zoom":      {secret: true, params: []string{"tolerance"}},
 	"twitch":    {secret: true, params: []string{"tolerance"}},
 	"discord":   {noSecret: true, params: []string{"public_key", "tolerance"}, required: []string{"public_key"}},
-	"telegram":  {secret: true},
-	"sendgrid":  {noSecret: true, params: []string{"public_key", "tolerance"}, required: []string{"public_key"}},
+	"telegram":  {secret: true, noEvent: true},
+	"sendgrid":  {noSecret: true, params: []string{"public_key", "tolerance"}, required: []string{"public_key"}, noEvent: true},
 	"square":    {secret: true, params: []string{"public_url"}, required: []string{"public_url"}},
 	"hmac":      {secret: true, params: []string{"header", "algorithm", "encoding", "prefix", "event_header", "delivery_header"}, required: []string{"header"}},
 	"token":     {secret: true, params: []string{"header", "event_header", "delivery_header"}},
@@ -421,6 +423,16 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 		}
 	}
 	h.Events = t.strs("events")
+	if len(h.Events) > 0 && known {
+		// Every delivery's event type would be "", in no list: all
+		// answered 200 "ignored", none stored.
+		switch {
+		case spec.noEvent:
+			l.d.errf(t.key("events"), "%s: events: provider %s gives no event type, so every delivery would be ignored; remove events (choose with when instead)", name, h.Provider)
+		case slices.Contains(spec.params, "event_header") && !t.has("event_header"):
+			l.d.errf(t.key("events"), "%s: events: provider %s has an event type only from event_header; set it, or every delivery would be ignored", name, h.Provider)
+		}
+	}
 	h.AllowIPs = t.prefixes("allow_ips")
 	h.MaxBody = t.size("max_body", maxBody)
 	if h.MaxBody <= 0 {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -368,5 +369,40 @@ func TestParse_TokenNotAString(t *testing.T) {
 	var es Errors
 	if !errors.As(err, &es) || len(es) != 1 || !strings.Contains(es[0].Msg, "must be a string") {
 		t.Errorf("token = 123: %v; want one error, that it must be a string", err)
+	}
+}
+
+// TestParse_EventsWithoutEventType: events on a hook whose provider gives
+// no event type (telegram, twilio, sendgrid; hmac, token, basic and none
+// without event_header) would answer every delivery 200 "ignored" and
+// store none: an error at the events line, not a hook that drops all.
+func TestParse_EventsWithoutEventType(t *testing.T) {
+	bad := []struct{ name, src string }{
+		{"telegram", "provider = \"telegram\"\nsecret = \"x\"\nevents = [\"message\"]"},
+		{"twilio", "provider = \"twilio\"\nsecret = \"x\"\npublic_url = \"https://h.example/hooks/h\"\nevents = [\"sms\"]"},
+		{"token without event_header", "provider = \"token\"\nsecret = \"x\"\nevents = [\"push\"]"},
+		{"none without event_header", "provider = \"none\"\nevents = [\"push\"]"},
+		{"hmac without event_header", "provider = \"hmac\"\nsecret = \"x\"\nheader = \"X-Sig\"\nevents = [\"push\"]"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			src := hook(tc.src)
+			_, _, err := Parse("c.toml", []byte(src))
+			line := strings.Count(src[:strings.Index(src, "events")], "\n") + 1
+			want := fmt.Sprintf(`c.toml:%d: hook "h": events:`, line)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Parse = %v; want an error containing %q", err, want)
+			}
+		})
+	}
+	good := []string{
+		"provider = \"token\"\nsecret = \"x\"\nevent_header = \"X-Event\"\nevents = [\"push\"]",
+		"provider = \"telegram\"\nsecret = \"x\"\nevents = []",
+		"provider = \"github\"\nsecret = \"x\"\nevents = [\"push\"]",
+	}
+	for _, src := range good {
+		if _, _, err := Parse("c.toml", []byte(hook(src))); err != nil {
+			t.Errorf("Parse(%q) = %v; want no error", src, err)
+		}
 	}
 }
