@@ -240,7 +240,9 @@ func (s *scanner) value(path string) {
 		}
 	case '[':
 		s.i++
-		for {
+		// Each element is path.N, as the decoder names the elements of
+		// an array of inline tables (hook = [{ … }, { … }]).
+		for n := 0; ; {
 			s.skipBlank()
 			if s.eof() {
 				return
@@ -253,8 +255,11 @@ func (s *scanner) value(path string) {
 				s.i++
 				continue
 			}
+			elem := path + "." + strconv.Itoa(n)
+			n++
+			s.p.lines[elem] = s.line
 			before := s.i
-			s.value(path)
+			s.value(elem)
 			if s.i == before {
 				s.advance()
 			}

@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 func TestScanPositions(t *testing.T) {
 	src := `# comment
@@ -68,4 +71,29 @@ func FuzzScanPositions(f *testing.F) {
 		p := scanPositions(src) // must not panic or hang
 		_ = p.line("a.b")
 	})
+}
+
+// TestParse_InlineArrayOfTablesLines: hooks and actions written as arrays
+// of inline tables report each error at its element's line, not at the
+// line where the array begins.
+func TestParse_InlineArrayOfTablesLines(t *testing.T) {
+	src := `hook = [
+  { id = "a", provider = "none" },
+  { id = "b", provider = "none", bogus = 1 },
+  { id = "c", provider = "none", action = [
+    { name = "x", run = ["x"] },
+    { name = "y", run = ["y"], timeout = "soon" },
+  ] },
+]
+`
+	_, _, err := Parse("c.toml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 2 {
+		t.Fatalf("Parse = %v; want 2 errors", err)
+	}
+	for i, line := range []int{3, 6} {
+		if es[i].Line != line {
+			t.Errorf("error %d at line %d; want %d (%v)", i, es[i].Line, line, es[i])
+		}
+	}
 }
