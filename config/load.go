@@ -391,10 +391,15 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 	if t.has("secret") && t.has("secrets") {
 		l.d.errf(t.key("secrets"), "%s: use secret or secrets, not both", name)
 	}
-	if s := t.str("secret", ""); s != "" || t.has("secret") {
+	// A secret that is not a string is reported by str or strs, once:
+	// not also as empty or missing.
+	typeErrs := len(l.d.errs)
+	s := t.str("secret", "")
+	if _, ok := t.m["secret"].(string); ok {
 		refs = append(refs, s)
 	}
 	refs = append(refs, t.strs("secrets")...)
+	badType := len(l.d.errs) > typeErrs
 	for i, ref := range refs {
 		sec, err := l.secret(ref)
 		if err != nil {
@@ -409,7 +414,7 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 	}
 	if known {
 		switch {
-		case spec.secret && len(refs) == 0:
+		case spec.secret && len(refs) == 0 && !badType:
 			l.d.errf(t.path, "%s: provider %s needs a secret (secret = \"env:NAME\", \"file:PATH\" or the value)", name, h.Provider)
 		case spec.noSecret && len(refs) > 0:
 			what := "verifies nothing"
@@ -648,7 +653,9 @@ func (l *loader) action(t *table, hookName string) *Action {
 			l.d.errf(st.key("scheme"), "%s: sign scheme %q: want standard", name, a.Sign.Scheme)
 		}
 		ref := st.str("secret", "")
-		if ref == "" {
+		if _, isStr := st.m["secret"].(string); st.has("secret") && !isStr {
+			// Not a string: str said so.
+		} else if ref == "" {
 			l.d.errf(st.path, "%s: sign needs a secret", name)
 		} else if sec, err := l.secret(ref); err != nil {
 			l.d.errf(st.key("secret"), "%s: sign secret: %v", name, err)

@@ -406,3 +406,21 @@ func TestParse_EventsWithoutEventType(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_SecretWrongType: a secret that is not a string is one error,
+// saying so, not also a claim that the secret is empty or missing.
+func TestParse_SecretWrongType(t *testing.T) {
+	for _, tc := range []struct{ name, src, want string }{
+		{"hook secret", hook("provider = \"github\"\nsecret = 12345"), `c.toml:4: secret must be a string, not an integer`},
+		{"hook secrets", hook("provider = \"github\"\nsecrets = [12345]"), `c.toml:4: secrets[0] must be a string, not an integer`},
+		{"sign secret", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nurl = \"https://x.example\"\nsign = { secret = 12345 }"), `c.toml:7: secret must be a string, not an integer`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Parse("c.toml", []byte(tc.src))
+			var es Errors
+			if !errors.As(err, &es) || len(es) != 1 || es[0].Error() != tc.want {
+				t.Errorf("Parse = %v; want the one error %q", err, tc.want)
+			}
+		})
+	}
+}
