@@ -424,3 +424,14 @@ func TestParse_SecretWrongType(t *testing.T) {
 		})
 	}
 }
+
+// TestParse_EnvSecretEmpty: a variable that is set but empty is reported
+// as empty, not as unset (which sends the user looking for a missing one).
+func TestParse_EnvSecretEmpty(t *testing.T) {
+	t.Setenv("WEBHOOKD_TEST_EMPTY_SECRET", "")
+	_, _, err := Parse("c.toml", []byte(hook("provider = \"github\"\nsecret = \"env:WEBHOOKD_TEST_EMPTY_SECRET\"")))
+	want := `c.toml:4: hook "h": secret 1: environment variable WEBHOOKD_TEST_EMPTY_SECRET is empty`
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse = %v; want %q", err, want)
+	}
+}

@@ -61,7 +61,10 @@ func readSecret(ref, dir string) (*Secret, error) {
 			return nil, fmt.Errorf("env: needs a variable name")
 		}
 		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
+		if ok && v == "" {
+			return nil, fmt.Errorf("environment variable %s is empty", name)
+		}
+		if !ok {
 			// A running webhookd reads the environment it was started
 			// with: a variable set since needs a restart.
 			return nil, &envNotSetError{name: name}
