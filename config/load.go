@@ -195,6 +195,7 @@ func (l *loader) config(t *table) *Config {
 	cfg.Store = l.store(t.sub("store", "[store]"))
 	cfg.Admin = l.admin(t.sub("admin", "[admin]"))
 	cfg.Log = l.log(t.sub("log", "[log]"))
+	l.sharedPorts(cfg)
 	hooks := t.tables("hook", "[[hook]]")
 	ids := map[string]int{}
 	paths := map[string]string{}
@@ -335,6 +336,45 @@ func (l *loader) admin(t *table) Admin {
 	}
 	t.done()
 	return a
+}
+
+// sharedPorts reports listeners that cannot both be bound: serve would
+// stop at the second with "address already in use".
+func (l *loader) sharedPorts(cfg *Config) {
+	type bound struct{ path, name, addr string }
+	list := []bound{{"server.listen", "server listen", cfg.Server.Listen}}
+	if cfg.Server.ACMEHTTP != "" {
+		list = append(list, bound{"server.acme_http", "acme_http", cfg.Server.ACMEHTTP})
+	}
+	if a := cfg.Admin.Listen; a != "off" && !strings.HasPrefix(a, "unix:") {
+		list = append(list, bound{"admin.listen", "admin listen", a})
+	}
+	for i, b := range list {
+		for _, a := range list[:i] {
+			if sameSocket(a.addr, b.addr) {
+				l.d.errf(b.path, "%s %q and %s %q use the same port: only one of them can listen there", b.name, b.addr, a.name, a.addr)
+			}
+		}
+	}
+}
+
+// sameSocket reports whether listening on a and b (host:port) would
+// collide: the same port, other than 0, on the same host, or one of them
+// on every address ("", 0.0.0.0 and :: are all of them: Go listens on
+// both IPv4 and IPv6 there).
+func sameSocket(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return false // reported already
+	}
+	na, err1 := net.LookupPort("tcp", pa)
+	nb, err2 := net.LookupPort("tcp", pb)
+	if err1 != nil || err2 != nil || na == 0 || na != nb {
+		return false
+	}
+	every := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return every(ha) || every(hb) || strings.EqualFold(ha, hb)
 }
 
 // IsLoopback reports whether host (a name or an address, no port) is this

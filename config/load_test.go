@@ -435,3 +435,37 @@ func TestParse_EnvSecretEmpty(t *testing.T) {
 		t.Errorf("Parse = %v; want %q", err, want)
 	}
 }
+
+// TestParse_ListenersShareAPort: listeners that cannot both be bound
+// (the same port, on the same address or one of them on all of them)
+// are a config error, as serve would fail to start on them; check
+// passes only a file serve starts on.
+func TestParse_ListenersShareAPort(t *testing.T) {
+	bad := []struct{ name, src, want string }{
+		{"admin on the server's address", "[server]\nlisten = \"127.0.0.1:9000\"\n[admin]\nlisten = \"127.0.0.1:9000\"", `c.toml:4: admin listen "127.0.0.1:9000" and server listen "127.0.0.1:9000" use the same port`},
+		{"admin under the server's wildcard", "[server]\nlisten = \":9001\"", `admin listen "127.0.0.1:9001" and server listen ":9001" use the same port`},
+		{"server under the admin's wildcard", "[server]\nlisten = \"127.0.0.1:8000\"\n[admin]\nlisten = \"0.0.0.0:8000\"\ntoken = \"t\"", `c.toml:4: admin listen "0.0.0.0:8000" and server listen "127.0.0.1:8000" use the same port`},
+		{"acme_http on the server's port", "[server]\nlisten = \":443\"\nacme_domains = [\"a.example\"]\nacme_http = \"[::]:443\"", `c.toml:4: acme_http "[::]:443" and server listen ":443" use the same port`},
+		{"service name", "[server]\nlisten = \":http\"\nacme_domains = [\"a.example\"]\nacme_http = \":80\"", `acme_http ":80" and server listen ":http" use the same port`},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Parse("c.toml", []byte(tc.src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Parse = %v; want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	good := []string{
+		"[server]\nlisten = \"127.0.0.1:9000\"\n[admin]\nlisten = \"127.0.0.2:9000\"",
+		"[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"",
+		"[server]\nlisten = \":9001\"\n[admin]\nlisten = \"unix:/run/w.sock\"",
+		"[server]\nlisten = \":9001\"\n[admin]\nlisten = \"off\"",
+		"[server]\nlisten = \":443\"\nacme_domains = [\"a.example\"]\nacme_http = \":80\"",
+	}
+	for _, src := range good {
+		if _, _, err := Parse("c.toml", []byte(src)); err != nil {
+			t.Errorf("Parse(%q) = %v; want no error", src, err)
+		}
+	}
+}
