@@ -295,6 +295,9 @@ func (l *loader) store(t *table) Store {
 	}
 	if s.Path == "" {
 		l.d.errf(t.key("path"), "path must not be empty")
+	} else if fi, err := os.Stat(s.Path); err == nil && fi.IsDir() {
+		// serve could not open it.
+		l.d.errf(t.key("path"), "store path %s is a directory: name the database file in it, such as %s", s.Path, filepath.Join(s.Path, DefaultStorePath))
 	}
 	t.done()
 	return s

@@ -469,3 +469,21 @@ func TestParse_ListenersShareAPort(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_StorePathIsADirectory: a store path naming a directory (the
+// database's directory rather than its file) is a config error with its
+// line, which check reports, rather than a start that fails on it.
+func TestParse_StorePathIsADirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Parse(filepath.Join(dir, "c.toml"), []byte("[store]\n\npath = \"data\""))
+	want := filepath.Join(dir, "c.toml") + `:3: store path ` + filepath.Join(dir, "data") + ` is a directory`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse = %v; want an error containing %q", err, want)
+	}
+	if _, _, err := Parse(filepath.Join(dir, "c.toml"), []byte("[store]\npath = \"data/w.db\"")); err != nil {
+		t.Errorf("a file in it: %v", err)
+	}
+}
