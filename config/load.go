@@ -520,6 +520,8 @@ func (l *loader) params(t *table, name, provider string, spec providerSpec, know
 	for _, p := range spec.required {
 		if !t.has(p) {
 			l.d.errf(t.path, "%s: provider %s needs %s", name, provider, p)
+		} else if v, ok := t.m[p].(string); ok && strings.TrimSpace(v) == "" {
+			l.d.errf(t.key(p), "%s: provider %s needs %s, and it is empty", name, provider, p)
 		}
 	}
 	p := Params{

@@ -487,3 +487,22 @@ func TestParse_StorePathIsADirectory(t *testing.T) {
 		t.Errorf("a file in it: %v", err)
 	}
 }
+
+// TestParse_RequiredParamEmpty: a required provider key written empty is
+// an error at its line from Parse, with the file's other errors, not one
+// found only later at the [[hook]] line when the provider is built.
+func TestParse_RequiredParamEmpty(t *testing.T) {
+	for _, tc := range []struct{ name, src, want string }{
+		{"hmac header", hook("provider = \"hmac\"\nsecret = \"x\"\nheader = \"\""), `c.toml:5: hook "h": provider hmac needs header`},
+		{"twilio public_url", hook("provider = \"twilio\"\nsecret = \"x\"\npublic_url = \"\""), `c.toml:5: hook "h": provider twilio needs public_url`},
+		{"basic username", hook("provider = \"basic\"\nsecret = \"x\"\nusername = \"\""), `c.toml:5: hook "h": provider basic needs username`},
+		{"discord public_key", hook("provider = \"discord\"\npublic_key = \"\""), `c.toml:4: hook "h": provider discord needs public_key`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Parse("c.toml", []byte(tc.src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse = %v; want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
