@@ -156,6 +156,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return cli.ConfigHint(err, *path)
 	}
+	// As check does: a pair that does not match is FILE:LINE: message.
+	if err := cfg.CheckTLSPair(); err != nil {
+		return err
+	}
 	log, level := newLogger(cfg.Log, stderr)
 	for _, w := range warnings {
 		log.Warn(w)
