@@ -506,3 +506,28 @@ func TestParse_RequiredParamEmpty(t *testing.T) {
 		})
 	}
 }
+
+// TestSecrets_TrailingNewline: a trailing newline is no part of a secret,
+// from a file (echo s3cret > file) or a variable (a Kubernetes secret made
+// from such a file, passed as an environment variable), so that both
+// verify what the sender signs with.
+func TestSecrets_TrailingNewline(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "s"), []byte("from-file\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WEBHOOKD_TEST_NL_SECRET", "from-env\n")
+	cfg, _, err := Parse(filepath.Join(dir, "c.toml"), []byte(hook("provider = \"github\"\nsecrets = [\"file:s\", \"env:WEBHOOKD_TEST_NL_SECRET\"]")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"from-file", "from-env"} {
+		if got := string(cfg.Hooks[0].Secrets[i].Value()); got != want {
+			t.Errorf("secret %d = %q; want %q", i+1, got, want)
+		}
+	}
+	t.Setenv("WEBHOOKD_TEST_NL_SECRET", "\n")
+	if _, _, err := Parse(filepath.Join(dir, "c.toml"), []byte(hook("provider = \"github\"\nsecret = \"env:WEBHOOKD_TEST_NL_SECRET\""))); err == nil || !strings.Contains(err.Error(), "is empty") {
+		t.Errorf("a variable holding only a newline: %v; want it reported empty", err)
+	}
+}

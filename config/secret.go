@@ -61,6 +61,9 @@ func readSecret(ref, dir string) (*Secret, error) {
 			return nil, fmt.Errorf("env: needs a variable name")
 		}
 		v, ok := os.LookupEnv(name)
+		// As for a file: a variable filled from one (a Kubernetes
+		// secret made with --from-file) keeps its newline.
+		v = strings.TrimRight(v, "\r\n")
 		if ok && v == "" {
 			return nil, fmt.Errorf("environment variable %s is empty", name)
 		}
