@@ -1,8 +1,11 @@
 package listener
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +60,47 @@ func TestZoom_StoredIs200(t *testing.T) {
 	evs, _, err := e.st.ListEvents(store.EventFilter{Hook: "z"})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("events stored = %d, %v; want 1", len(evs), err)
+	}
+}
+
+// TestSlack_Acknowledge: a stored slash command or interaction (a form) is
+// answered with an empty 200, which Slack takes as received without
+// showing the user anything (a 202 with webhookd's JSON was neither); an
+// Events API callback keeps the usual answer.
+func TestSlack_Acknowledge(t *testing.T) {
+	p := mustProvider(t, signConfig("slack", "k1"))
+	e := newEnv(t, &Hook{ID: "s", Path: "/hooks/s", Provider: p, MaxBody: 1 << 20})
+	post := func(ctype string, body []byte) (int, string) {
+		s := &Signing{Header: http.Header{}, URL: &url.URL{Path: "/hooks/s"}, Body: body, Now: time.Now()}
+		if err := p.(Signer).Sign(s); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/hooks/s", bytes.NewReader(s.Body))
+		for k := range s.Header {
+			req.Header.Set(k, s.Header.Get(k))
+		}
+		req.Header.Set("Content-Type", ctype)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	cmd := []byte("token=x&team_id=T1&command=%2Fdeploy&text=main&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=1.2.3")
+	if st, body := post("application/x-www-form-urlencoded", cmd); st != http.StatusOK || body != "" {
+		t.Errorf("slash command = %d %q; want 200 and no body", st, body)
+	}
+	action := []byte("payload=" + url.QueryEscape(`{"type":"block_actions","actions":[{"action_id":"deploy"}]}`))
+	if st, body := post("application/x-www-form-urlencoded; charset=utf-8", action); st != http.StatusOK || body != "" {
+		t.Errorf("interaction = %d %q; want 200 and no body", st, body)
+	}
+	if st, body := post("application/json", []byte(`{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}`)); st != http.StatusAccepted || !strings.Contains(body, `"id"`) {
+		t.Errorf("Events API callback = %d %q; want 202 with the event's id", st, body)
+	}
+	evs, _, err := e.st.ListEvents(store.EventFilter{Hook: "s"})
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("events stored = %d, %v; want 3", len(evs), err)
 	}
 }

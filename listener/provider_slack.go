@@ -121,6 +121,21 @@ func (p *slack) Handshake(r *Request) (Answer, bool) {
 	return Answer{Status: http.StatusOK, ContentType: "application/json", Body: out}, true
 }
 
+// Acknowledge answers a stored slash command or interaction (a form, not
+// an Events API callback, which takes any 2xx) with an empty 200: Slack
+// shows a body it gets as a message to the user, and counts only 200 as
+// received, showing the user an error otherwise. What the action has to
+// say goes to the payload's response_url.
+//
+// https://docs.slack.dev/interactivity/implementing-slash-commands#responding_to_commands
+func (p *slack) Acknowledge(r *Request) (Answer, bool) {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return Answer{}, false
+	}
+	return Answer{Status: http.StatusOK}, true
+}
+
 // Sign sends an Events API callback: the event type goes in event.type
 // when the body has an event, else in type; the delivery in event_id.
 func (p *slack) Sign(s *Signing) error {
