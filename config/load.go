@@ -738,6 +738,11 @@ func (l *loader) action(t *table, hookName string) *Action {
 	a.Coalesce = t.bool("coalesce", false)
 	a.Retries = t.int("retries", defRetries, 0, 1000)
 	a.Backoff = t.duration("backoff", DefaultBackoff)
+	if a.Backoff <= 0 {
+		// It was taken as a second; a retry at once would spin on a
+		// script that fails at once.
+		l.d.errf(t.key("backoff"), "%s: backoff must be more than 0 (such as \"1s\"; retries = 0 runs an action once)", name)
+	}
 	t.done()
 	return a
 }
