@@ -123,6 +123,8 @@ func TestParse_Errors(t *testing.T) {
 		{"neither run nor url", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\""), `c.toml:4: hook "h" action "a" needs run (a command) or url`},
 		{"both run and url", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nurl = \"http://x\""), `c.toml:7: hook "h" action "a": set run (a command) or url`},
 		{"duplicate action", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\n[[hook.action]]\nname = \"a\"\nrun = [\"y\"]"), `c.toml:8: hook "h": duplicate action name "a"`},
+		{"path with dot-dot", "[[hook]]\nid = \"h\"\npath = \"/hooks/../x\"\nprovider = \"none\"", `c.toml:3: hook "h": path "/hooks/../x" has //, . or .. segments, which clients and proxies rewrite; write it as "/x"`},
+		{"path with double slash", "[[hook]]\nid = \"h\"\npath = \"/hooks//x\"\nprovider = \"none\"", `c.toml:3: hook "h": path "/hooks//x" has //`},
 		{"backoff zero", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nbackoff = \"0s\""), `c.toml:7: hook "h" action "a": backoff must be more than 0`},
 		{"concurrency range", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nconcurrency = 0"), `c.toml:7: concurrency must be from 1 to 1000`},
 		{"http key on exec", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nmethod = \"PUT\""), `c.toml:7: hook "h" action "a": method is for HTTP actions`},
