@@ -77,7 +77,7 @@ func deadRunDirs(parent string) ([]*runDir, error) {
 			continue
 		}
 		path := filepath.Join(parent, e.Name())
-		f, err := os.Open(filepath.Join(path, runDirLock))
+		f, err := openLock(path)
 		if err != nil {
 			continue
 		}
@@ -88,6 +88,32 @@ func deadRunDirs(parent string) ([]*runDir, error) {
 		dead = append(dead, &runDir{path: path, lock: f})
 	}
 	return dead, nil
+}
+
+// openLock opens the lock file of run directory path, if path is a
+// directory of this user's with a regular file as its lock. The parents
+// (/tmp, /dev/shm) are shared with every local user, who can name a
+// directory as a run directory: another user's is never taken for a dead
+// daemon's (its payload files would claim cut-off runs), and a lock file
+// that is a FIFO or a symlink is not opened (opening a FIFO waits for a
+// writer, and held up every dispatch).
+func openLock(path string) (*os.File, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("%s: not a directory of this user's", path)
+	}
+	f, err := os.OpenFile(filepath.Join(path, runDirLock), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: lock is not a regular file", path)
+	}
+	return f, nil
 }
 
 // lostStarts returns the runs whose payload files are in dirs: the runs a

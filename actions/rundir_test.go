@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -417,4 +418,96 @@ exit 0
 		t.Errorf("J is %s after %d attempts; want its retry run and succeeded", j.State, j.Attempts)
 	}
 	h.waitState(evK, store.Succeeded)
+}
+
+// TestScheduler_ForeignRunDirs: the temp directories (/tmp, /dev/shm) are
+// shared with every local user, who can make directories there named as
+// run directories. A start must neither wait on what one holds (a FIFO as
+// its lock file blocked the clean-up before the first dispatch for as
+// long as nobody wrote to it: no job ever ran), nor take another user's
+// directory for a dead daemon's (recording cut-off runs for the jobs its
+// file names claim, or removing it).
+func TestScheduler_ForeignRunDirs(t *testing.T) {
+	dir := t.TempDir()
+	parent := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(parent, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(parent, 0o777|os.ModeSticky)
+	a := execAction("h", "a", "/bin/true")
+	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig([]*Action{a})
+	d := &tmpl.Data{Hook: "h", Event: "push", ContentType: "application/json", Body: []byte(`{}`), Headers: map[string]string{}, Query: map[string]string{}}
+	res, err := st.Ingest(context.Background(), &store.NewEvent{Hook: "h", Type: "push", ContentType: "application/json", Body: []byte(`{}`), Jobs: cfg.Plan("h", d)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := st.GetEvent(res.ID, false)
+
+	// A lock file that is a FIFO.
+	fifoDir := filepath.Join(parent, runDirPrefix+"fifo")
+	if err := os.Mkdir(fifoDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(fifoDir, runDirLock), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	planted := []string{fifoDir}
+	// Another user's directory, claiming a run of the job.
+	if os.Geteuid() == 0 {
+		other := filepath.Join(parent, runDirPrefix+"other")
+		if err := os.Mkdir(other, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{runDirLock, payloadPrefix + ev.JobIDs[0] + "-1.x"} {
+			if err := os.WriteFile(filepath.Join(other, f), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range []string{other, filepath.Join(other, runDirLock), filepath.Join(other, payloadPrefix+ev.JobIDs[0]+"-1.x"), fifoDir, filepath.Join(fifoDir, runDirLock)} {
+			if err := os.Lchown(p, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}
+		planted = append(planted, other)
+	} else {
+		t.Log("not root: another user's directory is not tried")
+	}
+
+	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: parent}, cfg)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A blocked open is let go by a writer.
+		if w, err := os.OpenFile(filepath.Join(fifoDir, runDirLock), os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		s.Close()
+		st.Close()
+	})
+	deadline := time.Now().Add(4 * time.Second)
+	var j *store.Job
+	for {
+		js, err := st.Jobs(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j = js[0]
+		if j.State == store.Succeeded || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if j.State != store.Succeeded || j.Attempts != 1 {
+		t.Errorf("job is %s after %d attempts; want succeeded at its first (the planted directories stalled the start or claimed a run)", j.State, j.Attempts)
+	}
+	for _, p := range planted {
+		if !exists(t, p) {
+			t.Errorf("the start removed %s, which is not its own", p)
+		}
+	}
 }
