@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"math/big"
@@ -121,6 +122,12 @@ func (n Decimal) Format(f fmt.State, verb rune) {
 	switch verb {
 	case 'e', 'E', 'f', 'F', 'g', 'G':
 		if x, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven); err == nil {
+			if e := x.MantExp(nil); e > maxDecimalExp || e < -maxDecimalExp {
+				// Written out, 1e100000000 is a hundred million digits,
+				// which math/big takes minutes to forever to make: as sent.
+				io.WriteString(f, string(n))
+				return
+			}
 			x.Format(f, verb)
 			return
 		}
@@ -132,6 +139,11 @@ func (n Decimal) Format(f fmt.State, verb rune) {
 	}
 	fmt.Fprintf(f, fmt.FormatString(f, verb), string(n))
 }
+
+// maxDecimalExp bounds the binary exponent of a Decimal that printf's
+// float verbs format as a number (about 10^±9864, far past any amount);
+// beyond it, the Decimal prints as the sender wrote it.
+const maxDecimalExp = 1 << 15
 
 // MarshalJSON writes the number as the sender wrote it.
 func (n Decimal) MarshalJSON() ([]byte, error) { return []byte(n), nil }

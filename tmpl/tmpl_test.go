@@ -583,3 +583,34 @@ func TestIndentFits(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplate_HugeExponent: a number of a few bytes with an enormous
+// exponent (1e100000000) is a Decimal; printf's float verbs over it made
+// math/big write out every digit, which took minutes to forever and as
+// much memory, in a render no timeout covers, holding its action's slot.
+// Past what any real amount needs, the number prints as the sender wrote
+// it.
+func TestTemplate_HugeExponent(t *testing.T) {
+	tests := []struct{ text, body, want string }{
+		{`{{ printf "%.2f" .payload.n }}`, `{"n":1e100000000}`, "1e100000000"},
+		{`{{ printf "%e" .payload.n }}`, `{"n":-1E+100000000}`, "-1E+100000000"},
+		{`{{ printf "%g" .payload.n }}`, `{"n":1e-100000000}`, "0"}, // a float64, as 5e-400
+		{`{{ printf "%.1f" .payload.n }}`, `{"n":5e-400}`, "0.0"},
+		{`{{ printf "%.3e" .payload.n }}`, `{"n":1.5e400}`, "1.500e+400"},
+	}
+	for _, tc := range tests {
+		done := make(chan string, 1)
+		go func() {
+			got, err := MustParse("t", tc.text).Execute(&Data{ContentType: "application/json", Body: []byte(tc.body)})
+			done <- fmt.Sprintf("%q, %v", got, err)
+		}()
+		select {
+		case got := <-done:
+			if want := fmt.Sprintf("%q, <nil>", tc.want); got != want {
+				t.Errorf("%s over %s = %s; want %s", tc.text, tc.body, got, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s over %s still renders after 2s", tc.text, tc.body)
+		}
+	}
+}
