@@ -265,6 +265,15 @@ func (s *Server) cancel(r *http.Request, id string) (*store.Job, error) {
 		return nil, err
 	}
 	j, err := s.opts.Scheduler.Cancel(r.Context(), id)
+	if err == nil && (j.State == store.Pending || j.State == store.Failed) {
+		// Its run ended by itself as the cancel came (the command had
+		// exited, its record was being written) and put it back in its
+		// queue, a retry due: take it out of there.
+		j, err = s.opts.Scheduler.Cancel(r.Context(), id)
+	}
+	if err == nil && j.State.Finished() && j.State != store.Cancelled {
+		return nil, fmt.Errorf("cancel job %s (%s): it finished before the cancel took effect: %w", id, j.State, store.ErrState)
+	}
 	if errors.Is(err, store.ErrState) {
 		return nil, err // it says "cancel job ID (state): ..." already
 	} else if err != nil {
