@@ -70,6 +70,16 @@ func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	f.Limit = bulkPage
 	action := q.Get("action")
+	// The events stored now: one that arrives meanwhile has its jobs
+	// queued already, and is neither counted nor replayed.
+	end, err := s.opts.Store.EventsEnd()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if f.Before == "" || end < f.Before {
+		f.Before = end
+	}
 
 	// Count first, so the client can show how far along it is.
 	total := 0

@@ -68,3 +68,28 @@ func (s *Store) ScanEvents(f EventFilter, after string) (out []*EventView, next 
 	})
 	return out, next, err
 }
+
+// EventsEnd returns an id above every event stored now. As
+// EventFilter.Before it bounds a walk to the events already stored: ids
+// are given out in the commit loop, in order, so every event stored later
+// has a greater id.
+func (s *Store) EventsEnd() (string, error) {
+	end := encodeID(0, 0) // no events: nothing is below it
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bEvents)
+		if b == nil {
+			return nil
+		}
+		k, _ := b.Cursor().Last()
+		ms, seq, ok := decodeID(string(k))
+		if !ok {
+			return nil
+		}
+		if seq++; seq > 0xFFFFFFFF {
+			ms, seq = ms+1, 0
+		}
+		end = encodeID(ms, seq)
+		return nil
+	})
+	return end, err
+}
