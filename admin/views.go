@@ -3,8 +3,8 @@ package admin
 import (
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -77,7 +77,9 @@ func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, e
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			out.Headers[k] = http.Header(ev.Header).Get(k)
+			// Every line of a header that came as several, combined
+			// as HTTP combines them.
+			out.Headers[k] = strings.Join(ev.Header[k], ", ")
 		}
 		valid := utf8.Valid(ev.Body)
 		if p := tmpl.ParsePayload(ev.ContentType, ev.Body); valid && p != nil && tmpl.IndentFits(p, 1, 2*len(ev.Body)+32<<10) {
