@@ -964,6 +964,18 @@ var ErrNoActions = errors.New("no such action in the config")
 // Replay queues an event's actions again, as the config defines them now
 // (when and key are evaluated again). With action set, only that one.
 func (s *Scheduler) Replay(ctx context.Context, eventID, action string) ([]*store.Job, error) {
+	jobs, err := s.ReplayPlan(eventID, action)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.st.AddJobs(ctx, eventID, jobs)
+	s.wake()
+	return out, err
+}
+
+// ReplayPlan returns the jobs Replay would add, writing nothing (a dry
+// run): those its when skips have Skip set.
+func (s *Scheduler) ReplayPlan(eventID, action string) ([]store.NewJob, error) {
 	ev, err := s.st.GetEvent(eventID, true)
 	if err != nil {
 		return nil, err
@@ -985,7 +997,5 @@ func (s *Scheduler) Replay(ctx context.Context, eventID, action string) ([]*stor
 		}
 		return nil, fmt.Errorf("hook %s has no actions: %w", ev.Hook, ErrNoActions)
 	}
-	out, err := s.st.AddJobs(ctx, eventID, jobs)
-	s.wake()
-	return out, err
+	return jobs, nil
 }

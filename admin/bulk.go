@@ -14,7 +14,8 @@ import (
 // order they arrived), reading the store a page at a time. Its answer is
 // a stream of JSON lines (application/x-ndjson), so a client can show
 // progress: first {"total": N}, the events that match; then one
-// {"event": {...}} per event, replayed (or only listed, with dry_run);
+// {"event": {...}} per event, replayed (with dry_run, nothing is written:
+// the line says what its replay would do);
 // last {"done": {...}}. A stream without its done line was cut off.
 
 // BulkLine is one line of a bulk replay's answer.
@@ -33,8 +34,9 @@ type BulkEvent struct {
 	Type     string      `json:"event,omitempty"`
 	Received time.Time   `json:"received"`
 	State    store.State `json:"state"`
-	// Jobs is how many jobs the replay queued to run (0 in a dry run):
-	// actions whose when is now false are recorded as skipped, not counted.
+	// Jobs is how many jobs the replay queued to run (in a dry run, would
+	// queue): actions whose when is now false are recorded as skipped, not
+	// counted. Error says why the event was not (would not be) replayed.
 	Jobs  int    `json:"jobs"`
 	Error string `json:"error,omitempty"`
 }
@@ -118,7 +120,19 @@ func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 			}
 			be := &BulkEvent{ID: v.ID, Hook: v.Hook, Type: v.Type, Received: v.Received, State: v.State}
 			done.Matched++
-			if !dry {
+			if dry {
+				jobs, err := s.opts.Scheduler.ReplayPlan(v.ID, action)
+				if err != nil {
+					be.Error = err.Error()
+					done.Failed++
+				}
+				for _, j := range jobs {
+					if j.Skip == "" && j.Fail == "" {
+						be.Jobs++ // would be queued to run
+					}
+				}
+				done.Jobs += be.Jobs
+			} else {
 				jobs, err := s.opts.Scheduler.Replay(r.Context(), v.ID, action)
 				if err != nil {
 					be.Error = err.Error()

@@ -55,3 +55,38 @@ func TestAPI_BulkReplayIgnoresNewArrivals(t *testing.T) {
 		e.waitState(id, store.Succeeded, store.Succeeded)
 	}
 }
+
+// A dry run says what the replay would do: each event's jobs that would
+// be queued to run, and the error of one that could not be replayed. It
+// listed every event with 0 jobs and no error, so a dry run of an action
+// the config does not have (a typo) promised a replay that then failed
+// for every event.
+func TestAPI_BulkReplayDryRunSaysWhatWouldHappen(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "exit 1"), exec("site", "dev", `payload.ref == "dev"`, "true"))
+	ids := []string{e.ingest("site", "push", `{"ref":"dev"}`), e.ingest("site", "push", `{"ref":"main"}`)}
+	e.waitState(ids[0], store.Dead, store.Succeeded)
+	e.waitState(ids[1], store.Dead, store.Skipped)
+
+	req := httptest.NewRequest("POST", "/api/replay?hook=site&dry_run=true", nil)
+	req.Host = "127.0.0.1"
+	w := httptest.NewRecorder()
+	e.srv.ServeHTTP(w, req)
+	_, evs, done := readBulk(t, w.Body.String())
+	if len(evs) != 2 || evs[0].Jobs != 2 || evs[1].Jobs != 1 || done == nil || done.Jobs != 3 || done.Failed != 0 || done.Replayed != 0 {
+		t.Errorf("dry run: events %+v, done %+v; want 2 and 1 jobs that would run, 3 in all, none replayed", evs, done)
+	}
+
+	req = httptest.NewRequest("POST", "/api/replay?hook=site&action=deplyo&dry_run=true", nil)
+	req.Host = "127.0.0.1"
+	w = httptest.NewRecorder()
+	e.srv.ServeHTTP(w, req)
+	_, evs, done = readBulk(t, w.Body.String())
+	if len(evs) != 2 || evs[0].Error == "" || done == nil || done.Failed != 2 || done.Jobs != 0 {
+		t.Errorf("dry run of an action the config does not have: events %+v, done %+v; want each event's error, 2 failed", evs, done)
+	}
+	for _, id := range ids {
+		if n := len(e.event(id).Jobs); n != 2 {
+			t.Errorf("event %s has %d jobs after dry runs; want 2", id, n)
+		}
+	}
+}
