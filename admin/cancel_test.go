@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,5 +62,29 @@ func TestAPI_CancelRacingFinish(t *testing.T) {
 				t.Errorf("job after the cancel: %s (%s); want %s", got.State, got.Reason, tc.want)
 			}
 		})
+	}
+}
+
+// A cancel that comes as its job starts — read queued, and started before
+// the cancel was written — was answered 409 "(running)": the job ran on
+// while the person was told it could not be cancelled. A job that is
+// running is cancelled as one that runs.
+func TestAPI_CancelRacingStart(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "sleep 5"))
+	ctx := context.Background()
+	for i := range 20 {
+		if err := e.sched.SetPaused(ctx, "site", "deploy", true); err != nil {
+			t.Fatal(err)
+		}
+		id := e.ingest("site", "push", `{}`)
+		job := e.event(id).Jobs[0]
+		// Resumed, the job starts at once: the cancel races its start.
+		if err := e.sched.SetPaused(ctx, "site", "deploy", false); err != nil {
+			t.Fatal(err)
+		}
+		var j JobJSON
+		if code, body := e.call("POST", "/api/jobs/"+job.ID+"/cancel", "", &j); code != 200 || j.State != store.Cancelled {
+			t.Fatalf("try %d: cancel as the job starts = %d %s; want 200, cancelled", i, code, body)
+		}
 	}
 }
