@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,18 @@ var EventStates = []store.State{store.Pending, store.Running, store.Succeeded, s
 
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// onlyParams refuses a query parameter other than known: on a request
+// that writes, a misspelt filter that was ignored would widen what it does
+// (sate=dead on a bulk replay replayed every event of the hook).
+func onlyParams(q url.Values, known ...string) error {
+	for k := range q {
+		if !slices.Contains(known, k) {
+			return badRequest("unknown parameter %q: want %s", k, strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 // parseEventFilter reads hook, state, limit, before, since and until.
@@ -139,6 +152,10 @@ type ReplayJSON struct {
 
 // POST /api/events/{id}/replay?action=
 func (s *Server) apiReplay(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r.URL.Query(), "action"); err != nil {
+		writeError(w, err)
+		return
+	}
 	out, err := s.replay(r, r.PathValue("id"), r.URL.Query().Get("action"))
 	if err != nil {
 		writeError(w, err)

@@ -56,7 +56,11 @@ const bulkPage = 200
 // POST /api/replay?hook=&state=&since=&until=&action=&dry_run=
 func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := parseEventFilter(q, s.now())
+	err := onlyParams(q, "hook", "state", "since", "until", "before", "action", "dry_run")
+	var f store.EventFilter
+	if err == nil {
+		f, err = parseEventFilter(q, s.now())
+	}
 	if err == nil && f.Hook == "" && f.State == "" && f.Since == "" && f.Before == "" {
 		err = badRequest("a bulk replay needs a filter: hook, state, since or until")
 	}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/webhookd/webhookd/store"
@@ -88,5 +89,28 @@ func TestAPI_BulkReplayDryRunSaysWhatWouldHappen(t *testing.T) {
 		if n := len(e.event(id).Jobs); n != 2 {
 			t.Errorf("event %s has %d jobs after dry runs; want 2", id, n)
 		}
+	}
+}
+
+// A replay takes the parameters it knows, and refuses another: a
+// misspelt filter (sate=dead) was ignored, and the replay took every
+// event of the hook, the dead and the succeeded alike; a misspelt
+// actoin= replayed every action of the event.
+func TestAPI_ReplayRefusesUnknownParameters(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "true"), exec("site", "tell", "", "true"))
+	id := e.ingest("site", "push", `{}`)
+	e.waitState(id, store.Succeeded, store.Succeeded)
+	for _, path := range []string{
+		"/api/replay?hook=site&sate=dead",
+		"/api/replay?hook=site&state=dead&dryrun=true",
+		"/api/events/" + id + "/replay?actoin=deploy",
+	} {
+		code, body := e.call("POST", path, "", nil)
+		if code != 400 || !strings.Contains(body, `"error"`) {
+			t.Errorf("POST %s = %d %s; want 400", path, code, body)
+		}
+	}
+	if n := len(e.event(id).Jobs); n != 2 {
+		t.Errorf("the event has %d jobs; want its 2, none replayed", n)
 	}
 }
