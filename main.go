@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -165,7 +166,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn(w)
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o750); err != nil {
-		return fmt.Errorf("store directory: %w", err)
+		return storeHint(fmt.Errorf("store directory: %w", err))
 	}
 	// The lock of a daemon that was just killed can outlive it by a few
 	// milliseconds (the kernel releases it after the process is reaped),
@@ -173,7 +174,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// daemon that really holds the file is still reported.
 	st, err := store.Open(cfg.Store.Path, store.Options{Logger: log.With("part", "store"), MinFree: cfg.Store.MinFree, Timeout: time.Second})
 	if err != nil {
-		return err
+		return storeHint(err)
 	}
 	defer st.Close()
 
@@ -337,6 +338,17 @@ loop:
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// storeHint adds to an error opening the database, when it is one of
+// permission or a read-only file system, what to change: the systemd
+// unit's user may write only its state directory, and a relative
+// store.path lands beside the config, which is read-only there.
+func storeHint(err error) error {
+	if !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS) {
+		return err
+	}
+	return fmt.Errorf("%w ([store] path must be a file, in a directory, that the user webhookd runs as can write: /var/lib/webhookd/webhookd.db under the systemd unit, or in the container's volume)", err)
 }
 
 // daemon holds what reloads change.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"runtime"
@@ -175,6 +176,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another process holds it (is webhookd already running?)", path)
+		}
+		// bbolt's own error names the file already.
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == path {
+			err = pe.Err
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
