@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,5 +49,43 @@ func TestE2E_StoreNotWritableSaysWhatToDo(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the message does not say %q:\n%s", want, msg)
 		}
+	}
+}
+
+// TestE2E_MonitoringSeesRefusedDeliveries: while the store refuses new
+// events (the disk below min_free), a monitor sees it without a delivery
+// having to fail first: /healthz answers 503, and /api/status says why.
+// Both say so again once deliveries are accepted.
+func TestE2E_MonitoringSeesRefusedDeliveries(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "[server]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"w.db\"\nmin_free = \"%MIN%\"\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+	// More free space than any disk has: every delivery is refused.
+	writeConfig(t, dir, strings.ReplaceAll(cfg, "%MIN%", "1000000000GiB"))
+	d := startDaemon(t, dir)
+	if code := admGet(t, d, "", "/healthz", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz with the disk below min_free = %d; want 503", code)
+	}
+	var st struct {
+		Refusing string `json:"refusing"`
+	}
+	admGet(t, d, "", "/api/status", &st)
+	if !strings.Contains(st.Refusing, "min_free") {
+		t.Errorf("/api/status refusing = %q with the disk below min_free; want why", st.Refusing)
+	}
+	res := admDo(t, d, "GET", "/", "", nil)
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(page), "New deliveries are refused") {
+		t.Errorf("the dashboard does not say that deliveries are refused:\n%s", page)
+	}
+	writeConfig(t, dir, strings.ReplaceAll(cfg, "%MIN%", "1MiB"))
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 5*time.Second, "/healthz 200 after the reload", func() bool {
+		return admGet(t, d, "", "/healthz", nil) == http.StatusOK
+	})
+	st.Refusing = ""
+	admGet(t, d, "", "/api/status", &st)
+	if st.Refusing != "" {
+		t.Errorf("/api/status refusing = %q with room on the disk; want none", st.Refusing)
 	}
 }

@@ -348,7 +348,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.errorPage(w, r, err)
 }
 
+// healthz is 503 while deliveries are refused (see Store.Refusing): a
+// monitor or a load balancer should not count on this daemon then. Why is
+// in /api/status, behind the token.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Store.Refusing() != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "refusing deliveries"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 

@@ -420,6 +420,10 @@ type StatusJSON struct {
 	// OldestQueuedAgeSeconds is how long the queued job that has waited
 	// longest has waited (0 if none).
 	OldestQueuedAgeSeconds int64 `json:"oldest_queued_age_seconds"`
+	// Refusing says why new deliveries are answered 503 now (the disk
+	// below min_free, the database file replaced); "" while they are
+	// accepted.
+	Refusing string `json:"refusing,omitempty"`
 }
 
 // GET /api/status
@@ -441,6 +445,9 @@ func (s *Server) status() (*StatusJSON, error) {
 	out := &StatusJSON{
 		Status: status, Jobs: st.Jobs, Running: len(s.opts.Scheduler.Running()), Paused: s.opts.Scheduler.Paused(),
 		Events: st.Events, DatabaseBytes: st.FileSize, OldestQueued: st.OldestQueue,
+	}
+	if err := s.opts.Store.Refusing(); err != nil {
+		out.Refusing = err.Error()
 	}
 	now := s.now()
 	if !status.Started.IsZero() {

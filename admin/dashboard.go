@@ -79,6 +79,8 @@ type page struct {
 	LoggedIn bool
 	// ConfigError is a failed reload's error, shown on every page.
 	ConfigError string
+	// Refusing says why new deliveries are refused, shown on every page.
+	Refusing string
 	// Flash says what the last action did.
 	Flash string
 	// Path is the page's own path and query, where its forms return.
@@ -108,6 +110,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	p.LoggedIn = s.opts.Token != nil && session != ""
 	p.ConfigError = s.opts.Status().ConfigError
+	if err := s.opts.Store.Refusing(); err != nil {
+		p.Refusing = err.Error()
+	}
 	p.Flash = flashes[r.URL.Query().Get("done")]
 	p.Path = r.URL.RequestURI()
 	var buf bytes.Buffer

@@ -152,6 +152,17 @@ func (s *Store) SetMinFree(n int64) {
 	}
 }
 
+// Refusing returns why Ingest refuses new events now (ErrLowDisk, with
+// the numbers, or ErrFileGone), or nil. Like Ingest, it looks at the disk
+// again when its last look is more than a second old, so a monitor sees
+// the state without a delivery having to be refused first.
+func (s *Store) Refusing() error {
+	if s.disk == nil {
+		return nil
+	}
+	return s.disk.check(0)
+}
+
 // LiveSize returns the bytes the database's pages in use take: the file's
 // high-water mark less its free pages (and the pages freed but still seen
 // by a reader). Deleting events lowers it at once; the file itself keeps
