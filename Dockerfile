@@ -14,7 +14,9 @@
 # leaves behind: webhookd waits only for its own children, and as PID 1
 # the orphans would stay zombies, one more with every such run.
 # --stop-timeout gives running actions their shutdown_timeout (30 s by
-# default) before Docker's SIGKILL (10 s by default).
+# default) and the 10 s they then have to clean up after a SIGTERM,
+# before Docker's SIGKILL (10 s by default): keep it 15 s above
+# shutdown_timeout.
 # Its admin API listens on loopback inside the container by default; use
 # `docker exec webhookd /webhookd events` and the other commands there.
 
