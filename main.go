@@ -184,10 +184,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	metrics := admin.NewMetrics(st, nil)
 	sched := actions.New(actions.Options{Store: st, Logger: log.With("part", "actions"), OnRun: metrics.ObserveRun}, acfg)
-	if err := sched.Start(); err != nil {
-		return err
-	}
-	defer sched.Close()
 
 	tlsCfg, acme, acmeHTTP, err := publicTLS(cfg.Server, cfg.Store.Path, log.With("part", "tls"))
 	if err != nil {
@@ -220,6 +216,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
+	// Jobs start once every listener is bound: a start that fails for a
+	// port starts no queued deploy only to stop it at once (and again at
+	// each restart of a restart loop).
+	if err := sched.Start(); err != nil {
+		lis.Close()
+		if adm != nil {
+			adm.Shutdown(context.Background())
+		}
+		return err
+	}
+	defer sched.Close()
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
