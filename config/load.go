@@ -356,7 +356,13 @@ func (l *loader) sharedPorts(cfg *Config) {
 	for i, b := range list {
 		for _, a := range list[:i] {
 			if sameSocket(a.addr, b.addr) {
-				l.d.errf(b.path, "%s %q and %s %q use the same port: only one of them can listen there", b.name, b.addr, a.name, a.addr)
+				// At the line the user wrote: one of the two may be
+				// a default ([admin] listen), in the file nowhere.
+				at := b.path
+				if _, ok := l.d.pos.lines[at]; !ok {
+					at = a.path
+				}
+				l.d.errf(at, "%s %q and %s %q use the same port: only one of them can listen there", b.name, b.addr, a.name, a.addr)
 			}
 		}
 	}

@@ -534,3 +534,20 @@ func TestSecrets_TrailingNewline(t *testing.T) {
 		t.Errorf("a variable holding only a newline: %v; want it reported empty", err)
 	}
 }
+
+// TestParse_SharedPortDefaultAdmin: a listen on the default admin port
+// (the [admin] listen not written) is reported at the line the user
+// wrote, server's listen, not without a line.
+func TestParse_SharedPortDefaultAdmin(t *testing.T) {
+	for _, tc := range []struct{ name, src, want string }{
+		{"no [admin]", "[server]\nlisten = \":9001\"\n", `c.toml:2: admin listen "127.0.0.1:9001" and server listen ":9001" use the same port`},
+		{"[admin] without listen", "[server]\nlisten = \":9001\"\n[admin]\ntoken = \"t\"\n", `c.toml:2: admin listen "127.0.0.1:9001" and server listen ":9001" use the same port`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Parse("c.toml", []byte(tc.src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse = %v; want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
