@@ -428,7 +428,7 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 		// No %: requests are matched on their decoded path, so a path
 		// written encoded could never be reached as written.
 		l.d.errf(t.key("path"), "%s: path %q must start with / and hold no ?, #, %% or spaces", name, h.Path)
-	} else if clean := path.Clean(h.Path); clean != strings.TrimSuffix(h.Path, "/") && h.Path != "/" {
+	} else if clean := path.Clean(h.Path); h.Path != "/" && (clean != strings.TrimSuffix(h.Path, "/") || strings.Contains(h.Path, "//")) {
 		// Clients and proxies resolve . and .. and merge slashes before
 		// they send: such a path could never be reached as written.
 		l.d.errf(t.key("path"), "%s: path %q has //, . or .. segments, which clients and proxies rewrite; write it as %q", name, h.Path, clean)

@@ -125,6 +125,7 @@ func TestParse_Errors(t *testing.T) {
 		{"duplicate action", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\n[[hook.action]]\nname = \"a\"\nrun = [\"y\"]"), `c.toml:8: hook "h": duplicate action name "a"`},
 		{"path with dot-dot", "[[hook]]\nid = \"h\"\npath = \"/hooks/../x\"\nprovider = \"none\"", `c.toml:3: hook "h": path "/hooks/../x" has //, . or .. segments, which clients and proxies rewrite; write it as "/x"`},
 		{"path with double slash", "[[hook]]\nid = \"h\"\npath = \"/hooks//x\"\nprovider = \"none\"", `c.toml:3: hook "h": path "/hooks//x" has //`},
+		{"path of a double slash alone", "[[hook]]\nid = \"h\"\npath = \"//\"\nprovider = \"none\"", `c.toml:3: hook "h": path "//" has //`},
 		{"backoff zero", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nbackoff = \"0s\""), `c.toml:7: hook "h" action "a": backoff must be more than 0`},
 		{"concurrency range", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nconcurrency = 0"), `c.toml:7: concurrency must be from 1 to 1000`},
 		{"http key on exec", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nmethod = \"PUT\""), `c.toml:7: hook "h" action "a": method is for HTTP actions`},
@@ -549,5 +550,15 @@ func TestParse_SharedPortDefaultAdmin(t *testing.T) {
 				t.Errorf("Parse = %v; want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestParse_HookPathsThatStay: the path check refuses what clients
+// rewrite, not a path served as written: the root, a trailing slash.
+func TestParse_HookPathsThatStay(t *testing.T) {
+	for _, p := range []string{"/", "/github/", "/hooks/a.b", "/hooks/..x"} {
+		if _, _, err := Parse("c.toml", []byte("[[hook]]\nid = \"h\"\npath = \""+p+"\"\nprovider = \"none\"")); err != nil {
+			t.Errorf("path %q: %v; want no error", p, err)
+		}
 	}
 }
