@@ -121,16 +121,18 @@ type Decimal json.Number
 func (n Decimal) Format(f fmt.State, verb rune) {
 	switch verb {
 	case 'e', 'E', 'f', 'F', 'g', 'G':
-		if x, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven); err == nil {
-			if e := x.MantExp(nil); e > maxDecimalExp || e < -maxDecimalExp {
-				// Written out, 1e100000000 is a hundred million digits,
-				// which math/big takes minutes to forever to make: as sent.
-				io.WriteString(f, string(n))
+		x, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven)
+		if err == nil && !x.IsInf() && (x.Sign() != 0 || !nonzero(string(n))) {
+			if e := x.MantExp(nil); e <= maxDecimalExp && e >= -maxDecimalExp {
+				x.Format(f, verb)
 				return
 			}
-			x.Format(f, verb)
-			return
 		}
+		// Written out, 1e100000000 is a hundred million digits, which
+		// math/big takes minutes to forever to make; past its exponents
+		// (1e1000000000, 1e2147483647) it says Inf, 0 or nothing: as sent.
+		io.WriteString(f, string(n))
+		return
 	case 'd', 'x', 'X', 'o', 'O', 'b':
 		if x, ok := new(big.Int).SetString(string(n), 10); ok {
 			x.Format(f, verb)
@@ -138,6 +140,13 @@ func (n Decimal) Format(f fmt.State, verb rune) {
 		}
 	}
 	fmt.Fprintf(f, fmt.FormatString(f, verb), string(n))
+}
+
+// nonzero reports whether the number s has a digit other than 0 before
+// its exponent.
+func nonzero(s string) bool {
+	m, _, _ := strings.Cut(strings.ToLower(s), "e")
+	return strings.ContainsAny(m, "123456789")
 }
 
 // maxDecimalExp bounds the binary exponent of a Decimal that printf's

@@ -614,3 +614,23 @@ func TestTemplate_HugeExponent(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplate_ExponentPastBigFloat: an exponent past what math/big's
+// Float holds (1e1000000000, 1e2147483647) prints as sent, as the README
+// says of every number past 10^±9864: it printed "+Inf", a value the
+// sender never wrote, or printf's "%!f(string=1e)", its text cut to the
+// precision.
+func TestTemplate_ExponentPastBigFloat(t *testing.T) {
+	for _, tc := range []struct{ text, body, want string }{
+		{`{{ printf "%.2f" .payload.n }}`, `{"n":1e1000000000}`, "1e1000000000"},
+		{`{{ printf "%e" .payload.n }}`, `{"n":-1e1000000000}`, "-1e1000000000"},
+		{`{{ printf "%.2f" .payload.n }}`, `{"n":1e2147483647}`, "1e2147483647"},
+		{`{{ printf "%.2f" .payload.n }}`, `{"n":1e99999999999999999999}`, "1e99999999999999999999"},
+		{`{{ printf "%.2f" .payload.n }}`, `{"n":123456789012345678901234567890}`, "123456789012345678901234567890.00"},
+	} {
+		got, err := MustParse("t", tc.text).Execute(&Data{ContentType: "application/json", Body: []byte(tc.body)})
+		if err != nil || got != tc.want {
+			t.Errorf("%s over %s = %q, %v; want %q", tc.text, tc.body, got, err, tc.want)
+		}
+	}
+}
