@@ -488,7 +488,8 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 		switch {
 		case spec.noEvent:
 			l.d.errf(t.key("events"), "%s: events: provider %s gives no event type, so every delivery would be ignored; remove events (choose with when instead)", name, h.Provider)
-		case slices.Contains(spec.params, "event_header") && !t.has("event_header"):
+		case slices.Contains(spec.params, "event_header") && (!t.has("event_header") || t.m["event_header"] == ""):
+			// Not written, or written empty: no header is read.
 			l.d.errf(t.key("events"), "%s: events: provider %s has an event type only from event_header; set it, or every delivery would be ignored", name, h.Provider)
 		}
 	}

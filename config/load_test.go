@@ -387,6 +387,7 @@ func TestParse_EventsWithoutEventType(t *testing.T) {
 		{"token without event_header", "provider = \"token\"\nsecret = \"x\"\nevents = [\"push\"]"},
 		{"none without event_header", "provider = \"none\"\nevents = [\"push\"]"},
 		{"hmac without event_header", "provider = \"hmac\"\nsecret = \"x\"\nheader = \"X-Sig\"\nevents = [\"push\"]"},
+		{"token with event_header empty", "provider = \"token\"\nsecret = \"x\"\nevent_header = \"\"\nevents = [\"push\"]"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
