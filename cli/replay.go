@@ -168,6 +168,9 @@ func replayBulk(ctx context.Context, env *Env, cl *adminClient, q url.Values, dr
 	for _, e := range failed {
 		fmt.Fprintf(env.Stderr, "webhookd: event %s: %s\n", e.ID, e.Error)
 	}
+	if len(failed) > 0 && dry {
+		return fmt.Errorf("%d of %s would fail to replay", len(failed), plural(out.Done.Matched, "event"))
+	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %s could not be replayed", len(failed), plural(out.Done.Matched, "event"))
 	}
@@ -201,6 +204,10 @@ func printBulk(w io.Writer, out BulkResult, dry bool) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, stamp(e.Received), e.Hook, orDash(cell(e.Type)), e.State)
 			}
 			tw.Flush()
+		}
+		if out.Done.Failed > 0 {
+			fmt.Fprintf(w, "%d of %s would be replayed, %d would fail (dry run: nothing was queued)\n", out.Done.Matched-out.Done.Failed, plural(out.Done.Matched, "event"), out.Done.Failed)
+			return
 		}
 		fmt.Fprintf(w, "%s would be replayed (dry run: nothing was queued)\n", plural(out.Done.Matched, "event"))
 		return
