@@ -120,6 +120,15 @@ type Decimal json.Number
 // Format implements fmt.Formatter.
 func (n Decimal) Format(f fmt.State, verb rune) {
 	switch verb {
+	case 'e', 'E', 'f', 'F', 'g', 'G', 'd', 'x', 'X', 'o', 'O', 'b':
+		if len(n) > maxDecimalLen {
+			// math/big reads and writes a number in time that grows as
+			// the square of its digits (seconds for a million): as sent.
+			io.WriteString(f, string(n))
+			return
+		}
+	}
+	switch verb {
 	case 'e', 'E', 'f', 'F', 'g', 'G':
 		x, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven)
 		if err == nil && !x.IsInf() && (x.Sign() != 0 || !nonzero(string(n))) {
@@ -153,6 +162,11 @@ func nonzero(s string) bool {
 // float verbs format as a number (about 10^±9864, far past any amount);
 // beyond it, the Decimal prints as the sender wrote it.
 const maxDecimalExp = 1 << 15
+
+// maxDecimalLen bounds the length of a Decimal that printf's number verbs
+// format as a number (ten thousand digits, as many as the largest
+// exponent above gives); a longer one prints as the sender wrote it.
+const maxDecimalLen = 10000
 
 // MarshalJSON writes the number as the sender wrote it.
 func (n Decimal) MarshalJSON() ([]byte, error) { return []byte(n), nil }
