@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -465,5 +467,44 @@ echo "end-$1-$WEBHOOKD_ATTEMPT" >> q.log
 	}
 	if strings.Join(order, ",") != "a,b,c" {
 		t.Errorf("jobs ran in the order %v; want a, b, c, each to its end (success or dead) before the next starts", order)
+	}
+}
+
+// TestE2E_HTTPURLEscapesPayload: a payload value templated into an HTTP
+// action's url arrives as that value: spaces, & and # neither break the
+// request nor add a query parameter or cut the path, in the path (where
+// its slashes stay) and in the query; a value the template already passes
+// through urlquery is not escaped twice.
+func TestE2E_HTTPURLEscapesPayload(t *testing.T) {
+	type got struct {
+		path  string
+		query url.Values
+	}
+	reqs := make(chan got, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs <- got{r.URL.Path, r.URL.Query()}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "relay"
+  url = "`+srv.URL+`/job/{{ .payload.ref }}/run?ref={{ .payload.ref }}&q={{ urlquery .payload.ref }}&after={{ .payload.after }}"
+  retries = 0
+`))
+	d := startDaemon(t, dir)
+	ref := "feature/x y&z=1#frag?n"
+	r := d.postGitHub("/hooks/site", spineSecret, "push", "x-1", pushBody(ref, "c0ffee"))
+	job := waitJobState(t, d, fmt.Sprint(r.Body["id"]), "succeeded", 10*time.Second)
+	if len(reqs) != 1 {
+		t.Fatalf("receiver got %d requests; job %v", len(reqs), job)
+	}
+	g := <-reqs
+	if want := "/job/" + ref + "/run"; g.path != want {
+		t.Errorf("path %q; want %q", g.path, want)
+	}
+	want := url.Values{"ref": {ref}, "q": {ref}, "after": {"c0ffee"}}
+	if !reflect.DeepEqual(g.query, want) {
+		t.Errorf("query %v; want %v", g.query, want)
 	}
 }

@@ -614,10 +614,10 @@ func (l *loader) action(t *table, hookName string) *Action {
 		l.d.errf(t.key("name"), "%s: action name %q: use letters, digits, - and _", hookName, a.Name)
 	}
 	name := fmt.Sprintf("%s action %q", hookName, a.Name)
-	tpl := func(label, text string) *tmpl.Template {
+	tplWith := func(parse func(name, text string) (*tmpl.Template, error), label, text string) *tmpl.Template {
 		// The position is the key's: run[1] is on the line of run.
 		key, _, _ := strings.Cut(label, "[")
-		tp, err := tmpl.Parse(label, text)
+		tp, err := parse(label, text)
 		if err != nil {
 			l.d.errf(t.key(key), "%s: %s: %v", name, label, err)
 			return nil
@@ -627,6 +627,8 @@ func (l *loader) action(t *table, hookName string) *Action {
 		}
 		return tp
 	}
+	tpl := func(label, text string) *tmpl.Template { return tplWith(tmpl.Parse, label, text) }
+	tplURL := func(label, text string) *tmpl.Template { return tplWith(tmpl.ParseURL, label, text) }
 	if w := t.str("when", ""); w != "" {
 		e, err := tmpl.Compile(w)
 		if err != nil {
@@ -683,7 +685,7 @@ func (l *loader) action(t *table, hookName string) *Action {
 		}
 	}
 	if isHTTP {
-		a.URL = tpl("url", url)
+		a.URL = tplURL("url", url)
 		if a.URL != nil && a.URL.IsPlain() && !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 			l.d.errf(t.key("url"), "%s: url %q must start with http:// or https://", name, redact.URL(url))
 		}
