@@ -841,8 +841,8 @@ func TestHTTP_ClientErrorFailsAtOnce(t *testing.T) {
 }
 
 // TestHTTP_CannotBeSent: a request the client cannot send (a header value
-// with a line break from the payload, a url that renders to another
-// scheme) fails at once, as a template error does, and is not retried.
+// with a line break from the payload, a Host that is not a host, a url
+// that renders to another scheme) fails at once, as a template error does, and is not retried.
 func TestHTTP_CannotBeSent(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
@@ -852,6 +852,7 @@ func TestHTTP_CannotBeSent(t *testing.T) {
 		headers               []EnvVar
 	}{
 		{"header", srv.URL, `{"title":"line1\nline2"}`, "header X-Title: its value holds a line break", []EnvVar{{Name: "X-Title", Value: mustTmpl("{{ .payload.title }}")}}},
+		{"host", srv.URL, `{"tenant":"a b/c"}`, "header Host: its value is not a host; nothing was sent", []EnvVar{{Name: "Host", Value: mustTmpl("{{ .payload.tenant }}.internal")}}},
 		{"scheme", "{{ .payload.u }}", `{"u":"ftp://127.0.0.1/x"}`, `url "ftp://127.0.0.1/…" is not an http:// or https:// URL`, nil},
 		// Only the host is quoted: the rest of a URL can be a credential.
 		{"no scheme", "{{ .payload.u }}", `{"u":"hooks.slack.com/services/T0/B0/s3cretpath"}`, `url "hooks.slack.com/…" is not an http:// or https:// URL`, nil},

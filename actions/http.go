@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/webhookd/webhookd/internal/redact"
 	"github.com/webhookd/webhookd/internal/stdwh"
 	"github.com/webhookd/webhookd/internal/textcut"
@@ -85,6 +87,10 @@ func (s *Scheduler) runHTTP(ctx context.Context, in *runInput) result {
 			return fail(true, "header %s: its value holds a line break or another control character; nothing was sent", h.Name)
 		}
 		if strings.EqualFold(h.Name, "Host") {
+			if !httpguts.ValidHostHeader(v) {
+				// The client would send an empty Host instead.
+				return fail(true, "header %s: its value is not a host; nothing was sent", h.Name)
+			}
 			req.Host = v // the client sends this, not a Host in Header
 			continue
 		}
