@@ -1,9 +1,11 @@
 package actions
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,6 +153,9 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 			// the kernel takes: they are the same at every retry.
 			return fail(true, "start %s: %v (the arguments and environment rendered from this event are too long); nothing was run", argv[0], err)
 		}
+		if why := whyNotStarted(cmd.Path, err); why != "" {
+			return fail(false, "start %s: %s", argv[0], why)
+		}
 		return fail(false, "start %s: %v", argv[0], err)
 	}
 	pw.Close()
@@ -253,6 +258,42 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		res.run.Error = exitMessage(cmd.ProcessState, waitErr)
 	}
 	return res
+}
+
+// whyNotStarted explains a start that failed for the script's own sake,
+// where the kernel's error misleads: ENOENT for a script that is there,
+// whose #! line names an interpreter that is not (often "/bin/sh\r", a
+// file saved with CRLF line endings), and ENOEXEC for a script without a
+// #! line (which a shell would have run itself). It returns "" otherwise.
+func whyNotStarted(path string, err error) string {
+	noent, noexec := errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOEXEC)
+	if !noent && !noexec {
+		return ""
+	}
+	f, ferr := os.Open(path)
+	if ferr != nil {
+		return "" // the command itself is missing: err says so
+	}
+	defer f.Close()
+	head := make([]byte, 256)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	shebang, ok := bytes.CutPrefix(line, []byte("#!"))
+	switch {
+	case noexec && !ok:
+		return "not a program, and it has no #! line to name its interpreter (start a shell script with #!/bin/sh)"
+	case noent && ok:
+		fields := strings.Fields(string(bytes.TrimRight(shebang, "\r")))
+		if len(fields) == 0 {
+			return ""
+		}
+		if bytes.HasSuffix(shebang, []byte("\r")) {
+			return fmt.Sprintf("its #! line names %q, with a carriage return, which is not found: the file has Windows (CRLF) line endings (convert it: dos2unix FILE)", fields[0]+"\r")
+		}
+		return fmt.Sprintf("its #! line names the interpreter %s, which is not found", fields[0])
+	}
+	return ""
 }
 
 // keptPayload is the payload file's name when the caller removes it.
