@@ -308,13 +308,17 @@ func keptPayload(in *runInput, f *os.File) string {
 // ended, to be left by what it started with setsid.
 const groupSettle = 250 * time.Millisecond
 
-// stopGroup sends the process group SIGTERM, then SIGKILL after the grace,
+// stopGroup sends the process group SIGTERM (and SIGCONT), then SIGKILL after the grace,
 // and returns the leader's wait error. A leader that dies at once (a
 // script without a trap) does not cut the grace short for the rest of its
 // group: they have until its end to finish their own clean-up, and the
 // caller kills what is left.
 func (s *Scheduler) stopGroup(pgid int, exited <-chan error) error {
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	// A stopped process (SIGTTIN: it read from the terminal webhookd runs
+	// in) would hold its SIGTERM until the SIGKILL; SIGCONT lets it
+	// handle it now, as timeout(1) and systemd do.
+	_ = syscall.Kill(-pgid, syscall.SIGCONT)
 	grace := time.NewTimer(s.opts.KillGrace)
 	defer grace.Stop()
 	var err error
