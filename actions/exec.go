@@ -263,9 +263,16 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 // whyNotStarted explains a start that failed for the script's own sake,
 // where the kernel's error misleads: ENOENT for a script that is there,
 // whose #! line names an interpreter that is not (often "/bin/sh\r", a
-// file saved with CRLF line endings), and ENOEXEC for a script without a
-// #! line (which a shell would have run itself). It returns "" otherwise.
+// file saved with CRLF line endings); ENOEXEC for a script without a
+// #! line (which a shell would have run itself); EACCES for one without
+// the exec bit. It returns "" otherwise.
 func whyNotStarted(path string, err error) string {
+	if errors.Is(err, syscall.EACCES) {
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 == 0 {
+			return "not executable (chmod +x " + path + ")"
+		}
+		return ""
+	}
 	noent, noexec := errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOEXEC)
 	if !noent && !noexec {
 		return ""
