@@ -455,14 +455,22 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 	refs = append(refs, t.strs("secrets")...)
 	badType := len(l.d.errs) > typeErrs
 	for i, ref := range refs {
+		key := "secret"
+		if t.has("secrets") {
+			key = "secrets"
+		}
 		sec, err := l.secret(ref)
 		if err != nil {
-			key := "secret"
-			if t.has("secrets") {
-				key = "secrets"
-			}
 			l.d.errf(t.key(key), "%s: secret %d: %v", name, i+1, err)
 			continue
+		}
+		if h.Provider == "standard" || h.Provider == "gitlab" {
+			// Found here, at its line and with the other errors, rather
+			// than when the listener's hook is made.
+			if _, err := stdwh.Key(sec.Value()); err != nil {
+				l.d.errf(t.key(key), "%s: secret %d: %v", name, i+1, err)
+				continue
+			}
 		}
 		h.Secrets = append(h.Secrets, sec)
 	}

@@ -132,6 +132,7 @@ func TestParse_Errors(t *testing.T) {
 		{"bad env name", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nenv = { \"A-B\" = \"1\" }"), `c.toml:7: hook "h" action "a": "A-B" is not an environment variable name`},
 		{"env webhookd sets", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nenv = { WEBHOOKD_ATTEMPT = \"1\" }"), `c.toml:7: hook "h" action "a": env WEBHOOKD_ATTEMPT is set by webhookd for every run; an action's env cannot change it`},
 		{"hook as table", "[hook]\nid = \"x\"", `c.toml:1: hook must be written [[hook]]`},
+		{"standard secret whsec cut short", hook("provider = \"standard\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS\"\nbogus = 1"), `c.toml:4: hook "h": secret 1: a "whsec_" secret is base64 after its prefix`},
 		{"sign secret whsec cut short", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nurl = \"http://x\"\nsign = { secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS\" }"), `c.toml:7: hook "h" action "a": sign secret: a "whsec_" secret is base64 after its prefix`},
 		{"hmac needs header", hook("provider = \"hmac\"\nsecret = \"x\""), `c.toml:1: hook "h": provider hmac needs header`},
 		{"tls half", "[server]\ntls_cert = \"a.pem\"", `c.toml:2: tls_cert and tls_key go together`},
