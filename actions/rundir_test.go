@@ -191,17 +191,7 @@ func TestScheduler_LostStart(t *testing.T) {
 	dir := t.TempDir()
 	logf := filepath.Join(dir, "attempts")
 	a := execAction("h", "a", script(t, dir, "s.sh", `echo "$WEBHOOKD_ATTEMPT" >> `+logf+"\n"))
-	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := NewConfig([]*Action{a})
-	d := &tmpl.Data{Hook: "h", Event: "push", ContentType: "application/json", Body: []byte(`{}`), Headers: map[string]string{}, Query: map[string]string{}}
-	res, err := st.Ingest(context.Background(), &store.NewEvent{Hook: "h", Type: "push", ContentType: "application/json", Body: []byte(`{}`), Jobs: cfg.Plan("h", d)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, _ := st.GetEvent(res.ID, false)
+	st, cfg, ev := storeWithOneEvent(t, dir, a)
 	dead, err := makeRunDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +209,7 @@ func TestScheduler_LostStart(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close(); st.Close() })
 	h := &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
-	j := h.waitState(res.ID, store.Succeeded)
+	j := h.waitState(ev.ID, store.Succeeded)
 	runs, _ := st.Runs(j.ID)
 	b, _ := os.ReadFile(logf)
 	if j.Attempts != 2 || len(runs) != 2 || runs[0].Result != store.RunInterrupted || strings.TrimSpace(string(b)) != "2" {
@@ -435,17 +425,7 @@ func TestScheduler_ForeignRunDirs(t *testing.T) {
 	}
 	os.Chmod(parent, 0o777|os.ModeSticky)
 	a := execAction("h", "a", "/bin/true")
-	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := NewConfig([]*Action{a})
-	d := &tmpl.Data{Hook: "h", Event: "push", ContentType: "application/json", Body: []byte(`{}`), Headers: map[string]string{}, Query: map[string]string{}}
-	res, err := st.Ingest(context.Background(), &store.NewEvent{Hook: "h", Type: "push", ContentType: "application/json", Body: []byte(`{}`), Jobs: cfg.Plan("h", d)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, _ := st.GetEvent(res.ID, false)
+	st, cfg, ev := storeWithOneEvent(t, dir, a)
 
 	// A lock file that is a FIFO.
 	fifoDir := filepath.Join(parent, runDirPrefix+"fifo")
@@ -510,4 +490,25 @@ func TestScheduler_ForeignRunDirs(t *testing.T) {
 			t.Errorf("the start removed %s, which is not its own", p)
 		}
 	}
+}
+
+// storeWithOneEvent opens a store in dir with one event of hook h, whose
+// jobs a's config plans, and returns it with that config and the event.
+func storeWithOneEvent(t *testing.T, dir string, a *Action) (*store.Store, *Config, *store.Event) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig([]*Action{a})
+	d := &tmpl.Data{Hook: "h", Event: "push", ContentType: "application/json", Body: []byte(`{}`), Headers: map[string]string{}, Query: map[string]string{}}
+	res, err := st.Ingest(context.Background(), &store.NewEvent{Hook: "h", Type: "push", ContentType: "application/json", Body: []byte(`{}`), Jobs: cfg.Plan("h", d)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := st.GetEvent(res.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, cfg, ev
 }
