@@ -547,3 +547,45 @@ func TestNoiseNote(t *testing.T) {
 		t.Errorf("report of a busy start without steal or bare runs:\n%s", doc)
 	}
 }
+
+// behindServer answers 202 after spinning work of CPU: over one
+// connection, at most 1/work requests a second.
+func behindServer(t *testing.T, work time.Duration) target {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		for t0 := time.Now(); time.Since(t0) < work; {
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := parseTarget(srv.URL + "/hooks/bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// loadBehind offers 50 requests in 125 ms over one connection to a server
+// that takes work for each (about 500 ms to answer them all at 10 ms).
+func loadBehind(t *testing.T, work time.Duration) *Result {
+	cfg := loadConfig{target: behindServer(t, work), secret: "s", event: "push", size: 2048, conns: 1, dur: 125 * time.Millisecond,
+		rate: 400, expect: map[int]bool{202: true}, timeout: 5 * time.Second, pid: os.Getpid()}
+	res, err := load(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 50 || res.Errors != 0 {
+		t.Fatalf("%s; want 50 requests answered, no errors", res)
+	}
+	return res
+}
+
+// TestLoad_OpenLoopBehind: when the server cannot keep up with the offered
+// rate, the open loop's req/s is what was answered over the time it took
+// to answer it, not the offered count over the offered window.
+func TestLoad_OpenLoopBehind(t *testing.T) {
+	res := loadBehind(t, 10*time.Millisecond)
+	if res.RPS > 150 {
+		t.Errorf("RPS = %.0f over %.3fs; want at most about 100 (the server's pace), not the offered rate", res.RPS, res.Duration)
+	}
+}

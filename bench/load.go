@@ -271,11 +271,14 @@ func load(ctx context.Context, cfg loadConfig) (*Result, error) {
 		res.FirstErr = fmt.Sprintf("%d requests not answered within %s", missed, cfg.timeout)
 	}
 	res.Requests = len(lats)
-	// Closed loop: requests started in the window, over the time until the
-	// last of them was answered. Open loop: the offered window.
+	// Requests started (closed loop) or meant to be sent (open loop) in the
+	// window, over the time until the last of them was answered: a server
+	// that falls behind the offered rate answers at its own pace. The open
+	// loop's last send is an interval before the end, so the offered window
+	// is its floor.
 	res.Duration = finished.Sub(measure).Seconds()
 	if cfg.rate > 0 {
-		res.Duration = cfg.dur.Seconds()
+		res.Duration = max(cfg.dur.Seconds(), res.Duration)
 	}
 	if res.Duration > 0 {
 		res.RPS = float64(res.Requests) / res.Duration
