@@ -589,3 +589,13 @@ func TestLoad_OpenLoopBehind(t *testing.T) {
 		t.Errorf("RPS = %.0f over %.3fs; want at most about 100 (the server's pace), not the offered rate", res.RPS, res.Duration)
 	}
 }
+
+// TestLoad_CPUPerReqLateAnswers: the server's CPU per request covers the
+// answers given after the offered window, which the count includes.
+func TestLoad_CPUPerReqLateAnswers(t *testing.T) {
+	const work = 10 * time.Millisecond
+	res := loadBehind(t, work)
+	if res.CPUPerReq < 0.7*float64(work.Microseconds()) {
+		t.Errorf("CPUPerReq = %.0f µs; want about %d µs (each answer's CPU, the late ones too)", res.CPUPerReq, work.Microseconds())
+	}
+}

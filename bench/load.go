@@ -54,8 +54,9 @@ type Result struct {
 	PerCommit float64        `json:"events_per_commit,omitempty"`
 	RSSMaxKB  int            `json:"rss_anon_max_kb,omitempty"`
 	RSSEndKB  int            `json:"rss_anon_end_kb,omitempty"`
-	// CPUPerReq is the server's CPU time (user+system, from /proc) over
-	// the measured window, per answered request, in microseconds.
+	// CPUPerReq is the server's CPU time (user+system, from /proc) from
+	// the measured window's start until its last request was answered, per
+	// answered request, in microseconds.
 	CPUPerReq float64 `json:"server_cpu_us_per_req,omitempty"`
 }
 
@@ -226,7 +227,6 @@ func load(ctx context.Context, cfg loadConfig) (*Result, error) {
 			wait(ctx, time.Until(measure))
 			cpu0, _ = cpuTime(cfg.pid)
 			rss.run(ctx, end)
-			cpu1, _ = cpuTime(cfg.pid)
 		}()
 	} else {
 		close(rssDone)
@@ -250,6 +250,11 @@ func load(ctx context.Context, cfg loadConfig) (*Result, error) {
 		wg.Wait()
 	}
 	finished := time.Now()
+	// The server's CPU up to the last answer counted, as the requests are:
+	// an open loop's late answers come after the window's end.
+	if cfg.pid > 0 {
+		cpu1, _ = cpuTime(cfg.pid)
+	}
 	<-rssDone
 	res := &Result{Mode: "closed", Conns: cfg.conns, Size: cfg.size, Statuses: map[string]int{}, Missed: missed}
 	if cfg.rate > 0 {
