@@ -176,8 +176,14 @@ func benchIngest(b *testing.B, mode string, writers int) {
 		b.ReportMetric(float64(ts.GetWriteTime().Microseconds())/float64(cs.commits)/1e3, "write-ms/commit")
 		b.ReportMetric(float64(ts.GetWrite())/float64(cs.commits), "pages/commit")
 	}
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1e3, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1e3, "p99-ms")
+	b.ReportMetric(float64(percentile(all, 50).Microseconds())/1e3, "p50-ms")
+	b.ReportMetric(float64(percentile(all, 99).Microseconds())/1e3, "p99-ms")
+}
+
+// percentile is the p-th percentile of sorted by nearest rank: the
+// smallest value that at least p% of the values are at or below.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	return sorted[max(0, (len(sorted)*p+99)/100-1)]
 }
 
 // cpuTime is the process's user and system CPU time: on a machine shared
@@ -317,5 +323,31 @@ func BenchmarkBoltCommit(b *testing.B) {
 			b.ReportMetric(float64(after.GetWrite()-before.GetWrite())/float64(b.N), "pages/commit")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/commit")
 		})
+	}
+}
+
+// TestPercentile: BenchmarkIngest's p50 and p99 are by nearest rank: of
+// 100 latencies 1..100 ms, the 50th and the 99th, not the 51st and the
+// maximum.
+func TestPercentile(t *testing.T) {
+	var lats []time.Duration
+	for i := 1; i <= 100; i++ {
+		lats = append(lats, time.Duration(i)*time.Millisecond)
+	}
+	for _, tc := range []struct {
+		sorted []time.Duration
+		p      int
+		want   time.Duration
+	}{
+		{lats, 50, 50 * time.Millisecond},
+		{lats, 99, 99 * time.Millisecond},
+		{lats[:2], 50, time.Millisecond},
+		{lats[:2], 99, 2 * time.Millisecond},
+		{lats[:1], 50, time.Millisecond},
+		{lats[:1], 99, time.Millisecond},
+	} {
+		if got := percentile(tc.sorted, tc.p); got != tc.want {
+			t.Errorf("percentile(%d values, %d) = %v; want %v", len(tc.sorted), tc.p, got, tc.want)
+		}
 	}
 }
