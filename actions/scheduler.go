@@ -881,8 +881,36 @@ func (s *Scheduler) SetPaused(ctx context.Context, hook, action string, paused b
 }
 
 // Cancel cancels a job: a queued one at once, a running one by stopping its
-// run (its command's group gets SIGTERM).
+// run (its command's group gets SIGTERM). A job that finished before the
+// cancel took effect is an error wrapping store.ErrState.
+//
+// The job may move on between a look and the write: a run that ended by
+// itself as the cancel came puts its job back in its queue (a retry due),
+// and a job read as queued may start before the cancel is written. Either
+// way the cancel is tried again, a couple of times.
 func (s *Scheduler) Cancel(ctx context.Context, jobID string) (*store.Job, error) {
+	var j *store.Job
+	var err error
+	for try := 0; try < 3; try++ {
+		j, err = s.cancelOnce(ctx, jobID)
+		if err == nil && (j.State == store.Pending || j.State == store.Failed) {
+			continue // back in its queue: take it out of there
+		}
+		if errors.Is(err, store.ErrState) {
+			if cur, gerr := s.st.GetJob(jobID); gerr == nil && cur.State == store.Running {
+				continue // started meanwhile: cancelled as a job that runs
+			}
+		}
+		break
+	}
+	if err == nil && j.State.Finished() && j.State != store.Cancelled {
+		return nil, fmt.Errorf("cancel job %s (%s): it finished before the cancel took effect: %w", jobID, j.State, store.ErrState)
+	}
+	return j, err
+}
+
+// cancelOnce is one try of Cancel.
+func (s *Scheduler) cancelOnce(ctx context.Context, jobID string) (*store.Job, error) {
 	s.mu.Lock()
 	r := s.running[jobID]
 	s.mu.Unlock()

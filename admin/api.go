@@ -281,31 +281,7 @@ func (s *Server) cancel(r *http.Request, id string) (*store.Job, error) {
 	if _, err := s.job(id); err != nil {
 		return nil, err
 	}
-	// The job may move on between the scheduler's look and the store's
-	// write: a cancel is tried again, a couple of times, when it did not
-	// take for that reason.
-	var j *store.Job
-	var err error
-	for try := 0; try < 3; try++ {
-		j, err = s.opts.Scheduler.Cancel(r.Context(), id)
-		if err == nil && (j.State == store.Pending || j.State == store.Failed) {
-			// Its run ended by itself as the cancel came (the command
-			// had exited, its record was being written) and put it
-			// back in its queue, a retry due: take it out of there.
-			continue
-		}
-		if errors.Is(err, store.ErrState) {
-			if cur, gerr := s.opts.Store.GetJob(id); gerr == nil && cur.State == store.Running {
-				// Read queued, started before the cancel was written:
-				// it is cancelled as a job that runs.
-				continue
-			}
-		}
-		break
-	}
-	if err == nil && j.State.Finished() && j.State != store.Cancelled {
-		return nil, fmt.Errorf("cancel job %s (%s): it finished before the cancel took effect: %w", id, j.State, store.ErrState)
-	}
+	j, err := s.opts.Scheduler.Cancel(r.Context(), id)
 	if errors.Is(err, store.ErrState) {
 		return nil, err // it says "cancel job ID (state): ..." already
 	} else if err != nil {
