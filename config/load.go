@@ -64,17 +64,18 @@ type providerSpec struct {
 	params   []string // provider keys it accepts
 	required []string // of those, the ones it needs
 	noEvent  bool     // its deliveries carry no event type
+	whsec    bool     // a "whsec_" secret is a Standard Webhooks key
 }
 
 var providerSpecs = map[string]providerSpec{
 	"github":    {secret: true, params: []string{"allow_sha1"}},
-	"gitlab":    {secret: true, params: []string{"tolerance"}},
+	"gitlab":    {secret: true, params: []string{"tolerance"}, whsec: true},
 	"gitea":     {secret: true},
 	"bitbucket": {secret: true},
 	"stripe":    {secret: true, params: []string{"tolerance"}},
 	"slack":     {secret: true, params: []string{"tolerance"}},
 	"shopify":   {secret: true},
-	"standard":  {secret: true, params: []string{"tolerance"}},
+	"standard":  {secret: true, params: []string{"tolerance"}, whsec: true},
 	"linear":    {secret: true, params: []string{"tolerance"}},
 	"paddle":    {secret: true, params: []string{"tolerance"}},
 	"twilio":    {secret: true, params: []string{"public_url"}, required: []string{"public_url"}, noEvent: true},
@@ -464,7 +465,7 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 			l.d.errf(t.key(key), "%s: secret %d: %v", name, i+1, err)
 			continue
 		}
-		if h.Provider == "standard" || h.Provider == "gitlab" {
+		if spec.whsec {
 			// Found here, at its line and with the other errors, rather
 			// than when the listener's hook is made.
 			if _, err := stdwh.Key(sec.Value()); err != nil {
