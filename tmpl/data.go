@@ -117,32 +117,31 @@ func (n Integer) Format(f fmt.State, verb rune) {
 // they format a Number and an Integer.
 type Decimal json.Number
 
-// Format implements fmt.Formatter.
+// Format implements fmt.Formatter. A number math/big would take long to
+// read or write prints as the sender wrote it: one of more than
+// maxDecimalLen characters (its time grows as the square of the digits:
+// seconds for a million), or past maxDecimalExp (1e100000000 written out
+// is a hundred million digits; past math/big's own exponents,
+// 1e1000000000, it says Inf or 0).
 func (n Decimal) Format(f fmt.State, verb rune) {
 	switch verb {
-	case 'e', 'E', 'f', 'F', 'g', 'G', 'd', 'x', 'X', 'o', 'O', 'b':
-		if len(n) > maxDecimalLen {
-			// math/big reads and writes a number in time that grows as
-			// the square of its digits (seconds for a million): as sent.
-			io.WriteString(f, string(n))
-			return
-		}
-	}
-	switch verb {
 	case 'e', 'E', 'f', 'F', 'g', 'G':
-		x, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven)
-		if err == nil && !x.IsInf() && (x.Sign() != 0 || !nonzero(string(n))) {
-			if e := x.MantExp(nil); e <= maxDecimalExp && e >= -maxDecimalExp {
-				x.Format(f, verb)
-				return
+		if len(n) <= maxDecimalLen {
+			x, _, err := big.ParseFloat(string(n), 10, 256, big.ToNearestEven)
+			if err == nil && !x.IsInf() && (x.Sign() != 0 || !nonzero(string(n))) {
+				if e := x.MantExp(nil); e <= maxDecimalExp && e >= -maxDecimalExp {
+					x.Format(f, verb)
+					return
+				}
 			}
 		}
-		// Written out, 1e100000000 is a hundred million digits, which
-		// math/big takes minutes to forever to make; past its exponents
-		// (1e1000000000, 1e2147483647) it says Inf, 0 or nothing: as sent.
 		io.WriteString(f, string(n))
 		return
 	case 'd', 'x', 'X', 'o', 'O', 'b':
+		if len(n) > maxDecimalLen {
+			io.WriteString(f, string(n))
+			return
+		}
 		if x, ok := new(big.Int).SetString(string(n), 10); ok {
 			x.Format(f, verb)
 			return
