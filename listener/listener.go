@@ -313,6 +313,11 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 		return a
 	}
 	req := &Request{Header: r.Header, Body: body, URL: r.URL, Now: l.now()}
+	if pr, ok := hook.Provider.(Prober); ok {
+		if ans, ok := pr.Probe(req); ok {
+			return &answer{status: ans.Status, raw: &ans}
+		}
+	}
 	if err := hook.Provider.Verify(req); err != nil {
 		a := refuse(http.StatusUnauthorized, Check(err), err.Error())
 		if c, ok := hook.Provider.(Challenger); ok {
@@ -327,6 +332,11 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 	}
 	event := hook.Provider.Event(req)
 	if len(hook.Events) > 0 && !hook.Events[event] {
+		if d, ok := hook.Provider.(Dismisser); ok {
+			if ans, ok := d.Dismiss(req); ok {
+				return &answer{status: ans.Status, raw: &ans}
+			}
+		}
 		return jsonAnswer(http.StatusOK, map[string]string{"ignored": event})
 	}
 	return l.persist(r, hook, req, event, remote)

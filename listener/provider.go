@@ -113,6 +113,24 @@ type Acknowledger interface {
 	Acknowledge(r *Request) (a Answer, ok bool)
 }
 
+// Dismisser is a provider whose sender needs a particular answer to a
+// delivery that the hook's `events` leaves out, too: Dismiss is called
+// for such a delivery, which is not stored; ok is false to keep the usual
+// 200 {"ignored": ...}.
+type Dismisser interface {
+	Dismiss(r *Request) (a Answer, ok bool)
+}
+
+// Prober is a provider whose sender checks the endpoint now and then with
+// a request it does not sign and that carries nothing to store (Slack's
+// ssl_check). Probe is called before Verify; ok is false when r is not
+// such a check, and it goes on to be verified. A probe's answer must not
+// depend on a secret, nor act on anything: whoever can reach the hook
+// gets it.
+type Prober interface {
+	Probe(r *Request) (a Answer, ok bool)
+}
+
 // Accepter is a provider whose sender counts only some success codes as
 // delivered: a stored delivery is answered with AcceptStatus, and the
 // usual body, instead of 202.

@@ -152,6 +152,18 @@ func (p *discord) Acknowledge(r *Request) (Answer, bool) {
 	return Answer{Status: http.StatusOK, ContentType: "application/json", Body: []byte(body)}, true
 }
 
+// Dismiss answers an ignored Webhook Event with the 204 Discord requires
+// of every one. An ignored interaction keeps 200 {"ignored": ...}, which
+// Discord shows as failed: no action will follow it up, and a deferred
+// response would leave the user waiting for one.
+func (p *discord) Dismiss(r *Request) (Answer, bool) {
+	b, ok := bodyAs[discordBody](r)
+	if !ok || b.Event == nil {
+		return Answer{}, false
+	}
+	return Answer{Status: http.StatusNoContent}, true
+}
+
 // Sign needs the application's private key, which only Discord has:
 // it works only where the provider was given one (in tests).
 func (p *discord) Sign(s *Signing) error {

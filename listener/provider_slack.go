@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -129,11 +130,38 @@ func (p *slack) Handshake(r *Request) (Answer, bool) {
 //
 // https://docs.slack.dev/interactivity/implementing-slash-commands#responding_to_commands
 func (p *slack) Acknowledge(r *Request) (Answer, bool) {
-	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
-	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+	if !slackForm(r) {
 		return Answer{}, false
 	}
 	return Answer{Status: http.StatusOK}, true
+}
+
+// Dismiss answers an ignored slash command or interaction as Acknowledge
+// answers a stored one: Slack would show {"ignored": ...} to the user.
+func (p *slack) Dismiss(r *Request) (Answer, bool) { return p.Acknowledge(r) }
+
+// Probe answers the ssl_check Slack sends a slash command's URL now and
+// then (a form with ssl_check=1 and no command, not signed) with an empty
+// 200, as it asks: it is not a delivery, and refusing it would log a
+// refusal each time.
+//
+// https://docs.slack.dev/interactivity/implementing-slash-commands
+func (p *slack) Probe(r *Request) (Answer, bool) {
+	if !slackForm(r) {
+		return Answer{}, false
+	}
+	q, err := url.ParseQuery(string(r.Body))
+	if err != nil || q.Get("ssl_check") != "1" || q.Has("command") {
+		return Answer{}, false
+	}
+	return Answer{Status: http.StatusOK}, true
+}
+
+// slackForm reports whether r's body is a URL-encoded form: a slash
+// command, an interaction or an ssl_check, not an Events API callback.
+func slackForm(r *Request) bool {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded")
 }
 
 // Sign sends an Events API callback: the event type goes in event.type
