@@ -394,6 +394,60 @@ while kill -0 $! 2>/dev/null; do echo "building..."; sleep 0.1; done
 	}
 }
 
+// TestE2E_AfterAKillSetsidServiceLives: a deploy that starts a service
+// with setsid (to outlive the run, as the README says) and goes on. The
+// daemon is killed; the next start stops the deploy before it runs the
+// job again, and leaves the service alone, though the service leads a
+// session as the deploy does and names the same payload file: the run's
+// group record tells them apart.
+func TestE2E_AfterAKillSetsidServiceLives(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["./deploy.sh"]
+`))
+	writeScript(t, dir, "svc.sh", `echo $$ > svc.pid
+exec sleep 300
+`)
+	writeScript(t, dir, "deploy.sh", `echo run >> runs.log
+if [ -f deploy.pid ]; then exit 0; fi
+setsid ./svc.sh > /dev/null 2>&1 &
+echo $$ > deploy.pid
+sleep 300
+`)
+	d := startDaemon(t, dir)
+	if r := d.postGitHub("/hooks/site", spineSecret, "push", "s-1", pushBody("refs/heads/main", "a")); r.Status != 202 {
+		t.Fatalf("push = %d", r.Status)
+	}
+	var deploy, svc int
+	waitFor(t, 10*time.Second, "the deploy's and the service's pids", func() bool {
+		b1, _ := os.ReadFile(filepath.Join(dir, "deploy.pid"))
+		b2, _ := os.ReadFile(filepath.Join(dir, "svc.pid"))
+		deploy, _ = strconv.Atoi(strings.TrimSpace(string(b1)))
+		svc, _ = strconv.Atoi(strings.TrimSpace(string(b2)))
+		return deploy > 0 && svc > 0
+	})
+	t.Cleanup(func() {
+		syscall.Kill(-deploy, syscall.SIGKILL)
+		syscall.Kill(-svc, syscall.SIGKILL)
+	})
+	alive := func(pid int) bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		f := strings.Fields(string(b))
+		return err == nil && len(f) > 2 && f[2] != "Z"
+	}
+	d.kill()
+	d = startDaemon(t, dir)
+	waitFor(t, 20*time.Second, "the interrupted job to run again", func() bool { return len(readLines(t, filepath.Join(dir, "runs.log"))) >= 2 })
+	if alive(deploy) {
+		t.Errorf("the killed daemon's deploy (pid %d) is alive after the restart ran its job again", deploy)
+	}
+	if !alive(svc) {
+		t.Errorf("the service the deploy started with setsid (pid %d) was stopped by the restart", svc)
+	}
+}
+
 // queueConfig is an action "deploy" running ./q.sh with the push's after
 // as its argument, and extra settings.
 func queueConfig(extra string) string {

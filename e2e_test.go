@@ -100,10 +100,20 @@ func writeConfig(t *testing.T, dir, cfg string) string {
 // both listeners are up. The daemon is killed at the end of the test.
 func startDaemon(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
+	return startDaemonCmd(t, dir, nil, env...)
+}
+
+// startDaemonCmd is startDaemon with setup, if not nil, called on the
+// command before it starts.
+func startDaemonCmd(t *testing.T, dir string, setup func(*exec.Cmd), env ...string) *proc {
+	t.Helper()
 	d := &proc{t: t, dir: dir, config: filepath.Join(dir, "webhookd.toml"), log: &syncBuffer{}, exited: make(chan struct{})}
 	d.cmd = exec.Command(binPath, "serve", "-config", d.config)
 	d.cmd.Env = append(append(os.Environ(), runDirsEnv(t, dir)...), env...)
 	d.cmd.Dir = dir
+	if setup != nil {
+		setup(d.cmd)
+	}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -14,9 +14,10 @@
 //   - Every attempt is recorded as a run before the job moves on. A run cut
 //     off by a stop does not count as a failure; the job goes back to its
 //     queue and runs again (WEBHOOKD_ATTEMPT tells the command).
-//   - A command runs without a shell, in its own process group. At its
-//     timeout the group gets SIGTERM, then SIGKILL after a grace; when the
-//     command exits, anything it left running in its group is killed.
+//   - A command runs without a shell, in a session of its own (its own
+//     process group, and no terminal). At its timeout the group gets
+//     SIGTERM, then SIGKILL after a grace; when the command exits,
+//     anything it left running in its group is killed.
 //   - A daemon killed while commands run cannot stop them. The next start
 //     stops them (found by their payload file, in the dead daemon's run
 //     directory) before it dispatches anything, so that a job run again

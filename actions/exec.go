@@ -102,7 +102,7 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	}
 	defer payload.Close()
 	if !in.keepPayload {
-		defer os.Remove(payload.Name())
+		defer removePayload(payload.Name())
 	}
 	fail = func(permanent bool, format string, args ...any) result {
 		return result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: fmt.Sprintf(format, args...)}, permanent: permanent, payload: keptPayload(in, payload)}
@@ -134,7 +134,12 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	cmd.Stdin = payload
 	cmd.Stdout = pw
 	cmd.Stderr = pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A session of its own, which is a process group of its own too, and
+	// has no controlling terminal: a command of a daemon run in a
+	// terminal that asks it (git's password prompt) fails at once, as
+	// under systemd, instead of being stopped until its timeout for
+	// reading it from a background group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	started = s.now()
 	if err := cmd.Start(); err != nil {
 		pw.Close()
@@ -161,6 +166,12 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	pw.Close()
 	payload.Close()
 	pgid := cmd.Process.Pid
+	if err := writeGroupRecord(payload.Name(), pgid); err != nil {
+		// The run goes on: without its record, a restart after a
+		// crash takes every session its payload file names for the
+		// run's, also a service the run started with setsid.
+		s.log.Warn("write the run's group record", "job", in.job.ID, "err", err)
+	}
 	// The output is copied until the pipe's last writer closes it. If that
 	// outlives the run (a service started with setsid), what it prints
 	// after the run is recorded goes nowhere: detached.

@@ -17,10 +17,14 @@ import (
 // dispatches anything, a scheduler that finds run directories left by a
 // dead scheduler (rundir.go) stops the runs that scheduler started: the
 // processes whose environment names a payload file in one of those
-// directories, and the process groups they are in (every run's command
-// leads one of its own), except a group that is a session's (a command
-// that a run started with setsid, to outlive it, leads both; it is left
-// alone, as a live run leaves it).
+// directories, and the process groups they are in. Every run's command
+// leads a session of its own, and its group (exec.go); a command that a
+// run started with setsid, to outlive it, leads one too, and is left
+// alone, as a live run leaves it: the run's group record (payload.go)
+// tells the run's session from the others. A group inside a session
+// (a run's command of a webhookd before 2026-12-07, which led only a
+// group, or a group a command made) is a run's unless its leader is
+// alive and is no run.
 
 // procStat is what orphanRuns reads of /proc/PID/stat.
 type procStat struct {
@@ -72,26 +76,33 @@ func pids() []int {
 // A run's group is found by any live process in it whose environment
 // names such a payload file: the run's command, or, once that command has
 // died (with its daemon gone, its next write to its output ends it), what
-// it started and left running in its group. A group whose leader is alive
-// and is no run (someone else's group, which a process with that
-// environment joined) is not stopped, nor this process's own.
+// it started and left running in its group. A session's group is a run's
+// when the run's group record names it; a payload file without one is of
+// a command the daemon died just after starting, too soon for it to have
+// started anything, so its sessions are the command's. A group inside a
+// session whose leader is alive and is no run (someone else's group,
+// which a process with that environment joined) is not stopped, nor this
+// process's own.
 func orphanRuns(dirs []string) []int {
 	if len(dirs) == 0 {
 		return nil
 	}
+	records := groupRecords(dirs)
 	self, own := os.Getpid(), syscall.Getpgrp()
-	inRun := func(pid int) bool {
+	// runPayload is the payload file of a dead daemon's run that pid's
+	// environment names, if any.
+	runPayload := func(pid int) (string, bool) {
 		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 		if err != nil {
-			return false
+			return "", false
 		}
 		for kv := range bytes.SplitSeq(env, []byte{0}) {
 			path, ok := bytes.CutPrefix(kv, []byte("WEBHOOKD_PAYLOAD_FILE="))
 			if ok && slices.Contains(dirs, filepath.Dir(string(path))) {
-				return true
+				return string(path), true
 			}
 		}
-		return false
+		return "", false
 	}
 	var groups []int
 	for _, pid := range pids() {
@@ -99,17 +110,54 @@ func orphanRuns(dirs []string) []int {
 			continue
 		}
 		st := readStat(pid)
-		if !st.ok || st.state == 'Z' || st.pgrp == st.session || st.pgrp == own || slices.Contains(groups, st.pgrp) || !inRun(pid) {
+		if !st.ok || st.state == 'Z' || st.pgrp == own || slices.Contains(groups, st.pgrp) {
 			continue
 		}
-		if st.pgrp != pid {
-			if leader := readStat(st.pgrp); leader.ok && leader.state != 'Z' && !inRun(st.pgrp) {
-				continue
+		payload, ok := runPayload(pid)
+		if !ok {
+			continue
+		}
+		if st.pgrp == st.session {
+			if g, recorded := records[payload]; recorded && g != st.pgrp || !recorded && pid != st.pgrp {
+				continue // a session the run started, not the run's
+			}
+		} else if st.pgrp != pid {
+			if leader := readStat(st.pgrp); leader.ok && leader.state != 'Z' {
+				if _, ok := runPayload(st.pgrp); !ok {
+					continue
+				}
 			}
 		}
 		groups = append(groups, st.pgrp)
 	}
 	return groups
+}
+
+// groupRecords reads the group records in dirs: the process group of
+// each run, by its payload file's path. A record that cannot be read
+// counts as none.
+func groupRecords(dirs []string) map[string]int {
+	out := map[string]int{}
+	for _, dir := range dirs {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range es {
+			rest, ok := strings.CutPrefix(e.Name(), groupPrefix)
+			if !ok {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				continue
+			}
+			if g, err := strconv.Atoi(string(b)); err == nil && g > 0 {
+				out[filepath.Join(dir, payloadPrefix+rest)] = g
+			}
+		}
+	}
+	return out
 }
 
 // liveGroups returns which of groups still have a live process (a

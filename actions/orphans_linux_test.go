@@ -45,31 +45,46 @@ func startProc(t *testing.T, script, payload string, attr *syscall.SysProcAttr) 
 	return pid
 }
 
-// TestOrphanRuns: the runs of a dead daemon are the group leaders whose
-// payload file is in its directories; a session leader (a command a run
-// started with setsid), a process in someone else's group, and a run of
-// another directory are not.
+// TestOrphanRuns: the runs of a dead daemon are the sessions its run
+// directories' group records name, a session whose payload file has no
+// record yet (the daemon died just after the start), and a group inside
+// a session whose payload file is in those directories (a webhookd
+// before 2026-12-07 made its commands lead a group, not a session). A
+// service a run started with setsid, though it names the run's payload
+// file, a process in someone else's group, and a run of another
+// directory are not.
 func TestOrphanRuns(t *testing.T) {
 	dead, other := t.TempDir(), t.TempDir()
-	inDead := filepath.Join(dead, "webhookd-payload-1")
-	run := startProc(t, "sleep 300 & echo ready; wait", inDead, &syscall.SysProcAttr{Setpgid: true})
+	payload := func(dir, job string) string { return filepath.Join(dir, payloadPrefix+job+"-1.x") }
+	inDead := payload(dead, "A")
+	run := startProc(t, "sleep 300 & echo ready; wait", inDead, &syscall.SysProcAttr{Setsid: true})
+	if err := writeGroupRecord(inDead, run); err != nil {
+		t.Fatal(err)
+	}
 	startProc(t, "echo ready; exec sleep 300", inDead, &syscall.SysProcAttr{Setsid: true})
-	startProc(t, "echo ready; exec sleep 300", filepath.Join(other, "webhookd-payload-2"), &syscall.SysProcAttr{Setpgid: true})
+	unrecorded := startProc(t, "echo ready; exec sleep 300", payload(dead, "B"), &syscall.SysProcAttr{Setsid: true})
+	older := startProc(t, "sleep 300 & echo ready; wait", payload(dead, "C"), &syscall.SysProcAttr{Setpgid: true})
+	startProc(t, "echo ready; exec sleep 300", payload(other, "D"), &syscall.SysProcAttr{Setsid: true})
 	startProc(t, "echo ready; exec sleep 300", inDead, nil)
 
 	// The sleep the run's shell started shares its group and its
 	// environment but does not lead the group: it is found as the run's
 	// group, not on its own.
 	got := orphanRuns([]string{dead})
-	if !slices.Equal(got, []int{run}) {
-		t.Fatalf("orphanRuns = %v; want the run's group only, %d", got, run)
+	slices.Sort(got)
+	want := []int{run, unrecorded, older}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("orphanRuns = %v; want the recorded run %d, the unrecorded one %d and the older webhookd's %d", got, run, unrecorded, older)
 	}
 	if !groupAlive(run) {
 		t.Fatal("the run's group is not alive before it is stopped")
 	}
 	stopGroups(got, 5*time.Second)
-	if groupAlive(run) {
-		t.Errorf("the run's group (the shell and its sleep) is alive after stopGroups")
+	for _, g := range want {
+		if groupAlive(g) {
+			t.Errorf("group %d is alive after stopGroups", g)
+		}
 	}
 }
 
@@ -170,26 +185,44 @@ func TestExec_ZombieDoesNotHoldGrace(t *testing.T) {
 // TestOrphanRuns_CommandGone: a dead daemon's run whose command has died
 // (of SIGPIPE, writing to the output its daemon no longer reads) while
 // what it started goes on in its group: the group is still the run's and
-// is found, or the job's next run would overlap it.
+// is found, or the job's next run would overlap it. So for a command
+// that led a group (a webhookd before 2026-12-07) and one that leads a
+// session, with its record.
 func TestOrphanRuns_CommandGone(t *testing.T) {
-	dead := t.TempDir()
-	run := startProc(t, "sleep 300 & echo ready; exit 0", filepath.Join(dead, "webhookd-payload-1"), &syscall.SysProcAttr{Setpgid: true})
-	deadline := time.Now().Add(5 * time.Second)
-	for st := readStat(run); st.ok && st.state != 'Z'; st = readStat(run) {
-		if time.Now().After(deadline) {
-			t.Fatal("the run's command did not exit")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !groupAlive(run) {
-		t.Fatal("the run's group is gone; this test needs its sleep alive")
-	}
-	got := orphanRuns([]string{dead})
-	if !slices.Equal(got, []int{run}) {
-		t.Fatalf("orphanRuns = %v; want the run's group %d, whose command has exited but whose sleep runs on", got, run)
-	}
-	stopGroups(got, 5*time.Second)
-	if groupAlive(run) {
-		t.Errorf("the run's sleep is alive after stopGroups")
+	for _, tc := range []struct {
+		name string
+		attr *syscall.SysProcAttr
+	}{
+		{"group", &syscall.SysProcAttr{Setpgid: true}},
+		{"session", &syscall.SysProcAttr{Setsid: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dead := t.TempDir()
+			payload := filepath.Join(dead, payloadPrefix+"A-1.x")
+			run := startProc(t, "sleep 300 & echo ready; exit 0", payload, tc.attr)
+			if tc.attr.Setsid {
+				if err := writeGroupRecord(payload, run); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for st := readStat(run); st.ok && st.state != 'Z'; st = readStat(run) {
+				if time.Now().After(deadline) {
+					t.Fatal("the run's command did not exit")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !groupAlive(run) {
+				t.Fatal("the run's group is gone; this test needs its sleep alive")
+			}
+			got := orphanRuns([]string{dead})
+			if !slices.Equal(got, []int{run}) {
+				t.Fatalf("orphanRuns = %v; want the run's group %d, whose command has exited but whose sleep runs on", got, run)
+			}
+			stopGroups(got, 5*time.Second)
+			if groupAlive(run) {
+				t.Errorf("the run's sleep is alive after stopGroups")
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package actions
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -66,6 +67,36 @@ func payloadRun(name string) (store.LostStart, bool) {
 		return store.LostStart{}, false
 	}
 	return store.LostStart{JobID: id, Attempt: attempt}, true
+}
+
+// A run's command leads a session of its own (exec.go), and so does a
+// service that a run started with setsid to outlive it, which a restart
+// after a crash must leave alone (orphans_linux.go): both name the run's
+// payload file in their environment. What tells them apart is a group
+// record: a file beside the payload file, named after it, that holds the
+// command's process group id, written once the command has started and
+// removed after its payload file.
+const groupPrefix = "webhookd-group-"
+
+// groupRecord returns the path of the group record of the payload file
+// at path.
+func groupRecord(path string) string {
+	return filepath.Join(filepath.Dir(path), groupPrefix+strings.TrimPrefix(filepath.Base(path), payloadPrefix))
+}
+
+// writeGroupRecord notes that the run whose payload file is at path
+// leads process group pgid.
+func writeGroupRecord(path string, pgid int) error {
+	return os.WriteFile(groupRecord(path), []byte(strconv.Itoa(pgid)), 0o600)
+}
+
+// removePayload removes the payload file at path, then its group record:
+// a record without its payload file names a run that has ended, while a
+// payload file without its record would name a run whose command had
+// just started, whose session leaders are all its own (orphans_linux.go).
+func removePayload(path string) {
+	os.Remove(path)
+	os.Remove(groupRecord(path))
 }
 
 func writeFile(dir, pattern string, body []byte) (*os.File, error) {

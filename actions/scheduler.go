@@ -506,7 +506,7 @@ func (s *Scheduler) launch(a *Action, j *store.Job, queue string, land *landing)
 				return
 			}
 			if res.payload != "" {
-				os.Remove(res.payload) // its start is on disk: not needed
+				removePayload(res.payload) // its start is on disk: not needed
 			}
 		}
 		out := s.outcome(a, j, res)
