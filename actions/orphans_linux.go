@@ -148,11 +148,11 @@ func groupRecords(dirs []string) map[string]int {
 			if !ok {
 				continue
 			}
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			target, err := os.Readlink(filepath.Join(dir, e.Name()))
 			if err != nil {
 				continue
 			}
-			if g, err := strconv.Atoi(string(b)); err == nil && g > 0 {
+			if g, err := strconv.Atoi(target); err == nil && g > 0 {
 				out[filepath.Join(dir, payloadPrefix+rest)] = g
 			}
 		}

@@ -73,9 +73,10 @@ func payloadRun(name string) (store.LostStart, bool) {
 // service that a run started with setsid to outlive it, which a restart
 // after a crash must leave alone (orphans_linux.go): both name the run's
 // payload file in their environment. What tells them apart is a group
-// record: a file beside the payload file, named after it, that holds the
-// command's process group id, written once the command has started and
-// removed after its payload file.
+// record: a symbolic link beside the payload file, named after it, whose
+// target is the command's process group id (one system call to make, and
+// none to write: it is made for every run), made once the command has
+// started and removed after its payload file.
 const groupPrefix = "webhookd-group-"
 
 // groupRecord returns the path of the group record of the payload file
@@ -87,7 +88,7 @@ func groupRecord(path string) string {
 // writeGroupRecord notes that the run whose payload file is at path
 // leads process group pgid.
 func writeGroupRecord(path string, pgid int) error {
-	return os.WriteFile(groupRecord(path), []byte(strconv.Itoa(pgid)), 0o600)
+	return os.Symlink(strconv.Itoa(pgid), groupRecord(path))
 }
 
 // removePayload removes the payload file at path, then its group record:

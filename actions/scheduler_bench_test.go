@@ -181,3 +181,40 @@ func childCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkGroupRecord is what a run's group record adds to a run: the
+// record made once the command has started, and removed after the
+// payload file, in the directory where payload files go (a memory file
+// system when there is one); against writing and removing a 2 KiB
+// payload file there, which every run does too.
+func BenchmarkGroupRecord(b *testing.B) {
+	dir := memoryDir()
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	rd, err := makeRunDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rd.remove()
+	payload := filepath.Join(rd.path, payloadPrefix+"J-1.x")
+	b.Run("record", func(b *testing.B) {
+		for b.Loop() {
+			if err := writeGroupRecord(payload, 12345); err != nil {
+				b.Fatal(err)
+			}
+			os.Remove(groupRecord(payload))
+		}
+	})
+	b.Run("payload", func(b *testing.B) {
+		body := make([]byte, 2048)
+		for b.Loop() {
+			f, err := writePayload(rd.path, rd.path, "J", 1, body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			os.Remove(f.Name())
+		}
+	})
+}
