@@ -13,7 +13,8 @@ import (
 // filter, oldest first (so an action with concurrency = 1 runs them in the
 // order they arrived), reading the store a page at a time. Its answer is
 // a stream of JSON lines (application/x-ndjson), so a client can show
-// progress: first {"total": N}, the events that match; then one
+// progress: first {"total": N}, the events that match (the status and
+// headers go out before the count, which can take a while); then one
 // {"event": {...}} per event, replayed (with dry_run, nothing is written:
 // the line says what its replay would do);
 // last {"done": {...}}. A stream without its done line was cut off.
@@ -87,12 +88,23 @@ func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 		f.Before = end
 	}
 
+	// The answer begins before the count: counting reads every event
+	// that matches, which on a large database takes longer than a client
+	// waits for an answer to begin (`webhookd replay`, 10s). An error from
+	// here on is a line of the stream.
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	enc := json.NewEncoder(w)
+
 	// Count first, so the client can show how far along it is.
 	total := 0
 	for after := ""; ; {
 		evs, next, err := s.opts.Store.ScanEvents(f, after)
 		if err != nil {
-			writeError(w, err)
+			enc.Encode(BulkLine{Error: err.Error()})
 			return
 		}
 		total += len(evs)
@@ -101,12 +113,6 @@ func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 		}
 		after = next
 	}
-
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	enc := json.NewEncoder(w)
 	enc.Encode(BulkLine{Total: &total})
 	rc.Flush()
 

@@ -9,7 +9,7 @@ import (
 )
 
 // flushHook is a response writer that runs fn at its first flush: the
-// moment a bulk replay has sent its total and begins to replay.
+// moment a bulk replay's answer begins, before it counts and replays.
 type flushHook struct {
 	*httptest.ResponseRecorder
 	fn func()
@@ -112,5 +112,33 @@ func TestAPI_ReplayRefusesUnknownParameters(t *testing.T) {
 	}
 	if n := len(e.event(id).Jobs); n != 2 {
 		t.Errorf("the event has %d jobs; want its 2, none replayed", n)
+	}
+}
+
+// A bulk replay's answer begins (status and headers, flushed) before it
+// counts the events that match: counting reads every one of them, which
+// on a large database takes longer than `webhookd replay` waits for an
+// answer to begin, and it gave up on a replay that was under way.
+func TestAPI_BulkReplayAnswersBeforeItCounts(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "true"))
+	id := e.ingest("site", "push", `{}`)
+	e.waitState(id, store.Succeeded)
+	var code, before int
+	var ctype string
+	w := &flushHook{ResponseRecorder: httptest.NewRecorder()}
+	w.fn = func() {
+		code, ctype, before = w.Code, w.Header().Get("Content-Type"), w.Body.Len()
+	}
+	req := httptest.NewRequest("POST", "/api/replay?hook=site&dry_run=true", nil)
+	req.Host = "127.0.0.1"
+	e.srv.ServeHTTP(w, req)
+	if code != 200 || ctype != "application/x-ndjson" {
+		t.Fatalf("first flush: %d %q; want 200 application/x-ndjson", code, ctype)
+	}
+	if before != 0 {
+		t.Errorf("the answer's headers went out with %d bytes of body (%q): after the count, not before it", before, w.Body.String()[:before])
+	}
+	if total, evs, done := readBulk(t, w.Body.String()); total != 1 || len(evs) != 1 || done == nil {
+		t.Errorf("bulk replay: total %d, events %+v, done %+v; want the one event", total, evs, done)
 	}
 }
