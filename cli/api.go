@@ -21,11 +21,28 @@ import (
 // errNotRunning is no daemon answering on the admin address.
 var errNotRunning = errors.New("no webhookd answers")
 
+// bounds are how long a command waits on the admin API.
+type bounds struct {
+	// connect is how long a connection may take to be accepted.
+	connect time.Duration
+	// answer is how long a request may wait for the answer to begin (its
+	// status and headers). What follows is not bounded: a backup streams
+	// for as long as its data flows.
+	answer time.Duration
+	// slowAnswer is answer for a cancel, which the daemon answers once a
+	// running command has stopped: up to its kill grace (10s) and 5s more.
+	slowAnswer time.Duration
+}
+
+// defaultBounds are every command's; tests make them short.
+var defaultBounds = bounds{connect: 5 * time.Second, answer: 10 * time.Second, slowAnswer: 30 * time.Second}
+
 // adminClient talks to a running daemon's admin API.
 type adminClient struct {
 	addr     string // as configured: host:port or unix:/path
 	base     string // URL prefix of requests
 	hc       *http.Client
+	bounds   bounds
 	token    []byte
 	tokenErr error // why the config's token could not be read
 }
@@ -57,7 +74,7 @@ func (f *apiFlags) dial() (*config.Client, *adminClient, error) {
 	if *f.admin != "" {
 		addr = *f.admin
 	}
-	c := &adminClient{addr: addr}
+	c := &adminClient{addr: addr, bounds: defaultBounds}
 	tok, err := cfg.AdminToken()
 	switch {
 	case err != nil:
@@ -68,10 +85,11 @@ func (f *apiFlags) dial() (*config.Client, *adminClient, error) {
 	if addr == "off" {
 		return cfg, c, nil // every request reports errNotRunning
 	}
-	tr := &http.Transport{Proxy: nil, MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: c.bounds.connect}
+	tr := &http.Transport{Proxy: nil, DialContext: dialer.DialContext, MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second}
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", p)
+			return dialer.DialContext(ctx, "unix", p)
 		}
 		c.base = "http://localhost"
 	} else {
@@ -99,9 +117,18 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Msg }
 
+// errNoAnswer ends a request whose answer did not begin in time.
+var errNoAnswer = errors.New("no answer in time")
+
 // request sends a request and returns the answer, checking its status.
-// The caller closes the body.
+// The answer must begin within the client's answer bound; its body is
+// not bounded. The caller closes the body.
 func (c *adminClient) request(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+	return c.requestWithin(ctx, method, path, q, c.bounds.answer)
+}
+
+// requestWithin is request with the answer's bound given.
+func (c *adminClient) requestWithin(ctx context.Context, method, path string, q url.Values, within time.Duration) (*http.Response, error) {
 	if c.hc == nil {
 		return nil, fmt.Errorf("%w: the admin listener is off in the config", errNotRunning)
 	}
@@ -109,21 +136,40 @@ func (c *adminClient) request(ctx context.Context, method, path string, q url.Va
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	// The request's own context, ended when the answer did not begin in
+	// time, and else when its body is closed.
+	rctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(rctx, method, u, nil)
 	if err != nil {
+		cancel(nil)
 		return nil, err
 	}
 	if c.token != nil {
 		req.Header.Set("Authorization", "Bearer "+string(c.token))
 	}
 	req.Header.Set("Accept", "application/json")
+	timer := time.AfterFunc(within, func() { cancel(errNoAnswer) })
 	res, err := c.hc.Do(req)
+	if !timer.Stop() {
+		// The bound passed first: whatever came, came too late.
+		if err == nil {
+			res.Body.Close()
+		}
+		cancel(nil)
+		return nil, fmt.Errorf("the admin API at %s did not answer within %v: the daemon is stuck, or something other than webhookd listens there (-admin ADDR names another address)", c.addr, within)
+	}
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+		cancel(nil)
+		var oe *net.OpError
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT):
 			return nil, fmt.Errorf("%w at %s", errNotRunning, c.addr)
+		case errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout():
+			return nil, fmt.Errorf("the admin API at %s did not accept a connection within %v (-admin ADDR names another address)", c.addr, c.bounds.connect)
 		}
 		return nil, fmt.Errorf("admin API at %s: %w", c.addr, err)
 	}
+	res.Body = &cancelBody{ReadCloser: res.Body, cancel: cancel}
 	if res.StatusCode >= 300 {
 		defer res.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
@@ -150,9 +196,26 @@ func (c *adminClient) request(ctx context.Context, method, path string, q url.Va
 	return res, nil
 }
 
+// cancelBody ends its request's context when it is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}
+
 // call sends a request and decodes its JSON answer into out.
 func (c *adminClient) call(ctx context.Context, method, path string, q url.Values, out any) error {
-	res, err := c.request(ctx, method, path, q)
+	return c.callWithin(ctx, method, path, q, out, c.bounds.answer)
+}
+
+// callWithin is call with the answer's bound given.
+func (c *adminClient) callWithin(ctx context.Context, method, path string, q url.Values, out any, within time.Duration) error {
+	res, err := c.requestWithin(ctx, method, path, q, within)
 	if err != nil {
 		return err
 	}

@@ -35,8 +35,12 @@ func jobCommand(ctx context.Context, env *Env, c *Command, args []string, verb s
 	if err != nil {
 		return err
 	}
+	within := cl.bounds.answer
+	if verb == "cancel" {
+		within = cl.bounds.slowAnswer // the daemon waits for a run to stop
+	}
 	var j admin.JobJSON
-	if err := cl.call(ctx, "POST", "/api/jobs/"+url.PathEscape(pos[0])+"/"+verb, nil, &j); err != nil {
+	if err := cl.callWithin(ctx, "POST", "/api/jobs/"+url.PathEscape(pos[0])+"/"+verb, nil, &j, within); err != nil {
 		return replayErr(err)
 	}
 	if *af.json {
