@@ -764,7 +764,7 @@ secret = "s3cret"
 // saved in the file (it keeps its running value until a restart),
 // `webhookd backup` finds no daemon at the file's new address and cannot
 // read the file the daemon holds: its error says both, with the address it
-// asked, not only "is webhookd already running?".
+// asked, not only that another process holds the file.
 func TestE2E_BackupSaysWhereNoDaemonAnswered(t *testing.T) {
 	dir := t.TempDir()
 	free := func() string {

@@ -168,12 +168,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o750); err != nil {
 		return storeHint(fmt.Errorf("store directory: %w", err))
 	}
-	// The lock of a daemon that was just killed can outlive it by a few
-	// milliseconds (the kernel releases it after the process is reaped),
-	// so a restart right after a kill -9 waits a moment for it; another
-	// daemon that really holds the file is still reported.
-	st, err := store.Open(cfg.Store.Path, store.Options{Logger: log.With("part", "store"), MinFree: cfg.Store.MinFree, Timeout: time.Second})
+	// Another process may hold the file's lock: the daemon killed a
+	// moment ago (its lock outlives it by some milliseconds), or an
+	// offline backup or compact that a start (by systemd, after a reboot
+	// or a deploy) should not fail for. The lock cannot tell these from
+	// another daemon, so serve waits, saying so once, up to lockWait.
+	st, err := store.OpenWait(ctx, cfg.Store.Path, store.Options{Logger: log.With("part", "store"), MinFree: cfg.Store.MinFree}, lockWait, func() {
+		log.Warn("waiting for the database file's lock: "+store.ErrLocked.Error(), "store", cfg.Store.Path, "up_to", lockWait.String())
+	})
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Stopped before it started: as asked, not a failure.
+			log.Info("stopped while waiting for the database file's lock", "store", cfg.Store.Path)
+			return nil
+		}
 		return storeHint(err)
 	}
 	defer st.Close()
@@ -346,6 +354,13 @@ loop:
 	log.Info("stopped")
 	return runErr
 }
+
+// lockWait is how long serve waits for the database file's lock. Long
+// enough for an offline backup or compact of a database of some hundred
+// MB to end, where failing would cost a failed start (under systemd, a
+// restart loop every RestartSec); short enough that a second daemon
+// started on the same file by mistake still fails, and says why.
+const lockWait = 30 * time.Second
 
 // storeHint adds to an error opening the database, when it is one of
 // permission or a read-only file system, what to change: the systemd

@@ -147,6 +147,12 @@ type op struct {
 	applied chan struct{}
 }
 
+// ErrLocked is Open's error when another process holds the database
+// file's lock (after Options.Timeout). The lock cannot tell who: a daemon
+// holds it while it runs, an offline command for as long as it works on
+// the file (a read-only one shares it with other readers).
+var ErrLocked = errors.New("another webhookd process holds it (a running daemon, or an offline command such as backup or compact)")
+
 // Open opens (creating if needed) the database at path. Jobs that were
 // running when the file was last closed go back to their queues.
 func Open(path string, opts Options) (*Store, error) {
@@ -175,7 +181,7 @@ func Open(path string, opts Options) (*Store, error) {
 	db, err := openCurrent(path, bo)
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: another process holds it (is webhookd already running?)", path)
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 		}
 		// bbolt's own error names the file already.
 		var pe *fs.PathError
