@@ -198,16 +198,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	lis := listener.New(listener.Options{Addr: cfg.Server.Listen, TLS: tlsCfg, Store: st, Logger: log.With("part", "listener"), OnRequest: metrics.ObserveRequest}, lcfg)
-	if err := lis.Open(); err != nil {
-		return err
-	}
-	if acmeHTTP != nil {
-		if err := acmeHTTP.Open(); err != nil {
-			lis.Close()
-			return err
-		}
-	}
-
 	d := &daemon{rl: rl, lis: lis, sched: sched, st: st, level: level, started: time.Now(), hidden: acfg.HideEnv}
 	var adm *admin.Server
 	if cfg.Admin.Listen != "off" {
@@ -219,19 +209,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			Addr: cfg.Admin.Listen, Token: token, Store: st, Scheduler: sched,
 			Status: d.status, Rejections: lis.Rejections, Metrics: metrics, Logger: log.With("part", "admin"),
 		})
-		if err := adm.Open(); err != nil {
-			lis.Close()
-			return err
-		}
 	}
 	// Jobs start once every listener is bound: a start that fails for a
 	// port starts no queued deploy only to stop it at once (and again at
 	// each restart of a restart loop).
+	if err := bindAll(lis, acmeHTTP, adm); err != nil {
+		return err
+	}
 	if err := sched.Start(); err != nil {
-		lis.Close()
-		if adm != nil {
-			adm.Shutdown(context.Background())
-		}
+		closeAll(lis, acmeHTTP, adm)
 		return err
 	}
 	defer sched.Close()
@@ -361,6 +347,36 @@ loop:
 // restart loop every RestartSec); short enough that a second daemon
 // started on the same file by mistake still fails, and says why.
 const lockWait = 30 * time.Second
+
+// bindAll binds the public listener, then acme_http's and the admin
+// listener (each when set). When one fails, it closes those it bound
+// before it returns the error: serve would return with their ports taken
+// (in a process that lives on, for ever).
+func bindAll(lis *listener.Listener, acmeHTTP *certs.HTTPServer, adm *admin.Server) error {
+	err := lis.Open()
+	if err == nil && acmeHTTP != nil {
+		err = acmeHTTP.Open()
+	}
+	if err == nil && adm != nil {
+		err = adm.Open()
+	}
+	if err != nil {
+		closeAll(lis, acmeHTTP, adm)
+	}
+	return err
+}
+
+// closeAll closes what bindAll bound, before any of it serves: at a start
+// that fails. One not bound is left as it is.
+func closeAll(lis *listener.Listener, acmeHTTP *certs.HTTPServer, adm *admin.Server) {
+	lis.Close()
+	if acmeHTTP != nil {
+		acmeHTTP.Close()
+	}
+	if adm != nil {
+		adm.Shutdown(context.Background()) // nothing in flight: at once
+	}
+}
 
 // storeHint adds to an error opening the database, when it is one of
 // permission or a read-only file system, what to change: the systemd

@@ -276,6 +276,17 @@ func (s *HTTPServer) Serve() error {
 	return nil
 }
 
+// Close stops the server at once, its connections too; before Serve, it
+// closes the bound address. A server never opened has nothing to close.
+func (s *HTTPServer) Close() error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Close()
+	s.ln.Close() // the server closes it only once Serve has begun
+	return err
+}
+
 // Shutdown stops the server, waiting for requests in flight until ctx ends.
 func (s *HTTPServer) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
