@@ -117,9 +117,6 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Msg }
 
-// errNoAnswer ends a request whose answer did not begin in time.
-var errNoAnswer = errors.New("no answer in time")
-
 // request sends a request and returns the answer, checking its status.
 // The answer must begin within the client's answer bound; its body is
 // not bounded. The caller closes the body.
@@ -138,28 +135,28 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 	}
 	// The request's own context, ended when the answer did not begin in
 	// time, and else when its body is closed.
-	rctx, cancel := context.WithCancelCause(ctx)
+	rctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(rctx, method, u, nil)
 	if err != nil {
-		cancel(nil)
+		cancel()
 		return nil, err
 	}
 	if c.token != nil {
 		req.Header.Set("Authorization", "Bearer "+string(c.token))
 	}
 	req.Header.Set("Accept", "application/json")
-	timer := time.AfterFunc(within, func() { cancel(errNoAnswer) })
+	timer := time.AfterFunc(within, cancel)
 	res, err := c.hc.Do(req)
 	if !timer.Stop() {
 		// The bound passed first: whatever came, came too late.
 		if err == nil {
 			res.Body.Close()
 		}
-		cancel(nil)
+		cancel()
 		return nil, fmt.Errorf("the admin API at %s did not answer within %v: the daemon is stuck, or something other than webhookd listens there (-admin ADDR names another address)", c.addr, within)
 	}
 	if err != nil {
-		cancel(nil)
+		cancel()
 		var oe *net.OpError
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT):
@@ -199,12 +196,12 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 // cancelBody ends its request's context when it is closed.
 type cancelBody struct {
 	io.ReadCloser
-	cancel context.CancelCauseFunc
+	cancel context.CancelFunc
 }
 
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.cancel(nil)
+	b.cancel()
 	return err
 }
 
