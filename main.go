@@ -40,12 +40,14 @@ var (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGINT and SIGTERM stay caught until the process exits (stop is
+	// never called), so that on the way out a second one ends nothing:
+	// its default action would make a stop that went well look killed.
+	// Nor are they ignored then: os/signal's Ignore (or Stop) of a caught
+	// signal leaves a moment in which the runtime, no longer catching it
+	// and not yet ignoring it, takes its default action.
+	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	// On the way out a signal ends nothing: its default action would make
-	// a stop that went well look killed (a second SIGTERM, a reload's HUP).
-	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
 
@@ -149,9 +151,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	// Ignored, not back to its default, once serve returns: a HUP in the
-	// last moments of a stop must not end the process as killed.
-	defer signal.Ignore(syscall.SIGHUP)
+	// Caught until the process exits (as SIGTERM is, in main): a HUP in
+	// the last moments of a stop must not end the process as killed.
 	rl := config.NewReloader(*path)
 	cfg, warnings, err := rl.Load()
 	if err != nil {
