@@ -32,7 +32,7 @@ func Compact(ctx context.Context, src, dst string, progress func(done, total int
 	sdb, err := openBolt(src, &bolt.Options{Timeout: 50 * time.Millisecond, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			return res, fmt.Errorf("compact %s: another process holds it: stop webhookd first", src)
+			return res, fmt.Errorf("compact %s: %w: stop webhookd first, or let the offline command end", src, ErrLocked)
 		}
 		return res, fmt.Errorf("compact: open %s: %w", src, err)
 	}
