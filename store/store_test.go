@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -819,7 +820,7 @@ func TestStore_RecordLostStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	lost := []LostStart{{ids[0], 1 << 62}, {ids[0], 1}, {ids[0], 1}, {ids[1], 1}, {ids[2], 1}, {"06H4XZZZZZZZZZZZ", 1}}
+	lost := []LostStart{{ids[0], math.MaxInt}, {ids[0], 1}, {ids[0], 1}, {ids[1], 1}, {ids[2], 1}, {"06H4XZZZZZZZZZZZ", 1}}
 	for round := range 2 { // a start that dies before removing the files: the next sees them again
 		s, err = Open(path, Options{})
 		if err != nil {
