@@ -24,6 +24,7 @@ import (
 
 	"github.com/webhookd/webhookd/internal/redact"
 	"github.com/webhookd/webhookd/internal/stdwh"
+	"github.com/webhookd/webhookd/store"
 
 	"github.com/webhookd/webhookd/tmpl"
 )
@@ -245,6 +246,7 @@ func (l *loader) server(t *table) Server {
 	if s.MaxBody <= 0 {
 		l.d.errf(t.key("max_body"), "max_body must be more than 0")
 	}
+	l.maxBodyFits(t, "", s.MaxBody)
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		l.d.errf(t.key("tls_cert"), "tls_cert and tls_key go together: set both or neither")
 	}
@@ -283,6 +285,15 @@ func (l *loader) server(t *table) Server {
 	}
 	t.done()
 	return s
+}
+
+// maxBodyFits reports a max_body larger than the database can hold on
+// this platform: on a 32-bit one, a larger delivery would be refused as
+// it came, with no way for its sender to get it through.
+func (l *loader) maxBodyFits(t *table, prefix string, n int64) {
+	if max := store.MaxBody(); max > 0 && n > max {
+		l.d.errf(t.key("max_body"), "%smax_body is %d bytes; on this 32-bit platform the database holds a delivery of at most %d (%dMiB)", prefix, n, max, max>>20)
+	}
 }
 
 func (l *loader) store(t *table) Store {
@@ -506,6 +517,9 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 	h.MaxBody = t.size("max_body", maxBody)
 	if h.MaxBody <= 0 {
 		l.d.errf(t.key("max_body"), "%s: max_body must be more than 0", name)
+	}
+	if t.has("max_body") { // else [server]'s, reported there
+		l.maxBodyFits(t, name+": ", h.MaxBody)
 	}
 	h.Params = l.params(t, name, h.Provider, spec, known)
 	names := map[string]bool{}

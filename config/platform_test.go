@@ -1,0 +1,35 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/webhookd/webhookd/store"
+)
+
+// TestParse_MaxBodyOn32bit: on a 32-bit platform the database cannot hold
+// a delivery past store.MaxBody (bbolt panicked reading four of 70 MiB
+// back, and took the daemon with it); a max_body past it, in [server] or
+// in a hook, is an error at its line, and one within it loads. A 64-bit
+// platform loads them all.
+func TestParse_MaxBodyOn32bit(t *testing.T) {
+	within := "[server]\nmax_body = \"63MiB\"\n" + hook("provider = \"none\"\nmax_body = 66060288")
+	if _, _, err := Parse("c.toml", []byte(within)); err != nil {
+		t.Fatalf("max_body of 63MiB: %v; want it loaded", err)
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"[server]\nmax_body = \"100MiB\"", `c.toml:2: max_body is 104857600 bytes; on this 32-bit platform the database holds a delivery of at most 66060288 (63MiB)`},
+		{hook("provider = \"none\"\nmax_body = \"3GB\""), `c.toml:4: hook "h": max_body is 3000000000 bytes; on this 32-bit platform the database holds a delivery of at most 66060288 (63MiB)`},
+	} {
+		_, _, err := Parse("c.toml", []byte(tc.src))
+		if store.MaxBody() == 0 {
+			if err != nil {
+				t.Errorf("on a 64-bit platform, Parse(%q) = %v; want it loaded", tc.src, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v; want an error containing %q", tc.src, err, tc.want)
+		}
+	}
+}

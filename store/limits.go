@@ -1,0 +1,50 @@
+package store
+
+import (
+	"errors"
+	"math"
+)
+
+// What bbolt can hold on a 32-bit platform (GOARCH=arm on a Raspberry
+// Pi's 32-bit OS, 386) is less than on a 64-bit one; the store keeps
+// within it. On 64-bit platforms it sets no limits of its own.
+
+// is32bit reports a platform whose int is 32 bits.
+const is32bit = math.MaxInt == math.MaxInt32
+
+// maxRecord32 is the largest raw record (headers, query and body) the store
+// writes on a 32-bit platform. bbolt reads a leaf page's keys and values
+// through a window of 256 MiB from each element (its MaxAllocSize there),
+// and a leaf page holds up to four elements however large they are (it
+// never splits a node of four or fewer). Four records of more than a
+// quarter of that make a page whose last key and value lie past the
+// window: bbolt panics (a slice out of range) at the first read that
+// reaches it, in the commit loop or the scheduler, and again at every
+// start. A single record of 256 MiB panics as it is written.
+const maxRecord32 = 64<<20 - 64<<10
+
+// maxBody32 is MaxBody on a 32-bit platform: maxRecord32 less room for the
+// headers (at most 64 KiB, the listener's limit) and the query.
+const maxBody32 = 63 << 20
+
+// ErrTooLarge is returned by Ingest for a delivery larger than the store
+// can hold on this platform (see MaxBody).
+var ErrTooLarge = errors.New("the delivery is larger than the database can hold on this 32-bit platform")
+
+// MaxBody is the largest delivery body the store takes on this platform,
+// or 0 where it sets no limit of its own (64-bit platforms): 63 MiB on a
+// 32-bit one.
+func MaxBody() int64 {
+	if is32bit {
+		return maxBody32
+	}
+	return 0
+}
+
+// maxRecord is the largest raw record Ingest writes, or 0 for no limit.
+func maxRecord() int {
+	if is32bit {
+		return maxRecord32
+	}
+	return 0
+}
