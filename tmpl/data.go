@@ -214,12 +214,66 @@ func forTemplates(v any) (any, bool) {
 	return v, false
 }
 
+// forExpr returns v as a when expression reads it, and whether that
+// changed anything. expr compares and computes integers as int, taking
+// int() of an int64: on a 32-bit platform a payload integer past ±2^31
+// wrapped (4294967297 == 1 was true). There, such an integer is a float64,
+// exact up to 2^53, and one past that a json.Number, as an integer past
+// int64 is on any platform: ordering it is an error, not a wrong answer.
+// On a 64-bit platform v is returned as it is. Containers holding none are
+// shared, not copied.
+func forExpr(v any) (any, bool) {
+	if strconv.IntSize == 64 {
+		return v, false
+	}
+	switch x := v.(type) {
+	case int64:
+		switch {
+		case x >= math.MinInt && x <= math.MaxInt:
+			return x, false
+		case x >= -1<<53 && x <= 1<<53:
+			return float64(x), true
+		}
+		return json.Number(strconv.FormatInt(x, 10)), true
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			if n, changed := forExpr(e); changed {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = n
+			}
+		}
+		if out == nil {
+			return x, false
+		}
+		return out, true
+	case []any:
+		var out []any
+		for i, e := range x {
+			if n, changed := forExpr(e); changed {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = n
+			}
+		}
+		if out == nil {
+			return x, false
+		}
+		return out, true
+	}
+	return v, false
+}
+
 // exprEnv is the environment of a when expression, with the payload as
 // much of it as the expression reads (see payloadUse).
 func (d *Data) exprEnv(use payloadUse) map[string]any {
+	payload, _ := forExpr(d.payloadFor(use))
 	return map[string]any{
 		"event":    d.Event,
-		"payload":  d.payloadFor(use),
+		"payload":  payload,
 		"headers":  d.Headers,
 		"query":    d.Query,
 		"hook":     d.Hook,

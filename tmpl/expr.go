@@ -3,6 +3,7 @@ package tmpl
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,7 +114,12 @@ func Compile(text string) (*Expr, error) {
 		expr.DisableBuiltin("toJSON"),
 		expr.Function("toJSON", exprToJSON, new(func(any) string)))
 	if err != nil {
-		return nil, fmt.Errorf("when: %s", oneLine(err.Error()))
+		msg := oneLine(err.Error())
+		if strconv.IntSize == 32 && strings.Contains(msg, "integer literal is too large") {
+			// expr's integers are ints: 32 bits here.
+			msg += fmt.Sprintf("; on this 32-bit platform an integer literal is at most %d: write a larger one with a fraction (4294967297.0), which compares exactly up to 2^53", math.MaxInt32)
+		}
+		return nil, fmt.Errorf("when: %s", msg)
 	}
 	e := &Expr{text: text, prog: prog}
 	tree, err := parser.Parse(text)
