@@ -63,3 +63,49 @@ func TestExpr_LargeIntegers(t *testing.T) {
 		t.Errorf("Eval(payload.chat == -1001234567890) = %v, %v; want true", got, err)
 	}
 }
+
+// TestParse_IntegerConstantPastInt: text/template makes an integer
+// constant an int as it runs, and fails at one past int: on a 32-bit
+// platform {{ if eq .payload.id 4294967297 }} loaded, and every run of
+// the action failed on it. It is a load error (a warning in a part some
+// runs skip), on every platform for a constant past int64, and the text
+// comparison it suggests works.
+func TestParse_IntegerConstantPastInt(t *testing.T) {
+	d := &Data{ContentType: "application/json", Headers: map[string]string{}, Query: map[string]string{},
+		Body: []byte(`{"id":4294967297,"n":5}`)}
+	render := func(text string) string {
+		t.Helper()
+		tp, err := Parse("t", text)
+		if err != nil {
+			t.Fatalf("Parse(%s): %v", text, err)
+		}
+		out, err := tp.Execute(d)
+		if err != nil {
+			t.Fatalf("Execute(%s): %v", text, err)
+		}
+		return out
+	}
+	big := `{{ if eq .payload.id 4294967297 }}yes{{ end }}`
+	if strconv.IntSize == 64 {
+		if got := render(big); got != "yes" {
+			t.Errorf("%s = %q; want yes", big, got)
+		}
+	} else {
+		want := `template: 1: 4294967297 is past the integers of this platform (-2147483648 to 2147483647): compare the number as text, such as eq (printf "%d" .payload.x) "4294967297"`
+		if _, err := Parse("t", big); err == nil || err.Error() != want {
+			t.Errorf("Parse(%s) = %v; want %s", big, err, want)
+		}
+		tp, err := Parse("t", "{{ if .payload.n }}{{ printf \"%d\" 4294967297 }}{{ end }}")
+		if err != nil || len(tp.Warnings()) != 1 || !strings.Contains(tp.Warnings()[0], "4294967297 is past the integers") {
+			t.Errorf("in a branch: %v, warnings %q; want one warning", err, tp.Warnings())
+		}
+	}
+	if _, err := Parse("t", `{{ printf "%d" 9223372036854775808 }}`); err == nil || !strings.Contains(err.Error(), "9223372036854775808 is past the integers of this platform") {
+		t.Errorf("a constant past int64: %v; want the error", err)
+	}
+	for _, text := range []string{`{{ if eq (printf "%d" .payload.id) "4294967297" }}yes{{ end }}`, `{{ if gt .payload.n 4 }}yes{{ end }}`, `{{ if eq 4294967297.5 4294967297.5 }}yes{{ end }}`} {
+		if got := render(text); got != "yes" {
+			t.Errorf("%s = %q; want yes", text, got)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -116,6 +117,10 @@ func check(t *template.Template, text string, fm template.FuncMap) (warnings []s
 					sc := shortCircuits(c)
 					for j, a := range c.Args {
 						always := always && !(sc && j >= 2)
+						if num, ok := a.(*parse.NumberNode); ok && overflowsInt(num) {
+							report(num, always, "%s is past the integers of this platform (%d to %d): compare the number as text, such as eq (printf \"%%d\" .payload.x) %q", num.Text, math.MinInt, math.MaxInt, num.Text)
+							continue
+						}
 						id, ok := a.(*parse.IdentifierNode)
 						if !ok || fm[id.Ident] == nil {
 							continue
@@ -142,6 +147,23 @@ func check(t *template.Template, text string, fm template.FuncMap) (warnings []s
 		})
 	}
 	return warnings, err
+}
+
+// overflowsInt reports whether text/template fails on the constant n at
+// every run: it makes an integer constant an int (as it does in
+// idealConstant), and one past int (past ±2^31 on a 32-bit platform) is
+// an error there.
+func overflowsInt(n *parse.NumberNode) bool {
+	hexInt := len(n.Text) > 2 && n.Text[0] == '0' && (n.Text[1] == 'x' || n.Text[1] == 'X') && !strings.ContainsAny(n.Text, "pP")
+	switch {
+	case n.IsComplex:
+		return false
+	case n.IsFloat && !hexInt && !strings.HasPrefix(n.Text, "'") && strings.ContainsAny(n.Text, ".eEpP"):
+		return false
+	case n.IsInt:
+		return int64(int(n.Int64)) != n.Int64
+	}
+	return n.IsUint
 }
 
 // walkEval calls hit for each dot, field, variable and pipeline node of
