@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -260,6 +261,12 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("the file is damaged (%v): restore it from a backup (README, Backups)", r)
 		}
 	}()
+	// bbolt takes the file's size as an int: on a 32-bit platform one past
+	// 2 GiB wrapped ("file size too small -1610612736", or 4.5 GiB read
+	// as 512 MiB). It could not map one that large there anyway.
+	if fi, err := os.Stat(path); err == nil && fi.Size() > math.MaxInt {
+		return nil, fmt.Errorf("the file is %d bytes; on this 32-bit platform the database can be at most %d (2 GiB): bbolt maps all of it into memory. Compact it on a 64-bit machine (webhookd compact), which keeps only the live data, or run a 64-bit OS", fi.Size(), math.MaxInt)
+	}
 	db, err = bolt.Open(path, 0o600, bo)
 	if err != nil {
 		return nil, err
