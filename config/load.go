@@ -306,6 +306,9 @@ func (l *loader) store(t *table) Store {
 		MaxSize:   t.size("max_size", 0),
 		MinFree:   t.size("min_free", DefaultMinFree),
 	}
+	if max := store.MaxData(); max > 0 && s.MaxSize > max {
+		l.d.errf(t.key("max_size"), "max_size is %d bytes; on this 32-bit platform the database holds at most %d (%dMiB) of data", s.MaxSize, max, max>>20)
+	}
 	if s.Path == "" {
 		l.d.errf(t.key("path"), "path must not be empty")
 	} else if fi, err := os.Stat(s.Path); err == nil && fi.IsDir() {

@@ -33,3 +33,24 @@ func TestParse_MaxBodyOn32bit(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_MaxSizeOn32bit: on a 32-bit platform the database holds at
+// most store.MaxData (1.5 GiB) of data; a max_size past it could never be
+// reached (new events are refused first) and is an error at its line. A
+// 64-bit platform loads it.
+func TestParse_MaxSizeOn32bit(t *testing.T) {
+	if _, _, err := Parse("c.toml", []byte("[store]\nmax_size = \"1GiB\"")); err != nil {
+		t.Fatalf("max_size of 1GiB: %v; want it loaded", err)
+	}
+	_, _, err := Parse("c.toml", []byte("[store]\nretention = \"7d\"\nmax_size = \"3GB\""))
+	if store.MaxData() == 0 {
+		if err != nil {
+			t.Errorf("on a 64-bit platform, max_size of 3GB: %v; want it loaded", err)
+		}
+		return
+	}
+	want := `c.toml:3: max_size is 3000000000 bytes; on this 32-bit platform the database holds at most 1610612736 (1536MiB) of data`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("max_size of 3GB: %v; want an error containing %q", err, want)
+	}
+}

@@ -49,6 +49,14 @@ type diskGuard struct {
 	written atomic.Int64 // bytes ingested since the last look
 	low     atomic.Bool  // the last verdict, for logging the change
 	failed  atomic.Bool  // the last look failed: no verdict
+
+	// The ceiling on the data in use where the platform has one (MaxData;
+	// 0: none), and the data's size (LiveSize): at the last look, and the
+	// bytes ingested since.
+	maxData int64
+	size    func() (int64, error)
+	live    atomic.Int64
+	added   atomic.Int64
 }
 
 func newDiskGuard(path string, opts Options, now func() time.Time, onLow func(bool, int64, int64), onGone func(bool)) *diskGuard {
@@ -73,6 +81,14 @@ func (g *diskGuard) check(n int) error {
 	}
 	if g.gone.Load() {
 		return ErrFileGone
+	}
+	if g.maxData > 0 {
+		live := g.live.Load() + g.added.Add(int64(n))
+		if live > g.maxData {
+			// Not written: not counted (as below).
+			g.added.Add(-int64(n))
+			return fmt.Errorf("%w (%d bytes of data in use, at most %d here)", ErrStoreFull, live-int64(n), g.maxData)
+		}
 	}
 	min := g.minFree.Load()
 	if min <= 0 {
@@ -116,6 +132,12 @@ func (g *diskGuard) refresh() {
 		gone := err != nil || !os.SameFile(fi, g.opened)
 		if g.gone.Swap(gone) != gone && g.onGone != nil {
 			g.onGone(gone)
+		}
+	}
+	if g.maxData > 0 {
+		if live, err := g.size(); err == nil {
+			g.live.Store(live)
+			g.added.Store(0)
 		}
 	}
 	free, err := g.free(g.dir)

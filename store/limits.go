@@ -27,6 +27,31 @@ const maxRecord32 = 64<<20 - 64<<10
 // headers (at most 64 KiB, the listener's limit) and the query.
 const maxBody32 = 63 << 20
 
+// maxData32 is MaxData on a 32-bit platform. bbolt there maps at most
+// 2 GiB of file (its MaxMapSize) and grows the file in an int, 16 MiB at a
+// time past its data: as the data neared 2 GiB, each commit that needed
+// more room failed, with "file resize error: truncate ...: invalid
+// argument" or "mmap too large", ingest and the runs of jobs alike. 1.5
+// GiB of data in use leaves a quarter of that for the pages freed and not
+// yet reused (the file keeps its size) and for the writes that go on while
+// new events are refused: runs, retention.
+const maxData32 = 3 << 29
+
+// ErrStoreFull is returned by Ingest while the data in use (LiveSize) is
+// at MaxData: new events are refused until retention (or max_size) makes
+// room.
+var ErrStoreFull = errors.New("the database holds as much data as it can on this 32-bit platform: new events are refused until retention or [store] max_size deletes old ones")
+
+// MaxData is the most data in use (LiveSize) the database holds on this
+// platform, or 0 where it sets no limit of its own (64-bit platforms):
+// 1.5 GiB on a 32-bit one.
+func MaxData() int64 {
+	if is32bit {
+		return maxData32
+	}
+	return 0
+}
+
 // ErrTooLarge is returned by Ingest for a delivery larger than the store
 // can hold on this platform (see MaxBody).
 var ErrTooLarge = errors.New("the delivery is larger than the database can hold on this 32-bit platform")
@@ -47,4 +72,12 @@ func maxRecord() int {
 		return maxRecord32
 	}
 	return 0
+}
+
+// maxDataLimit is MaxData, or the test's limit.
+func (o *Options) maxDataLimit() int64 {
+	if o.maxData != 0 {
+		return max(o.maxData, 0)
+	}
+	return MaxData()
 }

@@ -100,6 +100,8 @@ type Options struct {
 	dedupIdle                   time.Duration
 	crashAtClose                bool
 	maxScan, pruneScan          int
+	// maxData overrides MaxData (negative: no limit).
+	maxData int64
 }
 
 // Store is webhookd's database. Its methods are safe for concurrent use.
@@ -215,6 +217,9 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s.disk = newDiskGuard(path, opts, s.now, s.logLowDisk, s.logFileGone)
+	if max := opts.maxDataLimit(); max > 0 {
+		s.disk.maxData, s.disk.size = max, s.LiveSize
+	}
 	// The first look at the disk, before any request: until a look has
 	// finished, a request that found another one looking would have no
 	// figure at all and be refused as if the disk were full.
