@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -288,11 +289,15 @@ func (l *loader) server(t *table) Server {
 }
 
 // maxBodyFits reports a max_body larger than the database can hold on
-// this platform: on a 32-bit one, a larger delivery would be refused as
-// it came, with no way for its sender to get it through.
+// this platform (store.MaxBody): a larger delivery would be refused as it
+// came, with no way for its sender to get it through.
 func (l *loader) maxBodyFits(t *table, prefix string, n int64) {
-	if max := store.MaxBody(); max > 0 && n > max {
-		l.d.errf(t.key("max_body"), "%smax_body is %d bytes; on this 32-bit platform the database holds a delivery of at most %d (%dMiB)", prefix, n, max, max>>20)
+	if max := store.MaxBody(); n > max {
+		where := ""
+		if strconv.IntSize == 32 {
+			where = "on this 32-bit platform "
+		}
+		l.d.errf(t.key("max_body"), "%smax_body is %d bytes; %sthe database holds a delivery of at most %d (%dMiB)", prefix, n, where, max, max>>20)
 	}
 }
 

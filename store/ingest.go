@@ -32,7 +32,7 @@ func (s *Store) Ingest(ctx context.Context, ne *NewEvent) (IngestResult, error) 
 // bbolt's db.Batch, to compare.)
 func (s *Store) ingestOp(ne *NewEvent) (o *op, res *IngestResult, err error) {
 	raw := encodeRaw(ne.Header, ne.Query, ne.Body)
-	if max := maxRecord(); max > 0 && len(raw) > max {
+	if max := maxRecord(); len(raw) > max {
 		return nil, nil, fmt.Errorf("%w: %d bytes with its headers, at most %d", ErrTooLarge, len(raw), max)
 	}
 	if err := s.disk.check(len(raw)); err != nil {

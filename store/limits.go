@@ -7,7 +7,8 @@ import (
 
 // What bbolt can hold on a 32-bit platform (GOARCH=arm on a Raspberry
 // Pi's 32-bit OS, 386) is less than on a 64-bit one; the store keeps
-// within it. On 64-bit platforms it sets no limits of its own.
+// within it. On 64-bit platforms the only limit of its own is a
+// delivery's size (MaxBody).
 
 // is32bit reports a platform whose int is 32 bits.
 const is32bit = math.MaxInt == math.MaxInt32
@@ -26,6 +27,16 @@ const maxRecord32 = 64<<20 - 64<<10
 // maxBody32 is MaxBody on a 32-bit platform: maxRecord32 less room for the
 // headers (at most 64 KiB, the listener's limit) and the query.
 const maxBody32 = 63 << 20
+
+// maxRecord64 and maxBody64 are the same on a 64-bit platform, where
+// bbolt's window is 2 GiB: a quarter of it, and well within that for the
+// body, which is also read whole into memory, once per delivery in
+// flight. No sender of webhooks sends one near it (GitHub's are at most
+// 25 MB).
+const (
+	maxRecord64 = 512<<20 - 64<<10
+	maxBody64   = 256 << 20
+)
 
 // maxData32 is MaxData on a 32-bit platform. bbolt there maps at most
 // 2 GiB of file (its MaxMapSize) and grows the file in an int, 16 MiB at a
@@ -54,24 +65,23 @@ func MaxData() int64 {
 
 // ErrTooLarge is returned by Ingest for a delivery larger than the store
 // can hold on this platform (see MaxBody).
-var ErrTooLarge = errors.New("the delivery is larger than the database can hold on this 32-bit platform")
+var ErrTooLarge = errors.New("the delivery is larger than the database can hold")
 
-// MaxBody is the largest delivery body the store takes on this platform,
-// or 0 where it sets no limit of its own (64-bit platforms): 63 MiB on a
-// 32-bit one.
+// MaxBody is the largest delivery body the store takes on this platform:
+// 256 MiB on a 64-bit one, 63 MiB on a 32-bit one.
 func MaxBody() int64 {
 	if is32bit {
 		return maxBody32
 	}
-	return 0
+	return maxBody64
 }
 
-// maxRecord is the largest raw record Ingest writes, or 0 for no limit.
+// maxRecord is the largest raw record Ingest writes.
 func maxRecord() int {
 	if is32bit {
 		return maxRecord32
 	}
-	return 0
+	return maxRecord64
 }
 
 // maxDataLimit is MaxData, or the test's limit.
