@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Tests for checks the other tables left unwatched: each was found by
@@ -145,5 +146,31 @@ func TestToken_BearerAnyCase(t *testing.T) {
 	r := &Request{Header: http.Header{"Authorization": {"Basic tok-1"}}, URL: &url.URL{Path: "/hooks/x"}, Now: testNow}
 	if err := p.Verify(r); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("Authorization: Basic tok-1: Verify = %v; want ErrBadSignature", err)
+	}
+}
+
+// TestListener_RateLimitRetryAfterRoundsUp: a 429's Retry-After is the
+// wait for the client's next token rounded up to whole seconds, at least
+// 1: a wait of a tenth of a second is "1", never "0" (retry at once),
+// and 3.5 s is "4", not "3" (a retry then would be refused again).
+func TestListener_RateLimitRetryAfterRoundsUp(t *testing.T) {
+	h := githubHook(t)
+	e := newLimitEnv(t, &Config{Hooks: []*Hook{h}, RateLimit: 10}) // burst 20, a token per 100 ms
+	for i := range 20 {
+		if w := e.post("192.0.2.1:1"); w.Code != 202 {
+			t.Fatalf("request %d within the burst = %d %s; want 202", i+1, w.Code, w.Body)
+		}
+	}
+	if w := e.post("192.0.2.1:1"); w.Code != 429 || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("past the burst, next token in 100 ms: %d Retry-After %q; want 429 with Retry-After 1", w.Code, w.Header().Get("Retry-After"))
+	}
+
+	e = newLimitEnv(t, &Config{Hooks: []*Hook{h}, RateLimit: 0.25}) // burst 1, a token per 4 s
+	if w := e.post("192.0.2.1:1"); w.Code != 202 {
+		t.Fatalf("first = %d %s; want 202", w.Code, w.Body)
+	}
+	e.clk.Add(500 * time.Millisecond)
+	if w := e.post("192.0.2.1:1"); w.Code != 429 || w.Header().Get("Retry-After") != "4" {
+		t.Errorf("next token in 3.5 s: %d Retry-After %q; want 429 with Retry-After 4", w.Code, w.Header().Get("Retry-After"))
 	}
 }
