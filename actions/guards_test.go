@@ -2,10 +2,13 @@ package actions
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/webhookd/webhookd/store"
 )
@@ -58,4 +61,39 @@ exit 0
 	if got, want := strings.Join(strings.Split(strings.TrimSpace(string(b)), "\n"), ","), "start one,end one,start two,end two"; got != want {
 		t.Errorf("runs of the retried jobs: %s; want %s (one at a time, in arrival order; concurrency = 1)", got, want)
 	}
+}
+
+// TestScheduler_PausedActionLeavesRunsToOthers: a paused action's due jobs
+// take none of the runs a dispatch pass may start (MaxRuns): one pass
+// starts the due job of another action, even when the paused action comes
+// first and has as many due jobs as there are free runs. (Were they
+// counted, the pass would start nothing, and, with nothing running to end
+// and wake it, the other action would wait for the next delivery.)
+func TestScheduler_PausedActionLeavesRunsToOthers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	paused := &Action{Hook: "p", Name: "paused", URL: mustTmpl(srv.URL), Method: "POST", Timeout: 10 * time.Second, Concurrency: 2}
+	other := &Action{Hook: "o", Name: "other", URL: mustTmpl(srv.URL), Method: "POST", Timeout: 10 * time.Second, Concurrency: 1}
+	// Not started: the test makes the dispatch pass itself, so that it
+	// looks at the paused action first (the order rotates from pass to pass).
+	h := newStoppedHarness(t, store.Options{}, paused, other)
+	h.s.opts.MaxRuns = 2
+	if err := h.s.SetPaused(context.Background(), "p", "paused", true); err != nil {
+		t.Fatal(err)
+	}
+	var pevs []string
+	for range 2 {
+		pevs = append(pevs, h.ingest("p", `{}`))
+	}
+	ev := h.ingest("o", `{}`)
+	h.s.dispatch() // the first pass: the paused action first
+	if j := h.jobs(ev)[0]; j.State == store.Pending {
+		t.Fatalf("after a dispatch pass the other action's job is %s; want it started (the paused action's 2 due jobs took the 2 free runs)", j.State)
+	}
+	for _, pev := range pevs {
+		if j := h.jobs(pev)[0]; j.State != store.Pending {
+			t.Errorf("job of the paused action = %s; want pending", j.State)
+		}
+	}
+	h.waitState(ev, store.Succeeded)
 }
