@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -445,6 +447,91 @@ sleep 300
 	}
 	if !alive(svc) {
 		t.Errorf("the service the deploy started with setsid (pid %d) was stopped by the restart", svc)
+	}
+}
+
+// TestE2E_AfterAKillEndedRunsServiceLives: a deploy starts a service
+// with setsid and ends, as the README says to; its run is recorded and
+// its payload file removed. The daemon is killed later, with nothing
+// running; the next start must leave that service alone, though the
+// service leads a session and names the ended run's payload file in the
+// dead daemon's run directory.
+func TestE2E_AfterAKillEndedRunsServiceLives(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["./deploy.sh"]
+`))
+	writeScript(t, dir, "svc.sh", `echo $$ > svc.pid.new && mv svc.pid.new svc.pid
+exec sleep 300
+`)
+	writeScript(t, dir, "deploy.sh", `echo run >> runs.log
+if [ -f svc.pid ]; then exit 0; fi
+setsid ./svc.sh > /dev/null 2>&1 &
+while [ ! -s svc.pid ]; do sleep 0.05; done
+`)
+	d := startDaemon(t, dir)
+	r := d.postGitHub("/hooks/site", spineSecret, "push", "e-1", pushBody("refs/heads/main", "a"))
+	if r.Status != 202 {
+		t.Fatalf("push = %d", r.Status)
+	}
+	id, _ := r.Body["id"].(string)
+	var svc int
+	waitFor(t, 10*time.Second, "the service's pid", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "svc.pid"))
+		svc, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return svc > 0
+	})
+	t.Cleanup(func() { syscall.Kill(-svc, syscall.SIGKILL) })
+	waitFor(t, 10*time.Second, "the deploy's job to succeed", func() bool {
+		_, ev := d.apiEvent(id)
+		return slices.Equal(jobStates(ev), []string{"succeeded"})
+	})
+	alive := func(pid int) bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		f := strings.Fields(string(b))
+		return err == nil && len(f) > 2 && f[2] != "Z"
+	}
+	d.kill()
+	waitRunDirsUnlocked(t, dir)
+	d = startDaemon(t, dir)
+	// Jobs are dispatched once the dead daemon's runs are stopped.
+	if r := d.postGitHub("/hooks/site", spineSecret, "push", "e-2", pushBody("refs/heads/main", "b")); r.Status != 202 {
+		t.Fatalf("push = %d", r.Status)
+	}
+	waitFor(t, 20*time.Second, "the second push's run", func() bool { return len(readLines(t, filepath.Join(dir, "runs.log"))) >= 2 })
+	if !strings.Contains(d.log.String(), "removed payload directories left by a webhookd that did not stop") {
+		t.Fatalf("the restart did not find the killed daemon's run directories; this test needs them")
+	}
+	if !alive(svc) {
+		t.Errorf("the service a finished deploy started with setsid (pid %d) was stopped by the restart after a kill", svc)
+	}
+}
+
+// waitRunDirsUnlocked waits until no run directory of the daemons on dir
+// (runDirsEnv) is locked: a killed daemon's lock can outlive it by some
+// milliseconds, and a start that came before would not see its
+// directories as a dead daemon's.
+func waitRunDirsUnlocked(t *testing.T, dir string) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(dir))
+	shm := filepath.Join("/dev/shm", "webhookd-e2e-"+hex.EncodeToString(sum[:8]))
+	locks, _ := filepath.Glob(filepath.Join(dir, ".tmp", "webhookd-runs-*", "lock"))
+	more, _ := filepath.Glob(filepath.Join(shm, "webhookd-runs-*", "lock"))
+	for _, l := range append(locks, more...) {
+		waitFor(t, 10*time.Second, "the killed daemon's lock on "+l+" to go", func() bool {
+			f, err := os.Open(l)
+			if err != nil {
+				return true
+			}
+			defer f.Close()
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+				return false
+			}
+			syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			return true
+		})
 	}
 }
 

@@ -2,6 +2,8 @@ package actions
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,9 +76,11 @@ func pids() []int {
 // are in dirs (see above). Only this user's processes can be read.
 //
 // A run's group is found by any live process in it whose environment
-// names such a payload file: the run's command, or, once that command has
-// died (with its daemon gone, its next write to its output ends it), what
-// it started and left running in its group. A session's group is a run's
+// names such a payload file, while that file is there (a run that ended
+// removed it, and what it left running is no longer a run's): the run's
+// command, or, once that command has died (with its daemon gone, its
+// next write to its output ends it), what it started and left running in
+// its group. A session's group is a run's
 // when the run's group record names it; a payload file without one is of
 // a command the daemon died just after starting, too soon for it to have
 // started anything, so its sessions are the command's. A group inside a
@@ -104,6 +108,19 @@ func orphanRuns(dirs []string) []int {
 		}
 		return "", false
 	}
+	// A payload file that is gone (and its record with it) is of a run
+	// that ended: what it left running — a service it started with
+	// setsid — is left alone, as the daemon that ran it left it.
+	gone := map[string]bool{}
+	ended := func(payload string) bool {
+		g, ok := gone[payload]
+		if !ok {
+			_, err := os.Lstat(payload)
+			g = errors.Is(err, fs.ErrNotExist)
+			gone[payload] = g
+		}
+		return g
+	}
 	var groups []int
 	for _, pid := range pids() {
 		if pid == self {
@@ -114,7 +131,7 @@ func orphanRuns(dirs []string) []int {
 			continue
 		}
 		payload, ok := runPayload(pid)
-		if !ok {
+		if !ok || ended(payload) {
 			continue
 		}
 		if st.pgrp == st.session {

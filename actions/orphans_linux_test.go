@@ -45,6 +45,17 @@ func startProc(t *testing.T, script, payload string, attr *syscall.SysProcAttr) 
 	return pid
 }
 
+// payloadFile makes the payload file of a dead daemon's run of job, as
+// a run under way has one, and returns its path.
+func payloadFile(t *testing.T, dir, job string) string {
+	t.Helper()
+	p := filepath.Join(dir, payloadPrefix+job+"-1.x")
+	if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestOrphanRuns: the runs of a dead daemon are the sessions its run
 // directories' group records name, a session whose payload file has no
 // record yet (the daemon died just after the start), and a group inside
@@ -55,7 +66,7 @@ func startProc(t *testing.T, script, payload string, attr *syscall.SysProcAttr) 
 // directory are not.
 func TestOrphanRuns(t *testing.T) {
 	dead, other := t.TempDir(), t.TempDir()
-	payload := func(dir, job string) string { return filepath.Join(dir, payloadPrefix+job+"-1.x") }
+	payload := func(dir, job string) string { return payloadFile(t, dir, job) }
 	inDead := payload(dead, "A")
 	run := startProc(t, "sleep 300 & echo ready; wait", inDead, &syscall.SysProcAttr{Setsid: true})
 	if err := writeGroupRecord(inDead, run); err != nil {
@@ -112,7 +123,7 @@ func TestScheduler_StopsOrphansBeforeDispatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan := startProc(t, `trap "" TERM; sleep 300 & echo ready; wait`, filepath.Join(dead.path, "webhookd-payload-1"), &syscall.SysProcAttr{Setpgid: true})
+	orphan := startProc(t, `trap "" TERM; sleep 300 & echo ready; wait`, payloadFile(t, dead.path, "A"), &syscall.SysProcAttr{Setpgid: true})
 	dead.lock.Close() // its daemon is gone
 
 	st, err := store.Open(filepath.Join(dir, "a.db"), store.Options{})
@@ -198,7 +209,7 @@ func TestOrphanRuns_CommandGone(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dead := t.TempDir()
-			payload := filepath.Join(dead, payloadPrefix+"A-1.x")
+			payload := payloadFile(t, dead, "A")
 			run := startProc(t, "sleep 300 & echo ready; exit 0", payload, tc.attr)
 			if tc.attr.Setsid {
 				if err := writeGroupRecord(payload, run); err != nil {
@@ -224,5 +235,25 @@ func TestOrphanRuns_CommandGone(t *testing.T) {
 				t.Errorf("the run's sleep is alive after stopGroups")
 			}
 		})
+	}
+}
+
+// TestOrphanRuns_EndedRunsService: a run that started a service with
+// setsid and ended removed its payload file and its group record; the
+// service goes on, naming that payload file. When the daemon is killed
+// later, its next start must leave the service alone, as it leaves the
+// service of a run still under way: no record and no payload file is a
+// run that has ended, not one whose command has just started.
+func TestOrphanRuns_EndedRunsService(t *testing.T) {
+	dead := t.TempDir()
+	ended := filepath.Join(dead, payloadPrefix+"A-1.x") // removed, with its record
+	svc := startProc(t, "echo ready; exec sleep 300", ended, &syscall.SysProcAttr{Setsid: true})
+	// The same in the window between a command's start and its record:
+	// the payload file is there, the record is not yet; that command is
+	// the run's.
+	starting := payloadFile(t, dead, "B")
+	run := startProc(t, "echo ready; exec sleep 300", starting, &syscall.SysProcAttr{Setsid: true})
+	if got := orphanRuns([]string{dead}); !slices.Equal(got, []int{run}) {
+		t.Fatalf("orphanRuns = %v; want only the just-started run %d, not the service %d of a run that ended", got, run, svc)
 	}
 }
