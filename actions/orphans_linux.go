@@ -22,11 +22,11 @@ import (
 // directories, and the process groups they are in. Every run's command
 // leads a session of its own, and its group (exec.go); a command that a
 // run started with setsid, to outlive it, leads one too, and is left
-// alone, as a live run leaves it: the run's group record (payload.go)
-// tells the run's session from the others. A group inside a session
-// (a run's command of a webhookd before 2026-12-07, which led only a
-// group, or a group a command made) is a run's unless its leader is
-// alive and is no run.
+// alone with every group in it, as a live run leaves it: the run's group
+// record (payload.go) tells the run's session from the others. A group
+// inside a session of a run without a record (a run's command of a
+// webhookd before 2026-12-07, which led only a group) is a run's unless
+// its leader is alive and is no run.
 
 // procStat is what orphanRuns reads of /proc/PID/stat.
 type procStat struct {
@@ -77,16 +77,17 @@ func pids() []int {
 //
 // A run's group is found by any live process in it whose environment
 // names such a payload file, while that file is there (a run that ended
-// removed it, and what it left running is no longer a run's): the run's
-// command, or, once that command has died (with its daemon gone, its
-// next write to its output ends it), what it started and left running in
-// its group. A session's group is a run's
-// when the run's group record names it; a payload file without one is of
-// a command the daemon died just after starting, too soon for it to have
-// started anything, so its sessions are the command's. A group inside a
-// session whose leader is alive and is no run (someone else's group,
-// which a process with that environment joined) is not stopped, nor this
-// process's own.
+// removed it, with its record, and what it left running is no longer a
+// run's): the run's command, or, once that command has died (with its
+// daemon gone, its next write to its output ends it), what it started
+// and left running in its group. A run with a group record has the
+// groups of the session it names, every other session is one it started.
+// A payload file without a record is of a command the daemon died just
+// after starting, too soon for it to have started anything, so its
+// sessions are the command's. A group inside a
+// session of a run without a record whose leader is alive and is no run
+// (someone else's group, which a process with that environment joined)
+// is not stopped, nor this process's own.
 func orphanRuns(dirs []string) []int {
 	if len(dirs) == 0 {
 		return nil
@@ -134,10 +135,15 @@ func orphanRuns(dirs []string) []int {
 		if !ok || ended(payload) {
 			continue
 		}
-		if st.pgrp == st.session {
-			if g, recorded := records[payload]; recorded && g != st.pgrp || !recorded && pid != st.pgrp {
+		if g, recorded := records[payload]; recorded {
+			if st.session != g {
 				continue // a session the run started, not the run's
 			}
+		} else if st.pgrp == st.session {
+			if pid != st.pgrp {
+				continue
+			}
+			// The command of a run whose daemon died before its record.
 		} else if st.pgrp != pid {
 			if leader := readStat(st.pgrp); leader.ok && leader.state != 'Z' {
 				if _, ok := runPayload(st.pgrp); !ok {

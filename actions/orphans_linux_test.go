@@ -257,3 +257,60 @@ func TestOrphanRuns_EndedRunsService(t *testing.T) {
 		t.Fatalf("orphanRuns = %v; want only the just-started run %d, not the service %d of a run that ended", got, run, svc)
 	}
 }
+
+// deadRunDir makes a run directory as a scheduler of this version does,
+// and lets go of its lock, as its daemon's death does.
+func deadRunDir(t *testing.T) string {
+	t.Helper()
+	d, err := makeRunDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.lock.Close()
+	return d.path
+}
+
+// subgroup starts, in the session of a process that startProc started,
+// `timeout 300 sleep 300`, which puts itself in a process group of its
+// own inside that session (as timeout(1) does), and returns that group.
+func subgroup(t *testing.T, payload string, attr *syscall.SysProcAttr) (leader, group int) {
+	t.Helper()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	leader = startProc(t, "timeout 300 sleep 300 & echo $! > "+pidFile+"; echo ready; wait", payload, attr)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(pidFile)
+		if n, err := fmt.Sscan(string(b), &group); n == 1 && err == nil {
+			if st := readStat(group); st.ok && st.pgrp == group && st.session == leader {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timeout(1) did not make a group of its own in session %d", leader)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Cleanup(func() { syscall.Kill(-group, syscall.SIGKILL) })
+	return leader, group
+}
+
+// TestOrphanRuns_SessionsGroups: a run's session is the run's, with every
+// group in it (timeout(1) makes one); a service the run started with
+// setsid is not, nor any group in the service's session, though they all
+// name the run's payload file.
+func TestOrphanRuns_SessionsGroups(t *testing.T) {
+	dead := deadRunDir(t)
+	payload := payloadFile(t, dead, "A")
+	run, runSub := subgroup(t, payload, &syscall.SysProcAttr{Setsid: true})
+	if err := writeGroupRecord(payload, run); err != nil {
+		t.Fatal(err)
+	}
+	svc, svcSub := subgroup(t, payload, &syscall.SysProcAttr{Setsid: true})
+	got := orphanRuns([]string{dead})
+	slices.Sort(got)
+	want := []int{run, runSub}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("orphanRuns = %v; want the run's session's groups %v, not the service %d or its group %d", got, want, svc, svcSub)
+	}
+}
