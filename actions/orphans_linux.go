@@ -23,10 +23,11 @@ import (
 // leads a session of its own, and its group (exec.go); a command that a
 // run started with setsid, to outlive it, leads one too, and is left
 // alone with every group in it, as a live run leaves it: the run's group
-// record (payload.go) tells the run's session from the others. A group
-// inside a session of a run without a record (a run's command of a
-// webhookd before 2026-12-07, which led only a group) is a run's unless
-// its leader is alive and is no run.
+// record (payload.go) tells the run's session from the others. In a
+// directory of a webhookd before 2026-12-07 (no runDirSessions file),
+// whose commands led a group inside the daemon's session and made no
+// record, every session is a service's, and a group inside a session is
+// a run's unless its leader is alive and is no run.
 
 // procStat is what orphanRuns reads of /proc/PID/stat.
 type procStat struct {
@@ -82,9 +83,10 @@ func pids() []int {
 // daemon gone, its next write to its output ends it), what it started
 // and left running in its group. A run with a group record has the
 // groups of the session it names, every other session is one it started.
-// A payload file without a record is of a command the daemon died just
-// after starting, too soon for it to have started anything, so its
-// sessions are the command's. A group inside a
+// A payload file without a record, in a directory of this version, is of
+// a command the daemon died just after starting, too soon for it to have
+// started anything, so its sessions are the command's; in an older
+// webhookd's directory, its sessions are services. A group inside a
 // session of a run without a record whose leader is alive and is no run
 // (someone else's group, which a process with that environment joined)
 // is not stopped, nor this process's own.
@@ -93,6 +95,12 @@ func orphanRuns(dirs []string) []int {
 		return nil
 	}
 	records := groupRecords(dirs)
+	sessions := map[string]bool{}
+	for _, d := range dirs {
+		if _, err := os.Lstat(filepath.Join(d, runDirSessions)); err == nil {
+			sessions[d] = true
+		}
+	}
 	self, own := os.Getpid(), syscall.Getpgrp()
 	// runPayload is the payload file of a dead daemon's run that pid's
 	// environment names, if any.
@@ -140,8 +148,8 @@ func orphanRuns(dirs []string) []int {
 				continue // a session the run started, not the run's
 			}
 		} else if st.pgrp == st.session {
-			if pid != st.pgrp {
-				continue
+			if !sessions[filepath.Dir(payload)] {
+				continue // a service an older webhookd's run started
 			}
 			// The command of a run whose daemon died before its record.
 		} else if st.pgrp != pid {

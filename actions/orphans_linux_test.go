@@ -59,13 +59,14 @@ func payloadFile(t *testing.T, dir, job string) string {
 // TestOrphanRuns: the runs of a dead daemon are the sessions its run
 // directories' group records name, a session whose payload file has no
 // record yet (the daemon died just after the start), and a group inside
-// a session whose payload file is in those directories (a webhookd
-// before 2026-12-07 made its commands lead a group, not a session). A
+// a session whose payload file is in those directories (a group a
+// command made; TestOrphanRuns_OlderDaemonsService for an older
+// webhookd's, whose commands led a group, not a session). A
 // service a run started with setsid, though it names the run's payload
 // file, a process in someone else's group, and a run of another
 // directory are not.
 func TestOrphanRuns(t *testing.T) {
-	dead, other := t.TempDir(), t.TempDir()
+	dead, other := deadRunDir(t), deadRunDir(t)
 	payload := func(dir, job string) string { return payloadFile(t, dir, job) }
 	inDead := payload(dead, "A")
 	run := startProc(t, "sleep 300 & echo ready; wait", inDead, &syscall.SysProcAttr{Setsid: true})
@@ -245,7 +246,7 @@ func TestOrphanRuns_CommandGone(t *testing.T) {
 // service of a run still under way: no record and no payload file is a
 // run that has ended, not one whose command has just started.
 func TestOrphanRuns_EndedRunsService(t *testing.T) {
-	dead := t.TempDir()
+	dead := deadRunDir(t)
 	ended := filepath.Join(dead, payloadPrefix+"A-1.x") // removed, with its record
 	svc := startProc(t, "echo ready; exec sleep 300", ended, &syscall.SysProcAttr{Setsid: true})
 	// The same in the window between a command's start and its record:
@@ -312,5 +313,23 @@ func TestOrphanRuns_SessionsGroups(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("orphanRuns = %v; want the run's session's groups %v, not the service %d or its group %d", got, want, svc, svcSub)
+	}
+}
+
+// TestOrphanRuns_OlderDaemonsService: a webhookd before 2026-12-07 made
+// its commands lead a group, not a session, and no group record; a
+// session that names the payload file of a run in its directory is a
+// service the run started with setsid, left alone as that webhookd left
+// it, while the run's group is stopped.
+func TestOrphanRuns_OlderDaemonsService(t *testing.T) {
+	dead := t.TempDir() // as that webhookd made it: a lock file, nothing else
+	if err := os.WriteFile(filepath.Join(dead, runDirLock), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	payload := payloadFile(t, dead, "A")
+	run := startProc(t, "sleep 300 & echo ready; wait", payload, &syscall.SysProcAttr{Setpgid: true})
+	svc := startProc(t, "echo ready; exec sleep 300", payload, &syscall.SysProcAttr{Setsid: true})
+	if got := orphanRuns([]string{dead}); !slices.Equal(got, []int{run}) {
+		t.Fatalf("orphanRuns = %v; want the older webhookd's run %d, not the service %d it started with setsid", got, run, svc)
 	}
 }

@@ -23,6 +23,12 @@ import (
 const (
 	runDirPrefix = "webhookd-runs-"
 	runDirLock   = "lock"
+	// runDirSessions, an empty file, marks a directory whose runs'
+	// commands each lead a session of their own and have a group record
+	// (payload.go): a webhookd before 2026-12-07 made neither, and a
+	// session that names a payload file in its directory is a service a
+	// run started with setsid (orphans_linux.go).
+	runDirSessions = "sessions"
 )
 
 // runDir is a directory of payload files, locked while its scheduler runs.
@@ -40,7 +46,11 @@ func makeRunDir(parent string) (*runDir, error) {
 	// The lock file is made under another name and renamed once locked:
 	// a sweep (which opens only runDirLock) never sees it unlocked.
 	tmp := filepath.Join(path, runDirLock+".new")
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	var f *os.File
+	err = os.WriteFile(filepath.Join(path, runDirSessions), nil, 0o600)
+	if err == nil {
+		f, err = os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err == nil {
 		if err = flock(f); err == nil {
 			err = os.Rename(tmp, filepath.Join(path, runDirLock))
