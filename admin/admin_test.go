@@ -751,3 +751,69 @@ func TestServer_ShutdownLeavesAnotherDaemonsSocket(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestAPI_EventsBudget: a listing whose filter matches none of many
+// events answers once its time is up, with no events and the cursor to
+// go on from, instead of looking at every event first: on a Pi, looking
+// at the 200,000 a page may look at takes longer than `webhookd events`
+// waits for an answer to begin (10s), which it then reported as a stuck
+// daemon. Following the cursors still reaches every event.
+func TestAPI_EventsBudget(t *testing.T) {
+	e := newEnv(t, "")
+	const n = 1000
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n / 8 {
+				if _, err := e.st.Ingest(context.Background(), &store.NewEvent{Hook: "site", Type: "push", Received: time.Now(), Body: []byte(`{}`)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	old := listBudget
+	listBudget = 0 // up before the look begins
+	t.Cleanup(func() { listBudget = old })
+
+	var list EventListJSON
+	if code, body := e.call("GET", "/api/events?state=running", "", &list); code != 200 {
+		t.Fatalf("list = %d %s", code, body)
+	}
+	if len(list.Events) != 0 || list.Next == "" {
+		t.Fatalf("first page: %d events, next %q; want none, and a cursor to the events not looked at", len(list.Events), list.Next)
+	}
+	// Every event, page by page, newest first.
+	var seen []string
+	for cursor, pages := "", 0; ; pages++ {
+		if pages > n {
+			t.Fatalf("more than %d pages", n)
+		}
+		q := url.Values{"hook": {"site"}, "limit": {"500"}}
+		if cursor != "" {
+			q.Set("before", cursor)
+		}
+		var page EventListJSON
+		if code, body := e.call("GET", "/api/events?"+q.Encode(), "", &page); code != 200 {
+			t.Fatalf("list = %d %s", code, body)
+		}
+		for _, ev := range page.Events {
+			seen = append(seen, ev.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if len(seen) != n {
+		t.Fatalf("the pages listed %d events; want %d", len(seen), n)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] >= seen[i-1] {
+			t.Fatalf("event %d (%s) is not older than the one before it (%s)", i, seen[i], seen[i-1])
+		}
+	}
+}

@@ -111,7 +111,15 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
+// listBudget is how long a listing of events may look for events that
+// match before it answers with what it found and the cursor to go on
+// from: looking at the store's bound of events (200,000) takes a few
+// seconds on a PC and far longer on a Pi, and `webhookd events` waits 10s
+// for an answer to begin.
+var listBudget = 4 * time.Second
+
 func (s *Server) listEvents(f store.EventFilter) (*EventListJSON, error) {
+	f.Deadline = time.Now().Add(listBudget)
 	evs, next, err := s.opts.Store.ListEvents(f)
 	if err != nil {
 		return nil, err
