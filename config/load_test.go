@@ -149,6 +149,17 @@ func TestParse_Errors(t *testing.T) {
 		{"byte order mark", "\ufeff[server]\nlisten = \":1\"\nmax_bdy = \"2MiB\"", `c.toml:3: unknown key "max_bdy" in [server]`},
 		{"action as table", hook("provider = \"none\"\n[hook.action]\nname = \"a\"\nrun = [\"x\"]"), `c.toml:4: action must be written [[hook.action]] (an array of tables), not [hook.action]`},
 		{"key uses $.id", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nkey = '{{ with .payload }}{{ $.id }}{{ end }}'"), `c.toml:7: hook "h" action "a": key cannot use .id`},
+		// A max_body of 0 would refuse every delivery with 413.
+		{"server max_body zero", "[server]\nmax_body = \"0\"", `c.toml:2: max_body must be more than 0`},
+		{"hook max_body zero", hook("provider = \"none\"\nmax_body = \"0\""), `c.toml:4: hook "h": max_body must be more than 0`},
+		{"space in path", hook("provider = \"none\"\npath = \"/hooks/a b\""), `c.toml:4: hook "h": path "/hooks/a b" must start with / and hold no ?, #, % or spaces`},
+		// 108 bytes: one past what a client can connect to.
+		{"admin socket one byte too long", "[admin]\nlisten = \"unix:/" + strings.Repeat("a", 107) + "\"", `c.toml:2: listen unix:/` + strings.Repeat("a", 107) + `: a socket path is at most 107 bytes, this one 108`},
+		{"required param blank", hook("provider = \"twilio\"\nsecret = \"x\"\npublic_url = \"  \""), `c.toml:5: hook "h": provider twilio needs public_url, and it is empty`},
+		{"discord public_key short", hook("provider = \"discord\"\npublic_key = \"abcd\""), `c.toml:4: hook "h": public_key must be the application's public key: 64 hex characters`},
+		{"empty command", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"\", \"x\"]"), `c.toml:6: hook "h" action "a": run's first element is the command and must not be empty`},
+		{"timeout zero", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\ntimeout = \"0s\""), `c.toml:7: hook "h" action "a": timeout must be more than 0`},
+		{"sign scheme", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nurl = \"http://x\"\nsign = { scheme = \"svix\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }"), `hook "h" action "a": sign scheme "svix": want standard`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -453,6 +464,7 @@ func TestParse_ListenersShareAPort(t *testing.T) {
 		{"server under the admin's wildcard", "[server]\nlisten = \"127.0.0.1:8000\"\n[admin]\nlisten = \"0.0.0.0:8000\"\ntoken = \"t\"", `c.toml:4: admin listen "0.0.0.0:8000" and server listen "127.0.0.1:8000" use the same port`},
 		{"acme_http on the server's port", "[server]\nlisten = \":443\"\nacme_domains = [\"a.example\"]\nacme_http = \"[::]:443\"", `c.toml:4: acme_http "[::]:443" and server listen ":443" use the same port`},
 		{"service name", "[server]\nlisten = \":http\"\nacme_domains = [\"a.example\"]\nacme_http = \":80\"", `acme_http ":80" and server listen ":http" use the same port`},
+		{"admin under the server's IPv6 wildcard", "[server]\nlisten = \"[::]:9001\"", `admin listen "127.0.0.1:9001" and server listen "[::]:9001" use the same port`},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -562,5 +574,39 @@ func TestParse_HookPathsThatStay(t *testing.T) {
 		if _, _, err := Parse("c.toml", []byte("[[hook]]\nid = \"h\"\npath = \""+p+"\"\nprovider = \"none\"")); err != nil {
 			t.Errorf("path %q: %v; want no error", p, err)
 		}
+	}
+}
+
+// TestParse_AcceptedAtTheLimits: what the checks above must still let
+// through: an admin listener on localhost (by name or as [::1]) needs no
+// token, a socket path of 107 bytes is one a client can connect to, and
+// a public_url may be http:// (a proxy's inner address).
+func TestParse_AcceptedAtTheLimits(t *testing.T) {
+	for _, src := range []string{
+		"[admin]\nlisten = \"localhost:9001\"",
+		"[admin]\nlisten = \"[::1]:9001\"",
+		"[admin]\nlisten = \"unix:/" + strings.Repeat("a", 106) + "\"",
+		hook("provider = \"twilio\"\nsecret = \"x\"\npublic_url = \"http://hooks.example/in\""),
+	} {
+		if _, _, err := Parse("c.toml", []byte(src)); err != nil {
+			t.Errorf("Parse(%q) = %v; want no error", src, err)
+		}
+	}
+}
+
+// TestSecrets_EmptyFile: a file: secret that holds nothing (or only a
+// line ending) is an error, not an empty key that anyone can sign with.
+func TestSecrets_EmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"empty": "", "newline": "\n", "crlf": "\r\n"} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, "s"), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := Parse(filepath.Join(dir, "c.toml"), []byte(hook("provider = \"github\"\nsecret = \"file:s\"")))
+			if err == nil || !strings.Contains(err.Error(), "c.toml:4: hook \"h\": secret 1: secret file "+filepath.Join(dir, "s")+" is empty") {
+				t.Errorf("Parse with a secret file holding %q = %v; want it reported empty", content, err)
+			}
+		})
 	}
 }
