@@ -217,6 +217,42 @@ func TestReloader_Empty(t *testing.T) {
 	g.wantApplied("b")
 }
 
+// TestReloader_Blank: a file of blank lines alone is taken for a save in
+// progress, like an empty one, not applied as a config with no hooks.
+func TestReloader_Blank(t *testing.T) {
+	g := startRig(t, reloadConfig("a", ""), nil)
+	mustWrite(t, g.path, "\n  \n\t\n")
+	g.wantFailed()
+	if s := g.r.Status(); !strings.Contains(s.Error, "empty") {
+		t.Errorf("status = %+v; want the file reported empty", s)
+	}
+	if g.r.Config().Hook("a") == nil {
+		t.Error("a file of blank lines was applied")
+	}
+}
+
+// TestReloader_BrokenAgainLogged: an error is logged once per broken
+// content while the file stays broken, but once a good file applied, the
+// same broken content saved again is a new failure, logged as an error
+// again rather than as "still invalid".
+func TestReloader_BrokenAgainLogged(t *testing.T) {
+	g := startRig(t, reloadConfig("a", ""), nil)
+	broken := strings.Replace(reloadConfig("a", ""), `provider = "github"`, `provider = "gitbub"`, 1)
+	failed := func() int { return strings.Count(g.log.String(), "config reload failed") }
+	g.save(broken)
+	g.wantFailed()
+	if n := failed(); n != 1 {
+		t.Fatalf("after the first broken save: %d error lines; want 1\n%s", n, g.log)
+	}
+	g.save(reloadConfig("b", ""))
+	g.wantApplied("b")
+	g.save(broken)
+	g.wantFailed()
+	if n := failed(); n != 2 {
+		t.Errorf("the same broken content after a good reload: %d error lines in all; want 2\n%s", n, g.log)
+	}
+}
+
 // TestReloader_ChangedBeforeRun: a change between Load and Run (before
 // the watch began) is applied when Run starts.
 func TestReloader_ChangedBeforeRun(t *testing.T) {

@@ -253,6 +253,35 @@ func TestWatcher_DirectoryReplaced(t *testing.T) {
 	}
 }
 
+// TestWatcher_DirectoryRenamedAway: the config's directory moved away
+// whole (its files with it, so no event names the file) and another moved
+// into its place: the event on the watched directory itself is what
+// reports it, and the new directory is watched from then on.
+func TestWatcher_DirectoryRenamedAway(t *testing.T) {
+	root := t.TempDir()
+	conf := filepath.Join(root, "conf")
+	mustMkdir(t, conf)
+	path := filepath.Join(conf, "webhookd.toml")
+	mustWrite(t, path, "zero")
+	w := openWatcher(t, path)
+	next := filepath.Join(root, "conf.new")
+	mustMkdir(t, next)
+	mustWrite(t, filepath.Join(next, "webhookd.toml"), "one")
+	if err := os.Rename(conf, filepath.Join(root, "conf.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, conf); err != nil {
+		t.Fatal(err)
+	}
+	if !waitChange(w, 5*time.Second) {
+		t.Fatal("the directory moved away and replaced was not reported")
+	}
+	mustWrite(t, path, "two")
+	if !waitChange(w, 5*time.Second) {
+		t.Fatal("a write in the new directory was not reported")
+	}
+}
+
 // TestWatcher_Ignores: other files in the directory (the database beside
 // the config) are not reported.
 func TestWatcher_Ignores(t *testing.T) {
