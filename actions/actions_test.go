@@ -856,6 +856,9 @@ func TestHTTP_CannotBeSent(t *testing.T) {
 		{"scheme", "{{ .payload.u }}", `{"u":"ftp://127.0.0.1/x"}`, `url "ftp://127.0.0.1/…" is not an http:// or https:// URL`, nil},
 		// Only the host is quoted: the rest of a URL can be a credential.
 		{"no scheme", "{{ .payload.u }}", `{"u":"hooks.slack.com/services/T0/B0/s3cretpath"}`, `url "hooks.slack.com/…" is not an http:// or https:// URL`, nil},
+		// DEL is a control character too: the client would refuse it at every retry.
+		{"delete character", srv.URL, `{"title":"a\u007fb"}`, "header X-Title: its value holds a line break or another control character", []EnvVar{{Name: "X-Title", Value: mustTmpl("{{ .payload.title }}")}}},
+		{"no host", "{{ .payload.u }}", `{"u":"http:///x"}`, `url "http:///…" is not an http:// or https:// URL`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &Action{Hook: "h", Name: "relay", URL: mustTmpl(tc.url), Method: "POST", Timeout: 5 * time.Second,
