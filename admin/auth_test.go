@@ -259,6 +259,7 @@ func TestAuth_NoTokenHostCheck(t *testing.T) {
 		"localhost":            200,
 		"127.0.0.1:9001":       200,
 		"[::1]:9001":           200,
+		"[::1]":                200, // a browser's Host for http://[::1]/, without a port
 		"admin.localhost:9001": 200,
 		"evil.example":         421,
 		"evil.example:9001":    421,
