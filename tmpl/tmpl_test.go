@@ -445,6 +445,7 @@ func TestTemplate_UsesField(t *testing.T) {
 		{"{{ range .payload.commits }}{{ .id }}{{ end }}", false},
 		{"{{ with .payload.x }}{{ .y }}{{ else }}{{ .id }}{{ end }}", true},
 		{"{{ .hook }}-{{ .delivery }}", false},
+		{"{{ json $ }}", true}, // $ alone is all of the data
 	}
 	for _, tc := range tests {
 		if got := MustParse("k", tc.src).UsesField("id"); got != tc.uses {
@@ -632,5 +633,45 @@ func TestTemplate_ExponentPastBigFloat(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s over %s = %q, %v; want %q", tc.text, tc.body, got, err, tc.want)
 		}
+	}
+}
+
+// TestTemplate_NoValueWrittenInTheTemplate: "<no value>" that the
+// template's own text holds is not taken for a missing value.
+func TestTemplate_NoValueWrittenInTheTemplate(t *testing.T) {
+	d := &Data{ContentType: "application/json", Body: []byte(`{"a":"x"}`)}
+	if got, err := MustParse("t", "<no value> {{ .payload.a }}").Execute(d); err != nil || got != "<no value> x" {
+		t.Errorf("Execute = %q, %v; want %q", got, err, "<no value> x")
+	}
+}
+
+// TestParse_AndFirstOperandAlwaysRuns: the first operand of and and or is
+// evaluated by every run, so a mistake there is an error, as at the top
+// level; only the operands after it are parts some runs skip (warnings).
+func TestParse_AndFirstOperandAlwaysRuns(t *testing.T) {
+	for text, want := range map[string]string{
+		`{{ if and .paylod.x .payload.y }}a{{ end }}`: "no field .paylod",
+		`{{ or .paylod.x "b" }}`:                      "no field .paylod",
+		`{{ if and lower .payload.y }}a{{ end }}`:     "wrong number of args for lower: want 1 got 0",
+	} {
+		if _, err := Parse("t", text); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v; want the mistake an error: %q", text, err, want)
+		}
+	}
+	tp, err := Parse("t", `{{ and .payload.x .paylod.y }}`)
+	if err != nil || len(tp.Warnings()) != 1 {
+		t.Errorf("a mistake in the second operand: %v, warnings %v; want one warning", err, tp.Warnings())
+	}
+}
+
+// TestExpr_ExplainWithoutValues: a when that reads no value (a constant
+// comparison) is explained by its text, not by nothing.
+func TestExpr_ExplainWithoutValues(t *testing.T) {
+	e, err := Compile("1 > 2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Explain(&Data{}); got != "when is false: 1 > 2" {
+		t.Errorf("Explain = %q; want %q", got, "when is false: 1 > 2")
 	}
 }

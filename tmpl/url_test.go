@@ -10,7 +10,7 @@ import (
 // escapes already, and the rest of the template are not touched.
 func TestParseURL(t *testing.T) {
 	d := &Data{Hook: "h", ContentType: "application/json",
-		Body: []byte(`{"ref":"feature/x y&z#f?q","n":1.50,"u":"https://hooks.slack.com/a/b?c=d","host":"ci.example","nil":null}`)}
+		Body: []byte(`{"ref":"feature/x y&z#f?q","n":1.50,"u":"https://hooks.slack.com/a/b?c=d","host":"ci.example","nil":null,"v6":"[::1]:9000","tags":["a b","c&d"]}`)}
 	for _, tc := range []struct{ name, text, want string }{
 		{"path", "https://ci/job/{{ .payload.ref }}/run", "https://ci/job/feature/x%20y&z%23f%3Fq/run"},
 		{"query", "https://ci/job?ref={{ .payload.ref }}&n={{ .payload.n }}", "https://ci/job?ref=feature%2Fx+y%26z%23f%3Fq&n=1.5"},
@@ -22,6 +22,9 @@ func TestParseURL(t *testing.T) {
 		{"variable", "https://ci/{{ $r := .payload.ref }}{{ $r }}", "https://ci/feature/x%20y&z%23f%3Fq"},
 		{"fragment", "https://ci/#{{ .payload.ref }}", "https://ci/#feature%2Fx+y%26z%23f%3Fq"},
 		{"plain", "https://ci/a b", "https://ci/a b"},
+		// The host is printed as it is, also one that path escaping would change.
+		{"ipv6 host", "http://{{ .payload.v6 }}/in", "http://[::1]:9000/in"},
+		{"range body", "https://ci/x?{{ range .payload.tags }}tag={{ . }}&{{ end }}", "https://ci/x?tag=a+b&tag=c%26d&"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tp, err := ParseURL("url", tc.text)

@@ -22,6 +22,7 @@ func TestCut(t *testing.T) {
 		{"a\x80\x80\x80\x80", 3, "a\x80\x80"},
 		{"ab\u20ac", 4, "ab"},        // € (3 bytes) runs past 4
 		{"ab\u20acc", 5, "ab\u20ac"}, // and ends at 5
+		{"ab\ufffd", 4, "ab"},        // a real U+FFFD (3 bytes) is a character too: not split
 	} {
 		if got := Cut(tc.in, tc.n); got != tc.want {
 			t.Errorf("Cut(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
