@@ -1,11 +1,14 @@
 package admin
 
 import (
+	"context"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestListenUnix: a stale socket at the path (its process gone) is
@@ -49,5 +52,33 @@ func TestListenUnix(t *testing.T) {
 	}
 	if _, err := os.Lstat(long); err == nil {
 		t.Errorf("a socket was left at the %d-byte path", len(long))
+	}
+}
+
+// TestUnixSocket_AnyHost: on a unix socket without a token, file
+// permissions decide who may connect, and no web page can reach a socket
+// by DNS rebinding: a request is answered whatever host it names (curl
+// --unix-socket PATH http://webhookd/...), not refused with 421.
+func TestUnixSocket_AnyHost(t *testing.T) {
+	e := newEnv(t, "")
+	p := filepath.Join(t.TempDir(), "admin.sock")
+	s := New(Options{Addr: "unix:" + p, Store: e.st, Scheduler: e.sched})
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", p)
+	}}}
+	for _, host := range []string{"localhost", "webhookd", "admin.example"} {
+		res, err := c.Get("http://" + host + "/api/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Errorf("GET http://%s/api/status over the socket = %d; want 200", host, res.StatusCode)
+		}
 	}
 }
