@@ -3,6 +3,7 @@ package actions
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,8 +34,12 @@ import (
 type procStat struct {
 	state         byte
 	pgrp, session int
+	kernel        bool // a kernel thread, which has no environment
 	ok            bool
 }
+
+// pfKthread is the flag of a kernel thread in /proc/PID/stat's flags.
+const pfKthread = 0x00200000
 
 func readStat(pid int) procStat {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -46,16 +51,75 @@ func readStat(pid int) procStat {
 	if i < 0 {
 		return procStat{}
 	}
+	// state ppid pgrp session tty_nr tpgid flags ...
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 4 || len(f[0]) != 1 {
+	if len(f) < 7 || len(f[0]) != 1 {
 		return procStat{}
 	}
 	pgrp, err1 := strconv.Atoi(f[2])
 	session, err2 := strconv.Atoi(f[3])
-	if err1 != nil || err2 != nil {
+	flags, err3 := strconv.ParseUint(f[6], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
 		return procStat{}
 	}
-	return procStat{state: f[0][0], pgrp: pgrp, session: session, ok: true}
+	return procStat{state: f[0][0], pgrp: pgrp, session: session, kernel: flags&pfKthread != 0, ok: true}
+}
+
+// envSettle is how long environ tries again while a process shows an
+// empty environment.
+const envSettle = 100 * time.Millisecond
+
+// envReader reads processes' environments, with one buffer for a look
+// through /proc.
+type envReader struct{ buf []byte }
+
+// environ reads pid's environment. A run whose only process was exec'ing
+// (its last step, `exec make`) as a start looked was missed, for two
+// reasons. Read in parts (os.ReadFile's first read is 512 bytes), the
+// environment was cut where the process exec'd between two reads: the
+// kernel reads it from the memory the process had when the file was
+// opened, which an exec ends. So it is read in one read, all of it or
+// nothing. And a process in the middle of an execve shows an empty one
+// for a moment (up to milliseconds here, longer on a busy machine), so an
+// empty environment is read again for up to envSettle: a process whose
+// environment is really empty (env -i) costs that much, once per start
+// after a crash; a kernel thread, which has none, is not read.
+func (r *envReader) environ(pid int) ([]byte, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/environ"
+	deadline := time.Now().Add(envSettle)
+	for {
+		b, err := r.readOnce(path)
+		if err != nil || len(b) > 0 || time.Now().After(deadline) {
+			return b, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// readOnce reads the file at path in one read, into a buffer grown until
+// the read does not fill it.
+func (r *envReader) readOnce(path string) ([]byte, error) {
+	if r.buf == nil {
+		r.buf = make([]byte, 64<<10)
+	}
+	for {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		n, err := f.Read(r.buf)
+		f.Close()
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n < len(r.buf) || len(r.buf) >= 8<<20 {
+			return r.buf[:n], nil
+		}
+		r.buf = make([]byte, 2*len(r.buf))
+	}
 }
 
 // pids lists the processes in /proc.
@@ -104,8 +168,12 @@ func orphanRuns(dirs []string) []int {
 	self, own := os.Getpid(), syscall.Getpgrp()
 	// runPayload is the payload file of a dead daemon's run that pid's
 	// environment names, if any.
+	var envs envReader
 	runPayload := func(pid int) (string, bool) {
-		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if st := readStat(pid); !st.ok || st.kernel {
+			return "", false
+		}
+		env, err := envs.environ(pid)
 		if err != nil {
 			return "", false
 		}

@@ -333,3 +333,27 @@ func TestOrphanRuns_OlderDaemonsService(t *testing.T) {
 		t.Fatalf("orphanRuns = %v; want the older webhookd's run %d, not the service %d it started with setsid", got, run, svc)
 	}
 }
+
+// TestOrphanRuns_MidExec: a process in the middle of an execve shows an
+// empty environment in /proc for a moment (up to milliseconds; 15–20% of
+// reads right after a shell's `exec` here). A run whose only process was
+// exec'ing (its last step, `exec make`) as the next start looked was not
+// found, and ran beside its job's next run. Here the run's process execs
+// itself over and over, and is looked for twenty times.
+func TestOrphanRuns_MidExec(t *testing.T) {
+	dead := deadRunDir(t)
+	reexec := filepath.Join(t.TempDir(), "reexec.sh")
+	if err := os.WriteFile(reexec, []byte("#!/bin/sh\nexec \"$0\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	payload := payloadFile(t, dead, "J")
+	run := startProc(t, "echo ready; exec "+reexec, payload, &syscall.SysProcAttr{Setsid: true})
+	if err := writeGroupRecord(payload, run); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if got := orphanRuns([]string{dead}); !slices.Equal(got, []int{run}) {
+			t.Fatalf("look %d: orphanRuns = %v; want the run %d, which execs over and over", i, got, run)
+		}
+	}
+}
