@@ -87,6 +87,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c == nil {
 		return &cli.UsageError{Msg: fmt.Sprintf("unknown command %q\n%s", name, cli.Usage())}
 	}
+	// A hangup (the ssh session of a backup dropped) stops a command as
+	// Ctrl-C does, so that it cleans up: by default it ended the process
+	// and left a backup's partial copy behind. Caught until the exit, as
+	// in main. (serve reloads on it instead.)
+	ctx, _ = signal.NotifyContext(ctx, syscall.SIGHUP)
 	env := &cli.Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, Version: versionString()}
 	return c.Run(ctx, env, args)
 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestE2E_BackupHangupLeavesNoPartial: `webhookd backup FILE` run over
+// ssh whose connection drops gets SIGHUP. It used to die of it, leaving
+// FILE.partial-* (as large as the copy had got) for nobody to remove; a
+// hangup now stops it as Ctrl-C does: exit 1, nothing left.
+func TestE2E_BackupHangupLeavesNoPartial(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, "[store]\npath = \"webhookd.db\"\n")
+	// An admin API whose backup sends its first bytes, then waits: the
+	// copy is under way when the hangup comes.
+	sent := make(chan struct{})
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/backup" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(64<<20))
+		w.WriteHeader(http.StatusOK)
+		w.Write(bytes.Repeat([]byte{0}, 1<<20))
+		w.(http.Flusher).Flush()
+		close(sent)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	out := filepath.Join(dir, "copy.db")
+	cmd := exec.Command(binPath, "backup", "-config", filepath.Join(dir, "webhookd.toml"), "-admin", strings.TrimPrefix(srv.URL, "http://"), out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case <-sent:
+	case err := <-exited:
+		t.Fatalf("backup exited before the copy began: %v\n%s", err, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("the backup did not ask for the copy")
+	}
+	partial := func() []string {
+		m, _ := filepath.Glob(out + ".partial-*")
+		return m
+	}
+	// The first MiB is in the partial file before the hangup.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := partial(); len(m) == 1 {
+			if fi, err := os.Stat(m[0]); err == nil && fi.Size() > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no partial copy with bytes in it: %v", partial())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("backup did not stop within 15 s of SIGHUP\n%s", stderr.String())
+	}
+	ee, ok := err.(*exec.ExitError)
+	if !ok || !ee.Exited() || ee.ExitCode() != 1 {
+		t.Errorf("backup after SIGHUP: %v; want exit status 1 (stopped, as by Ctrl-C), not death by the signal\n%s", err, stderr.String())
+	}
+	if m := partial(); len(m) != 0 {
+		t.Errorf("left behind: %v", m)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s exists after an interrupted backup: %v", out, err)
+	}
+}
