@@ -146,6 +146,12 @@ func TestAdminClient_NoAnswer(t *testing.T) {
 		if took < tc.within {
 			t.Errorf("%q gave up after %v, before its bound %v", tc.args, took, tc.within)
 		}
+		// A change asked for (a POST) may be made after the command gave
+		// up on its answer: the user is told to look before asking again.
+		changes := tc.args[0] != "events" && tc.args[0] != "show" && tc.args[0] != "backup"
+		if said := strings.Contains(err.Error(), "may still be made"); said != changes {
+			t.Errorf("%q: error %q; saying the change may still be made: %v, want %v", tc.args, err, said, changes)
+		}
 		if strings.Contains(stderr, "directly") || strings.Contains(err.Error(), "reading the") || stdout != "" {
 			t.Errorf("%q took a daemon that does not answer for none: stdout %q, stderr %q, err %v", tc.args, stdout, stderr, err)
 		}
