@@ -175,43 +175,17 @@ func (n Decimal) MarshalJSON() ([]byte, error) { return []byte(n), nil }
 // are shared, not copied: when expressions read the same payload, with
 // float64s and int64s.
 func forTemplates(v any) (any, bool) {
-	switch x := v.(type) {
-	case float64:
-		return Number(x), true
-	case int64:
-		return Integer(x), true
-	case json.Number:
-		return Decimal(x), true
-	case map[string]any:
-		var out map[string]any
-		for k, e := range x {
-			if n, changed := forTemplates(e); changed {
-				if out == nil {
-					out = maps.Clone(x)
-				}
-				out[k] = n
-			}
+	return mapLeaves(v, func(v any) (any, bool) {
+		switch x := v.(type) {
+		case float64:
+			return Number(x), true
+		case int64:
+			return Integer(x), true
+		case json.Number:
+			return Decimal(x), true
 		}
-		if out == nil {
-			return x, false
-		}
-		return out, true
-	case []any:
-		var out []any
-		for i, e := range x {
-			if n, changed := forTemplates(e); changed {
-				if out == nil {
-					out = slices.Clone(x)
-				}
-				out[i] = n
-			}
-		}
-		if out == nil {
-			return x, false
-		}
-		return out, true
-	}
-	return v, false
+		return v, false
+	})
 }
 
 // forExpr returns v as a when expression reads it, and whether that
@@ -226,19 +200,27 @@ func forExpr(v any) (any, bool) {
 	if strconv.IntSize == 64 {
 		return v, false
 	}
-	switch x := v.(type) {
-	case int64:
+	return mapLeaves(v, func(v any) (any, bool) {
+		x, ok := v.(int64)
 		switch {
-		case x >= math.MinInt && x <= math.MaxInt:
-			return x, false
+		case !ok, x >= math.MinInt && x <= math.MaxInt:
+			return v, false
 		case x >= -1<<53 && x <= 1<<53:
 			return float64(x), true
 		}
 		return json.Number(strconv.FormatInt(x, 10)), true
+	})
+}
+
+// mapLeaves returns v with f applied to each value in it that is not a
+// map or a slice, and whether f changed any. A map or slice in which f
+// changed nothing is returned as it is, shared, not copied.
+func mapLeaves(v any, f func(any) (any, bool)) (any, bool) {
+	switch x := v.(type) {
 	case map[string]any:
 		var out map[string]any
 		for k, e := range x {
-			if n, changed := forExpr(e); changed {
+			if n, changed := mapLeaves(e, f); changed {
 				if out == nil {
 					out = maps.Clone(x)
 				}
@@ -252,7 +234,7 @@ func forExpr(v any) (any, bool) {
 	case []any:
 		var out []any
 		for i, e := range x {
-			if n, changed := forExpr(e); changed {
+			if n, changed := mapLeaves(e, f); changed {
 				if out == nil {
 					out = slices.Clone(x)
 				}
@@ -264,7 +246,7 @@ func forExpr(v any) (any, bool) {
 		}
 		return out, true
 	}
-	return v, false
+	return f(v)
 }
 
 // exprEnv is the environment of a when expression, with the payload as
