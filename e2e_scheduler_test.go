@@ -373,20 +373,13 @@ while kill -0 $! 2>/dev/null; do echo "building..."; sleep 0.1; done
 	}
 	var deploy, build int
 	waitFor(t, 10*time.Second, "the first run's pids", func() bool {
-		b1, _ := os.ReadFile(filepath.Join(dir, "deploy.pid"))
-		b2, _ := os.ReadFile(filepath.Join(dir, "build.pid"))
-		deploy, _ = strconv.Atoi(strings.TrimSpace(string(b1)))
-		build, _ = strconv.Atoi(strings.TrimSpace(string(b2)))
+		deploy, build = readPid(dir, "deploy.pid"), readPid(dir, "build.pid")
 		return deploy > 0 && build > 0
 	})
 	t.Cleanup(func() { syscall.Kill(-deploy, syscall.SIGKILL) })
 	d.kill()
 	// The deploy does not go on: its next progress line kills it (SIGPIPE).
-	waitFor(t, 5*time.Second, "the deploy to die of SIGPIPE", func() bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(deploy) + "/stat")
-		f := strings.Fields(string(b))
-		return err != nil || len(f) > 2 && f[2] == "Z"
-	})
+	waitFor(t, 5*time.Second, "the deploy to die of SIGPIPE", func() bool { return !procAlive(deploy) })
 	d = startDaemon(t, dir)
 	runs := filepath.Join(dir, "runs.log")
 	waitFor(t, 20*time.Second, "the interrupted job to run again", func() bool { return len(readLines(t, runs)) >= 2 })
@@ -424,28 +417,20 @@ sleep 300
 	}
 	var deploy, svc int
 	waitFor(t, 10*time.Second, "the deploy's and the service's pids", func() bool {
-		b1, _ := os.ReadFile(filepath.Join(dir, "deploy.pid"))
-		b2, _ := os.ReadFile(filepath.Join(dir, "svc.pid"))
-		deploy, _ = strconv.Atoi(strings.TrimSpace(string(b1)))
-		svc, _ = strconv.Atoi(strings.TrimSpace(string(b2)))
+		deploy, svc = readPid(dir, "deploy.pid"), readPid(dir, "svc.pid")
 		return deploy > 0 && svc > 0
 	})
 	t.Cleanup(func() {
 		syscall.Kill(-deploy, syscall.SIGKILL)
 		syscall.Kill(-svc, syscall.SIGKILL)
 	})
-	alive := func(pid int) bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		f := strings.Fields(string(b))
-		return err == nil && len(f) > 2 && f[2] != "Z"
-	}
 	d.kill()
 	d = startDaemon(t, dir)
 	waitFor(t, 20*time.Second, "the interrupted job to run again", func() bool { return len(readLines(t, filepath.Join(dir, "runs.log"))) >= 2 })
-	if alive(deploy) {
+	if procAlive(deploy) {
 		t.Errorf("the killed daemon's deploy (pid %d) is alive after the restart ran its job again", deploy)
 	}
-	if !alive(svc) {
+	if !procAlive(svc) {
 		t.Errorf("the service the deploy started with setsid (pid %d) was stopped by the restart", svc)
 	}
 }
@@ -479,8 +464,7 @@ while [ ! -s svc.pid ]; do sleep 0.05; done
 	id, _ := r.Body["id"].(string)
 	var svc int
 	waitFor(t, 10*time.Second, "the service's pid", func() bool {
-		b, _ := os.ReadFile(filepath.Join(dir, "svc.pid"))
-		svc, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		svc = readPid(dir, "svc.pid")
 		return svc > 0
 	})
 	t.Cleanup(func() { syscall.Kill(-svc, syscall.SIGKILL) })
@@ -488,11 +472,6 @@ while [ ! -s svc.pid ]; do sleep 0.05; done
 		_, ev := d.apiEvent(id)
 		return slices.Equal(jobStates(ev), []string{"succeeded"})
 	})
-	alive := func(pid int) bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		f := strings.Fields(string(b))
-		return err == nil && len(f) > 2 && f[2] != "Z"
-	}
 	d.kill()
 	waitRunDirsUnlocked(t, dir)
 	d = startDaemon(t, dir)
@@ -504,7 +483,7 @@ while [ ! -s svc.pid ]; do sleep 0.05; done
 	if !strings.Contains(d.log.String(), "removed payload directories left by a webhookd that did not stop") {
 		t.Fatalf("the restart did not find the killed daemon's run directories; this test needs them")
 	}
-	if !alive(svc) {
+	if !procAlive(svc) {
 		t.Errorf("the service a finished deploy started with setsid (pid %d) was stopped by the restart after a kill", svc)
 	}
 }

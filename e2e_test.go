@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -281,6 +282,26 @@ func jobStates(ev map[string]any) []string {
 		out = append(out, fmt.Sprint(m["state"]))
 	}
 	return out
+}
+
+// readPid reads the pid a script wrote to dir/name; 0 until it has.
+func readPid(dir, name string) int {
+	b, _ := os.ReadFile(filepath.Join(dir, name))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// procAlive reports whether process pid is alive: a zombie, which only
+// waits for its parent to reap it, is not.
+func procAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...; comm may hold anything.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	return len(f) > 0 && f[0] != "Z"
 }
 
 // waitFor polls cond until it holds or the timeout passes.
