@@ -2,16 +2,21 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/webhookd/webhookd/store"
 )
 
 // TestE2E_BackupHangupLeavesNoPartial: `webhookd backup FILE` run over
@@ -91,5 +96,102 @@ func TestE2E_BackupHangupLeavesNoPartial(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("%s exists after an interrupted backup: %v", out, err)
+	}
+}
+
+// TestE2E_BackupUnderNohupOutlivesHangup: a command started with SIGHUP
+// ignored (`nohup webhookd backup FILE &`, so that it outlives the ssh
+// session) went on ignoring it until cli commands began to stop on a
+// hangup: os/signal's Notify of SIGHUP undoes an inherited SIG_IGN, so
+// the backup nohup was to keep going was stopped by the very hangup
+// nohup is for. A SIGHUP ignored from the start stays ignored.
+func TestE2E_BackupUnderNohupOutlivesHangup(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/PID/status")
+	}
+	dir := t.TempDir()
+	writeConfig(t, dir, "[store]\npath = \"webhookd.db\"\n")
+	// A database to copy, and an admin API whose backup sends half of it,
+	// then waits to be released for the rest.
+	src := filepath.Join(t.TempDir(), "src.db")
+	st, err := store.Open(src, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := len(db)
+	sent := make(chan struct{})
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/backup" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.WriteHeader(http.StatusOK)
+		w.Write(db[:size/2])
+		w.(http.Flusher).Flush()
+		close(sent)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(db[size/2:])
+	}))
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }); srv.Close() })
+	out := filepath.Join(dir, "copy.db")
+	// What nohup does: SIGHUP ignored, then exec.
+	cmd := exec.Command("/bin/sh", "-c", `trap "" HUP; exec "$0" "$@"`, binPath, "backup", "-config", filepath.Join(dir, "webhookd.toml"), "-admin", strings.TrimPrefix(srv.URL, "http://"), out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case <-sent:
+	case err := <-exited:
+		t.Fatalf("backup exited before the copy began: %v\n%s", err, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("the backup did not ask for the copy")
+	}
+	// The command asked for the copy, so its signals are as they stay.
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigIgn:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mask&(1<<(syscall.SIGHUP-1)) == 0 {
+				t.Errorf("SigIgn %s: SIGHUP, ignored when the command started (nohup), is no longer ignored", strings.TrimSpace(v))
+			}
+		}
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	releaseOnce.Do(func() { close(release) })
+	select {
+	case err = <-exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("backup did not end within 15 s of the rest of the copy\n%s", stderr.String())
+	}
+	if err != nil {
+		t.Errorf("backup under nohup after SIGHUP: %v; want it to go on and succeed\n%s", err, stderr.String())
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() != int64(size) {
+		t.Errorf("the copy after a hangup under nohup: %v, %v; want %d bytes", fi, err, size)
 	}
 }

@@ -90,8 +90,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// A hangup (the ssh session of a backup dropped) stops a command as
 	// Ctrl-C does, so that it cleans up: by default it ended the process
 	// and left a backup's partial copy behind. Caught until the exit, as
-	// in main. (serve reloads on it instead.)
-	ctx, _ = signal.NotifyContext(ctx, syscall.SIGHUP)
+	// in main. (serve reloads on it instead.) Unless it was ignored when
+	// the command started (nohup): os/signal's Notify would undo that, and
+	// the hangup nohup is for would stop what it was to keep going.
+	if !signal.Ignored(syscall.SIGHUP) {
+		ctx, _ = signal.NotifyContext(ctx, syscall.SIGHUP)
+	}
 	env := &cli.Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, Version: versionString()}
 	return c.Run(ctx, env, args)
 }
