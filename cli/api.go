@@ -154,9 +154,10 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 		}
 		cancel()
 		err := fmt.Errorf("the admin API at %s did not answer within %v: the daemon is stuck, or something other than webhookd listens there (-admin ADDR names another address)", c.addr, within)
-		if method != http.MethodGet && method != http.MethodHead {
+		if method != http.MethodGet && method != http.MethodHead && q.Get("dry_run") != "true" {
 			// The request may have reached a daemon that is slow, not
-			// stuck: asking again could do it twice.
+			// stuck: asking again could do it twice. (A dry run, though
+			// a POST, changes nothing.)
 			err = fmt.Errorf("%w; the change it asked for may still be made: look (webhookd show, events) before asking again", err)
 		}
 		return nil, err
