@@ -73,27 +73,53 @@ const envSettle = 100 * time.Millisecond
 // through /proc.
 type envReader struct{ buf []byte }
 
-// environ reads pid's environment. A run whose only process was exec'ing
-// (its last step, `exec make`) as a start looked was missed, for two
-// reasons. Read in parts (os.ReadFile's first read is 512 bytes), the
-// environment was cut where the process exec'd between two reads: the
-// kernel reads it from the memory the process had when the file was
-// opened, which an exec ends. So it is read in one read, all of it or
-// nothing. And a process in the middle of an execve shows an empty one
-// for a moment (up to milliseconds here, longer on a busy machine), so an
-// empty environment is read again for up to envSettle: a process whose
-// environment is really empty (env -i) costs that much, once per start
-// after a crash; a kernel thread, which has none, is not read.
-func (r *envReader) environ(pid int) ([]byte, error) {
-	path := "/proc/" + strconv.Itoa(pid) + "/environ"
-	deadline := time.Now().Add(envSettle)
-	for {
-		b, err := r.readOnce(path)
-		if err != nil || len(b) > 0 || time.Now().After(deadline) {
-			return b, err
+// environs reads the environments of pids, by pid. A run whose only
+// process was exec'ing (its last step, `exec make`) as a start looked was
+// missed, for two reasons. Read in parts (os.ReadFile's first read is 512
+// bytes), the environment was cut where the process exec'd between two
+// reads: the kernel reads it from the memory the process had when the
+// file was opened, which an exec ends. So it is read in one read, all of
+// it or nothing. And a process in the middle of an execve shows an empty
+// one for a moment (up to milliseconds here, longer on a busy machine), so
+// an empty environment is read again for up to envSettle. The empty ones
+// are read again together, after the first look at all of them: each
+// process whose environment is really empty (env -i; PID 1 of some
+// containers) would else cost envSettle, one after the other. A process
+// that cannot be read (gone, another user's) is not in the answer; a
+// kernel thread, which has no environment, is not read.
+func (r *envReader) environs(pids []int) map[int][]byte {
+	out := map[int][]byte{}
+	var empty []int
+	read := func(pid int) {
+		b, err := r.readOnce("/proc/" + strconv.Itoa(pid) + "/environ")
+		switch {
+		case err != nil:
+		case len(b) == 0:
+			empty = append(empty, pid)
+		default:
+			out[pid] = slices.Clone(b)
+		}
+	}
+	for _, pid := range pids {
+		if st := readStat(pid); st.ok && !st.kernel {
+			read(pid)
+		}
+	}
+	for deadline := time.Now().Add(envSettle); len(empty) > 0; {
+		if time.Now().After(deadline) {
+			for _, pid := range empty {
+				out[pid] = nil
+			}
+			break
 		}
 		time.Sleep(time.Millisecond)
+		again := empty
+		empty = nil
+		for _, pid := range again {
+			read(pid)
+		}
 	}
+	return out
 }
 
 // readOnce reads the file at path in one read, into a buffer grown until
@@ -169,13 +195,13 @@ func orphanRuns(dirs []string) []int {
 	// runPayload is the payload file of a dead daemon's run that pid's
 	// environment names, if any.
 	var envs envReader
+	all := slices.DeleteFunc(pids(), func(pid int) bool { return pid == self })
+	environs := envs.environs(all)
 	runPayload := func(pid int) (string, bool) {
-		if st := readStat(pid); !st.ok || st.kernel {
-			return "", false
-		}
-		env, err := envs.environ(pid)
-		if err != nil {
-			return "", false
+		env, ok := environs[pid]
+		if !ok {
+			// Not there at the first look (or not readable then).
+			env = envs.environs([]int{pid})[pid]
 		}
 		for kv := range bytes.SplitSeq(env, []byte{0}) {
 			path, ok := bytes.CutPrefix(kv, []byte("WEBHOOKD_PAYLOAD_FILE="))
@@ -199,10 +225,7 @@ func orphanRuns(dirs []string) []int {
 		return g
 	}
 	var groups []int
-	for _, pid := range pids() {
-		if pid == self {
-			continue
-		}
+	for _, pid := range all {
 		st := readStat(pid)
 		if !st.ok || st.state == 'Z' || st.pgrp == own || slices.Contains(groups, st.pgrp) {
 			continue

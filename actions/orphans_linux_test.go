@@ -357,3 +357,38 @@ func TestOrphanRuns_MidExec(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanRuns_EmptyEnvironments: an environment that reads empty is
+// read again for up to envSettle (a process mid-exec shows one for a
+// moment), and each process whose environment is really empty (env -i;
+// PID 1 of some containers) cost all of it, one after the other: a start
+// after a crash on a machine with twenty of them waited two seconds and
+// more before it dispatched anything. They are read again together, in
+// one envSettle.
+func TestOrphanRuns_EmptyEnvironments(t *testing.T) {
+	dead := deadRunDir(t)
+	payload := payloadFile(t, dead, "J")
+	run := startProc(t, "echo ready; exec sleep 600", payload, &syscall.SysProcAttr{Setsid: true})
+	if err := writeGroupRecord(payload, run); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for range n {
+		cmd := exec.Command("sleep", "600")
+		cmd.Env = []string{}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not this process's group, which is not looked at
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	start := time.Now()
+	got := orphanRuns([]string{dead})
+	took := time.Since(start)
+	if !slices.Equal(got, []int{run}) {
+		t.Fatalf("orphanRuns = %v; want the run %d", got, run)
+	}
+	if took >= n*envSettle/2 {
+		t.Errorf("orphanRuns took %v beside %d processes with empty environments; want about %v, not %v each", took, n, envSettle, envSettle)
+	}
+}
