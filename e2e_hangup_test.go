@@ -104,11 +104,25 @@ func TestE2E_BackupHangupLeavesNoPartial(t *testing.T) {
 // session) went on ignoring it until cli commands began to stop on a
 // hangup: os/signal's Notify of SIGHUP undoes an inherited SIG_IGN, so
 // the backup nohup was to keep going was stopped by the very hangup
-// nohup is for. A SIGHUP ignored from the start stays ignored.
+// nohup is for. A SIGHUP ignored from the start stays ignored; so does a
+// SIGINT (a script's background job, `webhookd backup FILE &`, which the
+// shell starts with SIGINT ignored so that Ctrl-C stops only the script):
+// main's Notify of it undid that too.
 func TestE2E_BackupUnderNohupOutlivesHangup(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/PID/status")
 	}
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"HUP", syscall.SIGHUP}, {"INT", syscall.SIGINT}} {
+		t.Run(tc.name, func(t *testing.T) { backupWithSignalIgnored(t, tc.name, tc.sig) })
+	}
+}
+
+// backupWithSignalIgnored runs a backup started with sig ignored (trap ""
+// name), sends it sig halfway through the copy, and wants the copy whole.
+func backupWithSignalIgnored(t *testing.T, name string, sig syscall.Signal) {
 	dir := t.TempDir()
 	writeConfig(t, dir, "[store]\npath = \"webhookd.db\"\n")
 	// A database to copy, and an admin API whose backup sends half of it,
@@ -148,8 +162,8 @@ func TestE2E_BackupUnderNohupOutlivesHangup(t *testing.T) {
 	}))
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }); srv.Close() })
 	out := filepath.Join(dir, "copy.db")
-	// What nohup does: SIGHUP ignored, then exec.
-	cmd := exec.Command("/bin/sh", "-c", `trap "" HUP; exec "$0" "$@"`, binPath, "backup", "-config", filepath.Join(dir, "webhookd.toml"), "-admin", strings.TrimPrefix(srv.URL, "http://"), out)
+	// What nohup does for SIGHUP: ignored, then exec.
+	cmd := exec.Command("/bin/sh", "-c", `trap "" `+name+`; exec "$0" "$@"`, binPath, "backup", "-config", filepath.Join(dir, "webhookd.toml"), "-admin", strings.TrimPrefix(srv.URL, "http://"), out)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -176,12 +190,12 @@ func TestE2E_BackupUnderNohupOutlivesHangup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if mask&(1<<(syscall.SIGHUP-1)) == 0 {
-				t.Errorf("SigIgn %s: SIGHUP, ignored when the command started (nohup), is no longer ignored", strings.TrimSpace(v))
+			if mask&(1<<(sig-1)) == 0 {
+				t.Errorf("SigIgn %s: SIG%s, ignored when the command started, is no longer ignored", strings.TrimSpace(v), name)
 			}
 		}
 	}
-	cmd.Process.Signal(syscall.SIGHUP)
+	cmd.Process.Signal(sig)
 	releaseOnce.Do(func() { close(release) })
 	select {
 	case err = <-exited:
@@ -189,9 +203,9 @@ func TestE2E_BackupUnderNohupOutlivesHangup(t *testing.T) {
 		t.Fatalf("backup did not end within 15 s of the rest of the copy\n%s", stderr.String())
 	}
 	if err != nil {
-		t.Errorf("backup under nohup after SIGHUP: %v; want it to go on and succeed\n%s", err, stderr.String())
+		t.Errorf("backup started with SIG%s ignored, after SIG%s: %v; want it to go on and succeed\n%s", name, name, err, stderr.String())
 	}
 	if fi, err := os.Stat(out); err != nil || fi.Size() != int64(size) {
-		t.Errorf("the copy after a hangup under nohup: %v, %v; want %d bytes", fi, err, size)
+		t.Errorf("the copy after an ignored SIG%s: %v, %v; want %d bytes", name, fi, err, size)
 	}
 }

@@ -46,7 +46,16 @@ func main() {
 	// Nor are they ignored then: os/signal's Ignore (or Stop) of a caught
 	// signal leaves a moment in which the runtime, no longer catching it
 	// and not yet ignoring it, takes its default action.
-	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	//
+	// A SIGINT ignored when the process started stays ignored: a shell
+	// starts a script's background job so, that Ctrl-C stops only the
+	// script, and os/signal's Notify would undo it. SIGTERM is caught
+	// whatever it was: a supervisor must be able to stop webhookd.
+	stopOn := []os.Signal{syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGINT) {
+		stopOn = append(stopOn, syscall.SIGINT)
+	}
+	ctx, _ := signal.NotifyContext(context.Background(), stopOn...)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
