@@ -1242,3 +1242,25 @@ func TestScheduler_RetrySkippedKeyFails(t *testing.T) {
 		t.Errorf("job after the refused retry = %s; want still skipped", j.State)
 	}
 }
+
+// TestWhyNotStarted_PermissionDenied: EACCES for a script without the
+// exec bit says chmod +x; for one that has it (on a file system mounted
+// noexec, or behind a directory the daemon's user may not enter, which a
+// test run as root cannot make), it says so, rather than leaving the
+// kernel's bare "permission denied" for a file that is executable.
+func TestWhyNotStarted_PermissionDenied(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.sh")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := script(t, dir, "exe.sh", "exit 0\n")
+	denied := &os.PathError{Op: "fork/exec", Path: exe, Err: syscall.EACCES}
+	if got := whyNotStarted(plain, denied); !strings.Contains(got, "chmod +x "+plain) {
+		t.Errorf("a script without the exec bit: %q; want the chmod +x hint", got)
+	}
+	got := whyNotStarted(exe, denied)
+	if strings.Contains(got, "chmod") || !strings.Contains(got, "noexec") || !strings.Contains(got, "directory") {
+		t.Errorf("an executable script, permission denied: %q; want noexec and a directory named as the likely causes, no chmod hint", got)
+	}
+}

@@ -276,13 +276,18 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 // whose #! line names an interpreter that is not (often "/bin/sh\r", a
 // file saved with CRLF line endings); ENOEXEC for a script without a
 // #! line (which a shell would have run itself); EACCES for one without
-// the exec bit. It returns "" otherwise.
+// the exec bit, and for one with it (a noexec mount, or a directory the
+// daemon's user may not enter). It returns "" otherwise.
 func whyNotStarted(path string, err error) string {
 	if errors.Is(err, syscall.EACCES) {
-		if fi, serr := os.Stat(path); serr == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 == 0 {
+		fi, serr := os.Stat(path)
+		switch {
+		case serr != nil || !fi.Mode().IsRegular():
+			return ""
+		case fi.Mode()&0o111 == 0:
 			return "not executable (chmod +x " + path + ")"
 		}
-		return ""
+		return "permission denied, though the file is executable: its file system may be mounted noexec (see mount), or the user webhookd runs as may not enter a directory on its path or the action's dir"
 	}
 	noent, noexec := errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOEXEC)
 	if !noent && !noexec {
