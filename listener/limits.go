@@ -16,6 +16,10 @@ import (
 // nothing for its client. The map is also capped at maxBuckets, so a flood
 // from many addresses cannot grow it without bound: past the cap, an
 // arbitrary bucket makes room for the new one.
+//
+// A bucket remembers that its client was refused until it is served
+// again, so that a client which goes on sending while it is limited is
+// logged once, not at every request.
 type limiter struct {
 	mu      sync.Mutex
 	now     func() time.Time
@@ -29,6 +33,8 @@ type limiter struct {
 type bucket struct {
 	lim  *rate.Limiter
 	seen time.Time
+	// refused is set from a refusal until the client is served again.
+	refused bool
 }
 
 // maxBuckets bounds the limiter's memory (a bucket is about 200 bytes).
@@ -63,12 +69,13 @@ func clientKey(a netip.Addr) netip.Prefix {
 }
 
 // allow takes a token for addr. When there is none, it says how long until
-// there will be.
-func (l *limiter) allow(addr netip.Addr) (time.Duration, bool) {
+// there will be, and whether this is the client's first refusal since it
+// was last served (or since its bucket was made): the one worth a log line.
+func (l *limiter) allow(addr netip.Addr) (wait time.Duration, ok, first bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.rate <= 0 {
-		return 0, true
+		return 0, true, false
 	}
 	now := l.now()
 	if now.Sub(l.swept) > l.idle || (len(l.buckets) >= maxBuckets && now.Sub(l.swept) > time.Second) {
@@ -95,7 +102,10 @@ func (l *limiter) allow(addr netip.Addr) (time.Duration, bool) {
 	r := b.lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return d, false
+		first = !b.refused
+		b.refused = true
+		return d, false, first
 	}
-	return 0, true
+	b.refused = false
+	return 0, true, false
 }

@@ -3,10 +3,12 @@ package listener
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,19 +35,19 @@ func TestLimiter_PerClient(t *testing.T) {
 	l.setRate(1) // burst 2
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	for i := range 2 {
-		if _, ok := l.allow(a); !ok {
+		if _, ok, _ := l.allow(a); !ok {
 			t.Fatalf("request %d of the burst refused", i+1)
 		}
 	}
-	wait, ok := l.allow(a)
+	wait, ok, _ := l.allow(a)
 	if ok || wait <= 0 || wait > time.Second {
 		t.Fatalf("third request = (%v, %v); want refused, a wait of at most 1s", wait, ok)
 	}
-	if _, ok := l.allow(b); !ok {
+	if _, ok, _ := l.allow(b); !ok {
 		t.Errorf("another client was refused: buckets are per client")
 	}
 	clk.Add(wait)
-	if _, ok := l.allow(a); !ok {
+	if _, ok, _ := l.allow(a); !ok {
 		t.Errorf("after waiting %v, refused; want a token", wait)
 	}
 	// A refusal takes no token: a client hammering while limited is not
@@ -54,7 +56,7 @@ func TestLimiter_PerClient(t *testing.T) {
 		l.allow(a)
 	}
 	clk.Add(time.Second)
-	if _, ok := l.allow(a); !ok {
+	if _, ok, _ := l.allow(a); !ok {
 		t.Errorf("refusals took tokens: still limited a second later")
 	}
 }
@@ -63,13 +65,13 @@ func TestLimiter_IPv6Slash64(t *testing.T) {
 	clk := &fakeClock{t: testNow}
 	l := newLimiter(clk.Now)
 	l.setRate(0.5) // burst 1
-	if _, ok := l.allow(netip.MustParseAddr("2001:db8:1:2::1")); !ok {
+	if _, ok, _ := l.allow(netip.MustParseAddr("2001:db8:1:2::1")); !ok {
 		t.Fatal("first request refused")
 	}
-	if _, ok := l.allow(netip.MustParseAddr("2001:db8:1:2:ffff::9")); ok {
+	if _, ok, _ := l.allow(netip.MustParseAddr("2001:db8:1:2:ffff::9")); ok {
 		t.Errorf("another address of the same /64 got a fresh bucket")
 	}
-	if _, ok := l.allow(netip.MustParseAddr("2001:db8:1:3::1")); !ok {
+	if _, ok, _ := l.allow(netip.MustParseAddr("2001:db8:1:3::1")); !ok {
 		t.Errorf("a different /64 shares the bucket")
 	}
 }
@@ -84,11 +86,11 @@ func TestLimiter_SlowRateNotForgotten(t *testing.T) {
 	l.allow(a)
 	clk.Add(61 * time.Second)
 	l.allow(netip.MustParseAddr("192.0.2.2")) // a request that sweeps
-	if _, ok := l.allow(a); ok {
+	if _, ok, _ := l.allow(a); ok {
 		t.Errorf("61 s later at one per 100 s: allowed; the sweep forgot the bucket")
 	}
 	clk.Add(40 * time.Second)
-	if _, ok := l.allow(a); !ok {
+	if _, ok, _ := l.allow(a); !ok {
 		t.Errorf("101 s later: refused")
 	}
 }
@@ -284,5 +286,91 @@ func TestListener_RateLimitCountsAllowIPsRefusals(t *testing.T) {
 	}
 	if !slices.Equal(codes, []int{403, 429, 429}) {
 		t.Errorf("three requests from an address allow_ips refuses, rate_limit 0.25 = %v; want 403, then 429s", codes)
+	}
+}
+
+// syncBuffer is a log destination tests read while the listener writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
+
+// TestListener_RateLimitLogsOnce: a client over the rate limit costs one
+// warning and one rejections entry, however many requests it goes on
+// sending while it is limited (a flood of 429s logged at warn filled the
+// journal, which then dropped the daemon's other lines, and pushed every
+// other refusal out of the rejections list); the next time it is limited,
+// after it was served again, is logged again. Every 429 is still answered
+// and counted.
+func TestListener_RateLimitLogsOnce(t *testing.T) {
+	h := githubHook(t)
+	st, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &fakeClock{t: testNow}
+	logs := &syncBuffer{}
+	var answered []int
+	e := &limitEnv{t: t, clk: clk, l: New(Options{
+		Store: st, Now: clk.Now,
+		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		OnRequest: func(r RequestInfo) { answered = append(answered, r.Status) },
+	}, &Config{Hooks: []*Hook{h}, RateLimit: 0.25})} // burst 1, a token per 4 s
+	refusals := func() int {
+		n := 0
+		for _, r := range e.l.Rejections() {
+			if r.Check == "rate_limit" {
+				n++
+			}
+		}
+		return n
+	}
+	if w := e.post("192.0.2.1:1"); w.Code != 202 {
+		t.Fatalf("first = %d %s", w.Code, w.Body)
+	}
+	for range 50 {
+		if w := e.post("192.0.2.1:1"); w.Code != 429 {
+			t.Fatalf("over the limit = %d; want 429", w.Code)
+		}
+	}
+	if n := logs.count("check=rate_limit"); n != 1 {
+		t.Errorf("50 requests over the limit: %d log lines; want 1", n)
+	}
+	if n := refusals(); n != 1 {
+		t.Errorf("50 requests over the limit: %d rejections entries; want 1", n)
+	}
+	if len(answered) != 51 || answered[50] != 429 {
+		t.Errorf("OnRequest saw %d requests; want all 51, the last a 429", len(answered))
+	}
+	// Another client limited is logged for itself.
+	e.post("192.0.2.2:1")
+	e.post("192.0.2.2:1")
+	if n := logs.count("check=rate_limit"); n != 2 {
+		t.Errorf("a second client limited: %d log lines; want 2", n)
+	}
+	// Served again, then limited again: a new warning.
+	e.clk.Add(4 * time.Second)
+	if w := e.post("192.0.2.1:1"); w.Code != 202 {
+		t.Fatalf("after the wait = %d; want 202", w.Code)
+	}
+	e.post("192.0.2.1:1")
+	if n := logs.count("check=rate_limit"); n != 3 {
+		t.Errorf("limited again after being served: %d log lines; want 3", n)
+	}
+	if n := refusals(); n != 3 {
+		t.Errorf("rejections entries = %d; want 3", n)
 	}
 }

@@ -217,6 +217,9 @@ type answer struct {
 	reason string  // why, for the log and the rejections list
 	event  string  // the stored event's id
 	dupOf  string  // a duplicate: the first event's id
+	// quiet is a refusal like one just logged (a rate-limited client's
+	// next requests): logged at debug only, and not kept in the list.
+	quiet bool
 }
 
 func jsonAnswer(status int, body any) *answer { return &answer{status: status, body: body} }
@@ -250,7 +253,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hookID = hook.ID
 	}
 	dur := time.Since(start)
-	if a.check != "" {
+	if a.check != "" && !a.quiet {
 		l.rejects.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: a.check, Reason: a.reason})
 	}
 	attrs := []any{"hook", hookID, "status", a.status, "remote", remote.String(), "duration", dur.Round(time.Microsecond)}
@@ -259,6 +262,8 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.log.Info("request", append(attrs, "event_id", a.event)...)
 	case a.status >= 500:
 		l.log.Error("request", append(attrs, "path", r.URL.Path, "reason", a.reason)...)
+	case a.quiet:
+		l.log.Debug("request refused", append(attrs, "path", r.URL.Path, "check", a.check, "reason", a.reason)...)
 	case a.check != "":
 		l.log.Warn("request refused", append(attrs, "path", r.URL.Path, "check", a.check, "reason", a.reason)...)
 	case a.dupOf != "":
@@ -348,9 +353,16 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 // 403 would otherwise cost a log line each.
 func (l *Listener) limit(hook *Hook, remote netip.Addr) *answer {
 	// The rate first: a client allow_ips refuses is counted too.
-	if wait, ok := l.limits.allow(remote); !ok {
+	if wait, ok, first := l.limits.allow(remote); !ok {
 		a := refuse(http.StatusTooManyRequests, "rate_limit", "rate limit exceeded")
 		a.header = map[string]string{"Retry-After": strconv.Itoa(max(1, int(wait.Seconds()+0.999)))}
+		if first {
+			// One line per spell of refusals, not one per request: a
+			// client that goes on sending would fill the log.
+			a.reason += "; more requests from this client are refused quietly until it is served again"
+		} else {
+			a.quiet = true
+		}
 		return a
 	}
 	if hook != nil && len(hook.AllowIPs) > 0 && !allowed(hook.AllowIPs, remote) {
