@@ -522,6 +522,11 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 		}
 	}
 	h.AllowIPs = t.prefixes("allow_ips")
+	if list, ok := t.m["allow_ips"].([]any); ok && len(list) == 0 {
+		// Taken as no allow_ips at all: every address may deliver. A
+		// list a template or a variable left empty would open the hook.
+		l.d.errf(t.key("allow_ips"), "%s: allow_ips is empty, which would let every address deliver; list the addresses to allow, or remove allow_ips", name)
+	}
 	h.MaxBody = t.size("max_body", maxBody)
 	if h.MaxBody <= 0 {
 		l.d.errf(t.key("max_body"), "%s: max_body must be more than 0", name)

@@ -159,6 +159,9 @@ func TestParse_Errors(t *testing.T) {
 		{"discord public_key short", hook("provider = \"discord\"\npublic_key = \"abcd\""), `c.toml:4: hook "h": public_key must be the application's public key: 64 hex characters`},
 		{"empty command", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"\", \"x\"]"), `c.toml:6: hook "h" action "a": run's first element is the command and must not be empty`},
 		{"timeout zero", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\ntimeout = \"0s\""), `c.toml:7: hook "h" action "a": timeout must be more than 0`},
+		// An empty list let every address deliver, as no allow_ips does:
+		// a list a template left empty opened the hook to all.
+		{"allow_ips empty", hook("provider = \"none\"\nallow_ips = []"), `c.toml:4: hook "h": allow_ips is empty`},
 		{"sign scheme", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nurl = \"http://x\"\nsign = { scheme = \"svix\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }"), `hook "h" action "a": sign scheme "svix": want standard`},
 	}
 	for _, tc := range tests {
