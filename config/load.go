@@ -284,6 +284,13 @@ func (l *loader) server(t *table) Server {
 	if s.RateLimit < 0 {
 		l.d.errf(t.key("rate_limit"), "rate_limit must not be negative")
 	}
+	for _, p := range s.TrustedProxies {
+		if p.Bits() == 0 {
+			// Every client is a trusted proxy: the leftmost address
+			// of X-Forwarded-For, which the client writes, is taken.
+			l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: trusted_proxies %s holds every address: any client can name itself in X-Forwarded-For and pass allow_ips and rate_limit as any address; list only your proxies' addresses", l.d.file, l.d.pos.line(t.key("trusted_proxies")), p))
+		}
+	}
 	t.done()
 	return s
 }

@@ -613,3 +613,22 @@ func TestSecrets_EmptyFile(t *testing.T) {
 		})
 	}
 }
+
+// TestParse_TrustedProxiesEveryAddressWarns: trusted_proxies that hold
+// every address believe any client's X-Forwarded-For, so that a client
+// names itself an address allow_ips lets in: a warning at its line.
+func TestParse_TrustedProxiesEveryAddressWarns(t *testing.T) {
+	for _, p := range []string{"0.0.0.0/0", "::/0"} {
+		_, warns, err := Parse("c.toml", []byte("[server]\nlisten = \":1\"\ntrusted_proxies = [\"127.0.0.1\", \""+p+"\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `c.toml:3: trusted_proxies ` + p + ` holds every address`
+		if !slices.ContainsFunc(warns, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("trusted_proxies with %s: warnings = %q; want one starting %q", p, warns, want)
+		}
+	}
+	if _, warns, err := Parse("c.toml", []byte("[server]\nlisten = \":1\"\ntrusted_proxies = [\"127.0.0.1\", \"::1\", \"10.0.0.0/8\"]\n")); err != nil || len(warns) != 0 {
+		t.Errorf("trusted_proxies of a proxy's addresses: %v, warnings %q; want none", err, warns)
+	}
+}
