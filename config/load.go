@@ -517,6 +517,14 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 		}
 	}
 	h.Events = t.strs("events")
+	for _, e := range h.Events {
+		if strings.Contains(e, "*") {
+			// GitHub's and Stripe's word for every event; no sender
+			// names an event type so, and events are matched whole.
+			l.d.errf(t.key("events"), `%s: events: %q is matched as a whole event type, not as a pattern, and no delivery is of that type; leave events out to accept every type, or list each one, or choose with when (event startsWith "customer.")`, name, e)
+			break
+		}
+	}
 	if len(h.Events) > 0 && known {
 		// Every delivery's event type would be "", in no list: all
 		// answered 200 "ignored", none stored.

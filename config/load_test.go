@@ -162,6 +162,10 @@ func TestParse_Errors(t *testing.T) {
 		// An empty list let every address deliver, as no allow_ips does:
 		// a list a template left empty opened the hook to all.
 		{"allow_ips empty", hook("provider = \"none\"\nallow_ips = []"), `c.toml:4: hook "h": allow_ips is empty`},
+		// Matched whole: "*" (GitHub's and Stripe's word for every event)
+		// matched no delivery, and every one was ignored.
+		{"events wildcard", hook("provider = \"github\"\nsecret = \"x\"\nevents = [\"*\"]"), `c.toml:5: hook "h": events: "*" is matched as a whole event type`},
+		{"events pattern", hook("provider = \"stripe\"\nsecret = \"x\"\nevents = [\"invoice.paid\", \"customer.*\"]"), `c.toml:5: hook "h": events: "customer.*" is matched as a whole event type`},
 		{"sign scheme", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nurl = \"http://x\"\nsign = { scheme = \"svix\", secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }"), `hook "h" action "a": sign scheme "svix": want standard`},
 	}
 	for _, tc := range tests {
