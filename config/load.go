@@ -807,6 +807,10 @@ func (l *loader) action(t *table, hookName string) *Action {
 		// It was taken as a second; a retry at once would spin on a
 		// script that fails at once.
 		l.d.errf(t.key("backoff"), "%s: backoff must be more than 0 (such as \"1s\"; retries = 0 runs an action once)", name)
+	} else if t.has("backoff") && a.Retries == 0 {
+		// A command's retries default to 0: the backoff written is
+		// never waited, and a failed run is dead at once.
+		l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: %s: backoff without retries: a failed run is not tried again (retries = 0, the default for commands); set retries", l.d.file, l.d.pos.line(t.key("backoff")), name))
 	}
 	t.done()
 	return a

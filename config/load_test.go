@@ -636,3 +636,34 @@ func TestParse_TrustedProxiesEveryAddressWarns(t *testing.T) {
 		t.Errorf("trusted_proxies of a proxy's addresses: %v, warnings %q; want none", err, warns)
 	}
 }
+
+// TestParse_BackoffWithoutRetriesWarns: backoff on an action that is never
+// retried (a command's retries default to 0) changes nothing: a warning at
+// its line, so that nobody counts on retries that do not come.
+func TestParse_BackoffWithoutRetriesWarns(t *testing.T) {
+	tests := []struct {
+		name, action string
+		warn         bool
+	}{
+		{"command, retries unset", "run = [\"x\"]\nbackoff = \"1m\"", true},
+		{"command, retries 0", "run = [\"x\"]\nretries = 0\nbackoff = \"1m\"", true},
+		{"command with retries", "run = [\"x\"]\nretries = 2\nbackoff = \"1m\"", false},
+		{"request, retries by default", "url = \"https://example.com/\"\nbackoff = \"1m\"", false},
+		{"no backoff", "run = [\"x\"]", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, warns, err := Parse("c.toml", []byte(hook("provider = \"github\"\nsecret = \"x\"\n[[hook.action]]\nname = \"a\"\n"+tc.action)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := slices.ContainsFunc(warns, func(w string) bool { return strings.Contains(w, "backoff without retries") })
+			if got != tc.warn {
+				t.Errorf("warnings = %q; want a backoff warning: %v", warns, tc.warn)
+			}
+			if got && !slices.ContainsFunc(warns, func(w string) bool { return strings.HasPrefix(w, "c.toml:") }) {
+				t.Errorf("warnings = %q; want FILE:LINE", warns)
+			}
+		})
+	}
+}
