@@ -1,7 +1,12 @@
 package actions
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +46,36 @@ func TestBackoff_LongBase(t *testing.T) {
 				t.Fatalf("backoff(%v, %d) = %v; want within [%v, %v]", tc.base, n, got, tc.want*8/10, tc.want)
 			}
 		}
+	}
+}
+
+// TestScheduler_BusyActionLeavesRunsToOthers: when every run the scheduler
+// may have at once (MaxRuns) is taken by one action's backlog, a run that
+// ends does not hand its place straight to the next job of its own queue
+// while another action has a job due: the other action's job starts
+// before that backlog is through. (Each finish started its own queue's
+// next job, so a deploy waited behind a relay's whole backlog.)
+func TestScheduler_BusyActionLeavesRunsToOthers(t *testing.T) {
+	dir := t.TempDir()
+	logf := filepath.Join(dir, "log")
+	sh := script(t, dir, "run.sh", `echo "$1" >> `+logf+"\nsleep 0.2\n")
+	busy := execAction("a", "relay", sh, "a{{ .payload.n }}")
+	busy.Concurrency = 2
+	other := execAction("b", "deploy", sh, "b")
+	h := newStoppedHarness(t, store.Options{}, busy, other)
+	h.s.opts.MaxRuns = 2
+	for n := range 8 {
+		h.ingest("a", fmt.Sprintf(`{"n":%d}`, n+1))
+	}
+	ev := h.ingest("b", `{}`)
+	if err := h.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(ev, store.Succeeded)
+	b, _ := os.ReadFile(logf)
+	starts := strings.Fields(string(b))
+	i := slices.Index(starts, "b")
+	if i < 0 || i > 3 {
+		t.Errorf("starts %v: the other action's job started %dth; want among the first 4, not behind the busy action's backlog", starts, i+1)
 	}
 }

@@ -63,6 +63,12 @@ type Scheduler struct {
 	paused   map[string]bool // "hook/action"
 	running  map[string]*running
 	perQueue map[string]int
+	// waiting holds the actions ("hook/action") of which the last dispatch
+	// pass started no job for want of free runs (MaxRuns), or did not look
+	// at: the next pass takes them first, and while one waits, a run that
+	// ends leaves its place to that pass, not to its own queue's next job
+	// (nextSlots).
+	waiting  map[string]bool
 	draining bool
 	// unlanded is set once a run whose start never reached the disk kept
 	// its payload file: the run directories then outlive this scheduler,
@@ -134,6 +140,7 @@ func New(opts Options, cfg *Config) *Scheduler {
 		paused:   map[string]bool{},
 		running:  map[string]*running{},
 		perQueue: map[string]int{},
+		waiting:  map[string]bool{},
 		loopDone: make(chan struct{}),
 	}
 	s.runCtx, s.stopRuns = context.WithCancelCause(context.Background())
@@ -364,12 +371,17 @@ func (s *Scheduler) dispatch() time.Time {
 		return time.Time{}
 	}
 	free := s.opts.MaxRuns - len(s.running)
+	// In turn from the offset, those the last pass left waiting for a
+	// free run first.
 	actions := make([]*Action, 0, len(cfg.Actions))
 	n := len(cfg.Actions)
-	for i := 0; i < n; i++ {
-		a := cfg.Actions[(i+s.offset)%n]
-		if !s.paused[a.Hook+"/"+a.Name] {
-			actions = append(actions, a)
+	for _, first := range []bool{true, false} {
+		for i := 0; i < n; i++ {
+			a := cfg.Actions[(i+s.offset)%n]
+			name := a.Hook + "/" + a.Name
+			if !s.paused[name] && s.waiting[name] == first {
+				actions = append(actions, a)
+			}
 		}
 	}
 	if n > 0 {
@@ -390,11 +402,20 @@ func (s *Scheduler) dispatch() time.Time {
 	picks := map[string]pick{}
 	var ids []string
 	taken := map[string]int{}
-	for _, a := range actions {
+	waiting := map[string]bool{}
+	for i, a := range actions {
 		if free <= 0 {
-			// Busy: look again when a run finishes.
+			// Busy: look again when a run finishes. Those of the
+			// actions not looked at that have a due job wait for a
+			// free run.
+			for _, b := range actions[i:] {
+				if due, _, err := s.st.Due(b.Hook, b.Name, now, 1); err == nil && len(due) > 0 {
+					waiting[b.Hook+"/"+b.Name] = true
+				}
+			}
 			break
 		}
+		started := len(ids)
 		due, later, err := s.st.Due(a.Hook, a.Name, now, min(free+16, 256))
 		if err != nil {
 			s.log.Error("read due jobs", "hook", a.Hook, "action", a.Name, "err", err)
@@ -405,6 +426,10 @@ func (s *Scheduler) dispatch() time.Time {
 		for _, d := range due {
 			if free <= 0 {
 				soonest(now)
+				if len(ids) == started {
+					// None of its jobs started in this pass.
+					waiting[a.Hook+"/"+a.Name] = true
+				}
 				break
 			}
 			q := a.Hook + "\x00" + a.Name + "\x00" + d.Key
@@ -421,6 +446,9 @@ func (s *Scheduler) dispatch() time.Time {
 			free--
 		}
 	}
+	s.mu.Lock()
+	s.waiting = waiting
+	s.mu.Unlock()
 	if len(ids) == 0 {
 		return next
 	}
@@ -571,7 +599,17 @@ func (s *Scheduler) nextSlots(j *store.Job, queue string) (int, *Action) {
 	// j's own slot is free once it ends.
 	free := s.opts.MaxRuns - len(s.running) + 1
 	inQueue := max(a.Concurrency, 1) - (s.perQueue[queue] - 1)
-	return max(0, min(free, inQueue)), a
+	n := max(0, min(free, inQueue))
+	for w := range s.waiting {
+		if w != j.Hook+"/"+j.Action {
+			// Another action waits for a free run: j's goes to the
+			// next dispatch pass, which takes the actions in turn, so
+			// that one action's backlog does not hold every run.
+			n = min(n, free-1)
+			break
+		}
+	}
+	return n, a
 }
 
 // attempt runs one attempt of j; land is the landing of the commit that
