@@ -209,3 +209,47 @@ func backupWithSignalIgnored(t *testing.T, name string, sig syscall.Signal) {
 		t.Errorf("the copy after an ignored SIG%s: %v, %v; want %d bytes", name, fi, err, size)
 	}
 }
+
+// TestE2E_HangupDuringRetrySaysLook: `webhookd retry JOB` whose ssh
+// session drops while the daemon has the request but has not answered
+// ended with "context canceled", as if nothing had been asked: the retry
+// may be made all the same. It says so, as a timeout does, and exits 1.
+func TestE2E_HangupDuringRetrySaysLook(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, "[store]\npath = \"webhookd.db\"\n")
+	got := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- struct{}{}
+		<-r.Context().Done() // a slow daemon: no answer yet
+	}))
+	t.Cleanup(srv.Close)
+	cmd := exec.Command(binPath, "retry", "-config", filepath.Join(dir, "webhookd.toml"), "-admin", strings.TrimPrefix(srv.URL, "http://"), "06H4WK95M0000000")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case <-got:
+	case err := <-exited:
+		t.Fatalf("retry exited before its request came: %v\n%s", err, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("retry sent no request")
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("retry did not stop within 15 s of SIGHUP\n%s", stderr.String())
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || !ee.Exited() || ee.ExitCode() != 1 {
+		t.Errorf("retry after SIGHUP: %v; want exit status 1\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "may still be made") {
+		t.Errorf("retry interrupted after its request reached the daemon says %q; want that the change may still be made", stderr.String())
+	}
+}

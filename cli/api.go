@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -134,8 +136,12 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 		u += "?" + q.Encode()
 	}
 	// The request's own context, ended when the answer did not begin in
-	// time, and else when its body is closed.
+	// time, and else when its body is closed. Once the request is handed
+	// to a connection, it may reach the daemon: from then on, an answer
+	// not read does not mean a change not made.
 	rctx, cancel := context.WithCancel(ctx)
+	var handed atomic.Bool
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { handed.Store(true) }})
 	req, err := http.NewRequestWithContext(rctx, method, u, nil)
 	if err != nil {
 		cancel()
@@ -145,6 +151,16 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 		req.Header.Set("Authorization", "Bearer "+string(c.token))
 	}
 	req.Header.Set("Accept", "application/json")
+	// mayBeMade adds to err, an answer not read, that the change asked
+	// for may be made all the same: the request may have reached a daemon
+	// that is slow, not stuck, and asking again could do it twice. (A dry
+	// run, though a POST, changes nothing.)
+	mayBeMade := func(err error) error {
+		if handed.Load() && changes(method, q) {
+			return fmt.Errorf("%w; the change it asked for may still be made: look (webhookd show, events) before asking again", err)
+		}
+		return err
+	}
 	timer := time.AfterFunc(within, cancel)
 	res, err := c.hc.Do(req)
 	if !timer.Stop() {
@@ -153,14 +169,7 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 			res.Body.Close()
 		}
 		cancel()
-		err := fmt.Errorf("the admin API at %s did not answer within %v: the daemon is stuck, or something other than webhookd listens there (-admin ADDR names another address)", c.addr, within)
-		if method != http.MethodGet && method != http.MethodHead && q.Get("dry_run") != "true" {
-			// The request may have reached a daemon that is slow, not
-			// stuck: asking again could do it twice. (A dry run, though
-			// a POST, changes nothing.)
-			err = fmt.Errorf("%w; the change it asked for may still be made: look (webhookd show, events) before asking again", err)
-		}
-		return nil, err
+		return nil, mayBeMade(fmt.Errorf("the admin API at %s did not answer within %v: the daemon is stuck, or something other than webhookd listens there (-admin ADDR names another address)", c.addr, within))
 	}
 	if err != nil {
 		cancel()
@@ -170,8 +179,13 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 			return nil, fmt.Errorf("%w at %s", errNotRunning, c.addr)
 		case errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout():
 			return nil, fmt.Errorf("the admin API at %s did not accept a connection within %v (-admin ADDR names another address)", c.addr, c.bounds.connect)
+		case ctx.Err() != nil:
+			// Ctrl-C, or a hangup (main makes both end ctx).
+			return nil, mayBeMade(fmt.Errorf("interrupted (%v) before the admin API at %s answered", context.Cause(ctx), c.addr))
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+			return nil, mayBeMade(fmt.Errorf("the admin API at %s closed the connection before it answered: %w", c.addr, err))
 		}
-		return nil, fmt.Errorf("admin API at %s: %w", c.addr, err)
+		return nil, mayBeMade(fmt.Errorf("admin API at %s: %w", c.addr, err))
 	}
 	res.Body = &cancelBody{ReadCloser: res.Body, cancel: cancel}
 	if res.StatusCode >= 300 {
@@ -200,6 +214,12 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 	return res, nil
 }
 
+// changes reports whether a request asks the daemon for a change: a POST
+// but a dry run's.
+func changes(method string, q url.Values) bool {
+	return method != http.MethodGet && method != http.MethodHead && q.Get("dry_run") != "true"
+}
+
 // cancelBody ends its request's context when it is closed.
 type cancelBody struct {
 	io.ReadCloser
@@ -225,7 +245,15 @@ func (c *adminClient) callWithin(ctx context.Context, method, path string, q url
 	}
 	defer res.Body.Close()
 	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-		return fmt.Errorf("admin API %s %s: decode the answer: %w", method, path, err)
+		err = fmt.Errorf("admin API %s %s: decode the answer: %w", method, path, err)
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted (%v) while the admin API at %s answered", context.Cause(ctx), c.addr)
+		}
+		if changes(method, q) {
+			// The status came: the daemon did what it was asked.
+			err = fmt.Errorf("%w; the daemon answered %s, so the change was made: look (webhookd show, events) for what it did", err, res.Status)
+		}
+		return err
 	}
 	return nil
 }

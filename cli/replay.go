@@ -133,6 +133,7 @@ func replayBulk(ctx context.Context, env *Env, cl *adminClient, q url.Values, dr
 	bar := newProgress(env.Stderr, label)
 	out := BulkResult{Events: []admin.BulkEvent{}}
 	var failed []admin.BulkEvent
+	stopped := false // by the daemon, with an error line
 	err = readBulk(res.Body, func(l admin.BulkLine) error {
 		switch {
 		case l.Total != nil:
@@ -147,6 +148,7 @@ func replayBulk(ctx context.Context, env *Env, cl *adminClient, q url.Values, dr
 		case l.Done != nil:
 			out.Done = l.Done
 		case l.Error != "":
+			stopped = true
 			return fmt.Errorf("bulk replay stopped: %s", l.Error)
 		}
 		return nil
@@ -154,6 +156,16 @@ func replayBulk(ctx context.Context, env *Env, cl *adminClient, q url.Values, dr
 	bar.finish()
 	if err == nil && out.Done == nil {
 		err = fmt.Errorf("bulk replay: the daemon's answer was cut off after %d of %d events", len(out.Events), out.Total)
+	}
+	if err != nil && !stopped {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("bulk replay: interrupted (%v) after %d of %d events", context.Cause(ctx), len(out.Events), out.Total)
+		}
+		if !dry {
+			// The daemon stops when its client goes, but the event it
+			// was at may be replayed, and its line lost.
+			err = fmt.Errorf("%w; replays past the last one it reported may still be made: look (webhookd show, events) before asking again", err)
+		}
 	}
 	if err != nil {
 		return err

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lostAnswerServer is an admin API that takes each request whole and
+// then loses its answer: it tells got, then, as how says, cuts the
+// connection ("cut"), or begins an answer of 200 and cuts it ("cut
+// after status"), or waits, answering nothing, until the client goes.
+func lostAnswerServer(t *testing.T, how string) (addr string, got <-chan string) {
+	t.Helper()
+	ch := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch <- r.Method + " " + r.URL.Path
+		rc := http.NewResponseController(w)
+		switch how {
+		case "cut after status":
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(http.StatusOK)
+			if r.URL.Path == "/api/replay" {
+				io.WriteString(w, `{"total": 3}`+"\n"+`{"event": {"id": "06H4WK95M0000000", "jobs": 1}}`+"\n"+`{"ev`)
+			} else {
+				io.WriteString(w, `{"id": "06H4`)
+			}
+			rc.Flush()
+			fallthrough
+		case "cut":
+			if c, _, err := rc.Hijack(); err == nil {
+				c.Close()
+			}
+		default:
+			<-r.Context().Done()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String(), ch
+}
+
+// runInterrupted runs a command and cancels its context (Ctrl-C, or a
+// hangup: main turns both into that) once the server got its request.
+func runInterrupted(t *testing.T, got <-chan string, name string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var o, e bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Getenv: func(string) string { return "" }, Version: "webhookd test"}
+	done := make(chan error, 1)
+	go func() { done <- Find(name).Run(ctx, env, args) }()
+	select {
+	case <-got:
+		cancel()
+	case err := <-done:
+		t.Fatalf("webhookd %s %q ended before its request came: %v", name, args, err)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("webhookd %s %q sent no request", name, args)
+	}
+	select {
+	case err = <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("webhookd %s %q still waited 5s after it was interrupted", name, args)
+	}
+	return o.String(), e.String(), err
+}
+
+// TestAdminClient_AnswerLost: a change asked for whose answer was not
+// read — Ctrl-C or a hangup while the command waited, or the connection
+// cut before the answer came — may have been made all the same: the
+// daemon got the request. Only a timeout said so ("may still be made:
+// look before asking again"); an interrupted or cut-off replay, retry,
+// cancel, pause or resume ended with a bare "context canceled" or "EOF",
+// inviting the user to run it again. A command that asks for no change
+// (a GET, a dry run) says nothing of the kind.
+func TestAdminClient_AnswerLost(t *testing.T) {
+	shortBounds(t, bounds{connect: 5 * time.Second, answer: 10 * time.Second, slowAnswer: 10 * time.Second})
+	const id = "06H4WK95M0000000"
+	cmds := [][]string{
+		{"events"},
+		{"show", id},
+		{"replay", id},
+		{"replay", "-hook", "site"},
+		{"replay", "-hook", "site", "-dry-run"},
+		{"retry", id},
+		{"cancel", id},
+		{"pause", "site/deploy"},
+		{"resume", "site/deploy"},
+	}
+	for _, how := range []string{"cut", "cut after status", "interrupted"} {
+		t.Run(how, func(t *testing.T) {
+			addr, got := lostAnswerServer(t, how)
+			_, cfg := adminConfig(t, addr)
+			for _, tc := range cmds {
+				args := append(append([]string{}, tc[1:]...), "-config", cfg)
+				var stdout, stderr string
+				var err error
+				if how != "interrupted" {
+					stdout, stderr, err, _ = runBounded(t, 5*time.Second, tc[0], args...)
+					<-got
+				} else {
+					stdout, stderr, err = runInterrupted(t, got, tc[0], args...)
+				}
+				if err == nil {
+					t.Errorf("%q, its answer %s: no error; stdout %q", tc, how, stdout)
+					continue
+				}
+				changes := tc[0] != "events" && tc[0] != "show" && !slices.Contains(tc, "-dry-run")
+				if said := strings.Contains(err.Error(), "look (webhookd show, events)"); said != changes {
+					t.Errorf("%q, its answer %s: error %q; saying to look before asking again: %v, want %v", tc, how, err, said, changes)
+				}
+				// A status of 200 came: the change was made (a bulk
+				// replay's, in part: its answer is a stream).
+				want := "may still be made"
+				if bulk := slices.Contains(tc, "-hook"); how == "cut after status" && !bulk {
+					want = "so the change was made"
+				}
+				if changes && !strings.Contains(err.Error(), want) {
+					t.Errorf("%q, its answer %s: error %q; want it to say %q", tc, how, err, want)
+				}
+				t.Logf("%q: %v", tc, err)
+				if strings.Contains(stderr, "directly") {
+					t.Errorf("%q, its answer %s: read the database instead: %q", tc, how, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestAdminClient_NotReachedSaysNoChange: a request that never reached a
+// daemon (none listens) asked for nothing that could be made: it is not
+// told to look before asking again.
+func TestAdminClient_NotReachedSaysNoChange(t *testing.T) {
+	dir := t.TempDir()
+	_, cfg := adminConfig(t, "unix:"+filepath.Join(dir, "none.sock"))
+	for _, tc := range [][]string{{"retry", "06H4WK95M0000000"}, {"pause", "site/deploy"}} {
+		_, _, err, _ := runBounded(t, 5*time.Second, tc[0], append(tc[1:], "-config", cfg)...)
+		if err == nil || !strings.Contains(err.Error(), "need the running daemon") || strings.Contains(err.Error(), "may still be made") {
+			t.Errorf("%q with no daemon: %v; want that it needs the daemon, and nothing of a change that may be made", tc, err)
+		}
+	}
+}
