@@ -14,16 +14,21 @@ import (
 // order they arrived), reading the store a page at a time. Its answer is
 // a stream of JSON lines (application/x-ndjson), so a client can show
 // progress: first {"total": N}, the events that match (the status and
-// headers go out before the count, which can take a while); then one
+// headers go out before the count, which can take a while, and while it
+// counts, a {"counted": N} line of each page of it that more follow, so
+// that the client hears from it); then one
 // {"event": {...}} per event, replayed (with dry_run, nothing is written:
 // the line says what its replay would do);
 // last {"done": {...}}. A stream without its done line was cut off.
 
 // BulkLine is one line of a bulk replay's answer.
 type BulkLine struct {
-	Total *int       `json:"total,omitempty"`
-	Event *BulkEvent `json:"event,omitempty"`
-	Done  *BulkDone  `json:"done,omitempty"`
+	// Counted is how many events matched so far, while they are counted
+	// (a line of each page of the count that more follow), before Total.
+	Counted *int       `json:"counted,omitempty"`
+	Total   *int       `json:"total,omitempty"`
+	Event   *BulkEvent `json:"event,omitempty"`
+	Done    *BulkDone  `json:"done,omitempty"`
 	// Error, on a line of its own, stopped the walk.
 	Error string `json:"error,omitempty"`
 }
@@ -111,6 +116,11 @@ func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 		if next == "" {
 			break
 		}
+		// A page looks at up to 200,000 events: on a large database the
+		// count takes minutes, which a client that bounds its waits
+		// (webhookd replay) must not take for a stuck daemon.
+		enc.Encode(BulkLine{Counted: &total})
+		rc.Flush()
 		after = next
 	}
 	enc.Encode(BulkLine{Total: &total})

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -140,5 +141,50 @@ func TestAPI_BulkReplayAnswersBeforeItCounts(t *testing.T) {
 	}
 	if total, evs, done := readBulk(t, w.Body.String()); total != 1 || len(evs) != 1 || done == nil {
 		t.Errorf("bulk replay: total %d, events %+v, done %+v; want the one event", total, evs, done)
+	}
+}
+
+// flushLog is a response writer that keeps what had been written at each
+// flush: what a client had received by then.
+type flushLog struct {
+	*httptest.ResponseRecorder
+	at []string
+}
+
+func (f *flushLog) Flush() {
+	f.ResponseRecorder.Flush()
+	f.at = append(f.at, f.Body.String())
+}
+
+// A bulk replay counts the events that match before it replays them, and
+// sent nothing while it counted: on a large database (a page of the count
+// looks at up to 200,000 events), minutes of silence after the headers,
+// which a client that bounds its waits (webhookd replay gives up after
+// 60s without a byte) takes for a stuck daemon. Each page of the count
+// that more follow sends {"counted": N}, flushed.
+func TestAPI_BulkReplayCountsAloud(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "true"))
+	for range bulkPage + 1 {
+		e.ingest("other", "push", `{}`) // no action: nothing runs
+	}
+	req := httptest.NewRequest("POST", "/api/replay?hook=other&dry_run=true", nil)
+	req.Host = "127.0.0.1"
+	w := &flushLog{ResponseRecorder: httptest.NewRecorder()}
+	e.srv.ServeHTTP(w, req)
+	total, evs, done := readBulk(t, w.Body.String())
+	if total != bulkPage+1 || len(evs) != bulkPage+1 || done == nil {
+		t.Fatalf("bulk replay: total %d, %d events, done %+v; want %d", total, len(evs), done, bulkPage+1)
+	}
+	counted := false
+	for _, sent := range w.at {
+		if strings.Contains(sent, `"total"`) {
+			break
+		}
+		if strings.Contains(sent, fmt.Sprintf(`{"counted":%d}`, bulkPage)) {
+			counted = true
+		}
+	}
+	if !counted {
+		t.Errorf("flushed before the total: %q; want a counted line of the first page's %d", w.at, bulkPage)
 	}
 }
