@@ -34,10 +34,15 @@ type bounds struct {
 	// slowAnswer is answer for a cancel, which the daemon answers once a
 	// running command has stopped: up to its kill grace (10s) and 5s more.
 	slowAnswer time.Duration
+	// idle is how long an answer that has begun may send nothing before
+	// it is given up on: a bound on each wait for more of it, not on the
+	// whole, so that a long stream (a backup over a slow link, a bulk
+	// replay) goes on for as long as its data flows. 0: no bound.
+	idle time.Duration
 }
 
 // defaultBounds are every command's; tests make them short.
-var defaultBounds = bounds{connect: 5 * time.Second, answer: 10 * time.Second, slowAnswer: 30 * time.Second}
+var defaultBounds = bounds{connect: 5 * time.Second, answer: 10 * time.Second, slowAnswer: 30 * time.Second, idle: 60 * time.Second}
 
 // adminClient talks to a running daemon's admin API.
 type adminClient struct {
@@ -187,10 +192,14 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 		}
 		return nil, mayBeMade(fmt.Errorf("admin API at %s: %w", c.addr, err))
 	}
-	res.Body = &cancelBody{ReadCloser: res.Body, cancel: cancel}
+	res.Body = newAnswerBody(res.Body, cancel, c.bounds.idle,
+		fmt.Errorf("the admin API at %s began to answer, then sent nothing for %v: the daemon is stuck, or something other than webhookd listens there", c.addr, c.bounds.idle))
 	if res.StatusCode >= 300 {
 		defer res.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+		b, err := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+		if err != nil {
+			return nil, fmt.Errorf("admin API %s %s: %s: %w", method, path, res.Status, err)
+		}
 		var e struct{ Error string }
 		msg := strings.TrimSpace(string(b))
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
@@ -220,15 +229,53 @@ func changes(method string, q url.Values) bool {
 	return method != http.MethodGet && method != http.MethodHead && q.Get("dry_run") != "true"
 }
 
-// cancelBody ends its request's context when it is closed.
-type cancelBody struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+// answerBody is an answer's body. Closing it ends its request's context;
+// so does a read that waits longer than idle for data (if idle > 0), and
+// that read and every one after it fail with stall. Only the waits in
+// Read count: a reader that takes its time between reads (writing a
+// backup to a slow disk) is not the daemon stalling.
+type answerBody struct {
+	rc    io.ReadCloser
+	close context.CancelFunc
+	idle  time.Duration
+	stall error
+	timer *time.Timer // nil: no idle bound
+	fired atomic.Bool
 }
 
-func (b *cancelBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
+func newAnswerBody(rc io.ReadCloser, cancel context.CancelFunc, idle time.Duration, stall error) *answerBody {
+	b := &answerBody{rc: rc, close: cancel, idle: idle, stall: stall}
+	if idle > 0 {
+		b.timer = time.AfterFunc(idle, func() { b.fired.Store(true); cancel() })
+		b.timer.Stop()
+	}
+	return b
+}
+
+func (b *answerBody) Read(p []byte) (int, error) {
+	if b.timer == nil {
+		return b.rc.Read(p)
+	}
+	if b.fired.Load() {
+		return 0, b.stall
+	}
+	b.timer.Reset(b.idle)
+	n, err := b.rc.Read(p)
+	if !b.timer.Stop() {
+		// The bound passed first: the request is ended, and what came,
+		// came too late.
+		b.fired.Store(true)
+		return 0, b.stall
+	}
+	return n, err
+}
+
+func (b *answerBody) Close() error {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	err := b.rc.Close()
+	b.close()
 	return err
 }
 

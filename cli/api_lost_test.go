@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,6 +145,73 @@ func TestAdminClient_NotReachedSaysNoChange(t *testing.T) {
 		_, _, err, _ := runBounded(t, 5*time.Second, tc[0], append(tc[1:], "-config", cfg)...)
 		if err == nil || !strings.Contains(err.Error(), "need the running daemon") || strings.Contains(err.Error(), "may still be made") {
 			t.Errorf("%q with no daemon: %v; want that it needs the daemon, and nothing of a change that may be made", tc, err)
+		}
+	}
+}
+
+// stallingServer is an admin API that begins each answer — its status,
+// headers and a part of its body — and then sends nothing more until the
+// client goes: a stuck daemon, or another program on the port.
+func stallingServer(t *testing.T, status int) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.WriteHeader(status)
+		switch {
+		case r.URL.Path == "/api/replay":
+			io.WriteString(w, `{"total": 3}`+"\n")
+		case r.URL.Path == "/api/backup":
+			w.Write(make([]byte, 4096))
+		default:
+			io.WriteString(w, `{"id": "06H4`)
+		}
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// TestAdminClient_AnswerStalls: the answer bound is for an answer to
+// begin; nothing bounded what came after, so a daemon (or whatever
+// answers on the port) that sent its headers and then stalled held a
+// command until Ctrl-C. Each gives up once nothing came for the idle
+// bound, saying so, and a change asked for says to look before asking
+// again. An error's answer that stalls is given up on too.
+func TestAdminClient_AnswerStalls(t *testing.T) {
+	shortBounds(t, bounds{connect: 5 * time.Second, answer: 5 * time.Second, slowAnswer: 5 * time.Second, idle: 300 * time.Millisecond})
+	const id = "06H4WK95M0000000"
+	for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
+		addr := stallingServer(t, status)
+		dir, cfg := adminConfig(t, addr)
+		for _, tc := range [][]string{
+			{"events"},
+			{"show", id},
+			{"replay", id},
+			{"replay", "-hook", "site"},
+			{"replay", "-hook", "site", "-dry-run"},
+			{"retry", id},
+			{"cancel", id},
+			{"pause", "site/deploy"},
+			{"backup", filepath.Join(dir, "copy.db")},
+		} {
+			args := append(append([]string{}, tc[1:]...), "-config", cfg)
+			_, _, err, took := runBounded(t, 4*time.Second, tc[0], args...)
+			want := fmt.Sprintf("the admin API at %s began to answer, then sent nothing for 300ms", addr)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%q, its answer (%d) stalled: %v\nwant an error saying %q", tc, status, err, want)
+				continue
+			}
+			if took < 300*time.Millisecond {
+				t.Errorf("%q gave up after %v, before its idle bound", tc, took)
+			}
+			changes := tc[0] != "events" && tc[0] != "show" && tc[0] != "backup" && !slices.Contains(tc, "-dry-run") && status == http.StatusOK
+			if said := strings.Contains(err.Error(), "look (webhookd show, events)"); said != changes {
+				t.Errorf("%q, its answer (%d) stalled: %q; saying to look: %v, want %v", tc, status, err, said, changes)
+			}
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, "copy.db*")); len(m) != 0 {
+			t.Errorf("the backup that stalled left %v", m)
 		}
 	}
 }

@@ -217,10 +217,11 @@ func TestAdminClient_ConnectBound(t *testing.T) {
 }
 
 // TestAdminClient_StreamOutlastsAnswerBound: the answer bound is for the
-// answer to begin. A backup whose bytes go on coming for far longer is
-// not cut off: the copy is whole and passes its check.
+// answer to begin, and the idle bound for each wait for more of it. A
+// backup whose bytes go on coming for far longer than either is not cut
+// off: the copy is whole and passes its check.
 func TestAdminClient_StreamOutlastsAnswerBound(t *testing.T) {
-	shortBounds(t, bounds{connect: 5 * time.Second, answer: 200 * time.Millisecond, slowAnswer: 200 * time.Millisecond})
+	shortBounds(t, bounds{connect: 5 * time.Second, answer: 200 * time.Millisecond, slowAnswer: 200 * time.Millisecond, idle: 300 * time.Millisecond})
 	// A real database, as GET /api/backup sends it.
 	src, err := store.Open(filepath.Join(t.TempDir(), "src.db"), store.Options{})
 	if err != nil {
