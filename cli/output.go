@@ -89,12 +89,28 @@ func escapeControls(b *bytes.Buffer, p []byte, all bool) {
 type safeWriter struct{ w io.Writer }
 
 func (s safeWriter) Write(p []byte) (int, error) {
+	if plain(p) {
+		// Nothing to escape: as it is, without a copy (a payload can be
+		// tens of MiB).
+		return s.w.Write(p)
+	}
 	var b bytes.Buffer
 	escapeControls(&b, p, false)
 	if _, err := s.w.Write(b.Bytes()); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// plain reports whether p is printable ASCII, newlines and tabs: what
+// escapeControls leaves as it is.
+func plain(p []byte) bool {
+	for _, c := range p {
+		if (c < 0x20 && c != '\n' && c != '\t') || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // cell is s for one cell of a table: every control character escaped.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/admin"
 	"github.com/webhookd/webhookd/store"
@@ -37,7 +39,14 @@ func cmdShow() *Command {
 			return err
 		}
 		var ev *admin.EventJSON
-		err = cl.call(ctx, "GET", "/api/events/"+id, nil, &ev)
+		var ans eventAnswer
+		err = cl.call(ctx, "GET", "/api/events/"+id, nil, &ans)
+		if err == nil {
+			ev = &ans.EventJSON
+			if len(ans.Payload) > 0 {
+				ev.Payload = ans.Payload
+			}
+		}
 		if errors.Is(err, errNotRunning) {
 			ev, err = showOffline(id, func() (*store.Store, error) { return openOffline(env, cfg, err) })
 		}
@@ -47,10 +56,23 @@ func cmdShow() *Command {
 		if *af.json {
 			return printJSON(env.Stdout, ev)
 		}
-		printEvent(safeWriter{env.Stdout}, ev)
+		limit := 0
+		if isTerminal(env.Stdout) {
+			// Tens of MiB would scroll past for minutes.
+			limit = showLimit
+		}
+		printEvent(safeWriter{env.Stdout}, ev, limit)
 		return nil
 	}
 	return c
+}
+
+// eventAnswer is GET /api/events/{id}'s answer with its payload as the
+// bytes that came: a tree of maps of a payload of tens of MiB costs 25
+// times that, to be indented again.
+type eventAnswer struct {
+	admin.EventJSON
+	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 func showOffline(id string, open func() (*store.Store, error)) (*admin.EventJSON, error) {
@@ -69,11 +91,15 @@ func showOffline(id string, open func() (*store.Store, error)) (*admin.EventJSON
 	return admin.EventDetail(st, nil, ev)
 }
 
+// showLimit is how much of a payload or body show prints on a terminal.
+const showLimit = 64 << 10
+
 // printEvent writes one event for a person: what arrived, then each job
-// with its verdict and runs, then the headers and the payload. A field
-// of one line is one line: what the sender put in it is a cell, its
+// with its verdict and runs, then the headers and the payload: its first
+// limit bytes, if limit > 0, and what to do to see the rest. A field of
+// one line is one line: what the sender put in it is a cell, its
 // newlines escaped too.
-func printEvent(w io.Writer, ev *admin.EventJSON) {
+func printEvent(w io.Writer, ev *admin.EventJSON, limit int) {
 	fmt.Fprintf(w, "event     %s\n", ev.ID)
 	fmt.Fprintf(w, "hook      %s\n", ev.Hook)
 	if ev.Event != "" {
@@ -141,22 +167,66 @@ func printEvent(w io.Writer, ev *admin.EventJSON) {
 	if ev.Query != "" {
 		fmt.Fprintf(w, "\nquery  %s\n", cell(ev.Query))
 	}
+	var title string
+	var text []byte
 	switch {
 	case ev.Payload != nil:
-		var b strings.Builder
-		enc := json.NewEncoder(&b)
-		enc.SetIndent("  ", "  ")
-		enc.SetEscapeHTML(false)
-		if enc.Encode(ev.Payload) == nil {
-			fmt.Fprintf(w, "\npayload\n  %s", b.String())
-		}
+		title, text = "payload", indentPayload(ev.Payload)
 	case ev.Body != "":
-		fmt.Fprintf(w, "\nbody\n  %s\n", strings.ReplaceAll(ev.Body, "\n", "\n  "))
+		title, text = "body", []byte(ev.Body)
 	case ev.BodyBase64 != "":
 		// Not text: its bytes as they are, which w escapes where they
 		// are not UTF-8 (\x9b); -json has them exactly, in base64.
 		if b, err := base64.StdEncoding.DecodeString(ev.BodyBase64); err == nil {
-			fmt.Fprintf(w, "\nbody (not UTF-8 text)\n  %s\n", strings.ReplaceAll(string(b), "\n", "\n  "))
+			title, text = "body (not UTF-8 text)", b
 		}
 	}
+	if text == nil {
+		return
+	}
+	text = bytes.TrimRight(text, "\n")
+	shown := text
+	if limit > 0 && len(text) > limit {
+		shown = cutAt(text, limit)
+	}
+	fmt.Fprintf(w, "\n%s\n  ", title)
+	w.Write(bytes.ReplaceAll(shown, []byte("\n"), []byte("\n  ")))
+	fmt.Fprintln(w)
+	if len(shown) < len(text) {
+		fmt.Fprintf(w, "  … %s of %s shown: webhookd show %s | less shows all of it, -json has it exactly\n",
+			bytesHuman(int64(len(shown))), bytesHuman(int64(len(text))), ev.ID)
+	}
+}
+
+// indentPayload is a payload as JSON, indented by two spaces a level; a
+// payload that came as its bytes (json.RawMessage: a large one) is
+// indented from them, without a tree of it.
+func indentPayload(p any) []byte {
+	if raw, ok := p.(json.RawMessage); ok {
+		var b bytes.Buffer
+		b.Grow(2*len(raw) + 1024)
+		if json.Indent(&b, raw, "", "  ") == nil {
+			return b.Bytes()
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if enc.Encode(p) != nil {
+		return nil
+	}
+	return b.Bytes()
+}
+
+// cutAt is text cut to at most n bytes: after the last whole line that
+// fits, else (one long line) at the start of a character.
+func cutAt(text []byte, n int) []byte {
+	if i := bytes.LastIndexByte(text[:n], '\n'); i > 0 {
+		return text[:i]
+	}
+	for n > 0 && !utf8.RuneStart(text[n]) {
+		n--
+	}
+	return text[:n]
 }
