@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -182,6 +185,8 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT):
 			return nil, fmt.Errorf("%w at %s", errNotRunning, c.addr)
+		case errors.Is(err, syscall.EACCES) && strings.HasPrefix(c.addr, "unix:"):
+			return nil, socketDenied(strings.TrimPrefix(c.addr, "unix:"))
 		case errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout():
 			return nil, fmt.Errorf("the admin API at %s did not accept a connection within %v (-admin ADDR names another address)", c.addr, c.bounds.connect)
 		case ctx.Err() != nil:
@@ -221,6 +226,27 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 		return nil, &apiError{Status: res.StatusCode, Msg: msg}
 	}
 	return res, nil
+}
+
+// socketDenied explains a connection to the admin socket at path that
+// its permissions refused: whose it is, and what to do.
+func socketDenied(path string) error {
+	const do = "run the command as that user or a member of that group (sudo webhookd …)"
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("the admin socket %s is not open to this user (%v): its directory lets only webhookd's user and group in: %s", path, syscall.EACCES, do)
+	}
+	owner, group := "?", "?"
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		owner, group = strconv.FormatUint(uint64(st.Uid), 10), strconv.FormatUint(uint64(st.Gid), 10)
+		if u, err := user.LookupId(owner); err == nil {
+			owner = u.Username
+		}
+		if g, err := user.LookupGroupId(group); err == nil {
+			group = g.Name
+		}
+	}
+	return fmt.Errorf("the admin socket %s is not open to this user (%v): it is %s's, group %s, mode %04o: %s", path, syscall.EACCES, owner, group, fi.Mode().Perm(), do)
 }
 
 // changes reports whether a request asks the daemon for a change: a POST
