@@ -37,7 +37,7 @@ func largePayload(n int) []byte {
 // value, for a third of that.
 func TestAPI_EventLargePayload(t *testing.T) {
 	e := newEnv(t, "")
-	body := largePayload(8 << 20)
+	body := largePayload(4 << 20)
 	id := e.ingest("site", "push", string(body))
 
 	req := httptest.NewRequest("GET", "/api/events/"+id, nil)

@@ -195,6 +195,9 @@ func TestAdminClient_AnswerStalls(t *testing.T) {
 			{"pause", "site/deploy"},
 			{"backup", filepath.Join(dir, "copy.db")},
 		} {
+			if status != http.StatusOK && tc[0] != "events" && tc[0] != "retry" {
+				continue // an error's answer is read alike for every command
+			}
 			args := append(append([]string{}, tc[1:]...), "-config", cfg)
 			_, _, err, took := runBounded(t, 4*time.Second, tc[0], args...)
 			want := fmt.Sprintf("the admin API at %s began to answer, then sent nothing for 300ms", addr)

@@ -63,7 +63,7 @@ func largeEventAnswer(t *testing.T, n int) (id string, body, answer []byte) {
 // as the bytes that came, and indented from them; -json prints the same
 // JSON value.
 func TestShow_LargeEvent(t *testing.T) {
-	id, body, answer := largeEventAnswer(t, 8<<20)
+	id, body, answer := largeEventAnswer(t, 4<<20)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(answer)
