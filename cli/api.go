@@ -104,6 +104,9 @@ func (f *apiFlags) dial() (*config.Client, *adminClient, error) {
 		c.base = "http://localhost"
 	} else {
 		host, port, err := net.SplitHostPort(addr)
+		if n, perr := strconv.ParseUint(port, 10, 16); err == nil && (perr != nil || n == 0) {
+			err = fmt.Errorf("port %q", port)
+		}
 		if err != nil {
 			return nil, nil, &UsageError{Msg: fmt.Sprintf("admin address %q: want host:port or unix:/path", addr)}
 		}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -215,6 +216,21 @@ func TestAdminClient_AnswerStalls(t *testing.T) {
 		}
 		if m, _ := filepath.Glob(filepath.Join(dir, "copy.db*")); len(m) != 0 {
 			t.Errorf("the backup that stalled left %v", m)
+		}
+	}
+}
+
+// TestAdminFlag_Malformed: -admin with a port no address has (a typo)
+// was tried, and failed as a daemon might (exit 1, "dial tcp: address
+// 99999: invalid port", after a URL); it is a command line that makes no
+// sense (exit 2), as -admin without a port is.
+func TestAdminFlag_Malformed(t *testing.T) {
+	_, cfg := offlineConfig(t)
+	for _, addr := range []string{"localhost:99999", "127.0.0.1:http", "127.0.0.1:-1", "nonsense"} {
+		_, _, err := runCmd(t, "events", "-config", cfg, "-admin", addr)
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "want host:port or unix:/path") {
+			t.Errorf("events -admin %s: %v; want a usage error", addr, err)
 		}
 	}
 }
