@@ -18,8 +18,9 @@ import (
 // counts, a {"counted": N} line of each page of it that more follow, so
 // that the client hears from it); then one
 // {"event": {...}} per event, replayed (with dry_run, nothing is written:
-// the line says what its replay would do);
-// last {"done": {...}}. A stream without its done line was cut off.
+// the line says what its replay would do), and an {"at": ID} line of each
+// page of the walk that more follow (a page may match none of the events
+// it looks at); last {"done": {...}}. A stream without its done line was cut off.
 
 // BulkLine is one line of a bulk replay's answer.
 type BulkLine struct {
@@ -29,6 +30,9 @@ type BulkLine struct {
 	Total   *int       `json:"total,omitempty"`
 	Event   *BulkEvent `json:"event,omitempty"`
 	Done    *BulkDone  `json:"done,omitempty"`
+	// At is the event the walk has looked at up to, a line of each page of
+	// it that more follow (the page may have matched none).
+	At string `json:"at,omitempty"`
 	// Error, on a line of its own, stopped the walk.
 	Error string `json:"error,omitempty"`
 }
@@ -176,6 +180,11 @@ func (s *Server) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 		if next == "" {
 			break
 		}
+		// A page can match none of the up to 200,000 events it looks at:
+		// the client hears from the walk all the same.
+		enc.Encode(BulkLine{At: next})
+		rc.Flush()
+		lastFlush = time.Now()
 		after = next
 	}
 	s.log.Info("bulk replay", "hook", f.Hook, "state", f.State, "action", action, "dry_run", dry,

@@ -161,7 +161,8 @@ func (f *flushLog) Flush() {
 // looks at up to 200,000 events), minutes of silence after the headers,
 // which a client that bounds its waits (webhookd replay gives up after
 // 60s without a byte) takes for a stuck daemon. Each page of the count
-// that more follow sends {"counted": N}, flushed.
+// that more follow sends {"counted": N}, flushed, and each of the walk
+// {"at": ID} (a page of it may match none of the events it looks at).
 func TestAPI_BulkReplayCountsAloud(t *testing.T) {
 	e := newEnv(t, "", exec("site", "deploy", "", "true"))
 	for range bulkPage + 1 {
@@ -186,5 +187,15 @@ func TestAPI_BulkReplayCountsAloud(t *testing.T) {
 	}
 	if !counted {
 		t.Errorf("flushed before the total: %q; want a counted line of the first page's %d", w.at, bulkPage)
+	}
+	// The walk, too, says where it is after each page that more follow.
+	at := false
+	for _, sent := range w.at {
+		if i := strings.Index(sent, `"total"`); i >= 0 && strings.Contains(sent[i:], `{"at":"`) && !strings.Contains(sent, `"done"`) {
+			at = true
+		}
+	}
+	if !at {
+		t.Errorf("flushed: %q; want an at line of the walk's first page, before done", w.at)
 	}
 }

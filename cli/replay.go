@@ -136,8 +136,9 @@ func replayBulk(ctx context.Context, env *Env, cl *adminClient, q url.Values, dr
 	stopped := false // by the daemon, with an error line
 	err = readBulk(res.Body, func(l admin.BulkLine) error {
 		switch {
-		case l.Counted != nil:
-			// The daemon counts the events that match: it is at work.
+		case l.Counted != nil || l.At != "":
+			// The daemon counts the events that match, or walks pages
+			// that match none: it is at work.
 		case l.Total != nil:
 			out.Total = *l.Total
 			bar.setTotal(int64(out.Total))
