@@ -206,7 +206,7 @@ func indentPayload(p any) []byte {
 		var b bytes.Buffer
 		b.Grow(2*len(raw) + 1024)
 		if json.Indent(&b, raw, "", "  ") == nil {
-			return b.Bytes()
+			return unescapeHTML(b.Bytes())
 		}
 	}
 	var b bytes.Buffer
@@ -217,6 +217,36 @@ func indentPayload(p any) []byte {
 		return nil
 	}
 	return b.Bytes()
+}
+
+// unescapeHTML turns the escapes JSON encoders write for HTML's sake
+// (\u003c, \u003e, \u0026: the daemon's answer has them) back into <, >
+// and &, in place, as show printed a payload before: the text as sent.
+// A backslash escaped itself (\\u0026) stays as it is.
+func unescapeHTML(b []byte) []byte {
+	out := b[:0]
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 == len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) {
+			switch string(b[i+2 : i+6]) {
+			case "003c", "003C":
+				out, i = append(out, '<'), i+5
+				continue
+			case "003e", "003E":
+				out, i = append(out, '>'), i+5
+				continue
+			case "0026":
+				out, i = append(out, '&'), i+5
+				continue
+			}
+		}
+		out = append(out, b[i], b[i+1]) // another escape, whole
+		i++
+	}
+	return out
 }
 
 // cutAt is text cut to at most n bytes: after the last whole line that

@@ -118,3 +118,31 @@ func TestShow_LargeEvent(t *testing.T) {
 type countWriter struct{ n int }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
+
+// TestShow_PayloadAsSent: the daemon's JSON escapes <, > and & (\u003c);
+// show printed a payload's text as sent ("a & b"), and must go on doing
+// so now that it indents the payload from the bytes of the answer.
+func TestShow_PayloadAsSent(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	st, err := store.Open(filepath.Join(t.TempDir(), "w.db"), store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	body := `{"text":"a & b <c> \u003e \\u0026 é"}`
+	res, err := st.Ingest(context.Background(), &store.NewEvent{Hook: "site", Type: "push", Received: time.Now(),
+		ContentType: "application/json", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(admin.New(admin.Options{Addr: "127.0.0.1:0", Store: st, Logger: log}))
+	t.Cleanup(srv.Close)
+	_, cfg := adminConfig(t, srv.Listener.Addr().String())
+	stdout, _, err := runCmd(t, "show", res.ID, "-config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"text": "a & b <c> > \\u0026 é"`; !strings.Contains(stdout, want) {
+		t.Errorf("show prints:\n%s\nwant the payload's text as sent: %s", stdout, want)
+	}
+}
