@@ -396,9 +396,19 @@ var (
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONHead(w, status)
+	encodeJSON(w, v)
+}
+
+// writeJSONHead writes the status and headers of a JSON answer.
+func writeJSONHead(w http.ResponseWriter, status int) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
+}
+
+// encodeJSON writes v, indented, as the body of a JSON answer.
+func encodeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)

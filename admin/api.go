@@ -138,7 +138,15 @@ func (s *Server) apiEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ev)
+	writeJSONHead(w, http.StatusOK)
+	if ev.Size > parseUpTo {
+		// The answer of tens of MiB takes seconds to build on a Pi: its
+		// status goes first, so that a client that bounds the wait for an
+		// answer to begin (webhookd show, 10s) does not take the daemon
+		// for stuck.
+		http.NewResponseController(w).Flush()
+	}
+	encodeJSON(w, ev)
 }
 
 func (s *Server) event(id string) (*EventJSON, error) {

@@ -61,6 +61,12 @@ func TestAPI_EventLargePayload(t *testing.T) {
 	if limit := uint64(20 * len(body)); alloc > limit {
 		t.Errorf("answering an event of %d bytes allocated %d bytes; want at most %d (20 times the body)", len(body), alloc, limit)
 	}
+	// Building the answer takes seconds on a Pi: its status goes first,
+	// so that a client bounding the wait for an answer to begin (show,
+	// 10s) does not take the daemon for stuck.
+	if !sent.headFirst {
+		t.Errorf("the answer's status and headers were not flushed before its body was built")
+	}
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, req)
 	var got struct{ Payload any }
@@ -76,11 +82,19 @@ func TestAPI_EventLargePayload(t *testing.T) {
 	}
 }
 
-// discardWriter is a ResponseWriter that counts what is written.
+// discardWriter is a ResponseWriter that counts what is written, and
+// whether the status was flushed before any of the body.
 type discardWriter struct {
-	h    http.Header
-	code int
-	n    int
+	h         http.Header
+	code      int
+	n         int
+	headFirst bool
+}
+
+func (d *discardWriter) Flush() {
+	if d.code != 0 && d.n == 0 {
+		d.headFirst = true
+	}
 }
 
 func (d *discardWriter) Header() http.Header {
