@@ -221,7 +221,7 @@ func TestAdminClient_ConnectBound(t *testing.T) {
 // backup whose bytes go on coming for far longer than either is not cut
 // off: the copy is whole and passes its check.
 func TestAdminClient_StreamOutlastsAnswerBound(t *testing.T) {
-	shortBounds(t, bounds{connect: 5 * time.Second, answer: 200 * time.Millisecond, slowAnswer: 200 * time.Millisecond, idle: 300 * time.Millisecond})
+	shortBounds(t, bounds{connect: 5 * time.Second, answer: 200 * time.Millisecond, slowAnswer: 200 * time.Millisecond, idle: 500 * time.Millisecond})
 	// A real database, as GET /api/backup sends it.
 	src, err := store.Open(filepath.Join(t.TempDir(), "src.db"), store.Options{})
 	if err != nil {
