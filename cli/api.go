@@ -195,10 +195,17 @@ func (c *adminClient) requestWithin(ctx context.Context, method, path string, q 
 		case ctx.Err() != nil:
 			// Ctrl-C, or a hangup (main makes both end ctx).
 			return nil, mayBeMade(fmt.Errorf("interrupted (%v) before the admin API at %s answered", context.Cause(ctx), c.addr))
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
-			return nil, mayBeMade(fmt.Errorf("the admin API at %s closed the connection before it answered: %w", c.addr, err))
 		}
-		return nil, mayBeMade(fmt.Errorf("admin API at %s: %w", c.addr, err))
+		// What went wrong, without the URL the user never wrote (the
+		// request is named instead).
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, mayBeMade(fmt.Errorf("the admin API at %s closed the connection before it answered %s %s: %w", c.addr, method, path, err))
+		}
+		return nil, mayBeMade(fmt.Errorf("admin API at %s, %s %s: %w", c.addr, method, path, err))
 	}
 	res.Body = newAnswerBody(res.Body, cancel, c.bounds.idle,
 		fmt.Errorf("the admin API at %s began to answer, then sent nothing for %v: the daemon is stuck, or something other than webhookd listens there", c.addr, c.bounds.idle))

@@ -128,6 +128,9 @@ func TestAdminClient_AnswerLost(t *testing.T) {
 					t.Errorf("%q, its answer %s: error %q; want it to say %q", tc, how, err, want)
 				}
 				t.Logf("%q: %v", tc, err)
+				if strings.Contains(err.Error(), "http://") {
+					t.Errorf("%q, its answer %s: %q names a URL the user never wrote", tc, how, err)
+				}
 				if strings.Contains(stderr, "directly") {
 					t.Errorf("%q, its answer %s: read the database instead: %q", tc, how, stderr)
 				}
