@@ -49,6 +49,11 @@ type diskGuard struct {
 	written atomic.Int64 // bytes ingested since the last look
 	low     atomic.Bool  // the last verdict, for logging the change
 	failed  atomic.Bool  // the last look failed: no verdict
+	// spare is the room inside the database file at the last look
+	// (spareIn): writes there take no space from the file system, so
+	// it counts as free beside the file system's own.
+	spare   atomic.Int64
+	spareIn func() int64
 
 	// The ceiling on the data in use where the platform has one (MaxData;
 	// 0: none), and the data's size (LiveSize): at the last look, and the
@@ -97,12 +102,13 @@ func (g *diskGuard) check(n int) error {
 	if g.failed.Load() {
 		return nil // the file system would not say: let the write itself fail
 	}
-	free := g.last.Load() - g.written.Add(int64(n))
+	spare := g.spare.Load()
+	free := g.last.Load() + spare - g.written.Add(int64(n))
 	if free < min {
 		// Not written: not counted, or one large refused delivery would
 		// turn away the small ones that fit until the next look.
 		g.written.Add(-int64(n))
-		return fmt.Errorf("%w: %d bytes free, min_free is %d", ErrLowDisk, max(free+int64(n), 0), min)
+		return fmt.Errorf("%w: %d bytes free (%d of them spare inside the database file), min_free is %d", ErrLowDisk, max(free+int64(n), 0), spare, min)
 	}
 	return nil
 }
@@ -146,14 +152,19 @@ func (g *diskGuard) refresh() {
 		g.checked.Store(now)
 		return
 	}
-	// The figure first, then the time: a request that sees this look's
-	// time uses this look's figure.
+	var spare int64
+	if g.spareIn != nil {
+		spare = g.spareIn()
+	}
+	// The figures first, then the time: a request that sees this look's
+	// time uses this look's figures.
 	g.last.Store(free)
+	g.spare.Store(spare)
 	g.written.Store(0)
 	g.failed.Store(false)
 	g.checked.Store(now)
 	min := g.minFree.Load()
-	low := free < min
+	low := free+spare < min
 	if g.low.Swap(low) != low && g.onLow != nil {
 		g.onLow(low, free, min)
 	}
@@ -201,6 +212,35 @@ func (s *Store) LiveSize() (int64, error) {
 	return size - int64(s.db.Stats().FreeAlloc), nil
 }
 
+// spareInFile returns the room inside the database file that writes can
+// take without growing it: its free pages (those retention freed) and its
+// end past the data, less bbolt's step when it grows the file (a write
+// that finds no run of free pages long enough grows it by up to that
+// much). A file that filled the disk and was then pruned takes deliveries
+// again, in the pages it already has. Pages freed by the last commits are
+// counted when no reader holds them (the next write takes them back), not
+// while one does (a backup under way).
+func (s *Store) spareInFile() int64 {
+	fi, err := os.Stat(s.db.Path())
+	if err != nil {
+		return 0
+	}
+	var high int64
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		high = tx.Size()
+		return nil
+	}); err != nil {
+		return 0
+	}
+	st := s.db.Stats()
+	pages := st.FreePageN
+	if st.OpenTxN == 0 {
+		pages += st.PendingPageN
+	}
+	free := int64(pages) * int64(s.db.Info().PageSize)
+	return max(0, fi.Size()-high+free-int64(s.db.AllocSize))
+}
+
 func (s *Store) logFileGone(gone bool) {
 	if gone {
 		s.log.Error(ErrFileGone.Error(), "path", s.disk.path)
@@ -211,7 +251,7 @@ func (s *Store) logFileGone(gone bool) {
 
 func (s *Store) logLowDisk(low bool, free, min int64) {
 	if low {
-		s.log.Warn("free disk space below min_free: new events are refused (503) until there is room", "free", free, "min_free", min, "dir", s.disk.dir)
+		s.log.Warn("free disk space below min_free: new events are refused (503) until there is room", "free", free, "spare_in_database", s.disk.spare.Load(), "min_free", min, "dir", s.disk.dir)
 	} else {
 		s.log.Info("free disk space above min_free again: new events are accepted", "free", free, "min_free", min)
 	}

@@ -217,6 +217,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s.disk = newDiskGuard(path, opts, s.now, s.logLowDisk, s.logFileGone)
+	s.disk.spareIn = s.spareInFile
 	if max := opts.maxDataLimit(); max > 0 {
 		s.disk.maxData, s.disk.size = max, s.LiveSize
 	}
