@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/webhookd/webhookd/internal/textcut"
 	"github.com/webhookd/webhookd/store"
 	"github.com/webhookd/webhookd/tmpl"
 )
@@ -97,7 +100,25 @@ type Listener struct {
 	ln      net.Listener
 	done    chan struct{}
 	closeMu sync.Once
+
+	// Refused requests' log lines are limited (refusalLog): a flood of
+	// them, which a client chooses, would fill the log otherwise.
+	logMu     sync.Mutex
+	logLimit  *rate.Limiter
+	notLogged int // refusals not logged since the last one that was
 }
+
+// A refused request is logged while the log of refusals stays within
+// refusalLogBurst lines at once and refusalLogRate a second after that;
+// the rejections list and the metrics have every one.
+const (
+	refusalLogBurst = 20
+	refusalLogRate  = 1
+)
+
+// logPathMax bounds the path a log line quotes: a client chooses it, up to
+// the header limit (64 KiB), as the rejections list does.
+const logPathMax = 200
 
 // New makes a Listener; Open binds its socket.
 func New(opts Options, cfg *Config) *Listener {
@@ -117,6 +138,7 @@ func New(opts Options, cfg *Config) *Listener {
 		limits:  newLimiter(opts.Now),
 		rejects: newRejections(opts.Rejections),
 		done:    make(chan struct{}),
+		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
 	}
 	l.SetConfig(cfg)
 	return l
@@ -241,7 +263,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				l.log.Error("panic in handler", "panic", fmt.Sprint(p), "path", r.URL.Path, "stack", string(debug.Stack()))
+				l.log.Error("panic in handler", "panic", fmt.Sprint(p), "path", textcut.Cut(r.URL.Path, logPathMax), "stack", string(debug.Stack()))
 				a = jsonAnswer(http.StatusInternalServerError, map[string]string{"error": "internal error"})
 			}
 		}()
@@ -257,23 +279,46 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.rejects.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: a.check, Reason: a.reason})
 	}
 	attrs := []any{"hook", hookID, "status", a.status, "remote", remote.String(), "duration", dur.Round(time.Microsecond)}
+	path := textcut.Cut(r.URL.Path, logPathMax)
 	switch {
 	case a.event != "":
 		l.log.Info("request", append(attrs, "event_id", a.event)...)
 	case a.status >= 500:
-		l.log.Error("request", append(attrs, "path", r.URL.Path, "reason", a.reason)...)
+		l.logRefusal(slog.LevelError, "request", append(attrs, "path", path, "reason", textcut.Cut(a.reason, 300)))
 	case a.quiet:
-		l.log.Debug("request refused", append(attrs, "path", r.URL.Path, "check", a.check, "reason", a.reason)...)
+		l.log.Debug("request refused", append(attrs, "path", path, "check", a.check, "reason", a.reason)...)
 	case a.check != "":
-		l.log.Warn("request refused", append(attrs, "path", r.URL.Path, "check", a.check, "reason", a.reason)...)
+		l.logRefusal(slog.LevelWarn, "request refused", append(attrs, "path", path, "check", a.check, "reason", textcut.Cut(a.reason, 300)))
 	case a.dupOf != "":
 		l.log.Info("request", append(attrs, "event_id", a.dupOf, "duplicate", true)...)
 	default: // ignored event types, handshakes
-		l.log.Info("request", append(attrs, "path", r.URL.Path)...)
+		l.log.Info("request", append(attrs, "path", path)...)
 	}
 	if l.opts.OnRequest != nil {
 		l.opts.OnRequest(RequestInfo{Hook: hookID, Status: a.status, Duration: dur, Check: a.check, EventID: a.event, Remote: remote.String()})
 	}
+}
+
+// logRefusal logs a refused request's line unless refusals are being
+// refused faster than their log's limit; the line logged after some were
+// not says how many (not_logged).
+func (l *Listener) logRefusal(level slog.Level, msg string, attrs []any) {
+	l.logMu.Lock()
+	ok := l.logLimit.AllowN(l.now(), 1)
+	skipped := l.notLogged
+	if ok {
+		l.notLogged = 0
+	} else {
+		l.notLogged++
+	}
+	l.logMu.Unlock()
+	if !ok {
+		return
+	}
+	if skipped > 0 {
+		attrs = append(attrs, "not_logged", skipped)
+	}
+	l.log.Log(context.Background(), level, msg, attrs...)
 }
 
 func write(w http.ResponseWriter, a *answer) {

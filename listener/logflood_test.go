@@ -1,0 +1,94 @@
+package listener
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+)
+
+// lockedBuffer is a log destination handlers write to concurrently.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestListener_RefusalLogBounded: a flood of refused requests (a scanner
+// trying long paths, then 429s past the rate limit) writes a bounded log,
+// not a line of the client's choosing per request; the lines left out are
+// counted on the next line logged, and every refusal is still counted
+// for the metrics.
+func TestListener_RefusalLogBounded(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: testNow}
+	var logged lockedBuffer
+	var observed atomic.Int64
+	l := New(Options{
+		Store: st, Now: clk.Now,
+		Logger:    slog.New(slog.NewTextHandler(&logged, nil)),
+		OnRequest: func(RequestInfo) { observed.Add(1) },
+	}, &Config{Hooks: []*Hook{githubHook(t)}, RateLimit: 1})
+	srv := httptest.NewServer(l)
+	t.Cleanup(func() {
+		srv.Close()
+		st.Close()
+	})
+	path := "/" + strings.Repeat("a", 16<<10)
+	const n = 500
+	for i := range n {
+		res, err := http.Post(srv.URL+path+fmt.Sprint(i), "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if want := 429; i >= 2 && res.StatusCode != want {
+			t.Fatalf("request %d = %d; want %d", i, res.StatusCode, want)
+		}
+	}
+	lines := strings.Count(logged.String(), "\n")
+	if lines > 50 {
+		t.Errorf("%d requests refused in an instant wrote %d log lines; want a bounded few", n, lines)
+	}
+	if size := len(logged.String()); size > 50<<10 {
+		t.Errorf("%d refused requests with 16 KiB paths wrote %d bytes of log; want each line's path cut", n, size)
+	}
+	if got := observed.Load(); got != n {
+		t.Errorf("OnRequest saw %d of %d requests; want every one counted", got, n)
+	}
+	// Later, a refusal is logged again, with how many were not.
+	clk.Add(10 * time.Second)
+	before := logged.String()
+	res, err := http.Post(srv.URL+"/nothing-here", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	last := strings.TrimPrefix(logged.String(), before)
+	if want := fmt.Sprintf("not_logged=%d", n-lines); !strings.Contains(last, "/nothing-here") || !strings.Contains(last, want) {
+		t.Errorf("the next refusal's line = %q; want it logged, with %s", last, want)
+	}
+}
