@@ -213,32 +213,22 @@ func (s *Store) LiveSize() (int64, error) {
 }
 
 // spareInFile returns the room inside the database file that writes can
-// take without growing it: its free pages (those retention freed) and its
-// end past the data, less bbolt's step when it grows the file (a write
-// that finds no run of free pages long enough grows it by up to that
-// much). A file that filled the disk and was then pruned takes deliveries
-// again, in the pages it already has. Pages freed by the last commits are
-// counted when no reader holds them (the next write takes them back), not
-// while one does (a backup under way).
+// take without taking disk space: its free pages, which retention (or
+// max_size) freed and which once held data. (Not the file's end past its
+// data: bbolt grows the file with a truncate, which leaves a hole that
+// takes disk space as it is written.) Less a margin of bbolt's growth step
+// (16 MiB) for writes that find no run of free pages long enough and take
+// new ones at the end. Pages freed by the last commits are counted when no
+// reader holds them (the next write takes them back), not while one does
+// (a backup under way). A file that filled the disk and was then pruned
+// takes deliveries again, in the pages it already has.
 func (s *Store) spareInFile() int64 {
-	fi, err := os.Stat(s.db.Path())
-	if err != nil {
-		return 0
-	}
-	var high int64
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		high = tx.Size()
-		return nil
-	}); err != nil {
-		return 0
-	}
 	st := s.db.Stats()
 	pages := st.FreePageN
 	if st.OpenTxN == 0 {
 		pages += st.PendingPageN
 	}
-	free := int64(pages) * int64(s.db.Info().PageSize)
-	return max(0, fi.Size()-high+free-int64(s.db.AllocSize))
+	return max(0, int64(pages)*int64(s.db.Info().PageSize)-int64(s.db.AllocSize))
 }
 
 func (s *Store) logFileGone(gone bool) {
