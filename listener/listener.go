@@ -108,9 +108,10 @@ type Listener struct {
 	notLogged int // refusals not logged since the last one that was
 }
 
-// A refused request is logged while the log of refusals stays within
-// refusalLogBurst lines at once and refusalLogRate a second after that;
-// the rejections list and the metrics have every one.
+// A refused request (or one answered unsigned, as Slack's ssl_check is)
+// is logged while the log of refusals stays within refusalLogBurst lines
+// at once and refusalLogRate a second after that; the rejections list and
+// the metrics have every one.
 const (
 	refusalLogBurst = 20
 	refusalLogRate  = 1
@@ -132,12 +133,12 @@ func New(opts Options, cfg *Config) *Listener {
 		opts.Rejections = 100
 	}
 	l := &Listener{
-		opts:    opts,
-		log:     opts.Logger,
-		now:     opts.Now,
-		limits:  newLimiter(opts.Now),
-		rejects: newRejections(opts.Rejections),
-		done:    make(chan struct{}),
+		opts:     opts,
+		log:      opts.Logger,
+		now:      opts.Now,
+		limits:   newLimiter(opts.Now),
+		rejects:  newRejections(opts.Rejections),
+		done:     make(chan struct{}),
 		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
 	}
 	l.SetConfig(cfg)
@@ -242,6 +243,9 @@ type answer struct {
 	// quiet is a refusal like one just logged (a rate-limited client's
 	// next requests): logged at debug only, and not kept in the list.
 	quiet bool
+	// unverified is an answer given without a signature (a Prober's):
+	// anyone can ask for it, so its log line is limited as a refusal's.
+	unverified bool
 }
 
 func jsonAnswer(status int, body any) *answer { return &answer{status: status, body: body} }
@@ -291,6 +295,8 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.logRefusal(slog.LevelWarn, "request refused", append(attrs, "path", path, "check", a.check, "reason", textcut.Cut(a.reason, 300)))
 	case a.dupOf != "":
 		l.log.Info("request", append(attrs, "event_id", a.dupOf, "duplicate", true)...)
+	case a.unverified:
+		l.logRefusal(slog.LevelInfo, "request", append(attrs, "path", path))
 	default: // ignored event types, handshakes
 		l.log.Info("request", append(attrs, "path", path)...)
 	}
@@ -299,9 +305,9 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// logRefusal logs a refused request's line unless refusals are being
-// refused faster than their log's limit; the line logged after some were
-// not says how many (not_logged).
+// logRefusal logs a refused (or unsigned) request's line unless such
+// lines come faster than their limit allows; the line logged after some
+// were not says how many (not_logged).
 func (l *Listener) logRefusal(level slog.Level, msg string, attrs []any) {
 	l.logMu.Lock()
 	ok := l.logLimit.AllowN(l.now(), 1)
@@ -365,7 +371,7 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 	req := &Request{Header: r.Header, Body: body, URL: r.URL, Now: l.now()}
 	if pr, ok := hook.Provider.(Prober); ok {
 		if ans, ok := pr.Probe(req); ok {
-			return &answer{status: ans.Status, raw: &ans}
+			return &answer{status: ans.Status, raw: &ans, unverified: true}
 		}
 	}
 	if err := hook.Provider.Verify(req); err != nil {

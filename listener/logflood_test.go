@@ -92,3 +92,37 @@ func TestListener_RefusalLogBounded(t *testing.T) {
 		t.Errorf("the next refusal's line = %q; want it logged, with %s", last, want)
 	}
 }
+
+// TestListener_UnsignedProbeLogBounded: Slack's ssl_check is answered
+// without a signature, so anyone can send a flood of them; their log lines
+// are limited as refusals' are.
+func TestListener_UnsignedProbeLogBounded(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: testNow}
+	var logged lockedBuffer
+	sp := mustProvider(t, signConfig("slack", "k1"))
+	l := New(Options{Store: st, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))},
+		&Config{Hooks: []*Hook{{ID: "s", Path: "/hooks/s", Provider: sp, MaxBody: 1 << 20}}})
+	srv := httptest.NewServer(l)
+	t.Cleanup(func() {
+		srv.Close()
+		st.Close()
+	})
+	const n = 200
+	for range n {
+		res, err := http.Post(srv.URL+"/hooks/s", "application/x-www-form-urlencoded", strings.NewReader("ssl_check=1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("ssl_check = %d; want 200", res.StatusCode)
+		}
+	}
+	if lines := strings.Count(logged.String(), "\n"); lines > 50 {
+		t.Errorf("%d unsigned ssl_checks in an instant wrote %d log lines; want a bounded few", n, lines)
+	}
+}
