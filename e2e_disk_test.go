@@ -238,3 +238,93 @@ echo "$WEBHOOKD_EVENT_ID" >> ran.log
 	stats, _ := st.Stats()
 	t.Logf("%d events acknowledged, %d stored, %d refused then stored", len(acked), stats.Events, len(refused))
 }
+
+// TestE2E_MinFreeAfterRetention: the database itself filled a small disk
+// to min_free, then retention deleted its events. The file keeps its size,
+// so the disk's free space stays below min_free; deliveries are taken
+// again into the pages retention freed (they used to get 503 until someone
+// compacted the file), the disk's free space does not fall for them, and
+// once those pages are used up they get 503 again.
+func TestE2E_MinFreeAfterRetention(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	mountSmall(t, data, 96<<20)
+	const cfg = `
+[server]
+listen = "127.0.0.1:0"
+[store]
+path = "data/webhookd.db"
+min_free = "16MiB"
+retention = "%RETENTION%"
+[admin]
+listen = "127.0.0.1:0"
+
+[[hook]]
+id = "site"
+provider = "github"
+secret = "env:E2E_GITHUB_SECRET"
+events = ["push"]
+`
+	writeConfig(t, dir, strings.ReplaceAll(cfg, "%RETENTION%", "720h"))
+	free := func() int64 {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(data, &st); err != nil {
+			t.Fatal(err)
+		}
+		return int64(st.Bavail) * st.Bsize
+	}
+	pad := strings.Repeat("x", 256<<10)
+	n := 0
+	// untilRefused sends deliveries of 256 KiB until one gets 503, and
+	// returns how many were stored.
+	untilRefused := func(d *proc) int {
+		for stored := 0; stored < 1000; stored++ {
+			n++
+			body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","pad":%q}`, pad))
+			r := d.postGitHub("/hooks/site", spineSecret, "push", fmt.Sprint("d", n), body)
+			switch r.Status {
+			case 202:
+			case 503:
+				return stored
+			default:
+				t.Fatalf("delivery %d = %d %s; want 202 or 503", n, r.Status, r.Raw)
+			}
+		}
+		t.Fatalf("1000 deliveries of 256 KiB stored on a disk of 96 MiB")
+		return 0
+	}
+	d := startDaemon(t, dir, spineEnv...)
+	first := untilRefused(d)
+	full := free()
+	t.Logf("%d deliveries stored before the disk reached min_free; %d bytes free", first, full)
+	if err := d.stop(15 * time.Second); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+
+	// Retention deletes them all at the next start.
+	time.Sleep(1100 * time.Millisecond)
+	writeConfig(t, dir, strings.ReplaceAll(cfg, "%RETENTION%", "1s"))
+	d = startDaemon(t, dir, spineEnv...)
+	waitFor(t, 10*time.Second, "retention at start", func() bool {
+		return strings.Contains(d.log.String(), "pruned old events")
+	})
+	if got := free(); got > full+1<<20 {
+		t.Fatalf("%d bytes free after retention, %d before; the test wants the file to keep its size", got, full)
+	}
+	// The disk is looked at once a second: a sender's retry a few
+	// seconds on is stored.
+	second := 0
+	for deadline := time.Now().Add(5 * time.Second); second == 0 && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		second = untilRefused(d)
+	}
+	t.Logf("%d deliveries stored after retention; %d bytes free", second, free())
+	if second == 0 {
+		t.Fatalf("deliveries got 503 for 5 s after retention freed %d of them inside the database file; want them stored there", first)
+	}
+	if second < first/4 {
+		t.Errorf("%d deliveries stored in the room %d of them freed; want more", second, first)
+	}
+	if got := free(); got < full-2<<20 {
+		t.Errorf("%d bytes free after storing into the freed pages, %d before: the file took more of the disk", got, full)
+	}
+}
