@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/actions"
+	"github.com/webhookd/webhookd/internal/loglimit"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
 )
@@ -72,6 +73,9 @@ type Server struct {
 	web   *web
 	srv   *http.Server
 	ln    net.Listener
+	// refusalLog limits the lines of refused logins and forms: anyone
+	// who reaches the listener can post guesses at the token.
+	refusalLog *loglimit.Limiter
 }
 
 // New makes a Server; Open binds it.
@@ -91,10 +95,17 @@ func New(opts Options) *Server {
 	if len(opts.Token) == 0 {
 		opts.Token = nil
 	}
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(), allow: map[string][]string{}, web: newWeb()}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mux: http.NewServeMux(), allow: map[string][]string{}, web: newWeb(), refusalLog: loglimit.New(opts.Now)}
 	s.auth = newAuth(opts.Token, opts.Addr, opts.Now)
 	s.routes()
 	return s
+}
+
+// warnRefused logs a refused login or form, within refusalLog's limit.
+func (s *Server) warnRefused(msg string, attrs ...any) {
+	if ok, skipped := s.refusalLog.Allow(); ok {
+		s.log.Warn(msg, loglimit.Attrs(attrs, skipped)...)
+	}
 }
 
 func (s *Server) routes() {

@@ -321,7 +321,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	next := localPath(r.PostFormValue("next"))
 	if !equal([]byte(r.PostFormValue("token")), s.opts.Token) {
-		s.log.Warn("dashboard login refused", "remote", r.RemoteAddr)
+		s.warnRefused("dashboard login refused", "remote", r.RemoteAddr)
 		s.render(w, r, http.StatusUnauthorized, "login", &page{Title: "Log in", Data: map[string]string{
 			"Next": next, "Error": "That is not the admin token.",
 		}})
@@ -374,7 +374,7 @@ func (s *Server) form(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if !s.auth.checkCSRF(a.session, r.PostForm.Get("csrf")) {
-		s.log.Warn("dashboard form refused: bad CSRF token", "path", r.URL.Path, "remote", r.RemoteAddr)
+		s.warnRefused("dashboard form refused: bad CSRF token", "path", r.URL.Path, "remote", r.RemoteAddr)
 		s.errorPage(w, r, errBadForm)
 		return false
 	}

@@ -18,8 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/webhookd/webhookd/internal/loglimit"
 	"github.com/webhookd/webhookd/internal/textcut"
 	"github.com/webhookd/webhookd/store"
 	"github.com/webhookd/webhookd/tmpl"
@@ -101,21 +100,12 @@ type Listener struct {
 	done    chan struct{}
 	closeMu sync.Once
 
-	// Refused requests' log lines are limited (refusalLog): a flood of
-	// them, which a client chooses, would fill the log otherwise.
-	logMu     sync.Mutex
-	logLimit  *rate.Limiter
-	notLogged int // refusals not logged since the last one that was
+	// A refused request's log line (or one answered unsigned, as
+	// Slack's ssl_check is) is limited: a flood of them, which a client
+	// chooses, would fill the log otherwise. The rejections list and the
+	// metrics have every one.
+	refusalLog *loglimit.Limiter
 }
-
-// A refused request (or one answered unsigned, as Slack's ssl_check is)
-// is logged while the log of refusals stays within refusalLogBurst lines
-// at once and refusalLogRate a second after that; the rejections list and
-// the metrics have every one.
-const (
-	refusalLogBurst = 20
-	refusalLogRate  = 1
-)
 
 // logPathMax bounds the path a log line quotes: a client chooses it, up to
 // the header limit (64 KiB), as the rejections list does.
@@ -133,13 +123,13 @@ func New(opts Options, cfg *Config) *Listener {
 		opts.Rejections = 100
 	}
 	l := &Listener{
-		opts:     opts,
-		log:      opts.Logger,
-		now:      opts.Now,
-		limits:   newLimiter(opts.Now),
-		rejects:  newRejections(opts.Rejections),
-		done:     make(chan struct{}),
-		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
+		opts:       opts,
+		log:        opts.Logger,
+		now:        opts.Now,
+		limits:     newLimiter(opts.Now),
+		rejects:    newRejections(opts.Rejections),
+		done:       make(chan struct{}),
+		refusalLog: loglimit.New(opts.Now),
 	}
 	l.SetConfig(cfg)
 	return l
@@ -309,22 +299,9 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // lines come faster than their limit allows; the line logged after some
 // were not says how many (not_logged).
 func (l *Listener) logRefusal(level slog.Level, msg string, attrs []any) {
-	l.logMu.Lock()
-	ok := l.logLimit.AllowN(l.now(), 1)
-	skipped := l.notLogged
-	if ok {
-		l.notLogged = 0
-	} else {
-		l.notLogged++
+	if ok, skipped := l.refusalLog.Allow(); ok {
+		l.log.Log(context.Background(), level, msg, loglimit.Attrs(attrs, skipped)...)
 	}
-	l.logMu.Unlock()
-	if !ok {
-		return
-	}
-	if skipped > 0 {
-		attrs = append(attrs, "not_logged", skipped)
-	}
-	l.log.Log(context.Background(), level, msg, attrs...)
 }
 
 func write(w http.ResponseWriter, a *answer) {
