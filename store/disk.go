@@ -243,7 +243,7 @@ func (s *Store) logLowDisk(low bool, free, min int64) {
 	if low {
 		s.log.Warn("free disk space below min_free: new events are refused (503) until there is room", "free", free, "spare_in_database", s.disk.spare.Load(), "min_free", min, "dir", s.disk.dir)
 	} else {
-		s.log.Info("free disk space above min_free again: new events are accepted", "free", free, "min_free", min)
+		s.log.Info("free disk space above min_free again: new events are accepted", "free", free, "spare_in_database", s.disk.spare.Load(), "min_free", min)
 	}
 }
 
