@@ -103,8 +103,11 @@ type Listener struct {
 	// A refused request's log line (or one answered unsigned, as
 	// Slack's ssl_check is) is limited: a flood of them, which a client
 	// chooses, would fill the log otherwise. The rejections list and the
-	// metrics have every one.
-	refusalLog *loglimit.Limiter
+	// metrics have every one. Each hook id has its own limit ("" those
+	// for no hook), so that a scanner does not hide a sender's wrong
+	// secret; there are as many as hooks were ever configured.
+	logMu      sync.Mutex
+	refusalLog map[string]*loglimit.Limiter
 }
 
 // logPathMax bounds the path a log line quotes: a client chooses it, up to
@@ -129,7 +132,7 @@ func New(opts Options, cfg *Config) *Listener {
 		limits:     newLimiter(opts.Now),
 		rejects:    newRejections(opts.Rejections),
 		done:       make(chan struct{}),
-		refusalLog: loglimit.New(opts.Now),
+		refusalLog: map[string]*loglimit.Limiter{},
 	}
 	l.SetConfig(cfg)
 	return l
@@ -278,15 +281,15 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case a.event != "":
 		l.log.Info("request", append(attrs, "event_id", a.event)...)
 	case a.status >= 500:
-		l.logRefusal(slog.LevelError, "request", append(attrs, "path", path, "reason", textcut.Cut(a.reason, 300)))
+		l.logRefusal(hookID, slog.LevelError, "request", append(attrs, "path", path, "reason", textcut.Cut(a.reason, 300)))
 	case a.quiet:
 		l.log.Debug("request refused", append(attrs, "path", path, "check", a.check, "reason", a.reason)...)
 	case a.check != "":
-		l.logRefusal(slog.LevelWarn, "request refused", append(attrs, "path", path, "check", a.check, "reason", textcut.Cut(a.reason, 300)))
+		l.logRefusal(hookID, slog.LevelWarn, "request refused", append(attrs, "path", path, "check", a.check, "reason", textcut.Cut(a.reason, 300)))
 	case a.dupOf != "":
 		l.log.Info("request", append(attrs, "event_id", a.dupOf, "duplicate", true)...)
 	case a.unverified:
-		l.logRefusal(slog.LevelInfo, "request", append(attrs, "path", path))
+		l.logRefusal(hookID, slog.LevelInfo, "request", append(attrs, "path", path))
 	default: // ignored event types, handshakes
 		l.log.Info("request", append(attrs, "path", path)...)
 	}
@@ -295,11 +298,18 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// logRefusal logs a refused (or unsigned) request's line unless such
-// lines come faster than their limit allows; the line logged after some
-// were not says how many (not_logged).
-func (l *Listener) logRefusal(level slog.Level, msg string, attrs []any) {
-	if ok, skipped := l.refusalLog.Allow(); ok {
+// logRefusal logs a refused (or unsigned) request's line for hook unless
+// such lines come faster than their limit allows; the line logged after
+// some were not says how many (not_logged).
+func (l *Listener) logRefusal(hook string, level slog.Level, msg string, attrs []any) {
+	l.logMu.Lock()
+	lim := l.refusalLog[hook]
+	if lim == nil {
+		lim = loglimit.New(l.now)
+		l.refusalLog[hook] = lim
+	}
+	l.logMu.Unlock()
+	if ok, skipped := lim.Allow(); ok {
 		l.log.Log(context.Background(), level, msg, loglimit.Attrs(attrs, skipped)...)
 	}
 }

@@ -126,3 +126,43 @@ func TestListener_UnsignedProbeLogBounded(t *testing.T) {
 		t.Errorf("%d unsigned ssl_checks in an instant wrote %d log lines; want a bounded few", n, lines)
 	}
 }
+
+// TestListener_RefusalLogPerHook: a flood on paths that are no hook does
+// not use up the log of a hook's own refusals, so a sender's wrong secret
+// is still in the log while a scanner is.
+func TestListener_RefusalLogPerHook(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: testNow}
+	var logged lockedBuffer
+	l := New(Options{Store: st, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))},
+		&Config{Hooks: []*Hook{githubHook(t)}})
+	srv := httptest.NewServer(l)
+	t.Cleanup(func() {
+		srv.Close()
+		st.Close()
+	})
+	for i := range 100 {
+		res, err := http.Post(srv.URL+fmt.Sprint("/wp-login", i), "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/site", strings.NewReader(`{}`))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong signature = %d; want 401", res.StatusCode)
+	}
+	if !strings.Contains(logged.String(), "hook=site") {
+		t.Errorf("a hook's refusal after a flood of 100 requests for no hook was not logged:\n%s", logged.String())
+	}
+}
