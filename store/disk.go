@@ -113,6 +113,15 @@ func (g *diskGuard) check(n int) error {
 	return nil
 }
 
+// lookAgain makes the next delivery look at the disk again rather than
+// use the last look's figures: after a setting changed, or after pruning
+// freed pages inside the file, which take deliveries a low disk refused.
+func (g *diskGuard) lookAgain() {
+	if g != nil {
+		g.checked.Store(0)
+	}
+}
+
 // due reports whether the last look at the disk is old enough to look
 // again, or in the future: a clock stepped back must not make the guard
 // keep its last figure (a low one refuses every delivery) until the clock
@@ -177,7 +186,7 @@ func (s *Store) SetMinFree(n int64) {
 		return
 	}
 	s.disk.minFree.Store(n)
-	s.disk.checked.Store(0)
+	s.disk.lookAgain()
 	if n <= 0 && s.disk.low.Swap(false) {
 		// Off while the disk was low: say that deliveries are let in,
 		// and a low disk after the check is on again is a new episode.
@@ -269,6 +278,9 @@ func (s *Store) PruneToSize(ctx context.Context, max int64) (int, error) {
 		}
 		n, next, err := s.pruneBytes(ctx, live-max, after)
 		total += n
+		if n > 0 {
+			s.disk.lookAgain()
+		}
 		if err != nil || next == "" {
 			return total, err
 		}

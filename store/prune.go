@@ -38,6 +38,9 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 		}
 		n, next, err := s.pruneBatch(ctx, func(ev *Event) bool { return ev.Received.Before(cutoff) }, after)
 		total += n
+		if n > 0 {
+			s.disk.lookAgain()
+		}
 		if err != nil {
 			return total, err
 		}
