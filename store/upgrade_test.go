@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// schema1Copy copies the database webhookd wrote at commit 0519b85
+// (testdata/README.md) into a temporary directory and returns its path.
+func schema1Copy(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "schema1-0519b85.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "old.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// schema1Deliveries are the fixture's deliveries, oldest first.
+var schema1Deliveries = []string{
+	"d-ok", "d-fail", "d-dead", "d-skip", "d-slow", "d-co1", "d-co2", "d-co3",
+	strings.Repeat("L", 300), "bin-\xff\xfe-id", "d-dup",
+}
+
+// TestUpgrade_Schema1: a file of the first format (written by webhookd
+// at 0519b85, then killed) opens with every event and job in the state it
+// was left in, the interrupted runs back in their queues, its job counts
+// right, and its delivery ids duplicates.
+func TestUpgrade_Schema1(t *testing.T) {
+	path := schema1Copy(t)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+
+	evs, _, err := s.ListEvents(EventFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(schema1Deliveries) {
+		t.Fatalf("%d events; want %d", len(evs), len(schema1Deliveries))
+	}
+	// The action that ran for each delivery, and its job's state (the
+	// other actions' when was false: skipped).
+	want := map[string]struct {
+		action string
+		state  State
+	}{
+		"d-ok": {"ok", Succeeded}, "d-fail": {"flaky", Failed}, "d-dead": {"die", Dead},
+		"d-skip": {"", ""}, "d-slow": {"slow", Pending}, "d-co1": {"co", Pending},
+		"d-co2": {"co", Skipped}, "d-co3": {"co", Pending},
+		schema1Deliveries[8]: {"ok", Succeeded}, schema1Deliveries[9]: {"ok", Succeeded},
+		"d-dup": {"ok", Pending},
+	}
+	ids := map[string]string{} // delivery → event id
+	counts := map[State]int64{}
+	for i, ev := range evs {
+		d := schema1Deliveries[len(evs)-1-i]
+		ids[d] = ev.ID
+		if ev.Hook != "gh" || ev.Type != "push" {
+			t.Errorf("event %s: hook %q, type %q; want gh, push", ev.ID, ev.Hook, ev.Type)
+		}
+		full, err := s.GetEvent(ev.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(full.Body), `"kind"`) || full.Header.Get("X-Github-Event") != "push" {
+			t.Errorf("event %s (%q): body %q, headers %v", ev.ID, d, full.Body, full.Header)
+		}
+		if len(ev.Jobs) != 6 {
+			t.Fatalf("event %s (%q): %d jobs; want 6", ev.ID, d, len(ev.Jobs))
+		}
+		w := want[d]
+		for _, j := range ev.Jobs {
+			counts[j.State]++
+			st := Skipped
+			if j.Action == w.action {
+				st = w.state
+			}
+			if j.State != st {
+				t.Errorf("event %q: job %s (%s) is %s (%s); want %s", d, j.ID, j.Action, j.State, j.Reason, st)
+			}
+		}
+	}
+	// The runs the kill cut off are recorded and run again.
+	for _, d := range []string{"d-slow", "d-co1"} {
+		ev, _ := s.GetEvent(ids[d], false)
+		jobs, _ := s.Jobs(ev)
+		for _, j := range jobs {
+			if j.State != Pending {
+				continue
+			}
+			runs, err := s.Runs(j.ID)
+			if err != nil || len(runs) != 1 || runs[0].Result != RunInterrupted {
+				t.Errorf("%q: runs of job %s = %+v, %v; want one interrupted", d, j.ID, runs, err)
+			}
+		}
+	}
+
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, state := range States {
+		if st.Jobs[state] != counts[state] {
+			t.Errorf("Stats().Jobs[%s] = %d; want %d", state, st.Jobs[state], counts[state])
+		}
+	}
+
+	for _, d := range []string{"d-ok", "d-co2", "d-dup"} {
+		res, err := s.Ingest(context.Background(), newEvent("gh", d, job("ok")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Duplicate || res.ID != ids[d] {
+			t.Errorf("Ingest of delivery %.20q again = %+v; want a duplicate of %s", d, res, ids[d])
+		}
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("consistency check: %v", err)
+	}
+}
