@@ -57,8 +57,11 @@ const (
 	qRunning = 'r' // in the window, running
 )
 
-// schemaVersion is written at creation and checked at open.
-const schemaVersion = "1"
+// schemaVersion is written at creation and checked at open: a file of an
+// older schema is upgraded (migrate.go), one of a newer schema refused.
+// Change it, with a migration, whenever an older build would misread what
+// this one writes.
+const schemaVersion = "2"
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
@@ -295,8 +298,8 @@ func (s *Store) checkSchema() error {
 		if m == nil {
 			return nil // empty file: nothing to read
 		}
-		if v := m.Get([]byte("version")); v != nil && string(v) != schemaVersion {
-			return fmt.Errorf("database schema %s; this webhookd reads %s", v, schemaVersion)
+		if v := m.Get(metaVersion); v != nil && !readable(string(v)) {
+			return schemaError(string(v))
 		}
 		return nil
 	})
@@ -308,7 +311,7 @@ func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		// A file with buckets and no schema version is no webhookd's (a
 		// new file gets both in this one transaction): not written into.
-		if m := tx.Bucket(bMeta); m == nil || m.Get([]byte("version")) == nil {
+		if m := tx.Bucket(bMeta); m == nil || m.Get(metaVersion) == nil {
 			var names []string
 			_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 				names = append(names, string(name))
@@ -324,13 +327,18 @@ func (s *Store) init() error {
 			}
 		}
 		m := tx.Bucket(bMeta)
-		switch v := m.Get([]byte("version")); {
+		switch v := m.Get(metaVersion); {
 		case v == nil:
-			if err := m.Put([]byte("version"), []byte(schemaVersion)); err != nil {
+			if err := m.Put(metaVersion, []byte(schemaVersion)); err != nil {
 				return err
 			}
 		case string(v) != schemaVersion:
-			return fmt.Errorf("database schema %s; this webhookd reads %s", v, schemaVersion)
+			from, start := string(v), time.Now()
+			if err := migrate(tx, from); err != nil {
+				return err
+			}
+			s.log.Info("upgraded the database's schema; a webhookd older than this one refuses the file now (README, Upgrades)",
+				"from", from, "to", schemaVersion, "took", time.Since(start).Round(time.Millisecond))
 		}
 		// A random name of this database, made once: ids are unique
 		// within it only, and what leaves it (a signed relay's

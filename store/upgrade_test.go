@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // schema1Copy copies the database webhookd wrote at commit 0519b85
@@ -32,7 +35,8 @@ var schema1Deliveries = []string{
 // TestUpgrade_Schema1: a file of the first format (written by webhookd
 // at 0519b85, then killed) opens with every event and job in the state it
 // was left in, the interrupted runs back in their queues, its job counts
-// right, and its delivery ids duplicates.
+// right (the first builds kept no count of events), and its delivery ids
+// duplicates.
 func TestUpgrade_Schema1(t *testing.T) {
 	path := schema1Copy(t)
 	s, err := Open(path, Options{})
@@ -109,6 +113,9 @@ func TestUpgrade_Schema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st.Events != len(evs) {
+		t.Errorf("Stats().Events = %d; want %d", st.Events, len(evs))
+	}
 	for _, state := range States {
 		if st.Jobs[state] != counts[state] {
 			t.Errorf("Stats().Jobs[%s] = %d; want %d", state, st.Jobs[state], counts[state])
@@ -127,4 +134,108 @@ func TestUpgrade_Schema1(t *testing.T) {
 	if err := s.Check(); err != nil {
 		t.Errorf("consistency check: %v", err)
 	}
+}
+
+// fileVersion reads the schema version of the closed database at path.
+func fileVersion(t *testing.T, path string) string {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v string
+	_ = db.View(func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bMeta); m != nil {
+			v = string(m.Get(metaVersion))
+		}
+		return nil
+	})
+	return v
+}
+
+// TestUpgrade_SchemaVersion: a new file and an upgraded one are of the
+// current schema, so that the builds that read schema 1 (and misread what
+// this one writes) refuse them; a read-only open reads a schema 1 file
+// and leaves it as it is; a newer schema is refused either way, untouched.
+func TestUpgrade_SchemaVersion(t *testing.T) {
+	t.Run("new", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "new.db")
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if v := fileVersion(t, path); v != schemaVersion || v == "1" {
+			t.Errorf("a new file's schema = %q; want %q", v, schemaVersion)
+		}
+	})
+	t.Run("upgraded", func(t *testing.T) {
+		path := schema1Copy(t)
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if v := fileVersion(t, path); v != schemaVersion || v == "1" {
+			t.Errorf("schema after the upgrade = %q; want %q", v, schemaVersion)
+		}
+		// Once: the next open migrates nothing, and the count stays.
+		s, err = Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if st, _ := s.Stats(); st.Events != len(schema1Deliveries) {
+			t.Errorf("Stats().Events after a reopen = %d; want %d", st.Events, len(schema1Deliveries))
+		}
+	})
+	t.Run("read-only", func(t *testing.T) {
+		path := schema1Copy(t)
+		before, _ := os.ReadFile(path)
+		s, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("read-only Open of a schema 1 file: %v", err)
+		}
+		evs, _, err := s.ListEvents(EventFilter{Limit: 100})
+		s.Close()
+		if err != nil || len(evs) != len(schema1Deliveries) {
+			t.Errorf("ListEvents read-only = %d events, %v; want %d", len(evs), err, len(schema1Deliveries))
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Error("a read-only open changed the file")
+		}
+	})
+	t.Run("newer", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "newer.db")
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bMeta).Put(metaVersion, []byte("3"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		before, _ := os.ReadFile(path)
+		for _, ro := range []bool{false, true} {
+			s, err := Open(path, Options{ReadOnly: ro})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(ReadOnly: %v) of a schema 3 file succeeded; want it refused", ro)
+			}
+			if !strings.Contains(err.Error(), "schema 3") || !strings.Contains(err.Error(), "newer webhookd") {
+				t.Errorf("Open(ReadOnly: %v) = %v; want it to say the file is a newer webhookd's", ro, err)
+			}
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Error("the refused file was changed")
+		}
+	})
 }

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// metaVersion is the meta key of the file's schema version.
+var metaVersion = []byte("version")
+
+// migrations upgrade a file of an older schema: each takes it from the
+// version it is listed under to the next. They run in init's transaction,
+// with every other change of a start, so that a crash or a failed commit
+// leaves the file as it was and the next start does it all again.
+var migrations = map[string]func(tx *bolt.Tx) error{
+	"1": migrate1to2,
+}
+
+// readable reports whether a file of schema v can be read as it is (by a
+// store opened read-only, which upgrades nothing): the current schema and
+// those a migration upgrades.
+func readable(v string) bool {
+	return v == schemaVersion || migrations[v] != nil
+}
+
+// migrate upgrades the file in tx from schema from to schemaVersion.
+func migrate(tx *bolt.Tx, from string) error {
+	v := from
+	for v != schemaVersion {
+		step := migrations[v]
+		if step == nil {
+			return schemaError(from)
+		}
+		if err := step(tx); err != nil {
+			return fmt.Errorf("upgrade the database from schema %s: %w", v, err)
+		}
+		v = nextVersion(v)
+	}
+	return tx.Bucket(bMeta).Put(metaVersion, []byte(schemaVersion))
+}
+
+func nextVersion(v string) string {
+	var n int
+	fmt.Sscan(v, &n)
+	return fmt.Sprint(n + 1)
+}
+
+// schemaError is the refusal of a file of schema v, which this webhookd
+// cannot read: a newer webhookd's.
+func schemaError(v string) error {
+	return fmt.Errorf("database schema %s; this webhookd reads %s: it was written by a newer webhookd. Run that version, or restore the backup taken before the upgrade (README, Upgrades)", v, schemaVersion)
+}
+
+// migrate1to2 upgrades a file of schema 1. Builds wrote schema 1 from the
+// first one on, while what they wrote changed, and each build since reads
+// what the builds before it wrote; what a file still needs from them is
+// done here, once:
+//
+//   - Builds before 3fb3adb (2026-11-23) kept no count of events, and
+//     Stats said 0 (or fewer than there are, counted from the upgrade) for
+//     good. It is counted.
+//
+// Schema 2 itself tells the builds that read schema 1 to refuse a file
+// they would misread: those before 3ff48a1 (2026-11-23) read the
+// de-duplication index as complete, but since then the entries of the
+// last events are in memory only until they are merged (dedup.go), and a
+// file left by a crash, or a copy taken while webhookd ran, lacks them:
+// such a build took redeliveries of those events as new ones, and ran
+// their actions again.
+func migrate1to2(tx *bolt.Tx) error {
+	n := tx.Bucket(bEvents).Stats().KeyN
+	return tx.Bucket(bMeta).Put(countKey(eventsCount), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
