@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -61,6 +63,13 @@ func schemaError(v string) error {
 //   - Builds before 3fb3adb (2026-11-23) kept no count of events, and
 //     Stats said 0 (or fewer than there are, counted from the upgrade) for
 //     good. It is counted.
+//   - Builds before de8b589 (2026-11-23) kept a delivery id as it came, in
+//     the de-duplication index and in its event; since, one longer than
+//     256 bytes or not UTF-8 is kept as cleanKey makes it, and looked up
+//     so: a redelivery of such an id was taken for a new event, and
+//     retention left the index entry of one not UTF-8 behind for good
+//     (the event's JSON had changed its id). Both are made what the
+//     builds since would have kept.
 //
 // Schema 2 itself tells the builds that read schema 1 to refuse a file
 // they would misread: those before 3ff48a1 (2026-11-23) read the
@@ -71,5 +80,57 @@ func schemaError(v string) error {
 // their actions again.
 func migrate1to2(tx *bolt.Tx) error {
 	n := tx.Bucket(bEvents).Stats().KeyN
-	return tx.Bucket(bMeta).Put(countKey(eventsCount), binary.BigEndian.AppendUint64(nil, uint64(n)))
+	if err := tx.Bucket(bMeta).Put(countKey(eventsCount), binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+		return fmt.Errorf("count events: %w", err)
+	}
+	if err := cleanDeliveries(tx); err != nil {
+		return fmt.Errorf("clean delivery ids: %w", err)
+	}
+	return nil
+}
+
+// cleanDeliveries gives every de-duplication entry, and its event, the
+// delivery id cleanKey makes of the one it holds.
+func cleanDeliveries(tx *bolt.Tx) error {
+	type entry struct {
+		key             []byte
+		hook, clean, id string
+	}
+	var fix []entry
+	d := tx.Bucket(bDedup)
+	c := d.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		// hook \0 delivery: a hook id has no NUL.
+		hook, delivery, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			continue
+		}
+		if clean := cleanKey(string(delivery)); clean != string(delivery) {
+			fix = append(fix, entry{bytes.Clone(k), string(hook), clean, string(v)})
+		}
+	}
+	for _, e := range fix {
+		if err := d.Delete(e.key); err != nil {
+			return err
+		}
+		if k := dedupKey(e.hook, e.clean); d.Get(k) == nil {
+			if err := d.Put(k, []byte(e.id)); err != nil {
+				return err
+			}
+		}
+		ev, err := getEvent(tx, e.id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if ev.Hook == e.hook && ev.Delivery != e.clean {
+			ev.Delivery = e.clean
+			if err := putEvent(tx, ev); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -3,10 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -35,8 +37,9 @@ var schema1Deliveries = []string{
 // TestUpgrade_Schema1: a file of the first format (written by webhookd
 // at 0519b85, then killed) opens with every event and job in the state it
 // was left in, the interrupted runs back in their queues, its job counts
-// right (the first builds kept no count of events), and its delivery ids
-// duplicates.
+// right (the first builds kept no count of events), and each of its
+// delivery ids a duplicate (those builds kept one that is long or not UTF-8
+// as it came), until retention deletes its event.
 func TestUpgrade_Schema1(t *testing.T) {
 	path := schema1Copy(t)
 	s, err := Open(path, Options{})
@@ -122,13 +125,31 @@ func TestUpgrade_Schema1(t *testing.T) {
 		}
 	}
 
-	for _, d := range []string{"d-ok", "d-co2", "d-dup"} {
+	for _, d := range schema1Deliveries {
 		res, err := s.Ingest(context.Background(), newEvent("gh", d, job("ok")))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !res.Duplicate || res.ID != ids[d] {
 			t.Errorf("Ingest of delivery %.20q again = %+v; want a duplicate of %s", d, res, ids[d])
+		}
+	}
+
+	// Retention deletes the finished events, and their delivery ids are
+	// new again.
+	if _, err := s.Prune(context.Background(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range schema1Deliveries[8:10] {
+		if _, err := s.GetEvent(ids[d], false); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("event of %.20q after Prune: %v; want it deleted", d, err)
+		}
+		res, err := s.Ingest(context.Background(), newEvent("gh", d, job("ok")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Duplicate {
+			t.Errorf("Ingest of delivery %.20q after its event was pruned = %+v; want a new event", d, res)
 		}
 	}
 	if err := s.Check(); err != nil {
