@@ -17,7 +17,8 @@ import (
 // build wrote and was killed on (store/testdata/README.md says how): it
 // upgrades the file, runs what was pending and what the kill cut off,
 // answers a redelivery of an old delivery id as a duplicate, retries a
-// dead job, and the file it leaves compacts and passes bbolt's check.
+// dead job, and a backup of the file and the file compacted pass bbolt's
+// check.
 func TestE2E_UpgradeSchema1(t *testing.T) {
 	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join("store", "testdata", "schema1-0519b85.db"))
@@ -115,6 +116,10 @@ events = ["push"]
 		return strings.Contains(show, "run 1: failed") && strings.Contains(show, "run 2: succeeded")
 	})
 
+	copyPath := filepath.Join(dir, "copy.db")
+	if out, errs, code := runCLI(t, "backup", "-config", config, "-admin", d.admin, copyPath); code != 0 || !strings.Contains(out+errs, "consistency check passed") {
+		t.Errorf("backup = %d: %s%s; want a copy that passes the check", code, out, errs)
+	}
 	if err := d.stop(10 * time.Second); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
