@@ -30,6 +30,11 @@
 //     transaction as the jobs, so that status and metrics never scan.
 //   - A job that was running when the process stopped is returned to its
 //     queue by Open, with a run that records the interruption.
+//   - The file records its schema version. Open upgrades a file of an
+//     older schema in its first transaction (migrate.go), so a crash
+//     leaves it as it was, and refuses one of a newer schema; a store
+//     opened read-only reads an older schema as it is. A change that an
+//     older build would misread takes a new version and a migration.
 //
 // # Caveats
 //
