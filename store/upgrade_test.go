@@ -260,3 +260,50 @@ func TestUpgrade_SchemaVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgrade_FailedUpgradeLeavesFile: an upgrade that fails part way
+// (here, at an event it cannot decode) leaves the file as it was, still
+// of schema 1; once the cause is gone, the next start upgrades it.
+func TestUpgrade_FailedUpgradeLeavesFile(t *testing.T) {
+	path := schema1Copy(t)
+	long := strings.Repeat("L", 300)
+	var id, saved []byte
+	edit := func(fn func(tx *bolt.Tx) error) {
+		t.Helper()
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(func(tx *bolt.Tx) error {
+		id = bytes.Clone(tx.Bucket(bDedup).Get(dedupKey("gh", long)))
+		saved = bytes.Clone(tx.Bucket(bEvents).Get(id))
+		return tx.Bucket(bEvents).Put(id, []byte("{not json"))
+	})
+	before, _ := os.ReadFile(path)
+	if s, err := Open(path, Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open succeeded; want the upgrade to fail at the event it cannot decode")
+	} else if !strings.Contains(err.Error(), "upgrade the database from schema 1") {
+		t.Errorf("Open = %v; want it to say the upgrade failed", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("the failed upgrade changed the file")
+	}
+	edit(func(tx *bolt.Tx) error { return tx.Bucket(bEvents).Put(id, saved) })
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open after the cause is gone: %v", err)
+	}
+	defer s.Close()
+	if st, _ := s.Stats(); st.Events != len(schema1Deliveries) {
+		t.Errorf("Stats().Events = %d; want %d", st.Events, len(schema1Deliveries))
+	}
+	if res, err := s.Ingest(context.Background(), newEvent("gh", long, job("ok"))); err != nil || !res.Duplicate || res.ID != string(id) {
+		t.Errorf("Ingest of the long delivery id again = %+v, %v; want a duplicate of %s", res, err, id)
+	}
+}
