@@ -101,7 +101,9 @@ func NewMetrics(st *store.Store, now func() time.Time) *Metrics {
 	}
 	m := &Metrics{st: st, now: now}
 	m.requests = m.family("webhookd_requests_total", "counter", "Requests to the public listener, by hook and status.", nil)
-	ingest := m.family("webhookd_ingest_seconds", "histogram", "Time from a delivery's arrival to its answer, for stored events.", metrics.ExponentialBuckets(0.0001, 2, 16))
+	// 100µs to 52s: a sender gives up after some seconds (GitHub: 10s),
+	// and a body may take up to the listener's 60s read timeout.
+	ingest := m.family("webhookd_ingest_seconds", "histogram", "Time from a delivery's arrival to its answer, for stored events.", metrics.ExponentialBuckets(0.0001, 2, 20))
 	m.ingestLatency = ingest.histogram()
 	m.verifyFailures = m.family("webhookd_verification_failures_total", "counter", "Refused deliveries, by hook and the check that failed.", nil)
 	m.commits = m.family("webhookd_store_commits_total", "counter", "Store commits, by result.", nil)
@@ -110,7 +112,10 @@ func NewMetrics(st *store.Store, now func() time.Time) *Metrics {
 	perCommit := m.family("webhookd_store_events_per_commit", "histogram", "Events written by one commit (group commit).", metrics.ExponentialBuckets(1, 2, 12))
 	m.eventsPerCommit = perCommit.histogram()
 	m.runs = m.family("webhookd_action_runs_total", "counter", "Action runs, by hook, action and result.", nil)
-	m.runDuration = m.family("webhookd_action_run_seconds", "histogram", "Duration of action runs.", metrics.ExponentialBuckets(0.001, 4, 10))
+	// 1ms to 70min: a command's default timeout is 10m, and deploys
+	// take minutes. (Up to 262s, as before, every longer run fell in +Inf
+	// and histogram_quantile reported it as 262s.)
+	m.runDuration = m.family("webhookd_action_run_seconds", "histogram", "Duration of action runs.", metrics.ExponentialBuckets(0.001, 4, 12))
 	m.reloads = m.family("webhookd_config_reloads_total", "counter", "Config reloads, by result (ok or error).", nil)
 	// Results that have not happened yet still show, as 0.
 	m.reloads.counter("result", "ok")
