@@ -817,3 +817,35 @@ func TestAPI_EventsBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestAPI_ListingsRefuseUnknownParams: a misspelt filter or cursor on a
+// listing is a 400 naming it. Ignored, befor= gave the first page again
+// (paging through it repeated the newest events for ever), and sate=dead
+// listed every event as if they matched.
+func TestAPI_ListingsRefuseUnknownParams(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "true"))
+	var ids []string
+	for range 3 {
+		ids = append(ids, e.ingest("site", "push", `{}`))
+	}
+	for _, tc := range []struct {
+		name, path string
+		code       int
+	}{
+		{"events", "/api/events?hook=site&limit=1&before=" + ids[2], 200},
+		{"events, misspelt cursor", "/api/events?hook=site&limit=1&befor=" + ids[2], 400},
+		{"events, misspelt filter", "/api/events?sate=dead", 400},
+		{"jobs", "/api/jobs?state=pending&limit=1&after=" + ids[0], 200},
+		{"jobs, misspelt cursor", "/api/jobs?state=pending&limit=1&afer=" + ids[0], 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := e.call("GET", tc.path, "", nil)
+			if code != tc.code {
+				t.Fatalf("GET %s = %d %s; want %d", tc.path, code, body, tc.code)
+			}
+			if code == 400 && !strings.Contains(body, "unknown parameter") {
+				t.Errorf("GET %s = %s; want it to name the unknown parameter", tc.path, body)
+			}
+		})
+	}
+}

@@ -27,7 +27,8 @@ func badRequest(format string, args ...any) error {
 
 // onlyParams refuses a query parameter other than known: on a request
 // that writes, a misspelt filter that was ignored would widen what it does
-// (sate=dead on a bulk replay replayed every event of the hook).
+// (sate=dead on a bulk replay replayed every event of the hook); on a
+// listing, it would answer another listing than the one asked for.
 func onlyParams(q url.Values, known ...string) error {
 	for k := range q {
 		if !slices.Contains(known, k) {
@@ -98,7 +99,13 @@ func (s *Server) held() HeldFunc { return s.opts.Scheduler.Held }
 
 // GET /api/events?hook=&state=&limit=&before=&since=&until=
 func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
-	f, err := parseEventFilter(r.URL.Query(), s.now())
+	// A misspelt parameter, ignored, would answer another listing than
+	// the one asked for: befor= the first page again, sate= every event.
+	err := onlyParams(r.URL.Query(), "hook", "state", "limit", "before", "since", "until")
+	var f store.EventFilter
+	if err == nil {
+		f, err = parseEventFilter(r.URL.Query(), s.now())
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -206,6 +213,10 @@ type JobListJSON struct {
 // GET /api/jobs?state=&after=&limit=
 func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if err := onlyParams(q, "state", "after", "limit"); err != nil {
+		writeError(w, err)
+		return
+	}
 	st := store.State(q.Get("state"))
 	if !st.Valid() {
 		writeError(w, badRequest("state %q: want one of %v", st, store.States))
