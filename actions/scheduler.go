@@ -854,6 +854,9 @@ func (s *Scheduler) Running() []*store.Job {
 	return out
 }
 
+// HeldPaused is what Held says of a paused action.
+const HeldPaused = "held: action paused; runs when resumed"
+
 // Held says why hook's action does not start jobs now ("" if it does).
 func (s *Scheduler) Held(hook, action string) string {
 	cfg := s.cfg.Load()
@@ -866,7 +869,7 @@ func (s *Scheduler) Held(hook, action string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.paused[hook+"/"+action] {
-		return "held: action paused; runs when resumed"
+		return HeldPaused
 	}
 	return ""
 }

@@ -569,6 +569,10 @@ func verdict(j JobJSON) string {
 	case store.Succeeded:
 		return "ran: succeeded after " + attempts()
 	case store.Running:
+		if j.Held != "" {
+			// Read from the file with no daemon running (CutOff).
+			return fmt.Sprintf("attempt %d %s", j.Attempts, j.Held)
+		}
 		return fmt.Sprintf("running now (attempt %d)", j.Attempts)
 	case store.Pending:
 		if j.Held != "" {

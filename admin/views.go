@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"mime"
 	"net/url"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/webhookd/webhookd/actions"
 	"github.com/webhookd/webhookd/store"
 	"github.com/webhookd/webhookd/tmpl"
 )
@@ -48,7 +50,8 @@ type EventListJSON struct {
 // JobJSON is a job as the API shows it.
 type JobJSON struct {
 	*store.Job
-	// Held says why a queued job does not start ("" if it can).
+	// Held says why a queued job does not start ("" if it can); read
+	// from the file with no daemon running, a running job's is CutOff.
 	Held string    `json:"held,omitempty"`
 	Runs []RunJSON `json:"runs,omitempty"`
 }
@@ -61,8 +64,44 @@ type RunJSON struct {
 }
 
 // HeldFunc says why hook's action does not start queued jobs now ("" if it
-// does): the scheduler's Held. Without a running scheduler it is nil.
+// does): the scheduler's Held, or OfflineHeld without a running daemon.
 type HeldFunc func(hook, action string) string
+
+// CutOff is the Held of a job that is running in a file read with no
+// daemon running: the daemon stopped while it ran (a clean stop leaves no
+// job running), so nothing runs it now, and the next start runs it again.
+// (Its command may go on meanwhile, when the daemon was killed.)
+const CutOff = "cut off: webhookd stopped while it ran; it runs again at its next start"
+
+// OfflineHeld says of jobs read from the database file with no daemon
+// running what the daemon would: a queued job of a paused action is held
+// (pauses are kept in the file). MarkCutOff marks the running ones.
+func OfflineHeld(st *store.Store) (HeldFunc, error) {
+	paused, err := st.Paused()
+	if err != nil {
+		return nil, fmt.Errorf("read the paused actions: %w", err)
+	}
+	set := map[string]bool{}
+	for _, p := range paused {
+		set[p] = true
+	}
+	return func(hook, action string) string {
+		if set[hook+"/"+action] {
+			return actions.HeldPaused
+		}
+		return ""
+	}, nil
+}
+
+// MarkCutOff gives each running job of ev, read from the file with no
+// daemon running, the Held CutOff.
+func MarkCutOff(ev *EventJSON) {
+	for i := range ev.Jobs {
+		if ev.Jobs[i].State == store.Running {
+			ev.Jobs[i].Held = CutOff
+		}
+	}
+}
 
 // EventDetail builds the full view of one event: headers, payload, jobs and
 // every run with its output. ev must have been read with its raw parts.

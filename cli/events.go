@@ -85,9 +85,15 @@ func eventsOffline(q url.Values, open func() (*store.Store, error)) (admin.Event
 	if err != nil {
 		return list, err
 	}
+	held, err := admin.OfflineHeld(st)
+	if err != nil {
+		return list, err
+	}
 	list.Events, list.Next = []admin.EventJSON{}, next
 	for _, v := range evs {
-		list.Events = append(list.Events, admin.EventSummary(v, nil))
+		ev := admin.EventSummary(v, held)
+		admin.MarkCutOff(&ev)
+		list.Events = append(list.Events, ev)
 	}
 	return list, nil
 }
@@ -164,7 +170,10 @@ func actionStates(jobs []admin.JobJSON) string {
 	for _, a := range order {
 		j := latest[a]
 		s := a + "=" + string(j.State)
-		if j.Held != "" {
+		switch {
+		case j.Held != "" && j.State == store.Running:
+			s += "(cut off)" // read with no daemon running
+		case j.Held != "":
 			s += "(held)"
 		}
 		parts = append(parts, s)

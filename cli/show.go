@@ -88,7 +88,16 @@ func showOffline(id string, open func() (*store.Store, error)) (*admin.EventJSON
 	if err != nil {
 		return nil, err
 	}
-	return admin.EventDetail(st, nil, ev)
+	held, err := admin.OfflineHeld(st)
+	if err != nil {
+		return nil, err
+	}
+	out, err := admin.EventDetail(st, held, ev)
+	if err != nil {
+		return nil, err
+	}
+	admin.MarkCutOff(out)
+	return out, nil
 }
 
 // showLimit is how much of a payload or body show prints on a terminal.

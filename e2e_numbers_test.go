@@ -1,0 +1,92 @@
+package main
+
+// End-to-end tests of what an operator reads: the CLI, the API and the
+// metrics, against what happened.
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestE2E_OfflineAfterAKill: with the daemon killed while a job ran, and
+// so not running, `events` and `show` read the file. The job is running on
+// disk, but nothing runs it: they say it was cut off and runs again at the
+// next start, not "running now". And a paused action's queued job (the
+// pause is in the file) is held, as the daemon shows it, not "waiting for
+// its turn".
+func TestE2E_OfflineAfterAKill(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["./slow.sh"]
+
+  [[hook.action]]
+  name = "notify"
+  run = ["true"]
+`))
+	writeScript(t, dir, "slow.sh", "echo $$ > deploy.pid\nexec sleep 300\n")
+	d := startDaemon(t, dir)
+	if _, stderr, code := runCLI(t, "pause", "-config", d.config, "-admin", d.admin, "site/notify"); code != 0 {
+		t.Fatalf("pause: exit %d: %s", code, stderr)
+	}
+	r := d.postGitHub("/hooks/site", spineSecret, "push", "off-1", pushBody("refs/heads/main", "a"))
+	if r.Status != 202 {
+		t.Fatalf("push = %d %s", r.Status, r.Raw)
+	}
+	id, _ := r.Body["id"].(string)
+	var pid int
+	waitFor(t, 10*time.Second, "the deploy's pid", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "deploy.pid"))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid > 0
+	})
+	// The run outlives its killed daemon: the test stops it (its group).
+	t.Cleanup(func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	d.kill()
+
+	// Aimed at the killed daemon's admin address, where nothing answers
+	// now (the config's listen, port 0, is no address to dial).
+	out, stderr, code := runCLI(t, "show", "-config", d.config, "-admin", d.admin, id)
+	if code != 0 {
+		t.Fatalf("show: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "reading") {
+		t.Errorf("show did not read the file (stderr %q)", stderr)
+	}
+	for _, tc := range []struct{ action, want, not string }{
+		{"deploy", "cut off", "running now"},
+		{"notify", "held: action paused", "waiting for its turn"},
+	} {
+		verdict := verdictOf(out, tc.action)
+		if !strings.Contains(verdict, tc.want) || strings.Contains(verdict, tc.not) {
+			t.Errorf("show, %s: %q; want %q, not %q\n%s", tc.action, verdict, tc.want, tc.not, out)
+		}
+	}
+	out, stderr, code = runCLI(t, "events", "-config", d.config, "-admin", d.admin)
+	if code != 0 {
+		t.Fatalf("events: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"deploy=running(cut off)", "notify=pending(held)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("events lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// verdictOf returns the line under action's job in show's output: its
+// verdict.
+func verdictOf(show, action string) string {
+	lines := strings.Split(show, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, action+"  ") && i+1 < len(lines) {
+			return strings.TrimSpace(lines[i+1])
+		}
+	}
+	return ""
+}
