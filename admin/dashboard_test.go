@@ -442,3 +442,24 @@ func TestEvent_BinaryBody(t *testing.T) {
 		t.Errorf("event page = %d; want the body in base64, said so:\n%s", a.code, a.body)
 	}
 }
+
+// TestDashboard_FailedJobHeld: the events list shows why a job waiting for
+// a retry does not run: held (its action paused), beside the failure. It
+// showed the failure alone, whose "retry 1 of 2 at T" then passed with
+// nothing run.
+func TestDashboard_FailedJobHeld(t *testing.T) {
+	a := exec("site", "deploy", "", "exit 3")
+	a.Retries = 2
+	e := newEnv(t, "", a)
+	id := e.ingest("site", "push", `{}`)
+	e.waitState(id, store.Failed)
+	if code, body := e.call("POST", "/api/actions/site/deploy/pause", "", nil); code != 200 {
+		t.Fatalf("pause = %d %s", code, body)
+	}
+	_, page := e.call("GET", "/", "", nil)
+	for _, want := range []string{"retry 1 of 2", "held: action paused"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the events page lacks %q:\n%s", want, page)
+		}
+	}
+}
