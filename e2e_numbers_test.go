@@ -90,3 +90,35 @@ func verdictOf(show, action string) string {
 	}
 	return ""
 }
+
+// TestE2E_EventsUnknownHook: `events -hook` with a hook the config does
+// not have, and no event of it stored, says so rather than a bare "no
+// events", which reads as "nothing arrived" for a misspelt hook id. A
+// hook removed from the config keeps its events listed.
+func TestE2E_EventsUnknownHook(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["true"]
+`))
+	d := startDaemon(t, dir)
+	if r := d.postGitHub("/hooks/site", spineSecret, "push", "uh-1", pushBody("refs/heads/main", "a")); r.Status != 202 {
+		t.Fatalf("push = %d %s", r.Status, r.Raw)
+	}
+	for _, tc := range []struct{ hook, want string }{
+		{"stie", `no events: the config has no hook "stie" (its hooks: site)`},
+		{"site", "uh-1"},
+	} {
+		out, stderr, code := runCLI(t, "events", "-config", d.config, "-admin", d.admin, "-hook", tc.hook)
+		if code != 0 {
+			t.Fatalf("events -hook %s: exit %d: %s", tc.hook, code, stderr)
+		}
+		if tc.hook == "site" {
+			out, _, _ = runCLI(t, "events", "-config", d.config, "-admin", d.admin, "-hook", tc.hook, "-json")
+		}
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("events -hook %s printed %q; want it to contain %q", tc.hook, out, tc.want)
+		}
+	}
+}

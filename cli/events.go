@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/config"
 	"github.com/webhookd/webhookd/store"
 )
 
@@ -59,7 +60,7 @@ func cmdEvents() *Command {
 		if *af.json {
 			return printJSON(env.Stdout, list)
 		}
-		printEvents(env.Stdout, list, nextCommand(fs))
+		printEvents(env.Stdout, list, nextCommand(fs), unknownHook(cfg, *hook))
 		return nil
 	}
 	return c
@@ -127,14 +128,40 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// unknownHook says that the config has no hook id ("" when it has, or
+// when id is ""), naming the hooks it has: a hook filter that matches no
+// event may be a misspelt id. (A hook taken out of the config keeps its
+// events, which the filter still finds.)
+func unknownHook(cfg *config.Client, id string) string {
+	if id == "" {
+		return ""
+	}
+	var ids []string
+	for _, h := range cfg.Hooks {
+		if h.ID == id {
+			return ""
+		}
+		ids = append(ids, h.ID)
+	}
+	if len(ids) == 0 {
+		return fmt.Sprintf("the config has no hook %q (it has none)", id)
+	}
+	return fmt.Sprintf("the config has no hook %q (its hooks: %s)", id, strings.Join(ids, ", "))
+}
+
 // printEvents writes a table of events: one line each, with every
 // action's state, then how to see more: next, the command, with -before.
 // A page can be empty and still have more (one listing looks at a bounded
 // number of events, and none of them matched): then it says so, and how
-// to see more.
-func printEvents(w io.Writer, list admin.EventListJSON, next string) {
+// to see more. noHook, when set, says that the hook filter names no hook
+// of the config: the end of an empty list says it.
+func printEvents(w io.Writer, list admin.EventListJSON, next, noHook string) {
 	switch {
 	case len(list.Events) == 0 && list.Next == "":
+		if noHook != "" {
+			fmt.Fprintf(w, "no events: %s\n", cell(noHook))
+			return
+		}
 		fmt.Fprintln(w, "no events")
 		return
 	case len(list.Events) == 0:

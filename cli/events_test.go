@@ -39,7 +39,7 @@ func TestEvents_EmptyPageShowsMore(t *testing.T) {
 			}))
 			defer api.Close()
 			cfg := filepath.Join(t.TempDir(), "webhookd.toml")
-			if err := os.WriteFile(cfg, fmt.Appendf(nil, "[admin]\nlisten = %q\n", api.Listener.Addr().String()), 0o600); err != nil {
+			if err := os.WriteFile(cfg, fmt.Appendf(nil, "[admin]\nlisten = %q\n[[hook]]\nid = \"other\"\nprovider = \"none\"\n", api.Listener.Addr().String()), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			var stdout, stderr bytes.Buffer
