@@ -167,7 +167,7 @@ func TestE2E_Browser(t *testing.T) {
 
 	// The events list: each event with every action's verdict.
 	list := text("main")
-	for _, want := range []string{"deploy", "succeeded", "skipped", "dead", "1 refused requests"} {
+	for _, want := range []string{"deploy", "succeeded", "skipped", "dead", "1 refused or ignored"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("events page lacks %q:\n%s", want, list)
 		}

@@ -4,6 +4,7 @@ package main
 // metrics, against what happened.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -120,5 +121,47 @@ func TestE2E_EventsUnknownHook(t *testing.T) {
 		if !strings.Contains(out, tc.want) {
 			t.Errorf("events -hook %s printed %q; want it to contain %q", tc.hook, out, tc.want)
 		}
+	}
+}
+
+// TestE2E_IgnoredDeliveryShown: a delivery whose event type the hook's
+// events leaves out is answered 200 and not stored, and the sender shows
+// it as delivered. With an events list that misses what the sender sends
+// (a typo: "pushes"), nothing ran and nothing said why: no event, no
+// rejection, a log line "status=200". The rejections list shows it,
+// ignored, with the type and the list, and the log line says ignored.
+func TestE2E_IgnoredDeliveryShown(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, strings.Replace(schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["true"]
+`), `secret = "`, `events = ["pushes", "ping"]
+secret = "`, 1))
+	d := startDaemon(t, dir)
+	r := d.postGitHub("/hooks/site", spineSecret, "push", "ig-1", pushBody("refs/heads/main", "a"))
+	if r.Status != 200 || r.Body["ignored"] != "push" {
+		t.Fatalf("push to a hook whose events leave it out = %d %s; want 200 ignored", r.Status, r.Raw)
+	}
+	res := admDo(t, d, "GET", "/api/rejections", "", nil)
+	defer res.Body.Close()
+	var got struct {
+		Rejections []struct {
+			Hook, Check, Reason string
+			Status              int
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Rejections) != 1 {
+		t.Fatalf("rejections = %+v; want the ignored delivery", got.Rejections)
+	}
+	rej := got.Rejections[0]
+	if rej.Hook != "site" || rej.Status != 200 || rej.Check != "ignored" || !strings.Contains(rej.Reason, `"push"`) || !strings.Contains(rej.Reason, "pushes") {
+		t.Errorf("rejection = %+v; want site, 200, ignored, naming push and the events list", rej)
+	}
+	if !strings.Contains(d.log.String(), "ignored=push") {
+		t.Errorf("the log does not say the delivery was ignored:\n%s", d.log.String())
 	}
 }

@@ -64,7 +64,7 @@ func TestDashboard_Pages(t *testing.T) {
 	check("/",
 		`href="/events/`+main+`"`, `href="/events/`+dev+`"`,
 		"when is false", `refs/heads/dev`, // why the deploy did not run
-		"2 dead", "The last config reload failed", "1 refused requests",
+		"2 dead", "The last config reload failed", "1 refused or ignored",
 		`<option value="site">`)
 	check("/?state=dead", `href="/events/`+dev+`"`, `href="/events/`+main+`"`)
 	if body := check("/?hook=other"); strings.Contains(body, `href="/events/`) {

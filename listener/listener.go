@@ -13,7 +13,9 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime/debug"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,6 +241,10 @@ type answer struct {
 	// unverified is an answer given without a signature (a Prober's):
 	// anyone can ask for it, so its log line is limited as a refusal's.
 	unverified bool
+	// ignored is set for a delivery whose event type the hook's events
+	// leaves out: answered, not stored. ignoredType is that type.
+	ignored     bool
+	ignoredType string
 }
 
 func jsonAnswer(status int, body any) *answer { return &answer{status: status, body: body} }
@@ -272,8 +278,14 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hookID = hook.ID
 	}
 	dur := time.Since(start)
-	if a.check != "" && !a.quiet {
+	switch {
+	case a.check != "" && !a.quiet:
 		l.rejects.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: a.check, Reason: a.reason})
+	case a.ignored:
+		// Not refused, but the sender counts it as delivered and nothing
+		// ran: listed, so that "why didn't my deploy run?" has an answer
+		// when events misses what the sender sends.
+		l.rejects.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: "ignored", Reason: ignoredReason(hook, a.ignoredType)})
 	}
 	attrs := []any{"hook", hookID, "status", a.status, "remote", remote.String(), "duration", dur.Round(time.Microsecond)}
 	path := textcut.Cut(r.URL.Path, logPathMax)
@@ -290,6 +302,8 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.log.Info("request", append(attrs, "event_id", a.dupOf, "duplicate", true)...)
 	case a.unverified:
 		l.logRefusal(hookID, slog.LevelInfo, "request", append(attrs, "path", path))
+	case a.ignored:
+		l.log.Info("request", append(attrs, "path", path, "ignored", textcut.Cut(a.ignoredType, 200))...)
 	default: // ignored event types, handshakes
 		l.log.Info("request", append(attrs, "path", path)...)
 	}
@@ -375,14 +389,27 @@ func (l *Listener) handle(r *http.Request, hook *Hook, remote netip.Addr) *answe
 	}
 	event := hook.Provider.Event(req)
 	if len(hook.Events) > 0 && !hook.Events[event] {
+		a := jsonAnswer(http.StatusOK, map[string]string{"ignored": event})
 		if d, ok := hook.Provider.(Dismisser); ok {
 			if ans, ok := d.Dismiss(req); ok {
-				return &answer{status: ans.Status, raw: &ans}
+				a = &answer{status: ans.Status, raw: &ans}
 			}
 		}
-		return jsonAnswer(http.StatusOK, map[string]string{"ignored": event})
+		a.ignored, a.ignoredType = true, event
+		return a
 	}
 	return l.persist(r, hook, req, event, remote)
+}
+
+// ignoredReason says why a delivery of event type typ was not stored: the
+// hook's events leave it out (listed, as a typo there is the usual cause).
+func ignoredReason(hook *Hook, typ string) string {
+	events := make([]string, 0, len(hook.Events))
+	for e := range hook.Events {
+		events = append(events, e)
+	}
+	sort.Strings(events)
+	return fmt.Sprintf("event type %q is not in the hook's events (%s): answered, not stored", typ, strings.Join(events, ", "))
 }
 
 // limit refuses a client that is over the rate limit, or that the hook's
