@@ -82,7 +82,8 @@ type Options struct {
 	Now func() time.Time
 	// OnRequest, if set, is called after each request is answered.
 	OnRequest func(RequestInfo)
-	// Rejections is how many recent refusals to keep (default 100).
+	// Rejections is how many recent refusals to keep (default 100), and
+	// how many ignored deliveries.
 	Rejections int
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout guard
 	// against slow clients; zero values get defaults (10s, 60s, 60s, 120s).
@@ -97,6 +98,10 @@ type Listener struct {
 	snap    atomic.Pointer[snapshot]
 	limits  *limiter
 	rejects *rejections
+	// ignores are the deliveries ignored for their event type: a ring
+	// of their own, so that a sender's many ignored types do not push the
+	// refusals out of theirs.
+	ignores *rejections
 	srv     *http.Server
 	ln      net.Listener
 	done    chan struct{}
@@ -133,6 +138,7 @@ func New(opts Options, cfg *Config) *Listener {
 		now:        opts.Now,
 		limits:     newLimiter(opts.Now),
 		rejects:    newRejections(opts.Rejections),
+		ignores:    newRejections(opts.Rejections),
 		done:       make(chan struct{}),
 		refusalLog: map[string]*loglimit.Limiter{},
 	}
@@ -222,8 +228,20 @@ func (l *Listener) Close() error {
 	return err
 }
 
-// Rejections returns the recent refusals, newest first.
-func (l *Listener) Rejections() []Rejection { return l.rejects.list() }
+// Rejections returns the recent refusals and ignored deliveries (as many
+// of each as Options.Rejections), newest first.
+func (l *Listener) Rejections() []Rejection {
+	refused, ignored := l.rejects.list(), l.ignores.list()
+	out := make([]Rejection, 0, len(refused)+len(ignored))
+	for len(refused) > 0 || len(ignored) > 0 {
+		if len(ignored) == 0 || len(refused) > 0 && !refused[0].Time.Before(ignored[0].Time) {
+			out, refused = append(out, refused[0]), refused[1:]
+		} else {
+			out, ignored = append(out, ignored[0]), ignored[1:]
+		}
+	}
+	return out
+}
 
 // answer is the result of handling one request.
 type answer struct {
@@ -285,7 +303,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Not refused, but the sender counts it as delivered and nothing
 		// ran: listed, so that "why didn't my deploy run?" has an answer
 		// when events misses what the sender sends.
-		l.rejects.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: "ignored", Reason: ignoredReason(hook, a.ignoredType)})
+		l.ignores.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: "ignored", Reason: ignoredReason(hook, a.ignoredType)})
 	}
 	attrs := []any{"hook", hookID, "status", a.status, "remote", remote.String(), "duration", dur.Round(time.Microsecond)}
 	path := textcut.Cut(r.URL.Path, logPathMax)

@@ -391,3 +391,38 @@ func TestSignVerify(t *testing.T) {
 }
 
 var testNow = mustTime("2026-11-23T12:00:00Z")
+
+// TestListener_IgnoredKeepsRefusals: ignored deliveries are listed beside
+// the refusals, not in their place: a busy sender's event types that
+// events leaves out (an organization's every issue and comment) do not
+// push the one signature refusal out of the list.
+func TestListener_IgnoredKeepsRefusals(t *testing.T) {
+	e := newEnv(t, githubHook(t))
+	body := []byte(`{}`)
+	hdr := ghHeaders(body, "push", "r-bad")
+	hdr["X-Hub-Signature-256"] = "sha256=" + strings.Repeat("0", 64)
+	if r := e.post("POST", "/hooks/site", body, hdr); r.status != http.StatusUnauthorized {
+		t.Fatalf("bad signature = %d; want 401", r.status)
+	}
+	for i := range 150 {
+		if r := e.post("POST", "/hooks/site", body, ghHeaders(body, "issues", fmt.Sprint("r-", i))); r.status != http.StatusOK {
+			t.Fatalf("ignored delivery = %d; want 200", r.status)
+		}
+	}
+	var refused, ignored int
+	list := e.l.Rejections()
+	for i, r := range list {
+		switch r.Check {
+		case "mismatch":
+			refused++
+		case "ignored":
+			ignored++
+		}
+		if i > 0 && r.Time.After(list[i-1].Time) {
+			t.Errorf("rejections[%d] (%v) is newer than the one before it (%v): want newest first", i, r.Time, list[i-1].Time)
+		}
+	}
+	if refused != 1 || ignored != 100 {
+		t.Errorf("rejections: %d refused, %d ignored; want the refusal and the last 100 ignored", refused, ignored)
+	}
+}
