@@ -92,15 +92,18 @@ type Options struct {
 
 // Listener serves the hooks.
 type Listener struct {
-	opts    Options
-	log     *slog.Logger
-	now     func() time.Time
-	snap    atomic.Pointer[snapshot]
-	limits  *limiter
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	snap   atomic.Pointer[snapshot]
+	limits *limiter
+	// rejects are the refusals of requests to a hook; strays those of
+	// requests that match no hook (scanners trying paths); ignores the
+	// deliveries ignored for their event type. Each is a ring of its own,
+	// so that many of one kind (a scan, a sender's many ignored types)
+	// never push a hook's refusal out of the list.
 	rejects *rejections
-	// ignores are the deliveries ignored for their event type: a ring
-	// of their own, so that a sender's many ignored types do not push the
-	// refusals out of theirs.
+	strays  *rejections
 	ignores *rejections
 	srv     *http.Server
 	ln      net.Listener
@@ -138,6 +141,7 @@ func New(opts Options, cfg *Config) *Listener {
 		now:        opts.Now,
 		limits:     newLimiter(opts.Now),
 		rejects:    newRejections(opts.Rejections),
+		strays:     newRejections(opts.Rejections),
 		ignores:    newRejections(opts.Rejections),
 		done:       make(chan struct{}),
 		refusalLog: map[string]*loglimit.Limiter{},
@@ -228,19 +232,25 @@ func (l *Listener) Close() error {
 	return err
 }
 
-// Rejections returns the recent refusals and ignored deliveries (as many
-// of each as Options.Rejections), newest first.
+// Rejections returns the recent refusals and ignored deliveries, newest
+// first: as many as Options.Rejections of each kind — refused by a hook,
+// refused for matching no hook, ignored.
 func (l *Listener) Rejections() []Rejection {
-	refused, ignored := l.rejects.list(), l.ignores.list()
-	out := make([]Rejection, 0, len(refused)+len(ignored))
-	for len(refused) > 0 || len(ignored) > 0 {
-		if len(ignored) == 0 || len(refused) > 0 && !refused[0].Time.Before(ignored[0].Time) {
-			out, refused = append(out, refused[0]), refused[1:]
-		} else {
-			out, ignored = append(out, ignored[0]), ignored[1:]
+	lists := [][]Rejection{l.rejects.list(), l.strays.list(), l.ignores.list()}
+	out := []Rejection{}
+	for {
+		newest := -1
+		for i, rs := range lists {
+			if len(rs) > 0 && (newest < 0 || rs[0].Time.After(lists[newest][0].Time)) {
+				newest = i
+			}
 		}
+		if newest < 0 {
+			return out
+		}
+		out = append(out, lists[newest][0])
+		lists[newest] = lists[newest][1:]
 	}
-	return out
 }
 
 // answer is the result of handling one request.
@@ -297,7 +307,11 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	dur := time.Since(start)
 	switch {
-	case a.check != "" && !a.quiet:
+	case a.quiet:
+		// Like a refusal just listed: not listed again.
+	case a.check != "" && hook == nil:
+		l.strays.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: a.check, Reason: a.reason})
+	case a.check != "":
 		l.rejects.add(Rejection{Time: l.now(), Hook: hookID, Path: r.URL.Path, Remote: remote.String(), Status: a.status, Check: a.check, Reason: a.reason})
 	case a.ignored:
 		// Not refused, but the sender counts it as delivered and nothing
@@ -322,7 +336,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.logRefusal(hookID, slog.LevelInfo, "request", append(attrs, "path", path))
 	case a.ignored:
 		l.log.Info("request", append(attrs, "path", path, "ignored", textcut.Cut(a.ignoredType, 200))...)
-	default: // ignored event types, handshakes
+	default: // handshakes
 		l.log.Info("request", append(attrs, "path", path)...)
 	}
 	if l.opts.OnRequest != nil {

@@ -426,3 +426,34 @@ func TestListener_IgnoredKeepsRefusals(t *testing.T) {
 		t.Errorf("rejections: %d refused, %d ignored; want the refusal and the last 100 ignored", refused, ignored)
 	}
 }
+
+// TestListener_StraysKeepHookRefusals: requests for paths that are no
+// hook (the internet's scanners: /wp-login.php, /.env) are kept apart from
+// the refusals of hooks, so that a burst of them does not push the one
+// signature refusal of a real sender out of the list.
+func TestListener_StraysKeepHookRefusals(t *testing.T) {
+	e := newEnv(t, githubHook(t))
+	body := []byte(`{}`)
+	hdr := ghHeaders(body, "push", "r-bad")
+	hdr["X-Hub-Signature-256"] = "sha256=" + strings.Repeat("0", 64)
+	if r := e.post("POST", "/hooks/site", body, hdr); r.status != http.StatusUnauthorized {
+		t.Fatalf("bad signature = %d; want 401", r.status)
+	}
+	for i := range 150 {
+		if r := e.post("GET", fmt.Sprintf("/wp-login.php?%d", i), nil, nil); r.status != http.StatusNotFound {
+			t.Fatalf("stray request = %d; want 404", r.status)
+		}
+	}
+	var refused, strays int
+	for _, r := range e.l.Rejections() {
+		switch r.Check {
+		case "mismatch":
+			refused++
+		case "route":
+			strays++
+		}
+	}
+	if refused != 1 || strays != 100 {
+		t.Errorf("rejections: %d refused by the hook, %d for no hook; want the refusal and the last 100 strays", refused, strays)
+	}
+}
