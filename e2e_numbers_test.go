@@ -5,6 +5,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -164,4 +165,55 @@ secret = "`, 1))
 	if !strings.Contains(d.log.String(), "ignored=push") {
 		t.Errorf("the log does not say the delivery was ignored:\n%s", d.log.String())
 	}
+}
+
+// TestE2E_CrashCutRunCounted: a run cut off by a kill is counted in
+// webhookd_action_runs_total{result="interrupted"} by the next start,
+// which records it: the killed daemon never could, so the run that the
+// API shows as interrupted was counted nowhere, and the metrics' runs fell
+// short of the store's after every crash.
+func TestE2E_CrashCutRunCounted(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, schedConfig(`
+  [[hook.action]]
+  name = "deploy"
+  run = ["./slow.sh"]
+`))
+	// The first run waits to be killed; the one after the restart ends.
+	writeScript(t, dir, "slow.sh", "if [ -f first.pid ]; then exit 0; fi\necho $$ > first.pid\nexec sleep 300\n")
+	d := startDaemon(t, dir)
+	if r := d.postGitHub("/hooks/site", spineSecret, "push", "cut-1", pushBody("refs/heads/main", "a")); r.Status != 202 {
+		t.Fatalf("push = %d %s", r.Status, r.Raw)
+	}
+	var pid int
+	waitFor(t, 10*time.Second, "the first run's pid", func() bool {
+		pid = readPid(dir, "first.pid")
+		return pid > 0
+	})
+	t.Cleanup(func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	d.kill()
+	d = startDaemon(t, dir)
+	want := `webhookd_action_runs_total{action="deploy",hook="site",result="interrupted"} 1`
+	var metrics string
+	waitFor(t, 20*time.Second, "the rerun to succeed", func() bool {
+		res := admDo(t, d, "GET", "/metrics", "", nil)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		metrics = string(b)
+		return strings.Contains(metrics, `webhookd_action_runs_total{action="deploy",hook="site",result="succeeded"} 1`)
+	})
+	if !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "webhookd_action_runs_total"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -204,6 +204,15 @@ func (m *Metrics) ObserveRun(r actions.RunInfo) {
 	m.runDuration.histogram("action", r.Action, "hook", r.Hook).Update(r.Duration.Seconds())
 }
 
+// ObserveCutRuns counts the runs a start found cut off (store.CutRuns)
+// as interrupted: the process that ran them was killed before it counted
+// them. Their duration is not known, and not observed.
+func (m *Metrics) ObserveCutRuns(runs []store.CutRun) {
+	for _, r := range runs {
+		m.runs.counter("action", r.Action, "hook", r.Hook, "result", store.RunInterrupted).Inc()
+	}
+}
+
 // ObserveReload records a config reload: ok is false for a broken file.
 func (m *Metrics) ObserveReload(ok bool) {
 	m.mu.Lock()

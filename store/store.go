@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,9 +118,8 @@ type Store struct {
 	ids      idGen
 	disk     *diskGuard  // nil when read-only
 	dd       *dedupCache // the dedup entries not yet in their bucket; nil when read-only
-	// interrupted is how many jobs Open found running and returned to
-	// their queues.
-	interrupted int
+	// cut are the jobs Open found running and returned to their queues.
+	cut []CutRun
 
 	ops     chan *op
 	changed chan struct{} // signalled after a commit that made jobs due
@@ -410,15 +410,25 @@ func (s *Store) recover(tx *bolt.Tx) error {
 			return err
 		}
 		s.log.Info("job interrupted by a stop goes back to its queue", "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)
+		s.cut = append(s.cut, CutRun{Job: j.ID, Hook: j.Hook, Action: j.Action})
 	}
-	s.interrupted = len(ids)
 	return nil
 }
 
 // Interrupted is how many jobs Open found running, left so by a process
 // that stopped before they ended, and returned to their queues. Their
 // commands may still run if that process was killed.
-func (s *Store) Interrupted() int { return s.interrupted }
+func (s *Store) Interrupted() int { return len(s.cut) }
+
+// CutRun is a run that Open found cut off and recorded as interrupted:
+// its job was running when the file was last closed.
+type CutRun struct {
+	Job, Hook, Action string
+}
+
+// CutRuns lists the runs Open recorded as interrupted (see Interrupted):
+// the process that ran them stopped before it could count them.
+func (s *Store) CutRuns() []CutRun { return slices.Clone(s.cut) }
 
 // Close stops the commit loop after the operations already queued and
 // closes the file. It is safe to call more than once.
