@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -847,5 +848,42 @@ func TestAPI_ListingsRefuseUnknownParams(t *testing.T) {
 				t.Errorf("GET %s = %s; want it to name the unknown parameter", tc.path, body)
 			}
 		})
+	}
+}
+
+// TestAPI_ActionsShowsHeldByReload: an action a reload took out of the
+// config while it had queued jobs is listed by /api/actions and the
+// status page, not in the config and holding queued jobs: the queue's
+// counts went on showing them, and the oldest queued job's age grew, with
+// no action to be seen that they belonged to.
+func TestAPI_ActionsShowsHeldByReload(t *testing.T) {
+	deploy := exec("site", "deploy", "", "exit 3")
+	deploy.Retries = 2 // failed, and waits an hour for its retry
+	notify := exec("site", "notify", "", "true")
+	e := newEnv(t, "", deploy, notify)
+	id := e.ingest("site", "push", `{}`)
+	e.waitState(id, store.Failed, store.Succeeded)
+	e.sched.SetConfig(actions.NewConfig([]*actions.Action{notify}))
+
+	var got struct{ Actions []ActionJSON }
+	if code, body := e.call("GET", "/api/actions", "", &got); code != 200 {
+		t.Fatalf("GET /api/actions = %d %s", code, body)
+	}
+	want := ActionJSON{Hook: "site", Action: "deploy", InConfig: false, Queued: true}
+	if !slices.Contains(got.Actions, want) {
+		t.Errorf("GET /api/actions = %+v; want it to list %+v", got.Actions, want)
+	}
+	if slices.ContainsFunc(got.Actions, func(a ActionJSON) bool { return a.Action == "notify" && a.Queued }) {
+		t.Errorf("GET /api/actions = %+v: notify has no queued job", got.Actions)
+	}
+	_, page := e.call("GET", "/status", "", nil)
+	if !strings.Contains(page, "site/deploy") || !strings.Contains(page, "queued jobs held until it returns") {
+		t.Errorf("the status page does not show site/deploy holding queued jobs:\n%s", page)
+	}
+	for _, path := range []string{"/status", "/events/" + id} {
+		_, page := e.call("GET", path, "", nil)
+		if strings.Contains(page, "/actions/site/deploy/pause") {
+			t.Errorf("%s offers to pause site/deploy, which the config does not have (a 404)", path)
+		}
 	}
 }

@@ -323,8 +323,12 @@ type ActionJSON struct {
 	Hook   string `json:"hook"`
 	Action string `json:"action"`
 	Paused bool   `json:"paused"`
-	// InConfig is false for a paused action the config no longer has.
+	// InConfig is false for an action the config no longer has, listed
+	// because it is paused or has queued jobs.
 	InConfig bool `json:"in_config"`
+	// Queued is set for an action the config no longer has that has
+	// queued jobs: they are held until it returns.
+	Queued bool `json:"queued,omitempty"`
 }
 
 // GET /api/actions
@@ -343,11 +347,34 @@ func (s *Server) actions() []ActionJSON {
 		out = append(out, ActionJSON{Hook: a.Hook, Action: a.Name, Paused: paused[k], InConfig: true})
 		delete(paused, k)
 	}
+	// Actions the config no longer has: paused ones, and those with
+	// queued jobs, which wait for them to return.
+	gone := map[string]*ActionJSON{}
+	var order []string
 	for _, p := range s.opts.Scheduler.Paused() {
 		if paused[p] {
 			hook, action, _ := strings.Cut(p, "/")
-			out = append(out, ActionJSON{Hook: hook, Action: action, Paused: true})
+			gone[p] = &ActionJSON{Hook: hook, Action: action, Paused: true}
+			order = append(order, p)
 		}
+	}
+	queued, err := s.opts.Store.QueuedActions()
+	if err != nil {
+		s.log.Warn("list the actions with queued jobs", "err", err)
+	}
+	for _, q := range queued {
+		hook, action, _ := strings.Cut(q, "/")
+		if s.opts.Scheduler.Config().Action(hook, action) != nil {
+			continue
+		}
+		if gone[q] == nil {
+			gone[q] = &ActionJSON{Hook: hook, Action: action}
+			order = append(order, q)
+		}
+		gone[q].Queued = true
+	}
+	for _, k := range order {
+		out = append(out, *gone[k])
 	}
 	return out
 }

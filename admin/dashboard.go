@@ -245,7 +245,8 @@ func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
 		d.Latest[id] = true
 	}
 	for _, a := range s.actions() {
-		if a.Hook == ev.Hook {
+		// An action gone from the config can be resumed, not paused.
+		if a.Hook == ev.Hook && (a.InConfig || a.Paused) {
 			d.Actions = append(d.Actions, a)
 		}
 	}

@@ -45,3 +45,26 @@ func (s *Store) Paused() ([]string, error) {
 	})
 	return out, err
 }
+
+// QueuedActions lists, as hook/action, the actions that have jobs queued
+// to run (pending, or failed and waiting for a retry), whether the config
+// still has them or not: a queue's first jobs are in its action's due
+// index, one bucket per action. It reads one key per action that ever had
+// a due job (empty buckets are dropped by the prune).
+func (s *Store) QueuedActions() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bDue)
+		if root == nil {
+			return nil
+		}
+		return root.ForEachBucket(func(name []byte) error {
+			if k, _ := root.Bucket(name).Cursor().First(); k != nil {
+				hook, action, _ := strings.Cut(string(name), "\x00")
+				out = append(out, hook+"/"+action)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
