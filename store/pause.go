@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"strings"
 
@@ -48,23 +49,33 @@ func (s *Store) Paused() ([]string, error) {
 
 // QueuedActions lists, as hook/action, the actions that have jobs queued
 // to run (pending, or failed and waiting for a retry), whether the config
-// still has them or not: a queue's first jobs are in its action's due
-// index, one bucket per action. It reads one key per action that ever had
-// a due job (empty buckets are dropped by the prune).
+// still has them or not. It walks the queues' index an action at a time,
+// up to each one's first queued job: past its running jobs (no more than
+// its concurrency), seeking over the rest.
 func (s *Store) QueuedActions() ([]string, error) {
 	var out []string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		root := tx.Bucket(bDue)
-		if root == nil {
+		b := tx.Bucket(bQueue)
+		if b == nil {
 			return nil
 		}
-		return root.ForEachBucket(func(name []byte) error {
-			if k, _ := root.Bucket(name).Cursor().First(); k != nil {
-				hook, action, _ := strings.Cut(string(name), "\x00")
-				out = append(out, hook+"/"+action)
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; {
+			hook, rest, _ := bytes.Cut(k, []byte{0})
+			action, _, _ := bytes.Cut(rest, []byte{0})
+			prefix := queuePrefix(string(hook), string(action), "")
+			prefix = prefix[:len(prefix)-1] // hook \0 action \0
+			for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				if len(v) == 1 && v[0] != qRunning {
+					out = append(out, string(hook)+"/"+string(action))
+					break
+				}
 			}
-			return nil
-		})
+			// The next action: past every key of this one's.
+			next := append(bytes.Clone(prefix[:len(prefix)-1]), 1)
+			k, v = c.Seek(next)
+		}
+		return nil
 	})
 	return out, err
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1186,5 +1187,58 @@ func TestStore_CoalesceRollbackBehindFailingNewer(t *testing.T) {
 	if got := dueIDs(due); len(got) != 1 || got[0] != added[0].ID {
 		j, _ := s.GetJob(jobIDs[1])
 		t.Errorf("rollback replay of push 1 while push 2's deploy awaits a retry in an hour: Due in a minute = %v; want the replay %s (push 2's job is %s)", got, added[0].ID, j.State)
+	}
+}
+
+// TestStore_QueuedActions lists the actions with jobs queued to run: a
+// due job, and one that a stop cut off, which Open puts back waiting in
+// its queue (out of the due index, until the scheduler resizes the queues
+// of the actions the config has). An action whose only job runs, or whose
+// jobs are all done, is not listed.
+func TestStore_QueuedActions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ingest := func(action string) string {
+		t.Helper()
+		res, err := s.Ingest(ctx, newEvent("h", "", job(action)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		return ev.JobIDs[0]
+	}
+	ingest("due")
+	for _, a := range []string{"cut", "done"} {
+		if _, err := s.Start(ctx, ingest(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done, _, _ := s.ListJobs(Running, "", 10)
+	for _, j := range done {
+		if j.Action == "done" {
+			if _, err := s.Finish(ctx, j.ID, Outcome{Run: Run{Result: RunSucceeded}, State: Succeeded}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.Close() // "cut" was running: it goes back waiting
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Start(ctx, ingest("running")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.QueuedActions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"h/cut", "h/due"}
+	if !slices.Equal(got, want) {
+		t.Errorf("QueuedActions() = %q; want %q", got, want)
 	}
 }
