@@ -210,7 +210,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	metrics := admin.NewMetrics(st, nil)
-	metrics.ObserveCutRuns(st.CutRuns())
 	sched := actions.New(actions.Options{Store: st, Logger: log.With("part", "actions"), OnRun: metrics.ObserveRun}, acfg)
 
 	tlsCfg, acme, acmeHTTP, err := publicTLS(cfg.Server, cfg.Store.Path, log.With("part", "tls"))

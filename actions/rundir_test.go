@@ -512,3 +512,48 @@ func storeWithOneEvent(t *testing.T, dir string, a *Action) (*store.Store, *Conf
 	}
 	return st, cfg, ev
 }
+
+// TestScheduler_CutRunsReported: the runs a killed daemon cut off, which a
+// start records as interrupted — those Open found running, and a lost
+// start — are reported to OnRun as interrupted runs of their action, cut
+// (their duration is not known), so that the metrics count every run the
+// API shows. The killed daemon never could.
+func TestScheduler_CutRunsReported(t *testing.T) {
+	dir := t.TempDir()
+	a := execAction("h", "a", script(t, dir, "s.sh", "exit 0\n"))
+	st, cfg, ev := storeWithOneEvent(t, dir, a)
+	// A lost start of the event's job, left by a killed daemon.
+	dead, err := makeRunDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := writePayload("", dead.path, ev.JobIDs[0], 1, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	dead.lock.Close()
+
+	var mu sync.Mutex
+	var runs []RunInfo
+	s := New(Options{Store: st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir, OnRun: func(r RunInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		runs = append(runs, r)
+	}}, cfg)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); st.Close() })
+	h := &harness{t: t, st: st, s: s, cfg: cfg, dir: dir}
+	h.waitState(ev.ID, store.Succeeded)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []RunInfo{
+		{Hook: "h", Action: "a", Result: store.RunInterrupted, Cut: true},
+		{Hook: "h", Action: "a", Result: store.RunSucceeded},
+	}
+	if len(runs) != 2 || runs[0] != want[0] || runs[1].Result != want[1].Result || runs[1].Cut {
+		t.Errorf("OnRun got %+v; want the cut-off run (interrupted, cut), then the rerun (succeeded)", runs)
+	}
+}

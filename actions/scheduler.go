@@ -46,6 +46,9 @@ type RunInfo struct {
 	Hook, Action string
 	Result       string // succeeded, failed or interrupted
 	Duration     time.Duration
+	// Cut is set for a run that a process which died cut off (recorded
+	// as interrupted by the next start): its duration is not known.
+	Cut bool
 }
 
 // Scheduler starts due jobs and records how they end.
@@ -181,6 +184,11 @@ func (s *Scheduler) Start() error {
 			s.memDir = ""
 		}
 	}
+	// The runs the last process cut off, which Open recorded: it could
+	// not report them.
+	for _, c := range s.st.CutRuns() {
+		s.reportCut(c)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.loopStop = stop
 	go func() {
@@ -245,10 +253,13 @@ func (s *Scheduler) cleanUpAfterADeadDaemon(parents []string) {
 	// early start) ran, but its start may not be on disk: its run is
 	// recorded now, so that it runs again as the next attempt.
 	if ids := lostStarts(dead); len(ids) > 0 {
-		if n, err := s.st.RecordLostStarts(context.Background(), ids); err != nil {
+		if cut, err := s.st.RecordLostStarts(context.Background(), ids); err != nil {
 			s.log.Error("record the runs a webhookd that did not stop cut off", "err", err)
-		} else if n > 0 {
-			s.log.Warn("runs cut off before their start was written are recorded; their jobs run again", "jobs", n)
+		} else if len(cut) > 0 {
+			s.log.Warn("runs cut off before their start was written are recorded; their jobs run again", "jobs", len(cut))
+			for _, c := range cut {
+				s.reportCut(c)
+			}
 		}
 	}
 	for _, d := range dead {
@@ -257,6 +268,14 @@ func (s *Scheduler) cleanUpAfterADeadDaemon(parents []string) {
 		}
 	}
 	s.log.Info("removed payload directories left by a webhookd that did not stop", "count", len(dead))
+}
+
+// reportCut reports a run that a process which died cut off, and a start
+// recorded as interrupted.
+func (s *Scheduler) reportCut(c store.CutRun) {
+	if s.opts.OnRun != nil {
+		s.opts.OnRun(RunInfo{Hook: c.Hook, Action: c.Action, Result: store.RunInterrupted, Cut: true})
+	}
 }
 
 // SetConfig swaps in a new snapshot of actions. Jobs already running go on

@@ -198,18 +198,12 @@ func (m *Metrics) ObserveCommit(c store.CommitInfo) {
 	}
 }
 
-// ObserveRun records one action run.
+// ObserveRun records one action run. A cut one (which a process that
+// died cut off) is counted, its unknown duration not observed.
 func (m *Metrics) ObserveRun(r actions.RunInfo) {
 	m.runs.counter("action", r.Action, "hook", r.Hook, "result", r.Result).Inc()
-	m.runDuration.histogram("action", r.Action, "hook", r.Hook).Update(r.Duration.Seconds())
-}
-
-// ObserveCutRuns counts the runs a start found cut off (store.CutRuns)
-// as interrupted: the process that ran them was killed before it counted
-// them. Their duration is not known, and not observed.
-func (m *Metrics) ObserveCutRuns(runs []store.CutRun) {
-	for _, r := range runs {
-		m.runs.counter("action", r.Action, "hook", r.Hook, "result", store.RunInterrupted).Inc()
+	if !r.Cut {
+		m.runDuration.histogram("action", r.Action, "hook", r.Hook).Update(r.Duration.Seconds())
 	}
 }
 

@@ -344,11 +344,11 @@ type LostStart struct {
 // so that it runs again as the next one (WEBHOOKD_ATTEMPT). A run whose
 // attempt the job already counts (its start was on disk, and Open
 // recorded it; or an earlier start recorded it already) is left alone, as
-// are finished and unknown jobs. It returns how many it recorded.
-func (s *Store) RecordLostStarts(ctx context.Context, runs []LostStart) (int, error) {
-	n := 0
+// are finished and unknown jobs. It returns the runs it recorded.
+func (s *Store) RecordLostStarts(ctx context.Context, runs []LostStart) ([]CutRun, error) {
+	var cut []CutRun
 	err := s.update(ctx, true, func(tx *bolt.Tx) error {
-		n = 0
+		cut = nil
 		now := s.now()
 		for _, r := range runs {
 			j, err := getJob(tx, r.JobID)
@@ -373,11 +373,14 @@ func (s *Store) RecordLostStarts(ctx context.Context, runs []LostStart) (int, er
 			if err := putJob(tx, j); err != nil {
 				return err
 			}
-			n++
+			cut = append(cut, CutRun{Job: j.ID, Hook: j.Hook, Action: j.Action})
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	return cut, nil
 }
 
 // Cancel cancels a job that is queued (pending or failed). A running job

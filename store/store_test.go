@@ -827,7 +827,8 @@ func TestStore_RecordLostStarts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := s.RecordLostStarts(ctx, lost)
+		cut, err := s.RecordLostStarts(ctx, lost)
+		n := len(cut)
 		want := 1
 		if round == 1 {
 			want = 0
