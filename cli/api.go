@@ -55,6 +55,10 @@ type adminClient struct {
 	bounds   bounds
 	token    []byte
 	tokenErr error // why the config's token could not be read
+	// unreachable, when set, is why no request is made: the config names
+	// no address a command can reach (errNotRunning, so that the commands
+	// that can read the database itself do).
+	unreachable string
 }
 
 // apiFlags are the flags of every command that talks to the admin API.
@@ -93,7 +97,14 @@ func (f *apiFlags) dial() (*config.Client, *adminClient, error) {
 		c.token = tok.Value()
 	}
 	if addr == "off" {
-		return cfg, c, nil // every request reports errNotRunning
+		c.unreachable = "the admin listener is off in the config"
+		return cfg, c, nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" && *f.admin == "" {
+		// The daemon takes a port the system chooses at each start,
+		// which the config cannot tell.
+		c.unreachable = fmt.Sprintf("the config's [admin] listen %s lets the daemon choose its port at start: give -admin ADDR (its log's \"admin listening\" line names it)", addr)
+		return cfg, c, nil
 	}
 	dialer := &net.Dialer{Timeout: c.bounds.connect}
 	tr := &http.Transport{Proxy: nil, DialContext: dialer.DialContext, MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second}
@@ -139,8 +150,8 @@ func (c *adminClient) request(ctx context.Context, method, path string, q url.Va
 
 // requestWithin is request with the answer's bound given.
 func (c *adminClient) requestWithin(ctx context.Context, method, path string, q url.Values, within time.Duration) (*http.Response, error) {
-	if c.hc == nil {
-		return nil, fmt.Errorf("%w: the admin listener is off in the config", errNotRunning)
+	if c.unreachable != "" {
+		return nil, fmt.Errorf("%w: %s", errNotRunning, c.unreachable)
 	}
 	u := c.base + path
 	if len(q) > 0 {

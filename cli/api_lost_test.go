@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -235,5 +236,26 @@ func TestAdminFlag_Malformed(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "want host:port or unix:/path") {
 			t.Errorf("events -admin %s: %v; want a usage error", addr, err)
 		}
+	}
+}
+
+// TestAdminConfig_PortChosenAtStart: a config whose [admin] listen lets
+// the daemon choose its port (127.0.0.1:0) names no address a command can
+// reach; events reads the database itself, as with no daemon running,
+// and a change asked for says to give -admin. (Port 0 given to -admin is
+// a usage error: TestAdminFlag_Malformed.)
+func TestAdminConfig_PortChosenAtStart(t *testing.T) {
+	dir, _ := offlineConfig(t)
+	cfg := filepath.Join(dir, "zero.toml")
+	if err := os.WriteFile(cfg, []byte("[store]\npath = \"webhookd.db\"\n[admin]\nlisten = \"127.0.0.1:0\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runCmd(t, "events", "-config", cfg)
+	if err != nil || !strings.Contains(stdout, "site") {
+		t.Fatalf("events with [admin] listen on port 0: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
+	}
+	_, _, err = runCmd(t, "pause", "-config", cfg, "site/deploy")
+	if err == nil || !strings.Contains(err.Error(), "-admin") {
+		t.Errorf("pause with [admin] listen on port 0: %v; want it to say to give -admin", err)
 	}
 }
