@@ -15,9 +15,16 @@ import (
 // neither echoed in the 405 nor kept whole.
 func TestRejections_EntryBounded(t *testing.T) {
 	s := startHostileServer(t)
-	a, err := s.exchange(sendAll(hxReq(strings.Repeat("X", 60000), "/hooks/site", nil, nil)))
-	if err != nil {
-		t.Fatal(err)
+	var a hxAnswer
+	// The server gives a request's head hxHeaderTimeout (300ms) to come:
+	// on a loaded machine 60 KB of it may take longer, and the connection
+	// is closed unanswered (status 0). That bound is not what is tested
+	// here: try again.
+	for try := 0; try < 3 && a.Status == 0; try++ {
+		var err error
+		if a, err = s.exchange(sendAll(hxReq(strings.Repeat("X", 60000), "/hooks/site", nil, nil))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if a.Status != 405 || len(a.Body) > 1024 {
 		t.Errorf("405 answer: %d, %d bytes; want 405 without the method whole", a.Status, len(a.Body))
