@@ -27,6 +27,9 @@ func (s *Scheduler) watchClock(now time.Time) {
 func (s *Scheduler) clockBack(back time.Duration, seen string) {
 	n, err := s.st.ClockBack(s.runCtx, back)
 	switch {
+	case err != nil && s.runCtx.Err() != nil:
+		// Stopping: the next start looks again.
+		s.log.Debug("bring due times back after the clock was stepped back: stopped", "err", err)
 	case err != nil:
 		s.log.Error("bring due times back after the clock was stepped back", "err", err)
 	case n > 0:

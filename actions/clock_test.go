@@ -1,8 +1,12 @@
 package actions
 
 import (
+	"bytes"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,5 +170,21 @@ func TestScheduler_ClockSteppedBackRetryFromThen(t *testing.T) {
 	if took > backoff+time.Second {
 		t.Errorf("retry ran %v after the failure; want about its backoff, %v, from when it failed (the clock's step took for the failure's age, the backoff restarted at the step)",
 			took.Round(10*time.Millisecond), backoff.Round(10*time.Millisecond))
+	}
+}
+
+// TestScheduler_ClockBackWhileStopping: the start's look for jobs a clock
+// running ahead put in the future, cut short by a stop, is no error: the
+// next start looks again. (It logged an ERROR "bring due times back …:
+// context canceled" at a stop during start-up, when the store's select
+// took the ended context over the free queue: about half the time.)
+func TestScheduler_ClockBackWhileStopping(t *testing.T) {
+	h := newStoppedHarness(t, store.Options{})
+	var logged bytes.Buffer
+	h.s.log = slog.New(slog.NewTextHandler(&logged, nil))
+	h.s.stopRuns(errors.New("stopping"))
+	h.s.clockBack(0, "at start, the clock is behind where it was")
+	if strings.Contains(logged.String(), "level=ERROR") {
+		t.Errorf("clockBack during a stop logged %q; want no error", logged.String())
 	}
 }
