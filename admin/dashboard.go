@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -204,39 +203,36 @@ func (s *Server) hooks() []string {
 // eventData is the event page.
 type eventData struct {
 	Event   *EventJSON
-	Payload string // pretty-printed
+	Payload string // pretty-printed, at most pageShow bytes
 	Binary  bool   // Payload is the body in base64: it is not text
-	Actions []ActionJSON
+	// Cut says that Payload is the start of the payload; AsSent that it
+	// is shown from its bytes, as it came, rather than parsed.
+	Cut, AsSent bool
+	Actions     []ActionJSON
 	// Latest marks each action's newest job: the one that decides.
 	Latest map[string]bool
 }
 
 // GET /events/{id}
 func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
-	ev, err := s.event(r.PathValue("id"))
+	id := r.PathValue("id")
+	if !store.ValidID(id) {
+		s.errorPage(w, r, fmt.Errorf("event %q: %w", id, store.ErrNotFound))
+		return
+	}
+	// The start of the body alone: the page shows pageShow of it.
+	raw, err := s.opts.Store.GetEventHead(id, pageRead)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	ev, err := eventDetail(s.opts.Store, s.held(), raw, raw.Size <= pageShow)
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
 	}
 	d := &eventData{Event: ev, Latest: map[string]bool{}}
-	if ev.Payload != nil {
-		var b strings.Builder
-		enc := json.NewEncoder(&b)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // the template escapes; show the text as sent
-		if err := enc.Encode(ev.Payload); err == nil {
-			d.Payload = strings.TrimSuffix(b.String(), "\n")
-		}
-	} else if ev.BodyBase64 != "" {
-		d.Binary = true
-		for b64 := ev.BodyBase64; b64 != ""; {
-			n := min(len(b64), 76)
-			d.Payload += b64[:n] + "\n"
-			b64 = b64[n:]
-		}
-	} else {
-		d.Payload = ev.Body
-	}
+	d.Payload, d.Cut, d.Binary, d.AsSent = payloadText(ev, raw.ContentType, raw.Body, raw.Size)
 	latest := map[string]string{}
 	for _, j := range ev.Jobs {
 		latest[j.Action] = j.ID

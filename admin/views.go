@@ -106,6 +106,13 @@ func MarkCutOff(ev *EventJSON) {
 // EventDetail builds the full view of one event: headers, payload, jobs and
 // every run with its output. ev must have been read with its raw parts.
 func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, error) {
+	return eventDetail(st, held, ev, true)
+}
+
+// eventDetail is EventDetail, without the payload unless payload is set:
+// the event page reads only the start of a large body, and shows it
+// itself.
+func eventDetail(st *store.Store, held HeldFunc, ev *store.Event, payload bool) (*EventJSON, error) {
 	jobs, err := st.Jobs(ev)
 	if err != nil {
 		return nil, err
@@ -123,6 +130,8 @@ func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, e
 			// as HTTP combines them.
 			out.Headers[k] = strings.Join(ev.Header[k], ", ")
 		}
+	}
+	if ev.Header != nil && payload {
 		valid := utf8.Valid(ev.Body)
 		if raw := largeJSON(ev.ContentType, ev.Body); valid && raw != nil {
 			// Indented from its bytes as it is written out, in the

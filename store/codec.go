@@ -216,6 +216,11 @@ func appendString(b []byte, s string) []byte {
 var errCorrupt = errors.New("corrupt raw record")
 
 func decodeRaw(b []byte) (http.Header, string, []byte, error) {
+	return decodeRawHead(b, len(b))
+}
+
+// decodeRawHead is decodeRaw with at most the first n bytes of the body.
+func decodeRawHead(b []byte, limit int) (http.Header, string, []byte, error) {
 	r := rawReader{b: b}
 	n := r.uvarint()
 	if n > uint64(len(b)) {
@@ -238,7 +243,7 @@ func decodeRaw(b []byte) (http.Header, string, []byte, error) {
 	if r.err != nil {
 		return nil, "", nil, r.err
 	}
-	body := append([]byte(nil), r.b...)
+	body := append([]byte(nil), r.b[:min(limit, len(r.b))]...)
 	return h, q, body, nil
 }
 

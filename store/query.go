@@ -39,6 +39,31 @@ func (s *Store) GetEvent(id string, raw bool) (*Event, error) {
 	return ev, err
 }
 
+// GetEventHead returns an event with its headers, query and the first n
+// bytes of its body (ev.Size is the whole body's): a page that shows the
+// start of a body of tens of MiB reads, copies and holds its read
+// transaction for that start alone.
+func (s *Store) GetEventHead(id string, n int) (*Event, error) {
+	var ev *Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bEvents) == nil {
+			return fmt.Errorf("event %s: %w", id, ErrNotFound)
+		}
+		var err error
+		if ev, err = getEvent(tx, id); err != nil {
+			return err
+		}
+		if v := tx.Bucket(bRaw).Get([]byte(id)); v != nil {
+			ev.Header, ev.Query, ev.Body, err = decodeRawHead(v, n)
+			if err != nil {
+				return fmt.Errorf("event %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+	return ev, err
+}
+
 // GetJob returns a job.
 func (s *Store) GetJob(id string) (*Job, error) {
 	var j *Job
