@@ -209,8 +209,10 @@ type eventData struct {
 	// is shown from its bytes, as it came, rather than parsed.
 	Cut, AsSent bool
 	Actions     []ActionJSON
-	// Latest marks each action's newest job: the one that decides.
-	Latest map[string]bool
+	// Jobs are the jobs the page shows (pageJobs at most), HiddenJobs how
+	// many others the event has.
+	Jobs       []*pageJob
+	HiddenJobs int
 }
 
 // GET /events/{id}
@@ -226,19 +228,16 @@ func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, err)
 		return
 	}
-	ev, err := eventDetail(s.opts.Store, s.held(), raw, raw.Size <= pageShow)
+	ev, err := eventDetail(s.opts.Store, s.held(), raw, raw.Size <= pageShow, false)
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
 	}
-	d := &eventData{Event: ev, Latest: map[string]bool{}}
+	d := &eventData{Event: ev}
 	d.Payload, d.Cut, d.Binary, d.AsSent = payloadText(ev, raw.ContentType, raw.Body, raw.Size)
-	latest := map[string]string{}
-	for _, j := range ev.Jobs {
-		latest[j.Action] = j.ID
-	}
-	for _, id := range latest {
-		d.Latest[id] = true
+	if d.Jobs, d.HiddenJobs, err = pageJobsOf(s.opts.Store, ev); err != nil {
+		s.errorPage(w, r, err)
+		return
 	}
 	for _, a := range s.actions() {
 		// An action gone from the config can be resumed, not paused.

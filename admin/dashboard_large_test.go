@@ -128,3 +128,87 @@ func TestIndentHead_AgreesWithIndent(t *testing.T) {
 		t.Errorf("indentHead of a text nested 100,000 deep: ok; want it shown as it came")
 	}
 }
+
+// eventWithRuns stores an event of hook with jobs for actions a0..aN-1,
+// replayed replays times, each job run runs times, each run leaving the
+// whole output it keeps (64 KiB). The actions are not in the config, so
+// the scheduler holds them: the test runs them through the store.
+func (e *env) eventWithRuns(actions, replays, runs int) string {
+	e.t.Helper()
+	ctx := context.Background()
+	var plan []store.NewJob
+	for i := range actions {
+		plan = append(plan, store.NewJob{Action: "a" + string(rune('0'+i)), Concurrency: 1})
+	}
+	res, err := e.st.Ingest(ctx, &store.NewEvent{
+		Hook: "many", Type: "push", Received: time.Now(), ContentType: "application/json",
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{}`), Jobs: plan,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for range replays {
+		if _, err := e.st.AddJobs(ctx, res.ID, plan); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	ev, err := e.st.GetEvent(res.ID, false)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := bytes.Repeat([]byte("output <of> a run & more\n"), store.MaxOutput/25+1)[:store.MaxOutput]
+	exit := 1
+	for _, id := range ev.JobIDs {
+		for k := range runs {
+			if _, err := e.st.Start(ctx, id); err != nil {
+				e.t.Fatal(err)
+			}
+			st := store.Failed
+			if k == runs-1 {
+				st = store.Dead
+			}
+			now := time.Now()
+			if _, err := e.st.Finish(ctx, id, store.Outcome{State: st, NextAt: now, Concurrency: 1, Reason: "exit status 1",
+				Run: store.Run{Started: now, Finished: now, Result: store.RunFailed, ExitCode: &exit, Output: out, Truncated: true}}); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+	return res.ID
+}
+
+// TestDashboard_EventManyRuns: the event page showed every run of every
+// job with all of its output: 88 jobs (8 actions, replayed 10 times) of 5
+// runs were 31 MB of HTML, and an action may retry 1000 times, each run
+// keeping 64 KiB. The page shows the newest jobs and runs, and output up
+// to a bound, each run's last lines, and says what it left out.
+func TestDashboard_EventManyRuns(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.eventWithRuns(4, 6, 8) // 28 jobs, 224 runs, 14 MiB of output
+	w, alloc := e.servePage("/events/" + id)
+	page := w.Body.String()
+	t.Logf("28 jobs of 8 runs: a page of %d bytes, %d bytes allocated", len(page), alloc)
+	if len(page) > 1<<20 {
+		t.Errorf("the page is %d bytes; want at most 1 MiB", len(page))
+	}
+	if alloc > 32<<20 {
+		t.Errorf("the page allocated %d bytes; want at most 32 MiB", alloc)
+	}
+	for _, want := range []string{
+		"8 earlier jobs are not shown",
+		"2 earlier runs are not shown",
+		"webhookd show " + id,
+		"output &lt;of&gt; a run &amp; more", // the newest run's output
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	// Every action's newest job (the one that decides) is on the page.
+	ev := e.event(id)
+	for _, j := range latestJobs(ev.Jobs) {
+		if !strings.Contains(page, `id="job-`+j.ID+`"`) {
+			t.Errorf("the page lacks %s's newest job %s", j.Action, j.ID)
+		}
+	}
+}

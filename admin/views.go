@@ -106,13 +106,14 @@ func MarkCutOff(ev *EventJSON) {
 // EventDetail builds the full view of one event: headers, payload, jobs and
 // every run with its output. ev must have been read with its raw parts.
 func EventDetail(st *store.Store, held HeldFunc, ev *store.Event) (*EventJSON, error) {
-	return eventDetail(st, held, ev, true)
+	return eventDetail(st, held, ev, true, true)
 }
 
-// eventDetail is EventDetail, without the payload unless payload is set:
-// the event page reads only the start of a large body, and shows it
-// itself.
-func eventDetail(st *store.Store, held HeldFunc, ev *store.Event, payload bool) (*EventJSON, error) {
+// eventDetail is EventDetail, without the payload unless payload is set,
+// and without the jobs' runs unless runs is: the event page reads only the
+// start of a large body and the newest runs of the newest jobs, and shows
+// them itself.
+func eventDetail(st *store.Store, held HeldFunc, ev *store.Event, payload, runs bool) (*EventJSON, error) {
 	jobs, err := st.Jobs(ev)
 	if err != nil {
 		return nil, err
@@ -153,7 +154,7 @@ func eventDetail(st *store.Store, held HeldFunc, ev *store.Event, payload bool) 
 		}
 	}
 	for _, j := range jobs {
-		jj, err := jobJSON(st, held, j, true)
+		jj, err := jobJSON(st, held, j, runs)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -121,6 +122,41 @@ func (s *Store) Runs(jobID string) ([]*Run, error) {
 		return nil
 	})
 	return out, err
+}
+
+// LastRuns returns a job's last n runs, first attempt first, and how many
+// runs it had before them: an action may retry 1000 times, each run
+// keeping 64 KiB of output.
+func (s *Store) LastRuns(jobID string, n int) (out []*Run, earlier int, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bRuns)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		prefix := []byte(jobID)
+		end := append([]byte(jobID), 0xff, 0xff, 0xff, 0xff) // past its last run's key
+		k, v := c.Seek(end)
+		if k == nil {
+			k, v = c.Last()
+		} else if !bytes.Equal(k, end) {
+			k, v = c.Prev()
+		}
+		for ; k != nil && len(k) == len(prefix)+4 && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			if len(out) == n {
+				earlier++
+				continue
+			}
+			r := new(Run)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("decode run %s/%d: %w", jobID, binary.BigEndian.Uint32(k[len(prefix):]), err)
+			}
+			out = append(out, r)
+		}
+		slices.Reverse(out)
+		return nil
+	})
+	return out, earlier, err
 }
 
 // EventState sums up an event's jobs, taking the newest job of each action
