@@ -212,3 +212,50 @@ func TestDashboard_EventManyRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboard_HostileText: what a sender wrote (an event type, a
+// header, a payload value that a skipped job's reason quotes, a run's
+// output) reached the pages as it was, with the characters that reorder
+// text: a U+202E in a ref made the verdict read payload.ref is
+// "refs/heads/main" for a ref that is not, and control characters were
+// invisible. They are written out, as webhookd show writes control
+// characters.
+func TestDashboard_HostileText(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	const rlo, lri, esc = "\u202e", "\u2066", "\x1b"
+	res, err := e.st.Ingest(ctx, &store.NewEvent{
+		Hook: "site", Type: "push" + rlo + "nim", Delivery: "d" + lri + "1", Received: time.Now(), ContentType: "application/json",
+		Header: http.Header{"Content-Type": {"application/json"}, "X-Note": {"a" + rlo + "b"}},
+		Body:   []byte(`{"ref":"` + rlo + `niam/sdaeh/sfer","c":"a` + esc + `[31mred"}`),
+		Jobs:   []store.NewJob{{Action: "deploy", Concurrency: 1, Skip: `when is false: payload.ref is "` + rlo + `niam/sdaeh/sfer"`}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Ingest(ctx, &store.NewEvent{Hook: "site", Type: strings.Repeat("x", 60000), Received: time.Now(),
+		Header: http.Header{}, Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/events/" + res.ID} {
+		w, _ := e.servePage(path)
+		page := w.Body.String()
+		for _, never := range []string{rlo, lri, esc} {
+			if strings.Contains(page, never) {
+				t.Errorf("GET %s shows %+q as it is", path, never)
+			}
+		}
+		if strings.Contains(page, strings.Repeat("x", 100)) {
+			t.Errorf("GET %s shows an event type of 60,000 characters whole", path)
+		}
+		if !strings.Contains(page, `push\u202enim`) {
+			t.Errorf("GET %s lacks the event type written out (push\\u202enim)", path)
+		}
+	}
+	w, _ := e.servePage("/events/" + res.ID)
+	for _, want := range []string{`payload.ref is &#34;\u202eniam/sdaeh/sfer&#34;`, `a\u202eb`, `d\u20661`} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("the event page lacks %q", want)
+		}
+	}
+}
