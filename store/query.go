@@ -246,50 +246,76 @@ func (s *Store) scanLimit() int {
 	return maxScan
 }
 
+// listChunk is how many events one read transaction of ListEvents looks
+// at. A listing looks at up to maxScan events, seconds on a Pi; while a
+// read transaction is open, bbolt cannot grow its map of the file for a
+// commit, which waits for it (and ingest with it), nor reuse the pages
+// freed since it began.
+const listChunk = 256
+
 // ListEvents lists events newest first. next is the cursor for the page
-// after this one ("" at the end).
+// after this one ("" at the end). It reads listChunk events a transaction:
+// an event deleted meanwhile may be left out, and one stored meanwhile is
+// newer than those it looks at.
 func (s *Store) ListEvents(f EventFilter) (out []*EventView, next string, err error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bEvents)
-		if b == nil {
+	chunk := listChunk
+	if s.opts.listChunk > 0 {
+		chunk = s.opts.listChunk
+	}
+	limit := s.scanLimit()
+	scanned := 0
+	from := f.Before // look at the events before it; "": from the newest
+	last := ""       // the last key looked at
+	for done := false; !done; from = last {
+		done = true
+		err = s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bEvents)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			var k, v []byte
+			if from != "" {
+				c.Seek([]byte(from))
+				k, v = c.Prev()
+			} else {
+				k, v = c.Last()
+			}
+			for n := 0; k != nil; k, v = c.Prev() {
+				if f.Since != "" && string(k) < f.Since {
+					return nil
+				}
+				if len(out) == f.Limit || scanned == limit || scanned%64 == 63 && !f.Deadline.IsZero() && time.Now().After(f.Deadline) {
+					// More may follow: the caller goes on before the
+					// last one looked at.
+					next = last
+					return nil
+				}
+				if n == chunk {
+					done = false // on from last, in a new transaction
+					return nil
+				}
+				n++
+				scanned++
+				last = string(k)
+				view, err := f.match(tx, k, v)
+				if err != nil {
+					return err
+				}
+				if view != nil {
+					out = append(out, view)
+				}
+			}
 			return nil
+		})
+		if err != nil {
+			return nil, "", err
 		}
-		c := b.Cursor()
-		var k, v []byte
-		if f.Before != "" {
-			c.Seek([]byte(f.Before))
-			k, v = c.Prev()
-		} else {
-			k, v = c.Last()
-		}
-		limit := s.scanLimit()
-		var last []byte // the last key looked at
-		for scanned := 0; k != nil; k, v = c.Prev() {
-			if f.Since != "" && string(k) < f.Since {
-				return nil
-			}
-			if len(out) == f.Limit || scanned == limit || scanned%64 == 63 && !f.Deadline.IsZero() && time.Now().After(f.Deadline) {
-				// More may follow: the caller goes on before the last
-				// one looked at.
-				next = string(last)
-				return nil
-			}
-			scanned++
-			last = k
-			view, err := f.match(tx, k, v)
-			if err != nil {
-				return err
-			}
-			if view != nil {
-				out = append(out, view)
-			}
-		}
-		return nil
-	})
-	return out, next, err
+	}
+	return out, next, nil
 }
 
 // ListJobs lists jobs in a state, oldest first, after the job id after.

@@ -104,6 +104,7 @@ type Options struct {
 	dedupIdle                   time.Duration
 	crashAtClose                bool
 	maxScan, pruneScan          int
+	listChunk                   int // events one read transaction of ListEvents looks at
 	// maxData overrides MaxData (negative: no limit).
 	maxData int64
 }
