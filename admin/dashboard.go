@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -161,11 +162,13 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 	if f.Limit == 0 {
 		f.Limit = 50
 	}
+	start := s.now()
 	list, err := s.listEvents(f)
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
 	}
+	took := s.now().Sub(start)
 	st, err := s.status()
 	if err != nil {
 		s.errorPage(w, r, err)
@@ -183,7 +186,11 @@ func (s *Server) pageEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &page{Title: "Events", Data: d}
 	if st.Running > 0 {
-		p.Refresh = 5
+		// A filter that few events match looks at up to 200,000 of them,
+		// seconds on a Pi: reloaded every 5 s, an open page would keep a
+		// core busy for as long as something runs. It waits ten times as
+		// long as its listing took.
+		p.Refresh = max(5, int(math.Ceil(10*took.Seconds())))
 	}
 	s.render(w, r, http.StatusOK, "events", p)
 }

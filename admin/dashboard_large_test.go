@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,6 +258,31 @@ func TestDashboard_HostileText(t *testing.T) {
 	for _, want := range []string{`payload.ref is &#34;\u202eniam/sdaeh/sfer&#34;`, `a\u202eb`, `d\u20661`} {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("the event page lacks %q", want)
+		}
+	}
+}
+
+// TestDashboard_EventsRefreshByCost: while something runs, the events
+// page reloaded itself every 5 s, whatever its listing cost: a filter that
+// few events match looks at up to 200,000 of them (1.6 s here, 4 s on a
+// Pi), so an open tab kept a core busy for as long as a backlog ran. The
+// page waits ten times as long as its listing took, 5 s at least.
+func TestDashboard_EventsRefreshByCost(t *testing.T) {
+	e := newEnv(t, "", exec("site", "slow", "", "sleep 5"))
+	id := e.ingest("site", "push", `{}`)
+	e.waitState(id, store.Running)
+	refresh := regexp.MustCompile(`http-equiv="refresh" content="(\d+)"`)
+	for _, tc := range []struct {
+		tick time.Duration // how far the clock moves at each reading
+		want string
+	}{{0, "5"}, {100 * time.Millisecond, "5"}, {2 * time.Second, "20"}, {1500 * time.Millisecond, "15"}} {
+		var clock atomic.Int64
+		clock.Store(time.Now().UnixNano())
+		e.srv.now = func() time.Time { return time.Unix(0, clock.Add(int64(tc.tick))) }
+		w, _ := e.servePage("/?state=dead")
+		m := refresh.FindStringSubmatch(w.Body.String())
+		if m == nil || m[1] != tc.want {
+			t.Errorf("a listing taking %v: refresh %v; want every %s s", tc.tick, m, tc.want)
 		}
 	}
 }

@@ -17,4 +17,11 @@
 // error reaches the client through statusOf, the one map from errors to
 // HTTP statuses. A bulk replay walks the store a page at a time, oldest
 // event first, and streams its progress as JSON lines.
+//
+// A dashboard page costs the same whatever the store holds: the event page
+// reads the start of a body over 64 KiB (pageRead) and shows its first 64
+// KiB, shows 20 of an event's jobs, 6 runs of each and 512 KiB of their
+// output (pagejobs.go), and says what it leaves out and where the rest is
+// (the API, webhookd show). Text a sender wrote is shown through visible:
+// control and bidi characters written out.
 package admin
