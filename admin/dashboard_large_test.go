@@ -75,6 +75,8 @@ func TestDashboard_EventLargePayload(t *testing.T) {
 		{"form", "application/x-www-form-urlencoded", []byte("payload=" + url.QueryEscape(string(json))), `"name": "item 0",`},
 		{"binary", "application/octet-stream", bin, "Not text"},
 		{"text", "text/plain", text, "a line of text"},
+		// Within 64 KiB, parsed as the API shows it; indented, past it.
+		{"json_indented_past", "application/json", largePayload(60 << 10), `"name": "item 0",`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := e.ingestAs("site", tc.contentType, tc.body)
@@ -92,7 +94,8 @@ func TestDashboard_EventLargePayload(t *testing.T) {
 				t.Errorf("the page of an event of %d bytes allocated %d bytes; want at most 4 MiB", len(tc.body), alloc)
 			}
 			for _, want := range []string{
-				"Only its first 64 KiB are shown, of a body of " + humanBytes(int64(len(tc.body))),
+				"Only its first 64 KiB are shown",
+				"the body is " + humanBytes(int64(len(tc.body))) + ".",
 				"webhookd show " + id + " -json",
 				`href="/api/events/` + id + `"`,
 			} {
