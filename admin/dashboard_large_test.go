@@ -289,3 +289,58 @@ func TestDashboard_EventsRefreshByCost(t *testing.T) {
 		}
 	}
 }
+
+func TestVisible(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain text\n\twith tabs", "plain text\n\twith tabs"},
+		{"é ü 日本", "é ü 日本"},
+		{"\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+		{"a\x00b\x7fc\rd", `a\x00b\x7fc\x0dd`},
+		{"\u202eniam\u202c", `\u202eniam\u202c`},
+		{"\u2067x\u2069 \u200f \u061c", `\u2067x\u2069 \u200f \u061c`},
+		{"\u009b2J", `\u009b2J`},
+		{"bad \xff\xfe byte", `bad \xff\xfe byte`},
+	} {
+		if got := visible(tc.in); got != tc.want {
+			t.Errorf("visible(%+q) = %+q; want %+q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestTailAt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a\nbb\nccc\n", 100, "a\nbb\nccc\n"},
+		{"a\nbb\nccc\n", 5, "ccc\n"},
+		{"a\nbb\nccc\n", 7, "bb\nccc\n"},
+		{"a\nbb\nccc\n", 0, ""},
+		{"abcdef", 3, "def"},
+		{"ééé", 3, "é"},
+	} {
+		if got := string(tailAt([]byte(tc.in), tc.n)); got != tc.want {
+			t.Errorf("tailAt(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestCutAt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a\nbb\nccc\n", 100, "a\nbb\nccc\n"},
+		{"a\nbb\nccc\n", 4, "a\nbb"},
+		{"a\nbb\nccc\n", 5, "a\nbb"},
+		{"a\nbb\nccc\n", 3, "a"},
+		{"abcdef", 3, "abc"},
+		{"ééé", 3, "é"},
+	} {
+		if got := string(cutAt([]byte(tc.in), tc.n)); got != tc.want {
+			t.Errorf("cutAt(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

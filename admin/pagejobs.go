@@ -102,9 +102,9 @@ func tailAt(text []byte, n int) []byte {
 	if n <= 0 {
 		return nil
 	}
-	i := len(text) - n
-	if j := bytes.IndexByte(text[i:len(text)-1], '\n'); j >= 0 {
-		return text[i+j+1:]
+	i := len(text) - n // at least 1
+	if j := bytes.IndexByte(text[i-1:len(text)-1], '\n'); j >= 0 {
+		return text[i+j:] // the line after that newline
 	}
 	for i < len(text) && !utf8.RuneStart(text[i]) {
 		i++

@@ -184,7 +184,7 @@ func cutAt(text []byte, n int) []byte {
 	if len(text) <= n {
 		return text
 	}
-	if i := bytes.LastIndexByte(text[:n], '\n'); i > 0 {
+	if i := bytes.LastIndexByte(text[:n+1], '\n'); i > 0 { // text[n] may end a line that fits
 		return text[:i]
 	}
 	for n > 0 && !utf8.RuneStart(text[n]) {
