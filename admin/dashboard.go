@@ -213,10 +213,11 @@ type eventData struct {
 	Event   *EventJSON
 	Payload string // pretty-printed, at most pageShow bytes
 	Binary  bool   // Payload is the body in base64: it is not text
-	// Cut says that Payload is the start of the payload; AsSent that it
-	// is shown from its bytes, as it came, rather than parsed.
-	Cut, AsSent bool
-	Actions     []ActionJSON
+	// Cut says that Payload is the start of the payload, How how it is
+	// shown ("shown, indented").
+	Cut     bool
+	How     string
+	Actions []ActionJSON
 	// Jobs are the jobs the page shows (pageJobs at most), HiddenJobs how
 	// many others the event has.
 	Jobs       []*pageJob
@@ -242,7 +243,7 @@ func (s *Server) pageEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &eventData{Event: ev}
-	d.Payload, d.Cut, d.Binary, d.AsSent = payloadText(ev, raw.ContentType, raw.Body, raw.Size)
+	d.Payload, d.Cut, d.Binary, d.How = payloadText(ev, raw.ContentType, raw.Body, raw.Size)
 	if d.Jobs, d.HiddenJobs, err = pageJobsOf(s.opts.Store, ev); err != nil {
 		s.errorPage(w, r, err)
 		return

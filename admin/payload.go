@@ -29,8 +29,8 @@ const maxShownDepth = 64
 // one (head: its first bytes, at most pageRead), indented from its bytes
 // when it is JSON. The text is at most pageShow bytes; cut says that it is
 // not all of the payload, binary that it is the body's bytes in base64,
-// asSent that it is shown as it came rather than parsed.
-func payloadText(det *EventJSON, contentType string, head []byte, size int) (text string, cut, binary, asSent bool) {
+// and how says how it is shown, for the note on a cut payload.
+func payloadText(det *EventJSON, contentType string, head []byte, size int) (text string, cut, binary bool, how string) {
 	if size <= pageShow {
 		switch {
 		case det.Payload != nil:
@@ -48,9 +48,9 @@ func payloadText(det *EventJSON, contentType string, head []byte, size int) (tex
 		}
 		if len(text) > pageShow {
 			// Indented, a body within pageShow can be twice as large.
-			return string(cutAt([]byte(text), pageShow)), true, binary, false
+			return string(cutAt([]byte(text), pageShow)), true, binary, "shown, indented"
 		}
-		return text, false, binary, false
+		return text, false, binary, "shown"
 	}
 	raw := head
 	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/x-www-form-urlencoded" {
@@ -64,15 +64,15 @@ func payloadText(det *EventJSON, contentType string, head []byte, size int) (tex
 	all := len(head) == size // the body is all there
 	if !utf8.Valid(trimRune(raw)) {
 		n := min(len(head), pageShow/4*3)
-		return wrapBase64(head[:n]), n < size, true, false
+		return wrapBase64(head[:n]), n < size, true, "shown"
 	}
 	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
 		if out, whole, ok := indentHead(raw, pageShow); ok {
-			return string(out), !all || !whole, false, true
+			return string(out), !all || !whole, false, "shown as it came (keys in the sender's order), indented"
 		}
 	}
 	out := cutAt(raw, pageShow)
-	return string(out), !all || len(out) < len(raw), false, true
+	return string(out), !all || len(out) < len(raw), false, "shown"
 }
 
 // trimEscape drops a %XX escape that the end of p cuts.
