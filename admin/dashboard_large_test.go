@@ -211,6 +211,15 @@ func TestDashboard_EventManyRuns(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+	// A run whose output the page leaves out is closed: open, it would be
+	// a note and no output.
+	for _, run := range strings.Split(page, `<details class="run"`)[1:] {
+		run, _, _ = strings.Cut(run, "</details>")
+		if strings.HasPrefix(run, " open>") && !strings.Contains(run, `<pre class="output">`) {
+			t.Errorf("a run is open without its output:\n%s", run)
+			break
+		}
+	}
 	// Every action's newest job (the one that decides) is on the page.
 	ev := e.event(id)
 	for _, j := range latestJobs(ev.Jobs) {
