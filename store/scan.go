@@ -27,46 +27,65 @@ func (s *Store) ScanEvents(f EventFilter, after string) (out []*EventView, next 
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bEvents)
-		if b == nil {
+	chunk := listChunk
+	if s.opts.listChunk > 0 {
+		chunk = s.opts.listChunk
+	}
+	limit := s.scanLimit()
+	scanned := 0
+	last := after // the last key looked at
+	// A read transaction of listChunk events at a time, as ListEvents: one
+	// open over a whole page held bbolt's remap (a commit that grows the
+	// file) and the pages freed since.
+	for first, done := true, false; !done; first = false {
+		done = true
+		err = s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bEvents)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			var k, v []byte
+			switch {
+			case last != "":
+				k, v = firstAfter(c, last)
+			case first && f.Since != "":
+				k, v = c.Seek([]byte(f.Since))
+			default:
+				k, v = c.First()
+			}
+			for n := 0; k != nil; k, v = c.Next() {
+				if f.Before != "" && string(k) >= f.Before {
+					return nil
+				}
+				if len(out) == f.Limit || scanned == limit {
+					// More may follow: the caller goes on after the last
+					// one looked at.
+					next = last
+					return nil
+				}
+				if n == chunk {
+					done = false // on after last, in a new transaction
+					return nil
+				}
+				n++
+				scanned++
+				last = string(k)
+				view, err := f.match(tx, k, v)
+				if err != nil {
+					return err
+				}
+				if view != nil {
+					out = append(out, view)
+				}
+			}
 			return nil
+		})
+		if err != nil {
+			return nil, "", err
 		}
-		c := b.Cursor()
-		var k, v []byte
-		switch {
-		case after != "":
-			k, v = firstAfter(c, after)
-		case f.Since != "":
-			k, v = c.Seek([]byte(f.Since))
-		default:
-			k, v = c.First()
-		}
-		scanned, limit := 0, s.scanLimit()
-		var last string // the last key looked at
-		for ; k != nil; k, v = c.Next() {
-			if f.Before != "" && string(k) >= f.Before {
-				return nil
-			}
-			if len(out) == f.Limit || scanned == limit {
-				// More may follow: the caller goes on after the last one
-				// looked at.
-				next = last
-				return nil
-			}
-			scanned++
-			last = string(k)
-			view, err := f.match(tx, k, v)
-			if err != nil {
-				return err
-			}
-			if view != nil {
-				out = append(out, view)
-			}
-		}
-		return nil
-	})
-	return out, next, err
+	}
+	return out, next, nil
 }
 
 // EventsEnd returns an id above every event stored now. As
