@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/webhookd/webhookd/internal/safetext"
 	"github.com/webhookd/webhookd/internal/textcut"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
@@ -478,12 +479,12 @@ var funcs = template.FuncMap{
 	"ms":      func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
 	"seconds": func(s int64) string { return (time.Duration(s) * time.Second).String() },
 	"verdict": verdict,
-	"visible": visible,
+	"visible": safetext.String,
 	"brief": func(s string) string {
 		if len(s) > 80 {
 			s = textcut.Cut(s, 77) + "…"
 		}
-		return visible(s)
+		return safetext.String(s)
 	},
 	"canRetry": func(st store.State) bool {
 		return st == store.Failed || st == store.Dead || st == store.Skipped || st == store.Cancelled

@@ -301,23 +301,6 @@ func TestDashboard_EventsRefreshByCost(t *testing.T) {
 	}
 }
 
-func TestVisible(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"plain text\n\twith tabs", "plain text\n\twith tabs"},
-		{"é ü 日本", "é ü 日本"},
-		{"\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
-		{"a\x00b\x7fc\rd", `a\x00b\x7fc\x0dd`},
-		{"\u202eniam\u202c", `\u202eniam\u202c`},
-		{"\u2067x\u2069 \u200f \u061c", `\u2067x\u2069 \u200f \u061c`},
-		{"\u009b2J", `\u009b2J`},
-		{"bad \xff\xfe byte", `bad \xff\xfe byte`},
-	} {
-		if got := visible(tc.in); got != tc.want {
-			t.Errorf("visible(%+q) = %+q; want %+q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestTailAt(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

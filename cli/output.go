@@ -10,11 +10,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/term"
 
 	"github.com/webhookd/webhookd/config"
+	"github.com/webhookd/webhookd/internal/safetext"
 )
 
 // parseArgs parses flags that may come before, between or after the
@@ -58,65 +58,28 @@ func stamp(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05")
 }
 
-// escapeControls writes p to b with the control characters and the bytes
-// that are not UTF-8 escaped (\x1b, \u009b, \x9b): an event's text comes
-// from its sender, and an escape sequence printed as it is could retitle
-// the terminal, clear it or move its cursor.
-// Newlines and tabs stay, unless all is set.
-func escapeControls(b *bytes.Buffer, p []byte, all bool) {
-	for len(p) > 0 {
-		r, n := utf8.DecodeRune(p)
-		switch {
-		case (r == '\n' || r == '\t') && !all:
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(b, "\\x%02x", r)
-		case r >= 0x80 && r < 0xa0:
-			fmt.Fprintf(b, "\\u%04x", r)
-		case r == utf8.RuneError && n == 1:
-			// Not UTF-8: a lone byte such as 0x9b, which a terminal
-			// reading 8-bit controls takes for CSI.
-			fmt.Fprintf(b, "\\x%02x", p[0])
-		default:
-			b.Write(p[:n])
-		}
-		p = p[n:]
-	}
-}
-
-// safeWriter escapes control characters but newline and tab in what it
-// writes (see escapeControls).
+// safeWriter escapes what it writes (safetext): control characters but
+// newline and tab, bytes that are not UTF-8, bidi controls.
 type safeWriter struct{ w io.Writer }
 
 func (s safeWriter) Write(p []byte) (int, error) {
-	if plain(p) {
+	if safetext.Plain(p) {
 		// Nothing to escape: as it is, without a copy (a payload can be
 		// tens of MiB).
 		return s.w.Write(p)
 	}
 	var b bytes.Buffer
-	escapeControls(&b, p, false)
+	safetext.Write(&b, p, true)
 	if _, err := s.w.Write(b.Bytes()); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
-// plain reports whether p is printable ASCII, newlines and tabs: what
-// escapeControls leaves as it is.
-func plain(p []byte) bool {
-	for _, c := range p {
-		if (c < 0x20 && c != '\n' && c != '\t') || c >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// cell is s for one cell of a table: every control character escaped.
+// cell is s for one cell of a table: newlines and tabs escaped too.
 func cell(s string) string {
 	var b bytes.Buffer
-	escapeControls(&b, []byte(s), true)
+	safetext.Write(&b, []byte(s), false)
 	return b.String()
 }
 

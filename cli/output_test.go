@@ -89,3 +89,25 @@ func TestShow_OneLineFields(t *testing.T) {
 		}
 	}
 }
+
+// TestShow_EscapesBidi: a character that reorders the text around it
+// (U+202E, right-to-left override) in what a sender wrote is written out
+// as an escape, as the dashboard writes it: in a skipped job's verdict it
+// turned the rest of the line around, so that it read as another ref.
+func TestShow_EscapesBidi(t *testing.T) {
+	ev := &admin.EventJSON{ID: "06H4WK95M0000000", Hook: "open", Event: "push\u202e", Body: "ref \u2066refs/heads/main\u2069 \u200f"}
+	var out bytes.Buffer
+	printEvent(safeWriter{&out}, ev, 0)
+	s := out.String()
+	if strings.ContainsAny(s, "\u202e\u2066\u2069\u200f") {
+		t.Errorf("bidi controls reached the output:\n%q", s)
+	}
+	for _, want := range []string{`push\u202e`, `ref \u2066refs/heads/main\u2069 \u200f`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if got := cell("a\u202eb"); got != `a\u202eb` {
+		t.Errorf("cell = %q", got)
+	}
+}
