@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"runtime"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/tmpl"
 )
@@ -139,4 +141,35 @@ func tmplParse(raw string) (any, bool) {
 	var v any
 	err := json.Unmarshal([]byte(raw), &v)
 	return v, err == nil
+}
+
+// TestAPI_EventLargeFormNotUTF8: a form over 1 MiB (GitHub's payload=)
+// is ASCII, but its payload field, unescaped, may hold bytes that are no
+// UTF-8 (%FF). Indented from those bytes, the answer carried them as they
+// were: no longer JSON (RFC 8259 is UTF-8), which a strict client refuses.
+// The answer is UTF-8, and its payload the field's JSON value.
+func TestAPI_EventLargeFormNotUTF8(t *testing.T) {
+	e := newEnv(t, "")
+	payload := append([]byte(`{"note":"caf`+"\xff"+`","items":`), largePayload(1<<20+10)...)
+	payload = append(payload, '}')
+	id := e.ingestAs("site", "application/x-www-form-urlencoded", []byte("payload="+url.QueryEscape(string(payload))))
+
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/api/events/"+id, nil)
+	req.Host = "127.0.0.1"
+	e.srv.ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Fatalf("GET /api/events/%s = %d", id, w.Code)
+	}
+	if !utf8.Valid(w.Body.Bytes()) {
+		i := bytes.IndexByte(w.Body.Bytes(), 0xff)
+		t.Fatalf("the answer is not UTF-8 (JSON): %q", w.Body.Bytes()[max(0, i-20):i+5])
+	}
+	var got struct{ Payload map[string]any }
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Payload["note"] != "caf\ufffd" {
+		t.Errorf("payload.note = %q; want %q", got.Payload["note"], "caf\ufffd")
+	}
 }

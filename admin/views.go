@@ -182,6 +182,11 @@ func largeJSON(contentType string, body []byte) []byte {
 			return nil
 		}
 		raw = []byte(vals.Get("payload"))
+		if !utf8.Valid(raw) {
+			// Its bytes would make the answer no JSON (which is UTF-8):
+			// parsed, as a smaller one is, they are U+FFFD.
+			return nil
+		}
 	}
 	t := bytes.TrimLeft(raw, " \t\r\n")
 	if len(t) == 0 || t[0] != '{' && t[0] != '[' || !json.Valid(raw) {
