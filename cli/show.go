@@ -11,9 +11,9 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/internal/textcut"
 	"github.com/webhookd/webhookd/store"
 )
 
@@ -259,13 +259,14 @@ func unescapeHTML(b []byte) []byte {
 }
 
 // cutAt is text cut to at most n bytes: after the last whole line that
-// fits, else (one long line) at the start of a character.
+// fits, else (one long line) not inside a character (bytes that are no
+// UTF-8 are cut where they are, not walked back to nothing).
 func cutAt(text []byte, n int) []byte {
-	if i := bytes.LastIndexByte(text[:n], '\n'); i > 0 {
+	if len(text) <= n {
+		return text
+	}
+	if i := bytes.LastIndexByte(text[:n+1], '\n'); i > 0 { // text[n] may end a line that fits
 		return text[:i]
 	}
-	for n > 0 && !utf8.RuneStart(text[n]) {
-		n--
-	}
-	return text[:n]
+	return textcut.Cut(text, n)
 }

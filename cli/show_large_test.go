@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -144,5 +145,31 @@ func TestShow_PayloadAsSent(t *testing.T) {
 	}
 	if want := `"text": "a & b <c> > \\u0026 é"`; !strings.Contains(stdout, want) {
 		t.Errorf("show prints:\n%s\nwant the payload's text as sent: %s", stdout, want)
+	}
+}
+
+// TestPrintEvent_LimitKeepsEdges: show's cut on a terminal dropped the
+// line that ends at the limit (it fits: its newline is not shown), and of
+// a body that is not UTF-8, bytes that start no character (\x80…) were
+// walked back to nothing: "0 B of 200 B shown". The admin package's cut
+// keeps both (a3c7ae8, textcut).
+func TestPrintEvent_LimitKeepsEdges(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ev   *admin.EventJSON
+		want string
+	}{
+		{"line ending at the limit", &admin.EventJSON{Body: "aaaa\nbbbb\ncccc"}, "  aaaa\n  bbbb\n  … 9 B of 14 B shown"},
+		{"not UTF-8", &admin.EventJSON{BodyBase64: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x80}, 200))},
+			"  " + strings.Repeat(`\x80`, 9) + "\n  … 9 B of 200 B shown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.ev.ID, tc.ev.Hook = "06H4WK95M0000000", "site"
+			var out bytes.Buffer
+			printEvent(safeWriter{&out}, tc.ev, 9)
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("printEvent with a limit of 9:\n%s\nwant it to hold:\n%s", out.String(), tc.want)
+			}
+		})
 	}
 }
