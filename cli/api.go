@@ -115,6 +115,11 @@ func (f *apiFlags) dial() (*config.Client, *adminClient, error) {
 		c.base = "http://localhost"
 	} else {
 		host, port, err := net.SplitHostPort(addr)
+		if n, lerr := net.LookupPort("tcp", port); err == nil && lerr == nil && *f.admin == "" {
+			// The config's port may be a service's name ("http"), which
+			// its check accepts and the daemon binds as its number.
+			port = strconv.Itoa(n)
+		}
 		if n, perr := strconv.ParseUint(port, 10, 16); err == nil && (perr != nil || n == 0) {
 			err = fmt.Errorf("port %q", port)
 		}

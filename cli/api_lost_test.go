@@ -259,3 +259,27 @@ func TestAdminConfig_PortChosenAtStart(t *testing.T) {
 		t.Errorf("pause with [admin] listen on port 0: %v; want it to say to give -admin", err)
 	}
 }
+
+// TestAdminConfig_ServiceNamePort: a config whose [admin] listen names its
+// port by service (127.0.0.1:http), which check accepts and the daemon
+// binds as port 80, made every command a usage error (exit 2) since
+// 9b5f514, "admin address: want host:port" for a config that is fine, and
+// events and show did not read the database; the name is looked up, as
+// the daemon does. (-admin still wants a number: TestAdminFlag_Malformed.)
+func TestAdminConfig_ServiceNamePort(t *testing.T) {
+	dir, _ := offlineConfig(t)
+	cfg := filepath.Join(dir, "named.toml")
+	if err := os.WriteFile(cfg, []byte("[store]\npath = \"webhookd.db\"\n[admin]\nlisten = \"127.0.0.1:http\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := runCmd(t, "events", "-config", cfg)
+	var ue *UsageError
+	if errors.As(err, &ue) || strings.Contains(stderr+fmt.Sprint(err), "want host:port") {
+		t.Fatalf("events with [admin] listen 127.0.0.1:http: %v\nstderr: %s", err, stderr)
+	}
+	// Port 80 on this machine answers or not; either way the address
+	// tried is the daemon's.
+	if err == nil && !strings.Contains(stderr, "127.0.0.1:http") {
+		t.Errorf("events read the database without naming the address it tried:\n%s", stderr)
+	}
+}
