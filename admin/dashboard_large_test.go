@@ -338,3 +338,32 @@ func TestCutAt(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboard_EventHeadEndsMidCharacter: the event page reads a large
+// body's first pageRead bytes, which may end inside a character. Where
+// the head is mostly space between JSON tokens, its indented text fits
+// the page whole, the cut character too, which the page showed as the
+// escape of a byte that is no UTF-8 (\xc3) at the payload's end.
+func TestDashboard_EventHeadEndsMidCharacter(t *testing.T) {
+	e := newEnv(t, "")
+	// The first byte of the 1001st é is the head's last.
+	body := "[" + strings.Repeat(" ", pageRead-1-2-2*1000) + `"` + strings.Repeat("é", 100000) + `"]`
+	if body[pageRead-1] != "é"[0] {
+		t.Fatalf("the head ends at %q, not at an é's first byte", body[pageRead-2:pageRead])
+	}
+	id := e.ingestAs("site", "application/json", []byte(body))
+	w, _ := e.servePage("/events/" + id)
+	page := html.UnescapeString(w.Body.String())
+	i := strings.Index(page, `<pre class="payload">`)
+	j := strings.Index(page[i:], "</pre>")
+	if i < 0 || j < 0 {
+		t.Fatalf("no payload on the page:\n%.3000s", page)
+	}
+	shown := page[i+len(`<pre class="payload">`) : i+j]
+	if strings.Contains(shown, `\x`) || !strings.HasSuffix(shown, strings.Repeat("é", 1000)) {
+		t.Errorf("the payload shown ends %q; want it to end with the last whole é", shown[max(0, len(shown)-40):])
+	}
+	if !strings.Contains(page, "Only its first 64 KiB are") {
+		t.Errorf("the page does not say the payload is cut")
+	}
+}

@@ -62,7 +62,11 @@ func payloadText(det *EventJSON, contentType string, head []byte, size int) (tex
 		}
 	}
 	all := len(head) == size // the body is all there
-	if !utf8.Valid(trimRune(raw)) {
+	if !all {
+		// The head may end inside a character: not one to show.
+		raw = trimRune(raw)
+	}
+	if !utf8.Valid(raw) {
 		n := min(len(head), pageShow/4*3)
 		return wrapBase64(head[:n]), n < size, true, "shown"
 	}
