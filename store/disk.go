@@ -230,14 +230,16 @@ func (s *Store) LiveSize() (int64, error) {
 // new ones at the end. Pages freed by the last commits are counted when no
 // reader holds them (the next write takes them back), not while one does
 // (a backup under way). A file that filled the disk and was then pruned
-// takes deliveries again, in the pages it already has.
+// takes deliveries again, in the pages it already has. It reads bbolt's
+// figures only, not its map of the file, so that a look at the disk after
+// Close (a delivery still in flight) is ErrClosed, not a panic.
 func (s *Store) spareInFile() int64 {
 	st := s.db.Stats()
 	pages := st.FreePageN
 	if st.OpenTxN == 0 {
 		pages += st.PendingPageN
 	}
-	return max(0, int64(pages)*int64(s.db.Info().PageSize)-int64(s.db.AllocSize))
+	return max(0, int64(pages)*int64(s.pageSize)-int64(s.db.AllocSize))
 }
 
 func (s *Store) logFileGone(gone bool) {

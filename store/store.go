@@ -112,6 +112,7 @@ type Options struct {
 // Store is webhookd's database. Its methods are safe for concurrent use.
 type Store struct {
 	db       *bolt.DB
+	pageSize int // the file's, kept at Open: bbolt's Info asserts its map, which Close unmaps
 	opts     Options
 	instance string // Instance
 	log      *slog.Logger
@@ -198,15 +199,16 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{
-		db:      db,
-		opts:    opts,
-		log:     opts.Logger,
-		now:     opts.Now,
-		ops:     make(chan *op, 4096),
-		changed: make(chan struct{}, 1),
-		commits: make(chan CommitInfo, 64),
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
+		db:       db,
+		pageSize: db.Info().PageSize,
+		opts:     opts,
+		log:      opts.Logger,
+		now:      opts.Now,
+		ops:      make(chan *op, 4096),
+		changed:  make(chan struct{}, 1),
+		commits:  make(chan CommitInfo, 64),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	if opts.ReadOnly {
 		if err := s.checkSchema(); err != nil {
