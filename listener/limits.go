@@ -17,15 +17,19 @@ import (
 // from many addresses cannot grow it without bound: past the cap, an
 // arbitrary bucket makes room for the new one.
 //
-// A bucket remembers that its client was refused until it is served
-// again, so that a client which goes on sending while it is limited is
-// logged once, not at every request.
+// A bucket remembers when its client was last refused, so that a client
+// which goes on sending while it is limited is logged once, not at every
+// request: its refusals are one spell until it goes as long as its bucket
+// takes to fill (burst/rate: about 2 s) without one. (A client
+// that sends faster than the rate is served a token at a time among its
+// refusals: that does not end the spell.)
 type limiter struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	rate    float64
 	burst   int
 	idle    time.Duration // a bucket unused this long is full again
+	fill    time.Duration // how long an empty bucket takes to fill
 	buckets map[netip.Prefix]*bucket
 	swept   time.Time
 }
@@ -33,8 +37,9 @@ type limiter struct {
 type bucket struct {
 	lim  *rate.Limiter
 	seen time.Time
-	// refused is set from a refusal until the client is served again.
-	refused bool
+	// refused is when the client was last refused, in Unix nanoseconds
+	// (0: never; not a time.Time, which would make the bucket larger).
+	refused int64
 }
 
 // maxBuckets bounds the limiter's memory (a bucket is about 200 bytes).
@@ -52,7 +57,8 @@ func (l *limiter) setRate(r float64) {
 		l.burst = max(1, int(2*r))
 		l.idle = time.Minute
 		if r > 0 {
-			l.idle = max(time.Minute, time.Duration(float64(l.burst)/r*float64(time.Second)))
+			l.fill = time.Duration(float64(l.burst) / r * float64(time.Second))
+			l.idle = max(time.Minute, l.fill)
 		}
 		l.buckets = map[netip.Prefix]*bucket{}
 	}
@@ -69,8 +75,9 @@ func clientKey(a netip.Addr) netip.Prefix {
 }
 
 // allow takes a token for addr. When there is none, it says how long until
-// there will be, and whether this is the client's first refusal since it
-// was last served (or since its bucket was made): the one worth a log line.
+// there will be, and whether this refusal begins a spell (none for as
+// long as the bucket takes to fill, or none since the bucket was made):
+// the one worth a log line.
 func (l *limiter) allow(addr netip.Addr) (wait time.Duration, ok, first bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -102,10 +109,9 @@ func (l *limiter) allow(addr netip.Addr) (wait time.Duration, ok, first bool) {
 	r := b.lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		first = !b.refused
-		b.refused = true
+		first = b.refused == 0 || now.UnixNano()-b.refused >= int64(l.fill)
+		b.refused = now.UnixNano()
 		return d, false, first
 	}
-	b.refused = false
 	return 0, true, false
 }

@@ -374,3 +374,70 @@ func TestListener_RateLimitLogsOnce(t *testing.T) {
 		t.Errorf("rejections entries = %d; want 3", n)
 	}
 }
+
+// TestListener_RateLimitSteadyFloodLogsOnce: a client that goes on sending
+// faster than rate_limit is served now and then (a token each 1/rate), and
+// refused in between. Its refusals are one spell, however often a served
+// request falls among them: one warning and one rejections entry, not one
+// after each request served, which let a flood at a hook's path push every
+// other refusal out of the list in seconds.
+func TestListener_RateLimitSteadyFloodLogsOnce(t *testing.T) {
+	h := githubHook(t)
+	st, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &fakeClock{t: testNow}
+	logs := &syncBuffer{}
+	e := &limitEnv{t: t, clk: clk, l: New(Options{
+		Store: st, Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}, &Config{Hooks: []*Hook{h}, RateLimit: 1})} // burst 2, a token a second
+	refusals := func() int {
+		n := 0
+		for _, r := range e.l.Rejections() {
+			if r.Check == "rate_limit" {
+				n++
+			}
+		}
+		return n
+	}
+	// Four requests a second for 30 s: about one a second served.
+	served := 0
+	for range 120 {
+		switch w := e.post("192.0.2.1:1"); w.Code {
+		case 202:
+			served++
+		case 429:
+		default:
+			t.Fatalf("a delivery = %d %s; want 202 or 429", w.Code, w.Body)
+		}
+		clk.Add(250 * time.Millisecond)
+	}
+	if served < 20 || served > 40 {
+		t.Fatalf("served %d of 120 at four times the rate; want about 30", served)
+	}
+	if n := refusals(); n != 1 {
+		t.Errorf("a steady flood at four times rate_limit: %d rejections entries; want 1", n)
+	}
+	if n := logs.count("check=rate_limit"); n != 1 {
+		t.Errorf("a steady flood at four times rate_limit: %d log lines; want 1", n)
+	}
+	// It keeps within the limit for as long as its bucket takes to fill
+	// (2 s), then floods again: a new spell, logged.
+	for range 3 {
+		clk.Add(time.Second)
+		if w := e.post("192.0.2.1:1"); w.Code != 202 {
+			t.Fatalf("within the limit = %d; want 202", w.Code)
+		}
+	}
+	for i := 0; e.post("192.0.2.1:1").Code != 429; i++ {
+		if i == 3 {
+			t.Fatalf("flooding again: no 429 in 4 requests at once")
+		}
+	}
+	if n := refusals(); n != 2 {
+		t.Errorf("a second flood after keeping within the limit: %d rejections entries; want 2", n)
+	}
+}

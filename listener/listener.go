@@ -454,9 +454,9 @@ func (l *Listener) limit(hook *Hook, remote netip.Addr) *answer {
 		a := refuse(http.StatusTooManyRequests, "rate_limit", "rate limit exceeded")
 		a.header = map[string]string{"Retry-After": strconv.Itoa(max(1, int(wait.Seconds()+0.999)))}
 		if first {
-			// One line per spell of refusals, not one per request: a
-			// client that goes on sending would fill the log.
-			a.reason += "; more requests from this client are refused quietly until it is served again"
+			// One line per spell of refusals (limits.go), not one per
+			// request: a client that goes on sending would fill the log.
+			a.reason += "; more requests from this client are refused quietly until it keeps within the limit"
 		} else {
 			a.quiet = true
 		}
