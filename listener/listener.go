@@ -112,8 +112,9 @@ type Listener struct {
 
 	// A refused request's log line (or one answered unsigned, as
 	// Slack's ssl_check is) is limited: a flood of them, which a client
-	// chooses, would fill the log otherwise. The rejections list and the
-	// metrics have every one. Each hook id has its own limit ("" those
+	// chooses, would fill the log otherwise. The metrics count every
+	// one, and the rejections list has them whatever the log left out
+	// (of a rate-limited client, the first of a spell). Each hook id has its own limit ("" those
 	// for no hook), so that a scanner does not hide a sender's wrong
 	// secret; there are as many as hooks were ever configured.
 	logMu      sync.Mutex
