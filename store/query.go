@@ -246,74 +246,100 @@ func (s *Store) scanLimit() int {
 	return maxScan
 }
 
-// listChunk is how many events one read transaction of ListEvents looks
-// at. A listing looks at up to maxScan events, seconds on a Pi; while a
-// read transaction is open, bbolt cannot grow its map of the file for a
-// commit, which waits for it (and ingest with it), nor reuse the pages
-// freed since it began.
+// listChunk is how many events one read transaction of a walk over events
+// (walkEvents: ListEvents, ScanEvents) looks at. A walk looks at up to
+// maxScan events, seconds on a Pi; while a read transaction is open, bbolt
+// cannot grow its map of the file for a commit, which waits for it (and
+// ingest with it), nor reuse the pages freed since it began.
 const listChunk = 256
 
-// ListEvents lists events newest first. next is the cursor for the page
-// after this one ("" at the end). It reads listChunk events a transaction:
-// an event deleted meanwhile may be left out, and one stored meanwhile is
-// newer than those it looks at.
-func (s *Store) ListEvents(f EventFilter) (out []*EventView, next string, err error) {
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
+// walkEvents calls visit with the events in key order, newest first when
+// backward, from where start puts a new cursor: at the walk's beginning
+// when last is "", else on the key after last (in the walk's direction).
+// It reads listChunk events a read transaction, a new one positioned by
+// start after each; visit ends the walk by returning stop (before it
+// takes k). An event deleted between two transactions may be left out.
+func (s *Store) walkEvents(backward bool, start func(c *bolt.Cursor, last string) (k, v []byte), visit func(tx *bolt.Tx, k, v []byte) (stop bool, err error)) error {
 	chunk := listChunk
 	if s.opts.listChunk > 0 {
 		chunk = s.opts.listChunk
 	}
-	limit := s.scanLimit()
-	scanned := 0
-	from := f.Before // look at the events before it; "": from the newest
-	last := ""       // the last key looked at
-	for done := false; !done; from = last {
-		done = true
-		err = s.db.View(func(tx *bolt.Tx) error {
+	last := "" // the last key visited
+	for more := true; more; {
+		more = false
+		err := s.db.View(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bEvents)
 			if b == nil {
 				return nil
 			}
 			c := b.Cursor()
-			var k, v []byte
-			if from != "" {
-				c.Seek([]byte(from))
-				k, v = c.Prev()
-			} else {
-				k, v = c.Last()
+			step := c.Next
+			if backward {
+				step = c.Prev
 			}
-			for n := 0; k != nil; k, v = c.Prev() {
-				if f.Since != "" && string(k) < f.Since {
-					return nil
-				}
-				if len(out) == f.Limit || scanned == limit || scanned%64 == 63 && !f.Deadline.IsZero() && time.Now().After(f.Deadline) {
-					// More may follow: the caller goes on before the
-					// last one looked at.
-					next = last
-					return nil
-				}
+			n := 0
+			for k, v := start(c, last); k != nil; k, v = step() {
 				if n == chunk {
-					done = false // on from last, in a new transaction
+					more = true // on from last, in a new transaction
 					return nil
 				}
-				n++
-				scanned++
-				last = string(k)
-				view, err := f.match(tx, k, v)
-				if err != nil {
+				stop, err := visit(tx, k, v)
+				if stop || err != nil {
 					return err
 				}
-				if view != nil {
-					out = append(out, view)
-				}
+				n++
+				last = string(k)
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, "", err
+			return err
 		}
+	}
+	return nil
+}
+
+// ListEvents lists events newest first. next is the cursor for the page
+// after this one ("" at the end). It reads listChunk events a transaction
+// (walkEvents): an event deleted meanwhile may be left out, and one stored
+// meanwhile is newer than those it looks at.
+func (s *Store) ListEvents(f EventFilter) (out []*EventView, next string, err error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	limit := s.scanLimit()
+	scanned := 0
+	last := "" // the last key looked at
+	err = s.walkEvents(true, func(c *bolt.Cursor, after string) ([]byte, []byte) {
+		from := after
+		if from == "" {
+			from = f.Before // look at the events before it; "": from the newest
+		}
+		if from == "" {
+			return c.Last()
+		}
+		c.Seek([]byte(from))
+		return c.Prev()
+	}, func(tx *bolt.Tx, k, v []byte) (bool, error) {
+		if f.Since != "" && string(k) < f.Since {
+			return true, nil
+		}
+		if len(out) == f.Limit || scanned == limit || scanned%64 == 63 && !f.Deadline.IsZero() && time.Now().After(f.Deadline) {
+			// More may follow: the caller goes on before the last one
+			// looked at.
+			next = last
+			return true, nil
+		}
+		scanned++
+		last = string(k)
+		view, err := f.match(tx, k, v)
+		if view != nil {
+			out = append(out, view)
+		}
+		return false, err
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	return out, next, nil
 }

@@ -21,69 +21,46 @@ func IDAt(t time.Time) string {
 // in arrival order (a bulk replay). It starts after the event id after (or
 // at f.Since when after is ""), stops before f.Before, and keeps the
 // events that match f.Hook and f.State. It returns at most f.Limit events
-// (default 50) and looks at a bounded number per call; next is the cursor
-// to pass as after for the following page ("" at the end).
+// (default 50) and looks at a bounded number per call, listChunk a read
+// transaction (walkEvents); next is the cursor to pass as after for the
+// following page ("" at the end).
 func (s *Store) ScanEvents(f EventFilter, after string) (out []*EventView, next string, err error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	chunk := listChunk
-	if s.opts.listChunk > 0 {
-		chunk = s.opts.listChunk
-	}
 	limit := s.scanLimit()
 	scanned := 0
 	last := after // the last key looked at
-	// A read transaction of listChunk events at a time, as ListEvents: one
-	// open over a whole page held bbolt's remap (a commit that grows the
-	// file) and the pages freed since.
-	for first, done := true, false; !done; first = false {
-		done = true
-		err = s.db.View(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bEvents)
-			if b == nil {
-				return nil
-			}
-			c := b.Cursor()
-			var k, v []byte
-			switch {
-			case last != "":
-				k, v = firstAfter(c, last)
-			case first && f.Since != "":
-				k, v = c.Seek([]byte(f.Since))
-			default:
-				k, v = c.First()
-			}
-			for n := 0; k != nil; k, v = c.Next() {
-				if f.Before != "" && string(k) >= f.Before {
-					return nil
-				}
-				if len(out) == f.Limit || scanned == limit {
-					// More may follow: the caller goes on after the last
-					// one looked at.
-					next = last
-					return nil
-				}
-				if n == chunk {
-					done = false // on after last, in a new transaction
-					return nil
-				}
-				n++
-				scanned++
-				last = string(k)
-				view, err := f.match(tx, k, v)
-				if err != nil {
-					return err
-				}
-				if view != nil {
-					out = append(out, view)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, "", err
+	err = s.walkEvents(false, func(c *bolt.Cursor, walked string) ([]byte, []byte) {
+		switch {
+		case walked != "":
+			return firstAfter(c, walked)
+		case after != "":
+			return firstAfter(c, after)
+		case f.Since != "":
+			return c.Seek([]byte(f.Since))
 		}
+		return c.First()
+	}, func(tx *bolt.Tx, k, v []byte) (bool, error) {
+		if f.Before != "" && string(k) >= f.Before {
+			return true, nil
+		}
+		if len(out) == f.Limit || scanned == limit {
+			// More may follow: the caller goes on after the last one
+			// looked at.
+			next = last
+			return true, nil
+		}
+		scanned++
+		last = string(k)
+		view, err := f.match(tx, k, v)
+		if view != nil {
+			out = append(out, view)
+		}
+		return false, err
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	return out, next, nil
 }
