@@ -313,6 +313,9 @@ func TestTailAt(t *testing.T) {
 		{"a\nbb\nccc\n", 0, ""},
 		{"abcdef", 3, "def"},
 		{"ééé", 3, "é"},
+		// Output that is no UTF-8 (bytes that start no character): cut
+		// where n says, not walked on to nothing.
+		{"\x80\x81\x82\x83\x84\x85\x86\x87", 3, "\x85\x86\x87"},
 	} {
 		if got := string(tailAt([]byte(tc.in), tc.n)); got != tc.want {
 			t.Errorf("tailAt(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)

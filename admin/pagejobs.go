@@ -106,8 +106,12 @@ func tailAt(text []byte, n int) []byte {
 	if j := bytes.IndexByte(text[i-1:len(text)-1], '\n'); j >= 0 {
 		return text[i+j:] // the line after that newline
 	}
-	for i < len(text) && !utf8.RuneStart(text[i]) {
-		i++
+	// At the start of a character, which is at most UTFMax-1 bytes on;
+	// output that is no UTF-8 is cut where n says.
+	for k := i; k < len(text) && k < i+utf8.UTFMax; k++ {
+		if utf8.RuneStart(text[k]) {
+			return text[k:]
+		}
 	}
 	return text[i:]
 }
