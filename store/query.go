@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -17,27 +18,10 @@ import (
 
 // GetEvent returns an event; with raw, its headers, query and body too.
 func (s *Store) GetEvent(id string, raw bool) (*Event, error) {
-	var ev *Event
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bEvents) == nil {
-			return fmt.Errorf("event %s: %w", id, ErrNotFound)
-		}
-		var err error
-		if ev, err = getEvent(tx, id); err != nil {
-			return err
-		}
-		if raw {
-			v := tx.Bucket(bRaw).Get([]byte(id))
-			if v != nil {
-				ev.Header, ev.Query, ev.Body, err = decodeRaw(v)
-				if err != nil {
-					return fmt.Errorf("event %s: %w", id, err)
-				}
-			}
-		}
-		return nil
-	})
-	return ev, err
+	if !raw {
+		return s.getEvent(id, nil)
+	}
+	return s.getEvent(id, decodeRaw)
 }
 
 // GetEventHead returns an event with its headers, query and the first n
@@ -45,6 +29,12 @@ func (s *Store) GetEvent(id string, raw bool) (*Event, error) {
 // start of a body of tens of MiB reads, copies and holds its read
 // transaction for that start alone.
 func (s *Store) GetEventHead(id string, n int) (*Event, error) {
+	return s.getEvent(id, func(v []byte) (http.Header, string, []byte, error) { return decodeRawHead(v, n) })
+}
+
+// getEvent reads an event and, with decode, its raw record (headers,
+// query, body) as decode makes it.
+func (s *Store) getEvent(id string, decode func(v []byte) (http.Header, string, []byte, error)) (*Event, error) {
 	var ev *Event
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bEvents) == nil {
@@ -54,9 +44,11 @@ func (s *Store) GetEventHead(id string, n int) (*Event, error) {
 		if ev, err = getEvent(tx, id); err != nil {
 			return err
 		}
+		if decode == nil {
+			return nil
+		}
 		if v := tx.Bucket(bRaw).Get([]byte(id)); v != nil {
-			ev.Header, ev.Query, ev.Body, err = decodeRawHead(v, n)
-			if err != nil {
+			if ev.Header, ev.Query, ev.Body, err = decode(v); err != nil {
 				return fmt.Errorf("event %s: %w", id, err)
 			}
 		}
