@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -332,6 +333,75 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(filepath.Dir(cfg.File), "examples", "deploy.sh")); err != nil || fi.Mode()&0o111 == 0 {
 		t.Errorf("examples/deploy.sh missing or not executable: %v", err)
+	}
+}
+
+// TestE2E_TryIt: the README's "Try it", on the bundled example config and
+// script as they are (only the two ports moved to free loopback ones): the
+// README's signed push is answered 202 with one job, and examples/deploy.sh
+// runs and appends its line to deploys.log beside the config; the same
+// delivery again is 200 duplicate; the push to refs/heads/dev is stored
+// and its job skipped with the reason the README quotes.
+func TestE2E_TryIt(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The README's own body and the reason it says a dev push is skipped with.
+	m := regexp.MustCompile(`(?m)^body='([^']*)'$`).FindSubmatch(readme)
+	r := regexp.MustCompile("job is `skipped` with the\\s+reason `([^`]*)`").FindSubmatch(readme)
+	if m == nil || r == nil {
+		t.Fatal("README's Try it: no body='…' line, or no skipped reason in backquotes")
+	}
+	body, reason := m[1], string(bytes.Join(bytes.Fields(r[1]), []byte(" ")))
+
+	dir := t.TempDir()
+	example, err := os.ReadFile("webhookd.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(example), `listen = ":9000"`, `listen = "127.0.0.1:0"`, 1)
+	cfg = strings.Replace(cfg, `listen = "127.0.0.1:9001"`, `listen = "127.0.0.1:0"`, 1)
+	if strings.Count(cfg, `"127.0.0.1:0"`) != 2 {
+		t.Fatal("webhookd.toml.example: its two listen lines are not the README's :9000 and 127.0.0.1:9001")
+	}
+	writeConfig(t, dir, cfg)
+	script, err := os.ReadFile(filepath.Join("examples", "deploy.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(dir, "examples"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "examples", "deploy.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir)
+
+	res := d.postGitHub("/hooks/site", "change-me", "push", "try-1", body)
+	if res.Status != 202 || res.Body["jobs"] != float64(1) {
+		t.Fatalf("the README's push = %d %s; want 202 with 1 job", res.Status, res.Raw)
+	}
+	id := fmt.Sprint(res.Body["id"])
+	deploys := filepath.Join(dir, "deploys.log")
+	waitFor(t, 10*time.Second, "deploys.log", func() bool { return len(readLines(t, deploys)) > 0 })
+	if b, _ := os.ReadFile(deploys); !bytes.HasSuffix(b, []byte(" me/site 0123abc\n")) {
+		t.Errorf("deploys.log = %q; want a line ending in \"me/site 0123abc\"", b)
+	}
+	waitFor(t, 5*time.Second, "the deploy to succeed", func() bool {
+		_, ev := d.apiEvent(id)
+		return strings.Join(jobStates(ev), ",") == "succeeded"
+	})
+	if res := d.postGitHub("/hooks/site", "change-me", "push", "try-1", body); res.Status != 200 || res.Body["duplicate"] != true || res.Body["id"] != id {
+		t.Errorf("the same delivery again = %d %s; want 200 duplicate of %s", res.Status, res.Raw, id)
+	}
+	dev := bytes.Replace(body, []byte("refs/heads/main"), []byte("refs/heads/dev"), 1)
+	res = d.postGitHub("/hooks/site", "change-me", "push", "try-2", dev)
+	if res.Status != 202 || res.Body["jobs"] != float64(0) {
+		t.Fatalf("the push to dev = %d %s; want 202 with 0 jobs", res.Status, res.Raw)
+	}
+	_, ev := d.apiEvent(fmt.Sprint(res.Body["id"]))
+	jobs, _ := ev["jobs"].([]any)
+	if len(jobs) != 1 || jobs[0].(map[string]any)["state"] != "skipped" || jobs[0].(map[string]any)["reason"] != reason {
+		t.Errorf("the push to dev: jobs %v; want one skipped with reason %q", ev["jobs"], reason)
 	}
 }
 
