@@ -268,6 +268,11 @@ func TestE2E_AdminCLI(t *testing.T) {
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("webhookd %v = %d %q; want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.want)
 		}
+		if n := strings.Count(r.stderr, tc.want); n > 1 && tc.want != "usage" {
+			// The flag package prints a bad flag's error with the usage:
+			// webhookd does not print it again.
+			t.Errorf("webhookd %v: %q is said %d times: %q", tc.args, tc.want, n, r.stderr)
+		}
 	}
 
 	// No daemon: events and show read the file; the rest say they need it.

@@ -65,15 +65,18 @@ func exitCode(err error, stderr io.Writer) int {
 		// -h printed the usage asked for.
 		return 0
 	}
+	var ue *cli.UsageError
+	usage := errors.As(err, &ue)
 	switch err.(type) {
 	case config.Errors, *config.Error:
 		// FILE:LINE: message, a line each, as editors and CI read them.
 		fmt.Fprintln(stderr, err)
 	default:
-		fmt.Fprintln(stderr, "webhookd:", err)
+		if !usage || !ue.Printed {
+			fmt.Fprintln(stderr, "webhookd:", err)
+		}
 	}
-	var ue *cli.UsageError
-	if errors.As(err, &ue) {
+	if usage {
 		return 2
 	}
 	return 1
@@ -158,7 +161,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &cli.UsageError{Msg: err.Error()}
+		return &cli.UsageError{Msg: err.Error(), Printed: true}
 	}
 	if fs.NArg() != 0 {
 		// "webhookd -config FILE check" means check, not a daemon.

@@ -30,7 +30,13 @@ type Command struct {
 }
 
 // UsageError is a command line that makes no sense: exit status 2.
-type UsageError struct{ Msg string }
+type UsageError struct {
+	Msg string
+	// Printed: the message is on standard error already (the flag
+	// package prints a bad flag's error with the usage), and is not
+	// printed again.
+	Printed bool
+}
 
 func (e *UsageError) Error() string { return e.Msg }
 
@@ -99,7 +105,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &UsageError{Msg: err.Error()}
+		return &UsageError{Msg: err.Error(), Printed: true}
 	}
 	return nil
 }
