@@ -760,6 +760,44 @@ secret = "s3cret"
 	}
 }
 
+// TestE2E_SendHTTPSSelfSigned: with a self-signed tls_cert (one no system
+// root trusts), `webhookd send HOOK` still reaches the daemon: sending to
+// the config's own listener, it trusts the certificate the config names.
+// Until 2026-12-07 it failed with "certificate signed by unknown
+// authority".
+func TestE2E_SendHTTPSSelfSigned(t *testing.T) {
+	dir := t.TempDir()
+	writeCertPair(t, dir, "self")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	writeConfig(t, dir, `
+[server]
+listen = "127.0.0.1:`+port+`"
+tls_cert = "self.pem"
+tls_key = "self.key"
+[store]
+path = "w.db"
+[admin]
+listen = "127.0.0.1:0"
+[[hook]]
+id = "site"
+provider = "github"
+secret = "s3cret"
+`)
+	startDaemon(t, dir)
+	cmd := exec.Command(binPath, "send", "-config", filepath.Join(dir, "webhookd.toml"), "site", `{"ref":"refs/heads/main"}`)
+	// No root of this machine's trusts the certificate.
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+filepath.Join(dir, "none.pem"), "SSL_CERT_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "202 Accepted") {
+		t.Errorf("webhookd send to a daemon serving a self-signed tls_cert: %v\n%s\nwant 202 Accepted", err, out)
+	}
+}
+
 // TestE2E_BackupSaysWhereNoDaemonAnswered: after an [admin] listen change
 // saved in the file (it keeps its running value until a restart),
 // `webhookd backup` finds no daemon at the file's new address and cannot

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -155,6 +156,15 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 		// points (a router may not loop back to the public address).
 		tr.Proxy = nil
 		tr.DialContext = dialHere(cfg.ServerListen)
+		if cfg.TLS {
+			// The certificate the config says the listener serves is
+			// trusted as well as the system's roots: a self-signed one
+			// (or one from a private CA) is then no error, and this is
+			// the listener send dials.
+			if roots := listenerRoots(cfg.TLSCert); roots != nil {
+				tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+			}
+		}
 	}
 	client := &http.Client{
 		Transport: tr,
@@ -265,6 +275,24 @@ func certName(cert, host string) string {
 		return c.IPAddresses[0].String() // a certificate for the public address
 	}
 	return ""
+}
+
+// listenerRoots is the system's roots and the certificates of the PEM
+// file cert (the listener's certificate and its chain); nil when cert
+// cannot be read, or holds none (the request then says why).
+func listenerRoots(cert string) *x509.CertPool {
+	b, err := os.ReadFile(cert)
+	if err != nil {
+		return nil
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(b) {
+		return nil
+	}
+	return roots
 }
 
 // dialHere connects to the public listener's own address whatever name
