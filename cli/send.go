@@ -171,7 +171,13 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 		// Show a redirect rather than follow it: a sender would not.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	fmt.Fprintf(env.Stderr, "POST %s (%s, event %q, delivery %s, %d bytes)\n", redactURL(sg.URL), h.Provider, d.event, d.id, len(sg.Body))
+	// The event type as the listener will read it from the signed
+	// request: none, for a provider that carries no type.
+	event := "no event type"
+	if e := p.Event(&listener.Request{Header: sg.Header, Body: sg.Body, URL: sg.URL, Now: sg.Now}); e != "" {
+		event = fmt.Sprintf("event %q", e)
+	}
+	fmt.Fprintf(env.Stderr, "POST %s (%s, %s, delivery %s, %d bytes)\n", redactURL(sg.URL), h.Provider, event, d.id, len(sg.Body))
 	res, err := client.Do(req)
 	if err != nil {
 		// The error names the URL, with the token a token hook takes in

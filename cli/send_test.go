@@ -126,6 +126,14 @@ func TestSend_EveryProvider(t *testing.T) {
 			if !su.noEvent && evs[0].Type == "" {
 				t.Errorf("stored event has no type; want the one sent")
 			}
+			// The first line says the event type the listener stored.
+			said := "no event type"
+			if evs[0].Type != "" {
+				said = fmt.Sprintf("event %q", evs[0].Type)
+			}
+			if !strings.Contains(stderr.String(), "("+name+", "+said+", ") {
+				t.Errorf("send said %q; want it to say %s, as stored", stderr.String(), said)
+			}
 			t.Logf("stored: type %q, delivery %q", evs[0].Type, evs[0].Delivery)
 		})
 	}
