@@ -281,8 +281,13 @@ func (l *loader) server(t *table) Server {
 	if _, port, err := net.SplitHostPort(s.Listen); err == nil && len(s.ACMEDomains) > 0 && port != "443" && s.ACMEHTTP == "" {
 		l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: acme_domains with listen on port %s and no acme_http: the CA checks tls-alpn-01 on port 443 and http-01 on port 80, so unless a port forward brings 443 here, no certificate can be obtained; set acme_http = \":80\"", l.d.file, l.d.pos.line(t.key("acme_domains")), port))
 	}
-	if s.RateLimit < 0 {
+	switch {
+	case s.RateLimit < 0:
 		l.d.errf(t.key("rate_limit"), "rate_limit must not be negative")
+	case s.RateLimit > 0 && s.RateLimit < 1.0/86400:
+		// A bucket that takes centuries to fill is past what the
+		// limiter's durations hold, and would stop limiting.
+		l.d.errf(t.key("rate_limit"), "rate_limit %g is less than one request a day per client (it is requests per second): give at least %.3g, or leave it out for no limit", s.RateLimit, 1.0/86400)
 	}
 	for _, p := range s.TrustedProxies {
 		if p.Bits() == 0 {

@@ -103,6 +103,7 @@ func TestParse_Errors(t *testing.T) {
 		{"unknown server key", "[server]\nlisten = \":1\"\nlistne = \":2\"", `c.toml:3: unknown key "listne" in [server]`},
 		{"bad duration", "[server]\n\nshutdown_timeout = \"30 secs\"", `c.toml:3: shutdown_timeout: bad duration`},
 		{"bad size", "[server]\nmax_body = \"lots\"", `c.toml:2: max_body: bad size`},
+		{"rate_limit below one a day", "[server]\nrate_limit = 1e-12", `c.toml:2: rate_limit 1e-12 is less than one request a day per client`},
 		{"wrong type", "[server]\nmax_body = true", `c.toml:2: max_body must be a size`},
 		{"admin beyond loopback", "[admin]\nlisten = \"0.0.0.0:9001\"", `c.toml:2: admin listen "0.0.0.0:9001" reaches beyond this machine`},
 		{"unknown provider", hook("provider = \"gitbub\"\nsecret = \"x\""), `c.toml:3: hook "h": unknown provider "gitbub"`},
