@@ -588,13 +588,17 @@ func verdict(j JobJSON) string {
 		}
 		return fmt.Sprintf("running now (attempt %d)", j.Attempts)
 	case store.Pending:
-		if j.Held != "" {
-			return j.Held
+		s := "queued: waiting for its turn"
+		switch {
+		case j.Held != "":
+			s = j.Held
+		case j.Attempts > 0:
+			s = "queued to run again"
 		}
-		if j.Attempts > 0 {
-			return "queued to run again"
+		if j.Reason != "" {
+			s += " (" + j.Reason + ")" // store.ReasonRetried
 		}
-		return "queued: waiting for its turn"
+		return s
 	case store.Failed:
 		s := why(fmt.Sprintf("failed (%s)", attempts()))
 		if j.Held != "" {

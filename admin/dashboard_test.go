@@ -463,3 +463,44 @@ func TestDashboard_FailedJobHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestRetry_FailedShowsRetriedByHand: a failed job retried by hand (held
+// by a pause, so that it stays queued) shows that it was retried by hand
+// in the API, the events list and the CLI's verdict, not the reason of
+// its failure ("retry 1 of 2 at T": a time that no longer holds). Its
+// attempt and failure counts stay: the retry that was due runs now.
+func TestRetry_FailedShowsRetriedByHand(t *testing.T) {
+	a := exec("site", "deploy", "", "exit 3")
+	a.Retries = 2
+	e := newEnv(t, "", a)
+	id := e.ingest("site", "push", `{}`)
+	failed := e.waitState(id, store.Failed).Jobs[0]
+	if code, body := e.call("POST", "/api/actions/site/deploy/pause", "", nil); code != 200 {
+		t.Fatalf("pause = %d %s", code, body)
+	}
+	var rj JobJSON
+	if code, body := e.call("POST", "/api/jobs/"+failed.ID+"/retry", "", &rj); code != 200 {
+		t.Fatalf("retry = %d %s", code, body)
+	}
+	var got JobJSON
+	if code, body := e.call("GET", "/api/jobs/"+failed.ID, "", &got); code != 200 {
+		t.Fatalf("GET job = %d %s", code, body)
+	}
+	for _, j := range []JobJSON{rj, got} {
+		if j.State != store.Pending || j.Reason != store.ReasonRetried {
+			t.Errorf("job after retry: %s, reason %q; want pending, %q", j.State, j.Reason, store.ReasonRetried)
+		}
+		if j.Attempts != failed.Attempts || j.Failures != failed.Failures {
+			t.Errorf("job after retry: attempts %d, failures %d; want %d, %d", j.Attempts, j.Failures, failed.Attempts, failed.Failures)
+		}
+		if v := Verdict(j); strings.Contains(v, "retry 1 of") || !strings.Contains(v, store.ReasonRetried) {
+			t.Errorf("Verdict after retry = %q; want it to say %q", v, store.ReasonRetried)
+		}
+	}
+	for _, path := range []string{"/", "/events/" + id} {
+		_, page := e.call("GET", path, "", nil)
+		if strings.Contains(page, "retry 1 of 2") || !strings.Contains(page, store.ReasonRetried) {
+			t.Errorf("%s after the retry shows the failure's reason, or not that it was retried by hand:\n%s", path, page)
+		}
+	}
+}

@@ -405,7 +405,10 @@ func (s *Store) Cancel(ctx context.Context, jobID, reason string, concurrency in
 
 // Retry makes a failed job due now, or puts a dead, cancelled or skipped
 // job back in its queue with its retries restored. The job joins its
-// queue's window at once: a person asked for it to run.
+// queue's window at once: a person asked for it to run. Its reason is
+// ReasonRetried, whatever the state it left said (a failed job's "retry 1
+// of 3 at T" no longer holds); its attempts go on counting, and a failed
+// job keeps its failures: the retry that was due runs now.
 func (s *Store) Retry(ctx context.Context, jobID string) (*Job, error) {
 	return s.RetryKeyed(ctx, jobID, nil)
 }
@@ -427,6 +430,7 @@ func (s *Store) RetryKeyed(ctx context.Context, jobID string, key *string) (*Job
 				return err
 			}
 			j.NextAt = now
+			j.Reason = ReasonRetried
 			if err := setQueueFlag(tx, j, qDue); err != nil {
 				return err
 			}
@@ -442,7 +446,7 @@ func (s *Store) RetryKeyed(ctx context.Context, jobID string, key *string) (*Job
 				j.Key = queueKeyOf(*key)
 			}
 			j.Failures = 0
-			j.Reason = ""
+			j.Reason = ReasonRetried
 			j.NextAt = now
 			j.Requeued = now
 			if err := setState(tx, j, Pending, now); err != nil {

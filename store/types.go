@@ -83,7 +83,8 @@ type Job struct {
 	// action's concurrency together.
 	Key   string `json:"key,omitempty"`
 	State State  `json:"state"`
-	// Reason says why a job is skipped, dead, cancelled or failed.
+	// Reason says why a job is skipped, dead, cancelled or failed; of a
+	// pending one, that a person retried it (ReasonRetried).
 	Reason   string `json:"reason,omitempty"`
 	Attempts int    `json:"attempts"` // runs started
 	Failures int    `json:"failures"` // runs that failed
@@ -187,3 +188,7 @@ func (o *Outcome) window() int {
 	}
 	return max(o.Concurrency, 1)
 }
+
+// ReasonRetried is the reason of a job a person retried (Retry): it is
+// pending again, and the reason of the state it left no longer holds.
+const ReasonRetried = "retried by hand"
