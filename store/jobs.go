@@ -61,7 +61,9 @@ func (s *Store) Start(ctx context.Context, ids ...string) ([]*Job, error) {
 }
 
 // startJob marks a queued job running: out of the due index, flagged
-// running in its queue, its attempt counted.
+// running in its queue, its attempt counted, and without the reason of the
+// state it leaves (a failed job's "retry 1 of N at T" is this run; the
+// failure's error stays with its run).
 func startJob(tx *bolt.Tx, j *Job, now time.Time) error {
 	if err := delDue(tx, j); err != nil {
 		return err
@@ -70,6 +72,7 @@ func startJob(tx *bolt.Tx, j *Job, now time.Time) error {
 		return err
 	}
 	j.Attempts++
+	j.Reason = ""
 	if err := setState(tx, j, Running, now); err != nil {
 		return err
 	}

@@ -88,3 +88,42 @@ func TestStore_RetryByHand(t *testing.T) {
 		})
 	}
 }
+
+// TestStore_StartDropsReason: a job that starts (a retry the scheduler
+// runs when it is due, or one retried by hand) has no reason while it
+// runs: the one it had was its failed state's ("…; retry 1 of 3 at T",
+// the run now under way), and its run keeps the failure's error.
+func TestStore_StartDropsReason(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	_, id := queued(t, s, job("a"))
+	for _, retry := range []func() error{
+		func() error { return nil }, // due at its time
+		func() error { _, err := s.Retry(ctx, id); return err },
+	} {
+		if st, err := s.Start(ctx, id); err != nil || len(st) != 1 {
+			t.Fatalf("Start = %v, %v", st, err)
+		}
+		at := now.Add(time.Minute)
+		out := Outcome{State: Failed, NextAt: at, Reason: "exit status 1; retry 1 of 3 at " + at.Format(time.RFC3339), Concurrency: 1,
+			Run: Run{Started: now, Finished: now, Result: RunFailed, Error: "exit status 1"}}
+		if _, err := s.Finish(ctx, id, out); err != nil {
+			t.Fatal(err)
+		}
+		if err := retry(); err != nil {
+			t.Fatal(err)
+		}
+		now = at
+		st, err := s.Start(ctx, id)
+		if err != nil || len(st) != 1 {
+			t.Fatalf("Start of the retry = %v, %v", st, err)
+		}
+		if j, _ := s.GetJob(id); j.State != Running || j.Reason != "" || st[0].Reason != "" {
+			t.Errorf("running its retry: %s, reason %q (Start's %q); want running, no reason", j.State, j.Reason, st[0].Reason)
+		}
+		if _, err := s.Finish(ctx, id, Outcome{State: Pending, Concurrency: 1, Run: Run{Result: RunInterrupted}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
