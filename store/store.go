@@ -83,8 +83,9 @@ type Options struct {
 	// exists to measure what group commit buys; never set it otherwise.
 	NoGroupCommit bool
 	// FailWrites, when it returns an error, makes the commit fail with it
-	// after the transaction's ops applied and before anything is written:
-	// the seam tests use to inject a failing disk.
+	// after the transaction's ops applied and before anything is written
+	// (Open's own transaction too): the seam tests use to inject a failing
+	// disk.
 	FailWrites func() error
 	// MinFree is the free space on the file system below which Ingest
 	// refuses new events with ErrLowDisk; 0 is no check. See SetMinFree.
@@ -311,7 +312,13 @@ func (s *Store) checkSchema() error {
 // init creates buckets, checks the schema, seeds the id generator and
 // returns interrupted jobs to their queues.
 func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	// What the transaction did is logged once it is committed: a commit
+	// that fails leaves the file as it was, and the log must not claim an
+	// upgrade that did not happen.
+	var upgradedFrom string
+	var start time.Time
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		upgradedFrom = ""
 		// A file with buckets and no schema version is no webhookd's (a
 		// new file gets both in this one transaction): not written into.
 		if m := tx.Bucket(bMeta); m == nil || m.Get(metaVersion) == nil {
@@ -336,12 +343,12 @@ func (s *Store) init() error {
 				return err
 			}
 		case string(v) != schemaVersion:
-			from, start := string(v), time.Now()
+			from := string(v)
+			start = time.Now()
 			if err := migrate(tx, from); err != nil {
 				return err
 			}
-			s.log.Info("upgraded the database's schema; a webhookd older than this one refuses the file now (README, Upgrades)",
-				"from", from, "to", schemaVersion, "took", time.Since(start).Round(time.Millisecond))
+			upgradedFrom = from
 		}
 		// A random name of this database, made once: ids are unique
 		// within it only, and what leaves it (a signed relay's
@@ -371,8 +378,20 @@ func (s *Store) init() error {
 		if err := loadDedup(tx, s.dd); err != nil {
 			return err
 		}
-		return s.recover(tx)
+		if err := s.recover(tx); err != nil {
+			return err
+		}
+		// The commit fails here, rolled back, as a disk would fail it.
+		return s.injectedFailure()
 	})
+	if err != nil {
+		return err
+	}
+	if upgradedFrom != "" {
+		s.log.Info("upgraded the database's schema; a webhookd older than this one refuses the file now (README, Upgrades)",
+			"from", upgradedFrom, "to", schemaVersion, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }
 
 // recover returns jobs left running by a stopped process to their queues.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -305,5 +306,36 @@ func TestUpgrade_FailedUpgradeLeavesFile(t *testing.T) {
 	}
 	if res, err := s.Ingest(context.Background(), newEvent("gh", long, job("ok"))); err != nil || !res.Duplicate || res.ID != string(id) {
 		t.Errorf("Ingest of the long delivery id again = %+v, %v; want a duplicate of %s", res, err, id)
+	}
+}
+
+// TestUpgrade_LogsAfterCommit: the log says the schema was upgraded only
+// once the upgrade is on disk. It said so from inside Open's transaction,
+// and a commit that then failed left a log claiming an upgrade that did
+// not happen, beside a file still of schema 1.
+func TestUpgrade_LogsAfterCommit(t *testing.T) {
+	path := schema1Copy(t)
+	logged := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logged, nil))
+	full := errors.New("no space left on device")
+	if s, err := Open(path, Options{Logger: log, FailWrites: func() error { return full }}); err == nil {
+		s.Close()
+		t.Fatal("Open succeeded with its commit failing")
+	} else if !errors.Is(err, full) {
+		t.Errorf("Open with its commit failing = %v; want %v", err, full)
+	}
+	if v := fileVersion(t, path); v != "1" {
+		t.Fatalf("schema after a failed commit = %q; want 1", v)
+	}
+	if got := logged.String(); strings.Contains(got, "upgraded") {
+		t.Errorf("a failed upgrade logged %q; want no upgrade claimed", got)
+	}
+	s, err := Open(path, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := logged.String(); !strings.Contains(got, "upgraded the database's schema") || !strings.Contains(got, "from=1 to="+schemaVersion) {
+		t.Errorf("the upgrade logged %q; want it said, from 1 to %s", got, schemaVersion)
 	}
 }
