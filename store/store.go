@@ -314,9 +314,10 @@ func (s *Store) checkSchema() error {
 func (s *Store) init() error {
 	// What the transaction did is logged once it is committed: a commit
 	// that fails leaves the file as it was, and the log must not claim an
-	// upgrade that did not happen.
+	// upgrade, or jobs back in their queues, that did not happen.
 	var upgradedFrom string
 	var start time.Time
+	var cut []*Job
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		upgradedFrom = ""
 		// A file with buckets and no schema version is no webhookd's (a
@@ -378,7 +379,8 @@ func (s *Store) init() error {
 		if err := loadDedup(tx, s.dd); err != nil {
 			return err
 		}
-		if err := s.recover(tx); err != nil {
+		var err error
+		if cut, err = s.recover(tx); err != nil {
 			return err
 		}
 		// The commit fails here, rolled back, as a disk would fail it.
@@ -391,11 +393,17 @@ func (s *Store) init() error {
 		s.log.Info("upgraded the database's schema; a webhookd older than this one refuses the file now (README, Upgrades)",
 			"from", upgradedFrom, "to", schemaVersion, "took", time.Since(start).Round(time.Millisecond))
 	}
+	for _, j := range cut {
+		s.cut = append(s.cut, CutRun{Job: j.ID, Hook: j.Hook, Action: j.Action})
+		s.log.Info("job interrupted by a stop goes back to its queue", "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)
+	}
 	return nil
 }
 
-// recover returns jobs left running by a stopped process to their queues.
-func (s *Store) recover(tx *bolt.Tx) error {
+// recover returns jobs left running by a stopped process to their queues,
+// and returns those jobs.
+func (s *Store) recover(tx *bolt.Tx) ([]*Job, error) {
+	var cut []*Job
 	now := s.now()
 	prefix := stateKey(Running, "")
 	c := tx.Bucket(bState).Cursor()
@@ -406,22 +414,22 @@ func (s *Store) recover(tx *bolt.Tx) error {
 	for _, id := range ids {
 		j, err := getJob(tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		run := Run{
 			Attempt: j.Attempts, Started: j.Updated, Finished: now, Result: RunInterrupted,
 			Error: "interrupted: webhookd stopped while it ran; it runs again",
 		}
 		if err := putRun(tx, j.ID, &run); err != nil {
-			return err
+			return nil, err
 		}
 		if err := setState(tx, j, Pending, now); err != nil {
-			return err
+			return nil, err
 		}
 		j.NextAt = now
 		j.Reason = ""
 		if err := putJob(tx, j); err != nil {
-			return err
+			return nil, err
 		}
 		// Waiting, in its place: the scheduler's start brings each
 		// queue's window to the action's concurrency (Refill), which
@@ -429,12 +437,11 @@ func (s *Store) recover(tx *bolt.Tx) error {
 		// one (a reload made the window smaller while it ran) would run
 		// before it.
 		if err := setQueueFlag(tx, j, qWaiting); err != nil {
-			return err
+			return nil, err
 		}
-		s.log.Info("job interrupted by a stop goes back to its queue", "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)
-		s.cut = append(s.cut, CutRun{Job: j.ID, Hook: j.Hook, Action: j.Action})
+		cut = append(cut, j)
 	}
-	return nil
+	return cut, nil
 }
 
 // Interrupted is how many jobs Open found running, left so by a process

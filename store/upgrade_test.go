@@ -312,7 +312,8 @@ func TestUpgrade_FailedUpgradeLeavesFile(t *testing.T) {
 // TestUpgrade_LogsAfterCommit: the log says the schema was upgraded only
 // once the upgrade is on disk. It said so from inside Open's transaction,
 // and a commit that then failed left a log claiming an upgrade that did
-// not happen, beside a file still of schema 1.
+// not happen, beside a file still of schema 1; so did it of the jobs a
+// kill cut off (the fixture's two), which stayed running in the file.
 func TestUpgrade_LogsAfterCommit(t *testing.T) {
 	path := schema1Copy(t)
 	logged := &lockedBuffer{}
@@ -327,15 +328,19 @@ func TestUpgrade_LogsAfterCommit(t *testing.T) {
 	if v := fileVersion(t, path); v != "1" {
 		t.Fatalf("schema after a failed commit = %q; want 1", v)
 	}
-	if got := logged.String(); strings.Contains(got, "upgraded") {
-		t.Errorf("a failed upgrade logged %q; want no upgrade claimed", got)
+	if got := logged.String(); strings.Contains(got, "upgraded") || strings.Contains(got, "goes back to its queue") {
+		t.Errorf("a failed upgrade logged %q; want no upgrade, and no job back in its queue, claimed", got)
 	}
 	s, err := Open(path, Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	if got := logged.String(); !strings.Contains(got, "upgraded the database's schema") || !strings.Contains(got, "from=1 to="+schemaVersion) {
+	got := logged.String()
+	if !strings.Contains(got, "upgraded the database's schema") || !strings.Contains(got, "from=1 to="+schemaVersion) {
 		t.Errorf("the upgrade logged %q; want it said, from 1 to %s", got, schemaVersion)
+	}
+	if n := strings.Count(got, "job interrupted by a stop goes back to its queue"); n != 2 {
+		t.Errorf("the upgrade logged %d jobs back in their queues; want 2 (slow's and co's):\n%s", n, got)
 	}
 }
