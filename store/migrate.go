@@ -15,9 +15,17 @@ var metaVersion = []byte("version")
 // migrations upgrade a file of an older schema: each takes it from the
 // version it is listed under to the next. They run in init's transaction,
 // with every other change of a start, so that a crash or a failed commit
-// leaves the file as it was and the next start does it all again.
-var migrations = map[string]func(tx *bolt.Tx) error{
+// leaves the file as it was and the next start does it all again. What
+// one has to tell (a record it left as it was) it returns, and init logs
+// it once the transaction is committed.
+var migrations = map[string]func(tx *bolt.Tx) ([]upgradeNote, error){
 	"1": migrate1to2,
+}
+
+// upgradeNote is a warning of an upgrade, logged after its commit.
+type upgradeNote struct {
+	msg  string
+	args []any
 }
 
 // readable reports whether a file of schema v can be read as it is (by a
@@ -27,20 +35,24 @@ func readable(v string) bool {
 	return v == schemaVersion || migrations[v] != nil
 }
 
-// migrate upgrades the file in tx from schema from to schemaVersion.
-func migrate(tx *bolt.Tx, from string) error {
+// migrate upgrades the file in tx from schema from to schemaVersion, and
+// returns the warnings to log once that is committed.
+func migrate(tx *bolt.Tx, from string) ([]upgradeNote, error) {
+	var notes []upgradeNote
 	v := from
 	for v != schemaVersion {
 		step := migrations[v]
 		if step == nil {
-			return schemaError(from)
+			return nil, schemaError(from)
 		}
-		if err := step(tx); err != nil {
-			return fmt.Errorf("upgrade the database from schema %s: %w", v, err)
+		n, err := step(tx)
+		if err != nil {
+			return nil, fmt.Errorf("upgrade the database from schema %s: %w", v, err)
 		}
+		notes = append(notes, n...)
 		v = nextVersion(v)
 	}
-	return tx.Bucket(bMeta).Put(metaVersion, []byte(schemaVersion))
+	return notes, tx.Bucket(bMeta).Put(metaVersion, []byte(schemaVersion))
 }
 
 func nextVersion(v string) string {
@@ -72,7 +84,11 @@ func schemaError(v string) error {
 //     so: a redelivery of such an id was taken for a new event, and
 //     retention left the index entry of one not UTF-8 behind for good
 //     (the event's JSON had changed its id). Both are made what the
-//     builds since would have kept.
+//     builds since would have kept. An event that cannot be decoded is
+//     left as it is, with a warning: its index entry, which makes a
+//     redelivery a duplicate, is cleaned all the same (it needs only the
+//     id); the event's own copy of the id only tells retention which
+//     entry to delete with it, and retention cannot read that event either.
 //
 // Schema 2 itself tells the builds that read schema 1 to refuse a file
 // they would misread: those before 3ff48a1 (2026-11-23) read the
@@ -81,22 +97,24 @@ func schemaError(v string) error {
 // file left by a crash, or a copy taken while webhookd ran, lacks them:
 // such a build took redeliveries of those events as new ones, and ran
 // their actions again.
-func migrate1to2(tx *bolt.Tx) error {
+func migrate1to2(tx *bolt.Tx) ([]upgradeNote, error) {
 	if m := tx.Bucket(bMeta); m.Get(countKey(eventsCount)) == nil {
 		n := tx.Bucket(bEvents).Stats().KeyN
 		if err := m.Put(countKey(eventsCount), binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
-			return fmt.Errorf("count events: %w", err)
+			return nil, fmt.Errorf("count events: %w", err)
 		}
 	}
-	if err := cleanDeliveries(tx); err != nil {
-		return fmt.Errorf("clean delivery ids: %w", err)
+	notes, err := cleanDeliveries(tx)
+	if err != nil {
+		return nil, fmt.Errorf("clean delivery ids: %w", err)
 	}
-	return nil
+	return notes, nil
 }
 
 // cleanDeliveries gives every de-duplication entry, and its event, the
-// delivery id cleanKey makes of the one it holds.
-func cleanDeliveries(tx *bolt.Tx) error {
+// delivery id cleanKey makes of the one it holds. It returns a warning for
+// each event it could not decode, whose entry it cleaned all the same.
+func cleanDeliveries(tx *bolt.Tx) ([]upgradeNote, error) {
 	type entry struct {
 		key             []byte
 		hook, clean, id string
@@ -114,13 +132,14 @@ func cleanDeliveries(tx *bolt.Tx) error {
 			fix = append(fix, entry{bytes.Clone(k), string(hook), clean, string(v)})
 		}
 	}
+	var notes []upgradeNote
 	for _, e := range fix {
 		if err := d.Delete(e.key); err != nil {
-			return err
+			return nil, err
 		}
 		if k := dedupKey(e.hook, e.clean); d.Get(k) == nil {
 			if err := d.Put(k, []byte(e.id)); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		ev, err := getEvent(tx, e.id)
@@ -128,14 +147,19 @@ func cleanDeliveries(tx *bolt.Tx) error {
 			continue
 		}
 		if err != nil {
-			return err
+			notes = append(notes, upgradeNote{
+				msg: "the upgrade left an event it cannot decode as it was: its delivery id is cleaned in the de-duplication index all the same, so a redelivery of it is still a duplicate; " +
+					"but the record is damaged, and the API, the dashboard's listings and retention fail when they reach it. Restore a backup taken before the damage (README, Backups); until then webhookd runs on",
+				args: []any{"event_id", e.id, "hook", e.hook, "delivery", e.clean, "err", err},
+			})
+			continue
 		}
 		if ev.Hook == e.hook && ev.Delivery != e.clean {
 			ev.Delivery = e.clean
 			if err := putEvent(tx, ev); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return notes, nil
 }

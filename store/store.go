@@ -315,11 +315,15 @@ func (s *Store) init() error {
 	// What the transaction did is logged once it is committed: a commit
 	// that fails leaves the file as it was, and the log must not claim an
 	// upgrade, or jobs back in their queues, that did not happen.
-	var upgradedFrom string
-	var start time.Time
-	var cut []*Job
+	var (
+		upgrading string // the schema an upgrade started from
+		upgraded  bool   // its migrations ran
+		notes     []upgradeNote
+		start     time.Time
+		cut       []*Job
+	)
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		upgradedFrom = ""
+		upgrading, upgraded = "", false
 		// A file with buckets and no schema version is no webhookd's (a
 		// new file gets both in this one transaction): not written into.
 		if m := tx.Bucket(bMeta); m == nil || m.Get(metaVersion) == nil {
@@ -345,11 +349,15 @@ func (s *Store) init() error {
 			}
 		case string(v) != schemaVersion:
 			from := string(v)
+			if migrations[from] != nil {
+				upgrading = from
+			}
 			start = time.Now()
-			if err := migrate(tx, from); err != nil {
+			var err error
+			if notes, err = migrate(tx, from); err != nil {
 				return err
 			}
-			upgradedFrom = from
+			upgraded = true
 		}
 		// A random name of this database, made once: ids are unique
 		// within it only, and what leaves it (a signed relay's
@@ -387,11 +395,20 @@ func (s *Store) init() error {
 		return s.injectedFailure()
 	})
 	if err != nil {
-		return err
+		if upgrading == "" {
+			return err
+		}
+		if upgraded {
+			err = fmt.Errorf("upgrade the database from schema %s: %w", upgrading, err)
+		}
+		return fmt.Errorf("%w (the file is left as it was, of schema %s, which the webhookd run before this one reads; README, Upgrades)", err, upgrading)
 	}
-	if upgradedFrom != "" {
+	if upgraded {
 		s.log.Info("upgraded the database's schema; a webhookd older than this one refuses the file now (README, Upgrades)",
-			"from", upgradedFrom, "to", schemaVersion, "took", time.Since(start).Round(time.Millisecond))
+			"from", upgrading, "to", schemaVersion, "took", time.Since(start).Round(time.Millisecond))
+	}
+	for _, n := range notes {
+		s.log.Warn(n.msg, append(n.args, "path", s.db.Path())...)
 	}
 	for _, j := range cut {
 		s.cut = append(s.cut, CutRun{Job: j.ID, Hook: j.Hook, Action: j.Action})

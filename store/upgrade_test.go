@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -262,40 +263,44 @@ func TestUpgrade_SchemaVersion(t *testing.T) {
 	})
 }
 
-// TestUpgrade_FailedUpgradeLeavesFile: an upgrade that fails part way
-// (here, at an event it cannot decode) leaves the file as it was, still
-// of schema 1; once the cause is gone, the next start upgrades it.
+// editFile applies fn to the closed database at path in a transaction of
+// its own: how a test crafts a file that webhookd never wrote.
+func editFile(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpgrade_FailedUpgradeLeavesFile: an upgrade that fails (here, its
+// commit, as a full disk fails it) leaves the file as it was, still of
+// schema 1, and says so; once the cause is gone, the next start upgrades
+// it.
 func TestUpgrade_FailedUpgradeLeavesFile(t *testing.T) {
 	path := schema1Copy(t)
 	long := strings.Repeat("L", 300)
-	var id, saved []byte
-	edit := func(fn func(tx *bolt.Tx) error) {
-		t.Helper()
-		db, err := bolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if err := db.Update(fn); err != nil {
-			t.Fatal(err)
-		}
-	}
-	edit(func(tx *bolt.Tx) error {
+	var id []byte
+	editFile(t, path, func(tx *bolt.Tx) error {
 		id = bytes.Clone(tx.Bucket(bDedup).Get(dedupKey("gh", long)))
-		saved = bytes.Clone(tx.Bucket(bEvents).Get(id))
-		return tx.Bucket(bEvents).Put(id, []byte("{not json"))
+		return nil
 	})
 	before, _ := os.ReadFile(path)
-	if s, err := Open(path, Options{}); err == nil {
+	full := errors.New("no space left on device")
+	if s, err := Open(path, Options{FailWrites: func() error { return full }}); err == nil {
 		s.Close()
-		t.Fatal("Open succeeded; want the upgrade to fail at the event it cannot decode")
-	} else if !strings.Contains(err.Error(), "upgrade the database from schema 1") {
-		t.Errorf("Open = %v; want it to say the upgrade failed", err)
+		t.Fatal("Open succeeded; want the upgrade's commit to fail")
+	} else if !errors.Is(err, full) || !strings.Contains(err.Error(), "upgrade the database from schema 1") ||
+		!strings.Contains(err.Error(), "left as it was") || !strings.Contains(err.Error(), path) {
+		t.Errorf("Open = %v; want it to name the file, say the upgrade failed and the file is left as it was, and why", err)
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Error("the failed upgrade changed the file")
 	}
-	edit(func(tx *bolt.Tx) error { return tx.Bucket(bEvents).Put(id, saved) })
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatalf("Open after the cause is gone: %v", err)
@@ -306,6 +311,64 @@ func TestUpgrade_FailedUpgradeLeavesFile(t *testing.T) {
 	}
 	if res, err := s.Ingest(context.Background(), newEvent("gh", long, job("ok"))); err != nil || !res.Duplicate || res.ID != string(id) {
 		t.Errorf("Ingest of the long delivery id again = %+v, %v; want a duplicate of %s", res, err, id)
+	}
+}
+
+// TestUpgrade_UndecodableEvent: an event the upgrade cannot decode, behind
+// a delivery id it cleans (one kept as it came, longer than 256 bytes or
+// not UTF-8), does not stop the upgrade, and so the start: its id is
+// cleaned in the de-duplication index, which needs no decoding, so that
+// a redelivery of it is still a duplicate; the record is left as it was,
+// and a warning names it, the file, what is wrong and what to do. The
+// upgrade failed on it, and the start with it, with only the decoding
+// error, and no webhookd command puts such a record right.
+func TestUpgrade_UndecodableEvent(t *testing.T) {
+	for _, d := range schema1Deliveries[8:10] { // the long one; the one not UTF-8
+		t.Run(fmt.Sprintf("%.12q", d), func(t *testing.T) {
+			path := schema1Copy(t)
+			var id []byte
+			damaged := []byte("{not json")
+			editFile(t, path, func(tx *bolt.Tx) error {
+				id = bytes.Clone(tx.Bucket(bDedup).Get(dedupKey("gh", d)))
+				return tx.Bucket(bEvents).Put(id, damaged)
+			})
+			logged := &lockedBuffer{}
+			s, err := Open(path, Options{Logger: slog.New(slog.NewTextHandler(logged, nil))})
+			if err != nil {
+				t.Fatalf("Open: %v; want the upgrade to leave the event it cannot decode as it is", err)
+			}
+			defer s.Close()
+			for _, d := range schema1Deliveries {
+				res, err := s.Ingest(context.Background(), newEvent("gh", d, job("ok")))
+				if err != nil || !res.Duplicate {
+					t.Errorf("Ingest of delivery %.20q again = %+v, %v; want a duplicate", d, res, err)
+				}
+			}
+			if res, _ := s.Ingest(context.Background(), newEvent("gh", d, job("ok"))); res.ID != string(id) {
+				t.Errorf("Ingest of the damaged event's delivery id again = %+v; want a duplicate of %s", res, id)
+			}
+			var warn string
+			for _, line := range strings.Split(logged.String(), "\n") {
+				if strings.Contains(line, "level=WARN") && strings.Contains(line, string(id)) {
+					warn = line
+				}
+			}
+			for _, want := range []string{"event_id=" + string(id), path, "invalid character", "README, Backups", "duplicate"} {
+				if !strings.Contains(warn, want) {
+					t.Errorf("the warning lacks %q: %q (log:\n%s)", want, warn, logged)
+				}
+			}
+			s.Close()
+			if v := fileVersion(t, path); v != schemaVersion {
+				t.Errorf("schema after the upgrade = %q; want %s", v, schemaVersion)
+			}
+			editFile(t, path, func(tx *bolt.Tx) error {
+				if v := tx.Bucket(bEvents).Get(id); !bytes.Equal(v, damaged) {
+					t.Errorf("the damaged record = %q after the upgrade; want it left as it was", v)
+				}
+				return nil
+			})
+		})
 	}
 }
 
