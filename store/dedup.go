@@ -258,7 +258,9 @@ func loadDedup(tx *bolt.Tx, d *dedupCache) error {
 	for ; k != nil; k, v = c.Next() {
 		var ev struct{ Hook, Delivery string }
 		if err := json.Unmarshal(v, &ev); err != nil {
-			return fmt.Errorf("decode event %s: %w", k, err)
+			// Not skipped: a redelivery of it would be taken for a new
+			// event, and its actions run again.
+			return fmt.Errorf("event %s cannot be decoded (%w), and its delivery id, not yet in the de-duplication index (the file was left by a crash, or copied while webhookd ran), cannot be read back: a redelivery of it would run its actions again. The file is damaged: restore it from a backup (README, Backups)", k, err)
 		}
 		if ev.Delivery != "" {
 			e := dedupEntry{string(dedupKey(ev.Hook, ev.Delivery)), string(k)}

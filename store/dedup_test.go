@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -420,5 +421,41 @@ func TestDedup_IDsPastMarkAfterRestart(t *testing.T) {
 	}
 	if !again.Duplicate || again.ID != first.ID {
 		t.Errorf("d-new again after the crash = %+v; want a duplicate of %s", again, first.ID)
+	}
+}
+
+// TestDedup_UndecodableEventAtOpen: an event stored after the index was
+// last written, whose record cannot be decoded, stops the start: its
+// delivery id cannot be read back, and a redelivery of it would run its
+// actions again. The refusal names the event, the file, what is wrong
+// and what to do; it gave the decoding error alone.
+func TestDedup_UndecodableEventAtOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dd.db")
+	s, err := Open(path, Options{crashAtClose: true, dedupIdle: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Ingest(context.Background(), newEvent("h", "d1", job("a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // as a crash leaves it: d1's entry is not in the index
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bEvents).Put([]byte(res.ID), []byte("{not json")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = Open(path, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded; want it to refuse an event whose delivery id it cannot read back")
+	}
+	for _, want := range []string{res.ID, path, "invalid character", "redelivery", "README, Backups"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open = %v; want it to say %q", err, want)
+		}
 	}
 }
