@@ -45,6 +45,7 @@ type diskGuard struct {
 
 	mu      sync.Mutex   // held by the goroutine refreshing
 	checked atomic.Int64 // unix nanoseconds of the last look
+	again   atomic.Bool  // lookAgain was asked since the last look began
 	last    atomic.Int64 // free bytes at the last look
 	written atomic.Int64 // bytes ingested since the last look
 	low     atomic.Bool  // the last verdict, for logging the change
@@ -116,8 +117,13 @@ func (g *diskGuard) check(n int) error {
 // lookAgain makes the next delivery look at the disk again rather than
 // use the last look's figures: after a setting changed, or after pruning
 // freed pages inside the file, which take deliveries a low disk refused.
+// Asked during a look, whose figures may predate what changed, it makes
+// another look follow that one (refresh).
 func (g *diskGuard) lookAgain() {
 	if g != nil {
+		// The flag first: a look that ends after this keeps its time
+		// over the 0 below, and then sees the flag.
+		g.again.Store(true)
 		g.checked.Store(0)
 	}
 }
@@ -142,6 +148,15 @@ func (g *diskGuard) refresh() {
 	if !g.due(now) {
 		return
 	}
+	// This look answers the requests to look again made so far. One made
+	// while it looks (a prune that freed room after it read a figure)
+	// would be lost when it keeps its time: the next check looks again.
+	g.again.Store(false)
+	defer func() {
+		if g.again.Load() {
+			g.checked.Store(0)
+		}
+	}()
 	if g.opened != nil {
 		fi, err := os.Stat(g.path)
 		gone := err != nil || !os.SameFile(fi, g.opened)

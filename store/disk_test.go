@@ -516,3 +516,68 @@ func TestStore_FileGone(t *testing.T) {
 		})
 	}
 }
+
+// TestStore_MinFreeLookAgainDuringALook: a prune that frees room while
+// the guard is in the middle of a look that began before it (its figures
+// read, not yet kept) has the guard look again after that look, rather
+// than keep the look's figures, which predate the prune, and refuse
+// deliveries until the next look is due. The request to look again was
+// lost: the look, ending, wrote its time over it.
+func TestStore_MinFreeLookAgainDuringALook(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	disk := &fakeDisk{}
+	disk.free.Store(1 << 30)
+	s, _ := openTest(t, Options{Now: now, MinFree: 64 << 20, FreeSpace: disk.FreeSpace})
+	ctx := context.Background()
+	old := newEvent("h", "old", NewJob{Action: "a", Skip: "when is false"}) // finished: retention deletes it
+	old.Received = now()
+	if _, err := s.Ingest(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	disk.free.Store(1 << 20)
+	clock.Add(int64(diskRecheck))
+	if err := s.Refusing(); !errors.Is(err, ErrLowDisk) {
+		t.Fatalf("Refusing with 1 MiB free, min_free 64 MiB = %v; want ErrLowDisk", err)
+	}
+
+	// The next look blocks once it has read its figures (the room inside
+	// the file is the last), until the test lets it go on.
+	entered, release := make(chan struct{}), make(chan struct{})
+	spareIn := s.disk.spareIn
+	var blocked atomic.Bool
+	s.disk.spareIn = func() int64 {
+		n := spareIn()
+		if !blocked.Swap(true) {
+			close(entered)
+			<-release
+		}
+		return n
+	}
+	clock.Add(int64(diskRecheck))
+	looking := make(chan error, 1)
+	go func() { looking <- s.Refusing() }()
+	<-entered
+	// Meanwhile retention frees room (here the fake's figure rises) and
+	// asks for another look.
+	disk.free.Store(1 << 30)
+	if n, err := s.Prune(ctx, now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v; want the old event deleted", n, err)
+	}
+	close(release)
+	if err := <-looking; !errors.Is(err, ErrLowDisk) {
+		t.Errorf("the look begun before the prune = %v; want its figures (ErrLowDisk)", err)
+	}
+	calls := disk.calls.Load()
+	// The clock has not moved: only the prune's request makes this look.
+	if err := s.Refusing(); err != nil {
+		t.Errorf("Refusing after a prune asked for a look during one = %v; want the room seen", err)
+	}
+	if got := disk.calls.Load(); got != calls+1 {
+		t.Errorf("free space asked %d times after the look; want once more", got-calls)
+	}
+	if _, err := s.Ingest(ctx, newEvent("h", "new")); err != nil {
+		t.Errorf("Ingest after the prune: %v; want accepted", err)
+	}
+}
