@@ -75,7 +75,7 @@ func getJob(tx *bolt.Tx, id string) (*Job, error) {
 	}
 	j := new(Job)
 	if err := json.Unmarshal(v, j); err != nil {
-		return nil, fmt.Errorf("decode job %s: %w", id, err)
+		return nil, damagedError("job", id, err)
 	}
 	return j, nil
 }
@@ -95,7 +95,7 @@ func getEvent(tx *bolt.Tx, id string) (*Event, error) {
 	}
 	e := new(Event)
 	if err := json.Unmarshal(v, e); err != nil {
-		return nil, fmt.Errorf("decode event %s: %w", id, err)
+		return nil, damagedError("event", id, err)
 	}
 	return e, nil
 }

@@ -321,33 +321,33 @@ func (s *Store) pruneBytes(ctx context.Context, excess int64, after string) (int
 	next := ""
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		deleted, next = 0, ""
-		var doomed []*Event
+		var doomed []*pruned
 		freed := int64(0)
 		c := tx.Bucket(bEvents).Cursor()
-		k, _ := firstAfter(c, after)
+		k, v := firstAfter(c, after)
 		scanned, last := 0, ""
-		for ; k != nil; k, _ = c.Next() {
+		for ; k != nil; k, v = c.Next() {
 			if freed >= excess || len(doomed) == PruneBatch || scanned == s.pruneScanLimit() {
 				next = last
 				break
 			}
 			scanned++
 			last = string(k)
-			ev, err := getEvent(tx, string(k))
+			p, err := readPruned(tx, string(k))
 			if err != nil {
 				return err
 			}
-			jobs, err := eventJobs(tx, ev)
-			if err != nil {
-				return err
-			}
-			if allFinished(jobs) {
-				doomed = append(doomed, ev)
-				freed += 2*int64(ev.Size) + eventOverhead
+			if p.finished() {
+				doomed = append(doomed, p)
+				size := len(v) // a damaged event's: its record's
+				if p.ev != nil {
+					size = p.ev.Size
+				}
+				freed += 2*int64(size) + eventOverhead
 			}
 		}
-		for _, ev := range doomed {
-			if err := s.deleteEvent(tx, ev); err != nil {
+		for _, p := range doomed {
+			if err := s.deletePruned(tx, p); err != nil {
 				return err
 			}
 		}

@@ -47,7 +47,11 @@ func (s *Store) ingestOp(ne *NewEvent) (o *op, res *IngestResult, err error) {
 		// (fn runs again when its batch is retried op by op.)
 		o.events = 0
 		if delivery != "" {
-			if id := s.dd.lookup(tx, dedupKey(ne.Hook, delivery)); id != "" {
+			// An entry whose event is gone is stale (retention pruned a
+			// damaged event, whose delivery id it could not read to
+			// remove it): this delivery is stored, and its entry
+			// replaces that one.
+			if id := s.dd.lookup(tx, dedupKey(ne.Hook, delivery)); id != "" && tx.Bucket(bEvents).Get([]byte(id)) != nil {
 				*res = IngestResult{ID: id, Duplicate: true}
 				return nil
 			}

@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,7 +38,7 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, next, err := s.pruneBatch(ctx, func(ev *Event) bool { return ev.Received.Before(cutoff) }, after)
+		n, next, err := s.pruneBatch(ctx, func(received time.Time) bool { return received.Before(cutoff) }, after)
 		total += n
 		if n > 0 {
 			s.disk.lookAgain()
@@ -80,18 +82,19 @@ func (s *Store) dropEmptyDue(ctx context.Context) error {
 	})
 }
 
-// pruneBatch deletes up to PruneBatch finished events that old accepts,
-// scanning from the oldest event after the id after. It returns the id to
-// continue after, or "" when the scan reached an event old rejects (events
-// are in arrival order) or the end.
-func (s *Store) pruneBatch(ctx context.Context, old func(*Event) bool, after string) (int, string, error) {
+// pruneBatch deletes up to PruneBatch finished events that old accepts
+// (by their received time), scanning from the oldest event after the id
+// after. It returns the id to continue after, or "" when the scan reached
+// an event old rejects (events are in arrival order) or the end. A
+// damaged event is judged by the time in its id (damage.go).
+func (s *Store) pruneBatch(ctx context.Context, old func(received time.Time) bool, after string) (int, string, error) {
 	deleted := 0
 	next := ""
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		deleted, next = 0, ""
 		c := tx.Bucket(bEvents).Cursor()
 		k, _ := firstAfter(c, after)
-		var doomed []*Event
+		var doomed []*pruned
 		last := ""
 		future := s.now().Add(time.Minute)
 		for scanned := 0; k != nil; k, _ = c.Next() {
@@ -100,30 +103,26 @@ func (s *Store) pruneBatch(ctx context.Context, old func(*Event) bool, after str
 				break
 			}
 			scanned++
-			ev, err := getEvent(tx, string(k))
+			p, err := readPruned(tx, string(k))
 			if err != nil {
 				return err
 			}
-			if !old(ev) {
-				if ev.Received.After(future) {
+			if !old(p.received) {
+				if p.received.After(future) {
 					// Received while the clock was ahead: the events
 					// after it in id order may be old all the same.
-					last = ev.ID
+					last = p.id
 					continue
 				}
 				break
 			}
-			last = ev.ID
-			jobs, err := eventJobs(tx, ev)
-			if err != nil {
-				return err
-			}
-			if allFinished(jobs) {
-				doomed = append(doomed, ev)
+			last = p.id
+			if p.finished() {
+				doomed = append(doomed, p)
 			}
 		}
-		for _, ev := range doomed {
-			if err := s.deleteEvent(tx, ev); err != nil {
+		for _, p := range doomed {
+			if err := s.deletePruned(tx, p); err != nil {
 				return err
 			}
 		}
@@ -131,6 +130,119 @@ func (s *Store) pruneBatch(ctx context.Context, old func(*Event) bool, after str
 		return nil
 	})
 	return deleted, next, err
+}
+
+// pruned is an event as retention sees it: its record, or for a damaged
+// one (ev nil) what keys tell of it.
+type pruned struct {
+	id       string
+	ev       *Event    // nil when damaged
+	received time.Time // a damaged event's: its id's
+	jobs     []*Job    // those that could be read
+	// damagedJobs are job ids whose records cannot be read, with their
+	// state from the state index ("" when in none: set aside).
+	damagedJobs map[string]State
+	// strayJob is a damaged job found where a damaged event's jobs are,
+	// which may be its: left alone.
+	strayJob string
+	err      error // why ev is nil
+}
+
+// readPruned reads the event stored as id for retention. An event that
+// cannot be decoded is not an error: see damage.go.
+func readPruned(tx *bolt.Tx, id string) (*pruned, error) {
+	p := &pruned{id: id}
+	ev, err := getEvent(tx, id)
+	switch {
+	case err == nil:
+		p.ev, p.received = ev, ev.Received
+		for _, jid := range ev.JobIDs {
+			j, err := getJob(tx, jid)
+			switch {
+			case err == nil:
+				p.jobs = append(p.jobs, j)
+			case errors.Is(err, ErrDamaged):
+				if p.damagedJobs == nil {
+					p.damagedJobs = map[string]State{}
+				}
+				p.damagedJobs[jid], _ = jobStateByKey(tx, jid)
+			default:
+				return nil, err
+			}
+		}
+	case errors.Is(err, ErrDamaged):
+		p.err, p.received = err, IDTime(id)
+		p.jobs, p.strayJob = jobsByKey(tx, id)
+	default:
+		return nil, err
+	}
+	return p, nil
+}
+
+// jobsByKey finds the jobs made with event id without its record: ingest
+// gives an event's jobs the ids that follow its own, in its transaction,
+// so they are the jobs after it in key order whose event it is. Jobs that
+// a replay added later are not found. A damaged job met there ends the
+// search and is returned as stray: it may be the event's or another's.
+func jobsByKey(tx *bolt.Tx, id string) (jobs []*Job, stray string) {
+	c := tx.Bucket(bJobs).Cursor()
+	for k, v := c.Seek([]byte(id)); k != nil; k, v = c.Next() {
+		j := new(Job)
+		if err := json.Unmarshal(v, j); err != nil {
+			return jobs, string(k)
+		}
+		if j.EventID != id {
+			break
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, ""
+}
+
+// finished reports whether every job of the event is finished: a damaged
+// job is by the state index (set aside, it is in none).
+func (p *pruned) finished() bool {
+	for _, st := range p.damagedJobs {
+		if st != "" && !st.Finished() {
+			return false
+		}
+	}
+	return allFinished(p.jobs)
+}
+
+// deletePruned deletes an event retention found finished, with what hangs
+// off it, and notes what of a damaged one it could not delete.
+func (s *Store) deletePruned(tx *bolt.Tx, p *pruned) error {
+	if p.ev != nil {
+		for id := range p.damagedJobs {
+			if err := deleteJob(tx, id, nil); err != nil {
+				return err
+			}
+			s.stageDamaged("job", id, "pruned a job whose record is damaged, with its runs", "event_id", p.id)
+		}
+		return s.deleteEvent(tx, p.ev, p.jobs)
+	}
+	for _, j := range p.jobs {
+		if err := deleteJob(tx, j.ID, j); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bRaw).Delete([]byte(p.id)); err != nil {
+		return err
+	}
+	if err := addCount(tx, eventsCount, -1); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bEvents).Delete([]byte(p.id)); err != nil {
+		return err
+	}
+	left := "its de-duplication entry, if it had a delivery id (that needs the record): a redelivery of it is stored as a new event; jobs a replay added to it, if any"
+	args := []any{"jobs_pruned", len(p.jobs), "not_cleaned", left, "err", p.err}
+	if p.strayJob != "" {
+		args = append(args, "damaged_job_left", p.strayJob)
+	}
+	s.stageDamaged("event", p.id, "pruned an event past retention whose record is damaged, with its body and the jobs found from its id", args...)
+	return nil
 }
 
 func allFinished(jobs []*Job) bool {
@@ -142,32 +254,11 @@ func allFinished(jobs []*Job) bool {
 	return true
 }
 
-// deleteEvent removes a finished event and everything that hangs off it.
-func (s *Store) deleteEvent(tx *bolt.Tx, ev *Event) error {
-	for _, id := range ev.JobIDs {
-		j, err := getJob(tx, id)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bState).Delete(stateKey(j.State, j.ID)); err != nil {
-			return err
-		}
-		if err := addCount(tx, j.State, -1); err != nil {
-			return err
-		}
-		runs := tx.Bucket(bRuns)
-		c := runs.Cursor()
-		prefix := []byte(j.ID)
-		var keys [][]byte
-		for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+4 && hasPrefix(k, prefix); k, _ = c.Next() {
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		for _, k := range keys {
-			if err := runs.Delete(k); err != nil {
-				return err
-			}
-		}
-		if err := tx.Bucket(bJobs).Delete([]byte(j.ID)); err != nil {
+// deleteEvent removes a finished event and everything that hangs off it:
+// its jobs, which the caller has read.
+func (s *Store) deleteEvent(tx *bolt.Tx, ev *Event, jobs []*Job) error {
+	for _, j := range jobs {
+		if err := deleteJob(tx, j.ID, j); err != nil {
 			return err
 		}
 	}
@@ -184,6 +275,26 @@ func (s *Store) deleteEvent(tx *bolt.Tx, ev *Event) error {
 		return err
 	}
 	return tx.Bucket(bEvents).Delete([]byte(ev.ID))
+}
+
+// deleteJob removes a finished job, its runs and its state index entry;
+// j is its record, or nil when it cannot be read (its state is looked
+// up in the index).
+func deleteJob(tx *bolt.Tx, id string, j *Job) error {
+	if j != nil {
+		if err := tx.Bucket(bState).Delete(stateKey(j.State, j.ID)); err != nil {
+			return err
+		}
+		if err := addCount(tx, j.State, -1); err != nil {
+			return err
+		}
+	} else if err := dropStateByKey(tx, id); err != nil {
+		return err
+	}
+	if err := deleteRuns(tx, id); err != nil {
+		return err
+	}
+	return tx.Bucket(bJobs).Delete([]byte(id))
 }
 
 // Policy is what retention keeps: events younger than MaxAge (0 keeps all

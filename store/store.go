@@ -121,6 +121,7 @@ type Store struct {
 	ids      idGen
 	disk     *diskGuard  // nil when read-only
 	dd       *dedupCache // the dedup entries not yet in their bucket; nil when read-only
+	damage   damageLog   // the damaged records met (damage.go)
 	// cut are the jobs Open found running and returned to their queues.
 	cut []CutRun
 
@@ -694,6 +695,7 @@ func (s *Store) commit(ops []*op) {
 var errCommit = errors.New("commit")
 
 func (s *Store) apply(ops []*op) error {
+	s.damagedStaged(false) // a failed transaction's
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return fmt.Errorf("%w: begin: %w", errCommit, err)
@@ -742,6 +744,7 @@ func (s *Store) apply(ops []*op) error {
 		return fmt.Errorf("%w: %w", errCommit, err)
 	}
 	s.dd.committed()
+	s.damagedStaged(true)
 	return nil
 }
 
