@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -55,6 +56,9 @@ func (s *Store) ClockBack(ctx context.Context, back time.Duration) (int, error) 
 		}
 		for _, k := range later {
 			j, err := getJob(tx, string(k[8:]))
+			if errors.Is(err, ErrDamaged) {
+				continue // set aside when the scheduler meets it
+			}
 			if err != nil {
 				return err
 			}

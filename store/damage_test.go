@@ -276,3 +276,109 @@ func TestPrune_DamagedJob(t *testing.T) {
 		t.Errorf("%d skipped jobs counted; want 0", st.Jobs[Skipped])
 	}
 }
+
+// TestListEvents_DamagedEvent: a listing does not fail at an event that
+// cannot be decoded: it shows it, with its id, the time in its id and the
+// state Damaged, among the others; a filter by hook or state leaves it
+// out (it cannot tell), and so does the walk of a bulk replay. GetEvent
+// says it is damaged. It is logged once, however often it is listed. A
+// damaged job of a readable event is listed as damaged, and so is a
+// damaged run.
+func TestListEvents_DamagedEvent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids, jobs []string
+	for i := range 4 {
+		res, err := s.Ingest(ctx, newEvent("h", fmt.Sprint("d", i), NewJob{Action: "b", Skip: "no"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(res.ID, false)
+		ids, jobs = append(ids, res.ID), append(jobs, ev.JobIDs[0])
+	}
+	s.Close()
+	damage(t, path, bEvents, ids[1])
+	damage(t, path, bJobs, jobs[2])
+	logs := new(logBuffer)
+	s = reopen(t, path, Options{listChunk: 2}, logs)
+
+	for range 2 {
+		evs, next, err := s.ListEvents(EventFilter{})
+		if err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		if got, want := evIDs(evs), []string{ids[3], ids[2], ids[1], ids[0]}; fmt.Sprint(got) != fmt.Sprint(want) || next != "" {
+			t.Fatalf("ListEvents = %v, %q; want %v", got, next, want)
+		}
+		if d := evs[2]; d.State != Damaged || !d.Received.Equal(IDTime(ids[1])) {
+			t.Errorf("the damaged event is listed as %+v, state %s; want state %s, received %v", d.Event, d.State, Damaged, IDTime(ids[1]))
+		}
+		if j := evs[1].Jobs; len(j) != 1 || j[0].ID != jobs[2] || j[0].State != Damaged {
+			t.Errorf("the event with a damaged job is listed with jobs %+v; want its job as damaged", j)
+		}
+	}
+	evs, _, err := s.ListEvents(EventFilter{Hook: "h"})
+	if got, want := evIDs(evs), []string{ids[3], ids[2], ids[0]}; err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ListEvents(hook h) = %v, %v; want %v", got, err, want)
+	}
+	evs, _, err = s.ScanEvents(EventFilter{}, "")
+	if got, want := evIDs(evs), []string{ids[0], ids[2], ids[3]}; err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ScanEvents = %v, %v; want %v", got, err, want)
+	}
+	if _, err := s.GetEvent(ids[1], true); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "backup") {
+		t.Errorf("GetEvent(the damaged event) = %v; want ErrDamaged, saying to restore a backup", err)
+	}
+	list, _, err := s.ListJobs(Skipped, "", 10)
+	if err != nil || len(list) != 4 || list[2].State != Damaged {
+		t.Errorf("ListJobs(skipped) = %v, %v; want 4, the third damaged", list, err)
+	}
+	if _, err := s.Stats(); err != nil {
+		t.Errorf("Stats: %v", err)
+	}
+	log := logs.String()
+	if n := strings.Count(log, "event_id="+ids[1]); n != 1 {
+		t.Errorf("the damaged event is logged %d times; want once. Log:\n%s", n, log)
+	}
+	if n := strings.Count(log, "job_id="+jobs[2]); n != 1 {
+		t.Errorf("the damaged job is logged %d times; want once. Log:\n%s", n, log)
+	}
+}
+
+// TestRuns_Damaged: a run that cannot be decoded is shown as damaged, and
+// the job's other runs are read.
+func TestRuns_Damaged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, jobID := queued(t, s, job("a"))
+	for i := range 2 {
+		if _, err := s.Start(ctx, jobID); err != nil {
+			t.Fatal(err)
+		}
+		st := Failed
+		if i == 1 {
+			st = Succeeded
+		}
+		if _, err := s.Finish(ctx, jobID, Outcome{State: st, Concurrency: 1, Run: Run{Result: RunFailed}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	editFile(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bRuns).Put(runKey(jobID, 1), garbage) })
+	s = reopen(t, path, Options{}, new(logBuffer))
+	runs, err := s.Runs(jobID)
+	if err != nil || len(runs) != 2 || runs[0].Result != string(Damaged) || runs[0].Attempt != 1 || runs[1].Attempt != 2 {
+		t.Errorf("Runs = %+v, %v; want the first damaged, the second read", runs, err)
+	}
+	last, earlier, err := s.LastRuns(jobID, 5)
+	if err != nil || len(last) != 2 || earlier != 0 {
+		t.Errorf("LastRuns = %v, %d, %v", last, earlier, err)
+	}
+}

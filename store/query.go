@@ -76,22 +76,50 @@ func (s *Store) Jobs(ev *Event) ([]*Job, error) {
 	var out []*Job
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		out, err = eventJobs(tx, ev)
+		out, err = s.eventJobs(tx, ev)
 		return err
 	})
 	return out, err
 }
 
-func eventJobs(tx *bolt.Tx, ev *Event) ([]*Job, error) {
+// eventJobs reads an event's jobs. A job whose record cannot be read is
+// one with its id and the state Damaged, and its error as reason, logged
+// once: the others are shown.
+func (s *Store) eventJobs(tx *bolt.Tx, ev *Event) ([]*Job, error) {
 	out := make([]*Job, 0, len(ev.JobIDs))
 	for _, id := range ev.JobIDs {
 		j, err := getJob(tx, id)
-		if err != nil {
+		if errors.Is(err, ErrDamaged) {
+			s.warnDamaged("job", id, "a job's record is damaged and cannot be read: it is listed as damaged. Restore a backup to get it back (README, Backups)", "event_id", ev.ID, "err", err)
+			j = damagedJob(id, ev, err)
+		} else if err != nil {
 			return nil, err
 		}
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+// damagedJob stands for the job id of ev, whose record err could not
+// read, in a listing.
+func damagedJob(id string, ev *Event, err error) *Job {
+	j := &Job{ID: id, State: Damaged, Reason: err.Error(), Created: IDTime(id)}
+	if ev != nil {
+		j.EventID, j.Hook = ev.ID, ev.Hook
+	}
+	return j
+}
+
+// decodeRun decodes the run stored as k, v; one that cannot be read is a
+// run of that attempt with the result Damaged and its error.
+func (s *Store) decodeRun(jobID string, k, v []byte) *Run {
+	r := new(Run)
+	if err := json.Unmarshal(v, r); err != nil {
+		attempt := int(binary.BigEndian.Uint32(k[len(k)-4:]))
+		s.warnDamaged("run", fmt.Sprintf("%s/%d", jobID, attempt), "a run's record is damaged and cannot be read: it is shown as damaged. Restore a backup to get it back (README, Backups)", "err", err)
+		return &Run{Attempt: attempt, Result: string(Damaged), Error: "the run's record is damaged and cannot be read: " + err.Error()}
+	}
+	return r
 }
 
 // Runs returns a job's runs, first attempt first.
@@ -105,11 +133,7 @@ func (s *Store) Runs(jobID string) ([]*Run, error) {
 		c := b.Cursor()
 		prefix := []byte(jobID)
 		for k, v := c.Seek(prefix); k != nil && len(k) == len(prefix)+4 && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			r := new(Run)
-			if err := json.Unmarshal(v, r); err != nil {
-				return fmt.Errorf("decode run %s/%d: %w", jobID, binary.BigEndian.Uint32(k[len(prefix):]), err)
-			}
-			out = append(out, r)
+			out = append(out, s.decodeRun(jobID, k, v))
 		}
 		return nil
 	})
@@ -139,11 +163,7 @@ func (s *Store) LastRuns(jobID string, n int) (out []*Run, earlier int, err erro
 				earlier++
 				continue
 			}
-			r := new(Run)
-			if err := json.Unmarshal(v, r); err != nil {
-				return fmt.Errorf("decode run %s/%d: %w", jobID, binary.BigEndian.Uint32(k[len(prefix):]), err)
-			}
-			out = append(out, r)
+			out = append(out, s.decodeRun(jobID, k, v))
 		}
 		slices.Reverse(out)
 		return nil
@@ -196,11 +216,21 @@ type EventFilter struct {
 }
 
 // match decodes the event stored as k, v and returns it with its jobs if
-// it passes the filter's hook and state, or nil.
-func (f EventFilter) match(tx *bolt.Tx, k, v []byte) (*EventView, error) {
+// it passes the filter's hook and state, or nil. An event that cannot be
+// decoded is logged once, and returned, with its id, the time in its id
+// and the state Damaged, when damaged says so and the filter asks for no
+// hook or state (it cannot tell them).
+func (s *Store) match(f EventFilter, tx *bolt.Tx, k, v []byte, damaged bool) (*EventView, error) {
 	ev := new(Event)
 	if err := json.Unmarshal(v, ev); err != nil {
-		return nil, fmt.Errorf("decode event %s: %w", k, err)
+		err = damagedError("event", string(k), err)
+		s.warnDamaged("event", string(k), "an event's record is damaged and cannot be read: listings show it as damaged, and retention prunes it in its turn. Restore a backup to get it back (README, Backups)", "err", err)
+		at := IDTime(string(k))
+		if !damaged || f.Hook != "" || f.State != "" ||
+			!f.ReceivedSince.IsZero() && at.Before(f.ReceivedSince) || !f.ReceivedUntil.IsZero() && !at.Before(f.ReceivedUntil) {
+			return nil, nil
+		}
+		return &EventView{Event: &Event{ID: string(k), Received: at, JobIDs: []string{}}, State: Damaged, Jobs: []*Job{}}, nil
 	}
 	if f.Hook != "" && ev.Hook != f.Hook {
 		return nil, nil
@@ -208,7 +238,7 @@ func (f EventFilter) match(tx *bolt.Tx, k, v []byte) (*EventView, error) {
 	if !f.ReceivedSince.IsZero() && ev.Received.Before(f.ReceivedSince) || !f.ReceivedUntil.IsZero() && !ev.Received.Before(f.ReceivedUntil) {
 		return nil, nil
 	}
-	jobs, err := eventJobs(tx, ev)
+	jobs, err := s.eventJobs(tx, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +354,7 @@ func (s *Store) ListEvents(f EventFilter) (out []*EventView, next string, err er
 		}
 		scanned++
 		last = string(k)
-		view, err := f.match(tx, k, v)
+		view, err := s.match(f, tx, k, v, true)
 		if view != nil {
 			out = append(out, view)
 		}
@@ -356,7 +386,12 @@ func (s *Store) ListJobs(st State, after string, limit int) (out []*Job, next st
 				next = out[len(out)-1].ID
 				return nil
 			}
-			j, err := getJob(tx, string(k[len(prefix):]))
+			id := string(k[len(prefix):])
+			j, err := getJob(tx, id)
+			if errors.Is(err, ErrDamaged) {
+				s.warnDamaged("job", id, "a job's record is damaged and cannot be read: it is listed as damaged. Restore a backup to get it back (README, Backups)", "state", st, "err", err)
+				j, err = damagedJob(id, nil, err), nil
+			}
 			if err != nil {
 				return err
 			}
@@ -422,6 +457,9 @@ func oldestQueued(tx *bolt.Tx, state State, st *Stats) error {
 			return nil
 		}
 		j, err := getJob(tx, id)
+		if errors.Is(err, ErrDamaged) {
+			continue // set aside when the scheduler meets it
+		}
 		if err != nil {
 			return err
 		}

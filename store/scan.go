@@ -53,7 +53,9 @@ func (s *Store) ScanEvents(f EventFilter, after string) (out []*EventView, next 
 		}
 		scanned++
 		last = string(k)
-		view, err := f.match(tx, k, v)
+		// A damaged event is left out (logged once): there is nothing
+		// of it to replay.
+		view, err := s.match(f, tx, k, v, false)
 		if view != nil {
 			out = append(out, view)
 		}
