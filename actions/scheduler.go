@@ -288,24 +288,30 @@ func (s *Scheduler) SetConfig(cfg *Config) {
 	for _, a := range cfg.Actions {
 		prev := old.Action(a.Hook, a.Name)
 		if prev == nil || a.Concurrency != prev.Concurrency {
-			// Counted in s.wg under s.mu, and not at all once Shutdown
-			// has set draining and may be in wg.Wait: an Add from zero
-			// during a Wait is a misuse of the WaitGroup.
-			s.mu.Lock()
-			if s.draining {
-				s.mu.Unlock()
-				continue
-			}
-			s.wg.Add(1)
-			s.mu.Unlock()
-			go func() {
-				defer s.wg.Done()
-				s.resize(a.Hook, a.Name)
-				s.wake()
-			}()
+			s.resizeInBackground(a.Hook, a.Name)
 		}
 	}
 	s.wake()
+}
+
+// resizeInBackground resizes an action's queues (resize) in a goroutine
+// of its own, and wakes the dispatch loop after.
+func (s *Scheduler) resizeInBackground(hook, action string) {
+	// Counted in s.wg under s.mu, and not at all once Shutdown has set
+	// draining and may be in wg.Wait: an Add from zero during a Wait is
+	// a misuse of the WaitGroup.
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		s.resize(hook, action)
+		s.wake()
+	}()
 }
 
 // resize brings the windows of an action's queues to its concurrency, one
@@ -471,12 +477,21 @@ func (s *Scheduler) dispatch() time.Time {
 	if len(ids) == 0 {
 		return next
 	}
-	started, err := s.st.Start(s.runCtx, ids...)
+	started, aside, err := s.st.StartJobs(s.runCtx, ids)
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {
 			s.log.Error("start jobs", "err", err)
 		}
 		return now.Add(time.Second)
+	}
+	// Jobs whose records are damaged left their queues (the store logs
+	// each): their windows take the jobs behind them.
+	resized := map[string]bool{}
+	for _, a := range aside {
+		if name := a.Hook + "/" + a.Action; !resized[name] {
+			resized[name] = true
+			s.resizeInBackground(a.Hook, a.Action)
+		}
 	}
 	for _, j := range started {
 		p := picks[j.ID]
@@ -643,7 +658,8 @@ func (s *Scheduler) attempt(ctx context.Context, a *Action, j *store.Job, land *
 	}
 	if err != nil {
 		now := s.now()
-		return result{run: store.Run{Started: now, Finished: now, Result: store.RunFailed, Error: "load event: " + err.Error()}}
+		// A damaged event will not be readable on a retry either.
+		return result{run: store.Run{Started: now, Finished: now, Result: store.RunFailed, Error: "load event: " + err.Error()}, permanent: errors.Is(err, store.ErrDamaged)}
 	}
 	in := &runInput{action: a, job: j, event: ev, data: EventData(ev), keepPayload: land != nil}
 	if a.URL != nil {
@@ -770,7 +786,7 @@ func (s *Scheduler) record(j *store.Job, write func() error) error {
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDamaged) {
 			s.log.Warn("run not recorded: the job is no longer running in the store", "job", j.ID, "event_id", j.EventID, "err", err)
 			return err
 		}

@@ -81,7 +81,9 @@ func (s *Store) warnDamaged(kind, id, msg string, args ...any) {
 func (s *Store) stageDamaged(kind, id, msg string, args ...any) {
 	s.damage.mu.Lock()
 	defer s.damage.mu.Unlock()
-	s.damage.staged = append(s.damage.staged, damageNote{kind + "/" + id, msg, append([]any{kind + "_id", id}, args...)})
+	// Keyed by msg too: a listing's warning about the same record says
+	// nothing of what this one did to it.
+	s.damage.staged = append(s.damage.staged, damageNote{kind + "/" + id + "/" + msg, msg, append([]any{kind + "_id", id}, args...)})
 }
 
 // damagedStaged takes the notes staged so far; logged says whether to log

@@ -382,3 +382,37 @@ func TestRuns_Damaged(t *testing.T) {
 		t.Errorf("LastRuns = %v, %d, %v", last, earlier, err)
 	}
 }
+
+// TestOpen_DamagedRunningJob: a job that was running when the file was
+// closed, and whose record cannot be decoded, does not stop the start:
+// it is set aside, out of its queue, and the queue's next job can run.
+func TestOpen_DamagedRunningJob(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, first := queued(t, s, job("a"))
+	_, second := queued(t, s, job("a"))
+	if started, err := s.Start(ctx, first); err != nil || len(started) != 1 {
+		t.Fatalf("Start = %v, %v", started, err)
+	}
+	s.Close()
+	damage(t, path, bJobs, first)
+	logs := new(logBuffer)
+	s = reopen(t, path, Options{}, logs)
+	if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.Due("h", "a", time.Now().Add(time.Second), 10)
+	if err != nil || len(due) != 1 || due[0].JobID != second {
+		t.Fatalf("Due = %v, %v; want the second job", due, err)
+	}
+	if st, _ := s.Stats(); st.Jobs[Running] != 0 || st.Jobs[Pending] != 1 {
+		t.Errorf("jobs by state: %v; want 1 pending, none running", st.Jobs)
+	}
+	if !strings.Contains(logs.String(), "job_id="+first) {
+		t.Errorf("the damaged job is not logged:\n%s", logs)
+	}
+}

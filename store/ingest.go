@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -119,12 +121,12 @@ func (s *Store) enqueue(tx *bolt.Tx, hook, evID string, nj *NewJob, now time.Tim
 		return j, false, s.create(tx, j, Dead, now)
 	}
 	if nj.Coalesce {
-		if err := supersede(tx, queuePrefix(j.Hook, j.Action, j.Key), evID, now); err != nil {
+		if err := s.supersede(tx, j.Hook, j.Action, j.Key, evID, now); err != nil {
 			return nil, false, err
 		}
 		// What a replay of an older event left (newer events' jobs)
 		// moves up into the window it freed, ahead of the new job.
-		if err := refill(tx, j.Hook, j.Action, j.Key, nj.Concurrency, now); err != nil {
+		if err := s.refill(tx, j.Hook, j.Action, j.Key, nj.Concurrency, now); err != nil {
 			return nil, false, err
 		}
 	}
@@ -170,7 +172,8 @@ func windowCount(tx *bolt.Tx, prefix []byte) int {
 // last), but not one waiting for a retry: a replay is how a person rolls
 // back from a push whose deploy fails, and of the same event, how they run
 // it now.
-func supersede(tx *bolt.Tx, prefix []byte, byEvent string, now time.Time) error {
+func (s *Store) supersede(tx *bolt.Tx, hook, action, key string, byEvent string, now time.Time) error {
+	prefix := queuePrefix(hook, action, key)
 	q := tx.Bucket(bQueue)
 	var ids []string
 	c := q.Cursor()
@@ -181,6 +184,12 @@ func supersede(tx *bolt.Tx, prefix []byte, byEvent string, now time.Time) error 
 	}
 	for _, id := range ids {
 		j, err := getJob(tx, id)
+		if errors.Is(err, ErrDamaged) {
+			if err := s.setAside(tx, id, append(bytes.Clone(prefix), id...), hook, action, err); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -238,7 +247,20 @@ func dueByKey(tx *bolt.Tx, hook, action string) map[string]map[string]bool {
 
 // refill moves waiting jobs of j's queue into its window until the window
 // holds concurrency jobs.
-func refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Time) error {
+func (s *Store) refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Time) error {
+	for {
+		again, err := s.refillOnce(tx, hook, action, key, concurrency, now)
+		if err != nil || !again {
+			return err
+		}
+		// A damaged job was set aside: the window has room for
+		// one more.
+	}
+}
+
+// refillOnce is refill; again reports that it set a damaged job aside, and
+// the window may take another.
+func (s *Store) refillOnce(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Time) (again bool, err error) {
 	prefix := queuePrefix(hook, action, key)
 	q := tx.Bucket(bQueue)
 	n := 0
@@ -252,25 +274,32 @@ func refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Tim
 	}
 	for _, id := range promote {
 		j, err := getJob(tx, id)
+		if errors.Is(err, ErrDamaged) {
+			if err := s.setAside(tx, id, append(bytes.Clone(prefix), id...), hook, action, err); err != nil {
+				return false, err
+			}
+			again = true
+			continue
+		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if j.State == Pending && j.NextAt.After(now) {
 			// A pending job is due at once. One queued while the clock
 			// ran ahead of where it is now would wait out the step.
 			j.NextAt = now
 			if err := putJob(tx, j); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if err := setQueueFlag(tx, j, qDue); err != nil {
-			return err
+			return false, err
 		}
 		if err := addDue(tx, j); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return again, nil
 }
 
 // shrink moves the due jobs of a queue past its first concurrency entries
@@ -282,7 +311,7 @@ func refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Tim
 // failed one still due — so positions count every entry, and the walk
 // ends at the last of them (read before this transaction: one that is no
 // longer due is left as it is).
-func shrink(tx *bolt.Tx, hook, action, key string, concurrency int, due map[string]bool) error {
+func (s *Store) shrink(tx *bolt.Tx, hook, action, key string, concurrency int, due map[string]bool) error {
 	if len(due) == 0 {
 		return nil
 	}
@@ -302,6 +331,12 @@ func shrink(tx *bolt.Tx, hook, action, key string, concurrency int, due map[stri
 	}
 	for _, id := range demote {
 		j, err := getJob(tx, id)
+		if errors.Is(err, ErrDamaged) {
+			if err := s.setAside(tx, id, append(bytes.Clone(prefix), id...), hook, action, err); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}

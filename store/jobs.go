@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -46,18 +47,34 @@ func (s *Store) Due(hook, action string, now time.Time, limit int) ([]DueJob, ti
 
 // Start marks due jobs running, in one transaction, and returns the ones
 // it started with Attempts counting this run. A job that is no longer
-// queued (cancelled or superseded since it was listed) is left out.
+// queued (cancelled or superseded since it was listed) is left out, and so
+// is a damaged one (see StartJobs).
 func (s *Store) Start(ctx context.Context, ids ...string) ([]*Job, error) {
+	started, _, err := s.StartJobs(ctx, ids)
+	return started, err
+}
+
+// SetAside is a job whose record cannot be read (ErrDamaged), taken out
+// of its queue so that it never runs and holds no place in its window.
+type SetAside struct {
+	JobID, Hook, Action string
+}
+
+// StartJobs is Start, and also returns the jobs it set aside because
+// their records cannot be read (damage.go): each left its queue's
+// window, which the caller refills (Refill) to the action's concurrency.
+func (s *Store) StartJobs(ctx context.Context, ids []string) ([]*Job, []SetAside, error) {
 	var started []*Job
+	var aside []SetAside
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		var err error
-		started, err = startQueued(tx, ids, s.now(), true)
+		started, aside, err = s.startQueued(tx, ids, s.now(), true)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return started, nil
+	return started, aside, nil
 }
 
 // startJob marks a queued job running: out of the due index, flagged
@@ -203,7 +220,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 				return err
 			}
 			j.NextAt = time.Time{}
-			if err := refill(tx, j.Hook, j.Action, j.Key, window, now); err != nil {
+			if err := s.refill(tx, j.Hook, j.Action, j.Key, window, now); err != nil {
 				return err
 			}
 		default:
@@ -222,12 +239,18 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 			// ending, and the caller would take the start for it. The
 			// next dispatch starts it, ahead of the jobs behind it.
 			var err error
-			started, err = startDueInQueue(tx, j.Hook, j.Action, j.Key, now, max, j.ID)
+			started, err = s.startDueInQueue(tx, j.Hook, j.Action, j.Key, now, max, j.ID, window)
 			return err
 		}
 		// ids are runs under way already (their early start's commit
 		// failed): recorded as started even if a pause came between.
-		started, err = startQueued(tx, ids, now, false)
+		var aside []SetAside
+		started, aside, err = s.startQueued(tx, ids, now, false)
+		for _, a := range aside {
+			if err := s.refill(tx, a.Hook, a.Action, j.Key, window, now); err != nil {
+				return err
+			}
+		}
 		return err
 	}}
 }
@@ -270,15 +293,27 @@ func windowBefore(tx *bolt.Tx, j *Job, limit int) int {
 // cancelled, superseded, running already, or run and failed since the
 // caller read them, with a retry not yet due) are left out, and so, with
 // holdPaused, are the jobs of an action paused since.
-func startQueued(tx *bolt.Tx, ids []string, now time.Time, holdPaused bool) ([]*Job, error) {
-	var started []*Job
+//
+// A damaged job (ErrDamaged) is set aside, and returned in aside.
+func (s *Store) startQueued(tx *bolt.Tx, ids []string, now time.Time, holdPaused bool) (started []*Job, aside []SetAside, err error) {
 	for _, id := range ids {
 		j, err := getJob(tx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
+		if errors.Is(err, ErrDamaged) {
+			qk, hook, action, ok := findQueued(tx, id)
+			if !ok {
+				continue // not queued: nothing to start, nor to set aside
+			}
+			if err := s.setAside(tx, id, qk, hook, action, err); err != nil {
+				return nil, nil, err
+			}
+			aside = append(aside, SetAside{JobID: id, Hook: hook, Action: action})
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if (j.State != Pending && j.State != Failed) || j.NextAt.After(now) {
 			continue
@@ -287,17 +322,18 @@ func startQueued(tx *bolt.Tx, ids []string, now time.Time, holdPaused bool) ([]*
 			continue
 		}
 		if err := startJob(tx, j, now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		started = append(started, j)
 	}
-	return started, nil
+	return started, aside, nil
 }
 
 // startDueInQueue starts up to max of a queue's window jobs that are due
 // at now, in queue (arrival) order, except the job skip; none while the
-// action is paused.
-func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max int, skip string) ([]*Job, error) {
+// action is paused. A damaged job is set aside, and the window refilled
+// to window jobs.
+func (s *Store) startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max int, skip string, window int) ([]*Job, error) {
 	if isPaused(tx, hook, action) {
 		return nil, nil
 	}
@@ -318,6 +354,15 @@ func startDueInQueue(tx *bolt.Tx, hook, action, key string, now time.Time, max i
 			break
 		}
 		j, err := getJob(tx, id)
+		if errors.Is(err, ErrDamaged) {
+			if err := s.setAside(tx, id, append(bytes.Clone(prefix), id...), hook, action, err); err != nil {
+				return nil, err
+			}
+			if err := s.refill(tx, hook, action, key, window, now); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +400,7 @@ func (s *Store) RecordLostStarts(ctx context.Context, runs []LostStart) ([]CutRu
 		now := s.now()
 		for _, r := range runs {
 			j, err := getJob(tx, r.JobID)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDamaged) {
 				continue
 			}
 			if err != nil {
@@ -402,7 +447,7 @@ func (s *Store) Cancel(ctx context.Context, jobID, reason string, concurrency in
 		if err := setState(tx, j, Cancelled, now); err != nil {
 			return err
 		}
-		return refill(tx, j.Hook, j.Action, j.Key, concurrency, now)
+		return s.refill(tx, j.Hook, j.Action, j.Key, concurrency, now)
 	})
 }
 
@@ -597,10 +642,10 @@ func (s *Store) Refill(ctx context.Context, hook, action string, concurrency fun
 					return nil // the action is gone
 				}
 				for _, key := range keys {
-					if err := shrink(tx, hook, action, key, n, due[key]); err != nil {
+					if err := s.shrink(tx, hook, action, key, n, due[key]); err != nil {
 						return err
 					}
-					if err := refill(tx, hook, action, key, n, s.now()); err != nil {
+					if err := s.refill(tx, hook, action, key, n, s.now()); err != nil {
 						return err
 					}
 				}

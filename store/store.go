@@ -395,6 +395,7 @@ func (s *Store) init() error {
 		// The commit fails here, rolled back, as a disk would fail it.
 		return s.injectedFailure()
 	})
+	s.damagedStaged(err == nil) // the jobs recover set aside
 	if err != nil {
 		if upgrading == "" {
 			return err
@@ -431,6 +432,15 @@ func (s *Store) recover(tx *bolt.Tx) ([]*Job, error) {
 	}
 	for _, id := range ids {
 		j, err := getJob(tx, id)
+		if errors.Is(err, ErrDamaged) {
+			// Its queue entry holds a place in the window for good:
+			// set aside, the scheduler's start refills the window.
+			qk, hook, action, _ := findQueued(tx, id)
+			if err := s.setAside(tx, id, qk, hook, action, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
