@@ -35,6 +35,10 @@
 //     leaves it as it was, and refuses one of a newer schema; a store
 //     opened read-only reads an older schema as it is. A change that an
 //     older build would misread takes a new version and a migration.
+//   - A record that cannot be decoded (ErrDamaged) costs that record
+//     only: listings show it as damaged, retention prunes it by the time
+//     in its id, and a damaged job is set aside, out of its queue
+//     (damage.go).
 //
 // # Caveats
 //

@@ -149,7 +149,7 @@ func cleanDeliveries(tx *bolt.Tx) ([]upgradeNote, error) {
 		if err != nil {
 			notes = append(notes, upgradeNote{
 				msg: "the upgrade left an event it cannot decode as it was: its delivery id is cleaned in the de-duplication index all the same, so a redelivery of it is still a duplicate; " +
-					"but the record is damaged, and the API, the dashboard's listings and retention fail when they reach it. Restore a backup taken before the damage (README, Backups); until then webhookd runs on",
+					"but the record is damaged: listings show it as damaged, and retention prunes it in its turn. Restore a backup taken before the damage to get it back (README, Backups); webhookd runs on",
 				args: []any{"event_id", e.id, "hook", e.hook, "delivery", e.clean, "err", err},
 			})
 			continue
