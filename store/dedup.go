@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -115,8 +116,8 @@ func (d *dedupCache) remove(tx *bolt.Tx, key []byte, id string) error {
 
 // begin prepares the cache for a transaction; tx is that transaction,
 // before any op ran in it. It starts a merge when enough entries wait, or
-// with all, when there are any.
-func (d *dedupCache) begin(tx *bolt.Tx, all bool) {
+// with all, when there are any; when none wait, it moves the mark.
+func (d *dedupCache) begin(tx *bolt.Tx, all bool) error {
 	clear(d.staged)
 	d.tentative = d.merged
 	if d.sorting != nil {
@@ -134,9 +135,17 @@ func (d *dedupCache) begin(tx *bolt.Tx, all bool) {
 	// entries out of live but not out of pending, and under steady
 	// traffic with a retention shorter than mergeAt events live stays
 	// below it while pending would grow without end.
-	if d.merging != nil || d.sorting != nil || len(d.pending) == 0 ||
+	if d.merging == nil && d.sorting == nil && len(d.pending) == 0 {
+		// Nothing waits to be merged: every committed event's entry
+		// is in the bucket (or it has none), and the mark moves to the
+		// newest event. Else events without a delivery id, which have
+		// no entry to merge, would never move it, and every start
+		// would read them back.
+		return d.markNewest(tx)
+	}
+	if d.merging != nil || d.sorting != nil ||
 		!all && len(d.live) < d.mergeAt && len(d.pending) < d.mergeAt {
-		return
+		return nil
 	}
 	// Every committed event has its entry in live (so in pending) or in
 	// the bucket; once this snapshot is in the bucket, every event up to
@@ -148,7 +157,7 @@ func (d *dedupCache) begin(tx *bolt.Tx, all bool) {
 	if all {
 		sortEntries(snap)
 		d.startMerge(snap)
-		return
+		return nil
 	}
 	// Sorting 16,384 keys takes a few ms: not in the loop, where every
 	// request waiting for a commit would wait for it too.
@@ -157,6 +166,21 @@ func (d *dedupCache) begin(tx *bolt.Tx, all bool) {
 		sortEntries(snap)
 		ch <- snap
 	}(d.sorting)
+	return nil
+}
+
+// markNewest moves the merge mark to the newest event, when it is not
+// there.
+func (d *dedupCache) markNewest(tx *bolt.Tx) error {
+	k, _ := tx.Bucket(bEvents).Cursor().Last()
+	m := tx.Bucket(bMeta)
+	if k == nil || string(m.Get(metaDedupUpto)) == string(k) {
+		return nil
+	}
+	if err := m.Put(metaDedupUpto, bytes.Clone(k)); err != nil {
+		return fmt.Errorf("move the dedup merge mark: %w", err)
+	}
+	return nil
 }
 
 func (d *dedupCache) startMerge(snap []dedupEntry) {

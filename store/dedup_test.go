@@ -459,3 +459,58 @@ func TestDedup_UndecodableEventAtOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestDedup_MarkMovesWithoutDeliveryIDs: events without a delivery id (a
+// provider that sends none) have no entry to merge, and the merge mark
+// moved only with a merge: it stayed where it was for good, and every
+// start read back every event stored since — all of them, on a store that
+// never had an id, a second or more per start on a large one. Now it
+// moves to the newest event whenever nothing waits to be merged, so a
+// start after a crash reads back nothing of those events.
+func TestDedup_MarkMovesWithoutDeliveryIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dd.db")
+	s, err := Open(path, Options{crashAtClose: true, dedupIdle: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// One with an id, merged when the loop is idle; then many without.
+	first, err := s.Ingest(ctx, newEvent("h", "d1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := func() (m string) {
+		s.db.View(func(tx *bolt.Tx) error { m = string(tx.Bucket(bMeta).Get(metaDedupUpto)); return nil })
+		return m
+	}
+	for deadline := time.Now().Add(5 * time.Second); mark() != first.ID; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("mark = %q 5 s after d1; want d1's event %s", mark(), first.ID)
+		}
+	}
+	var last string
+	for range 50 {
+		res, err := s.Ingest(ctx, newEvent("h", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.ID
+	}
+	// One more commit after the last event: the mark lags a commit.
+	if err := s.update(ctx, false, func(*bolt.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	marked := mark()
+	s.Close() // as a crash: no merge or flush at the close
+	if marked != last {
+		t.Errorf("merge mark = %q after 50 events without a delivery id; want the newest, %s (a start reads back every event past the mark)", marked, last)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if res, err := s.Ingest(ctx, newEvent("h", "d1")); err != nil || !res.Duplicate {
+		t.Errorf("Ingest(d1 again) = %+v, %v; want a duplicate", res, err)
+	}
+}

@@ -710,7 +710,10 @@ func (s *Store) apply(ops []*op) error {
 	if err != nil {
 		return fmt.Errorf("%w: begin: %w", errCommit, err)
 	}
-	s.dd.begin(tx, false)
+	if err := s.dd.begin(tx, false); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("%w: %w", errCommit, err)
+	}
 	for _, name := range packedBuckets {
 		tx.Bucket(name).FillPercent = 1
 	}
@@ -765,8 +768,10 @@ func (s *Store) flushDedup(when string) {
 	for i := 0; i < 3 && s.dd.unmerged(); i++ {
 		tx, err := s.db.Begin(true)
 		if err == nil {
-			s.dd.begin(tx, true)
-			err = s.dd.merge(tx, -1)
+			err = s.dd.begin(tx, true)
+			if err == nil {
+				err = s.dd.merge(tx, -1)
+			}
 			if err == nil {
 				err = s.injectedFailure()
 			}
