@@ -177,11 +177,9 @@ func largeJSON(contentType string, body []byte) []byte {
 	}
 	raw := body
 	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/x-www-form-urlencoded" {
-		vals, err := url.ParseQuery(string(body))
-		if err != nil || len(vals) != 1 || vals.Get("payload") == "" {
+		if raw = formPayload(body); raw == nil {
 			return nil
 		}
-		raw = []byte(vals.Get("payload"))
 		if !utf8.Valid(raw) {
 			// Its bytes would make the answer no JSON (which is UTF-8):
 			// parsed, as a smaller one is, they are U+FFFD.
@@ -193,6 +191,62 @@ func largeJSON(contentType string, body []byte) []byte {
 		return nil
 	}
 	return raw
+}
+
+// formPayload is the payload field of a form that has that field alone
+// (GitHub's form: payload=, then its JSON escaped), unescaped as
+// url.ParseQuery unescapes it, or nil. The form GitHub sends is read
+// without url.ParseQuery, which takes the body as a string: of tens of
+// MiB, a copy of it, then one of the field unescaped, then one of that as
+// bytes.
+func formPayload(body []byte) []byte {
+	if v, ok := bytes.CutPrefix(body, []byte("payload=")); ok && bytes.IndexAny(v, "&;") < 0 {
+		p, ok := unescapeQuery(v)
+		if !ok || len(p) == 0 {
+			return nil // url.ParseQuery's error; no payload
+		}
+		return p
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil || len(vals) != 1 || vals.Get("payload") == "" {
+		return nil
+	}
+	return []byte(vals.Get("payload"))
+}
+
+// unescapeQuery is url.QueryUnescape over bytes: %XX is the byte XX, +
+// a space; ok is false at a % without two hex digits after it.
+func unescapeQuery(s []byte) (out []byte, ok bool) {
+	out = make([]byte, 0, max(0, len(s)-2*bytes.Count(s, []byte("%"))))
+	for {
+		i := bytes.IndexAny(s, "%+")
+		if i < 0 {
+			return append(out, s...), true
+		}
+		out = append(out, s[:i]...)
+		if s[i] == '+' {
+			out, s = append(out, ' '), s[i+1:]
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return nil, false
+		}
+		out, s = append(out, unhex(s[i+1])<<4|unhex(s[i+2])), s[i+3:]
+	}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // indentFits reports whether raw, valid JSON, indented two spaces a level
