@@ -140,31 +140,42 @@ func (s *Server) listEvents(f store.EventFilter) (*EventListJSON, error) {
 
 // GET /api/events/{id}
 func (s *Server) apiEvent(w http.ResponseWriter, r *http.Request) {
-	ev, err := s.event(r.PathValue("id"))
+	ev, body, err := s.event(r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSONHead(w, http.StatusOK)
 	if ev.Size > parseUpTo {
-		// The answer of tens of MiB takes seconds to build on a Pi: its
-		// status goes first, so that a client that bounds the wait for an
+		// An answer of tens of MiB takes seconds on a Pi: its status
+		// goes first, so that a client that bounds the wait for an
 		// answer to begin (webhookd show, 10s) does not take the daemon
 		// for stuck.
 		http.NewResponseController(w).Flush()
 	}
-	encodeJSON(w, ev)
+	// The body, copied once out of the read transaction, is escaped or
+	// indented as the answer goes out: no transaction waits on the
+	// client, and the answer is never in memory whole.
+	if err := writeEventBody(w, ev, body); err != nil {
+		s.log.Debug("answer an event", "event_id", ev.ID, "err", err)
+	}
 }
 
-func (s *Server) event(id string) (*EventJSON, error) {
+// event reads an event for its answer: all of it but its body, and how
+// its body goes in the answer.
+func (s *Server) event(id string) (*EventJSON, eventBody, error) {
 	if !store.ValidID(id) {
-		return nil, fmt.Errorf("event %q: %w", id, store.ErrNotFound)
+		return nil, eventBody{}, fmt.Errorf("event %q: %w", id, store.ErrNotFound)
 	}
 	ev, err := s.opts.Store.GetEvent(id, true)
 	if err != nil {
-		return nil, err
+		return nil, eventBody{}, err
 	}
-	return EventDetail(s.opts.Store, s.held(), ev)
+	out, err := eventDetail(s.opts.Store, s.held(), ev, false, true)
+	if err != nil || ev.Header == nil {
+		return out, eventBody{}, err
+	}
+	return out, bodyOf(ev), nil
 }
 
 // ReplayJSON is the answer to a replay: the jobs it queued.

@@ -133,25 +133,7 @@ func eventDetail(st *store.Store, held HeldFunc, ev *store.Event, payload, runs 
 		}
 	}
 	if ev.Header != nil && payload {
-		valid := utf8.Valid(ev.Body)
-		if raw := largeJSON(ev.ContentType, ev.Body); valid && raw != nil {
-			// Indented from its bytes as it is written out, in the
-			// sender's order; a tree of it would cost 25 times its size.
-			if indentFits(raw, 1, 2*len(ev.Body)+32<<10) {
-				out.Payload = json.RawMessage(raw)
-			} else {
-				out.Body = string(ev.Body)
-			}
-		} else if p := tmpl.ParsePayload(ev.ContentType, ev.Body); valid && p != nil && tmpl.IndentFits(p, 1, 2*len(ev.Body)+32<<10) {
-			// Shown parsed, the API and the dashboard indent it: a payload
-			// whose indentation would dwarf its body is shown as the body.
-			out.Payload = p
-		} else if valid {
-			out.Body = string(ev.Body)
-		} else {
-			// As text, or parsed, JSON would turn its bytes into U+FFFD.
-			out.BodyBase64 = base64.StdEncoding.EncodeToString(ev.Body)
-		}
+		bodyOf(ev).fill(out)
 	}
 	for _, j := range jobs {
 		jj, err := jobJSON(st, held, j, runs)
@@ -161,6 +143,58 @@ func eventDetail(st *store.Store, held HeldFunc, ev *store.Event, payload, runs 
 		out.Jobs = append(out.Jobs, jj)
 	}
 	return out, nil
+}
+
+// eventBody is how an event's answer carries its body: as its payload
+// parsed (tree), or as the JSON it came as (raw: a large payload, indented
+// from its bytes as it is written out), or as text (body), or as its bytes
+// in base64 (body_base64: bytes that are no UTF-8). One of them is set, or
+// none (no body).
+type eventBody struct {
+	tree any
+	raw  []byte
+	text []byte
+	bin  []byte
+}
+
+// bodyOf is how ev's answer carries its body. Its slices are ev.Body
+// itself, or (a large form's payload) the payload unescaped into a buffer
+// of its own: the body is not copied again. A body that is no UTF-8 is
+// not parsed at all: its tree, which it was given up for, cost 30 times
+// a large one.
+func bodyOf(ev *store.Event) eventBody {
+	if !utf8.Valid(ev.Body) {
+		// As text, or parsed, JSON would turn its bytes into U+FFFD.
+		return eventBody{bin: ev.Body}
+	}
+	if raw := largeJSON(ev.ContentType, ev.Body); raw != nil {
+		// Indented from its bytes as it is written out, in the
+		// sender's order; a tree of it would cost 25 times its size.
+		if indentFits(raw, 1, 2*len(ev.Body)+32<<10) {
+			return eventBody{raw: raw}
+		}
+		return eventBody{text: ev.Body}
+	}
+	if p := tmpl.ParsePayload(ev.ContentType, ev.Body); p != nil && tmpl.IndentFits(p, 1, 2*len(ev.Body)+32<<10) {
+		// Shown parsed, the API and the dashboard indent it: a payload
+		// whose indentation would dwarf its body is shown as the body.
+		return eventBody{tree: p}
+	}
+	return eventBody{text: ev.Body}
+}
+
+// fill sets out's Payload, Body or BodyBase64 as b says.
+func (b eventBody) fill(out *EventJSON) {
+	switch {
+	case b.tree != nil:
+		out.Payload = b.tree
+	case b.raw != nil:
+		out.Payload = json.RawMessage(b.raw)
+	case b.bin != nil:
+		out.BodyBase64 = base64.StdEncoding.EncodeToString(b.bin)
+	default:
+		out.Body = string(b.text)
+	}
 }
 
 // parseUpTo is the largest body shown as a payload parsed into a tree
