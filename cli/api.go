@@ -338,12 +338,17 @@ func (c *adminClient) call(ctx context.Context, method, path string, q url.Value
 
 // callWithin is call with the answer's bound given.
 func (c *adminClient) callWithin(ctx context.Context, method, path string, q url.Values, out any, within time.Duration) error {
+	return c.receive(ctx, method, path, q, within, func(r io.Reader) error { return json.NewDecoder(r).Decode(out) })
+}
+
+// receive sends a request and reads its JSON answer with decode.
+func (c *adminClient) receive(ctx context.Context, method, path string, q url.Values, within time.Duration, decode func(io.Reader) error) error {
 	res, err := c.requestWithin(ctx, method, path, q, within)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
-	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+	if err := decode(res.Body); err != nil {
 		err = fmt.Errorf("admin API %s %s: decode the answer: %w", method, path, err)
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted (%v) while the admin API at %s answered", context.Cause(ctx), c.addr)

@@ -39,14 +39,10 @@ func cmdShow() *Command {
 			return err
 		}
 		var ev *admin.EventJSON
-		var ans eventAnswer
-		err = cl.call(ctx, "GET", "/api/events/"+id, nil, &ans)
-		if err == nil {
-			ev = &ans.EventJSON
-			if len(ans.Payload) > 0 {
-				ev.Payload = ans.Payload
-			}
-		}
+		err = cl.receive(ctx, "GET", "/api/events/"+id, nil, cl.bounds.answer, func(r io.Reader) (err error) {
+			ev, err = readEvent(r)
+			return err
+		})
 		if errors.Is(err, errNotRunning) {
 			ev, err = showOffline(id, func() (*store.Store, error) { return openOffline(env, cfg, err) })
 		}
@@ -65,14 +61,6 @@ func cmdShow() *Command {
 		return nil
 	}
 	return c
-}
-
-// eventAnswer is GET /api/events/{id}'s answer with its payload as the
-// bytes that came: a tree of maps of a payload of tens of MiB costs 25
-// times that, to be indented again.
-type eventAnswer struct {
-	admin.EventJSON
-	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
 func showOffline(id string, open func() (*store.Store, error)) (*admin.EventJSON, error) {
