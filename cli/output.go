@@ -59,18 +59,22 @@ func stamp(t time.Time) string {
 }
 
 // safeWriter escapes what it writes (safetext): control characters but
-// newline and tab, bytes that are not UTF-8, bidi controls.
-type safeWriter struct{ w io.Writer }
+// newline and tab, bytes that are not UTF-8, bidi controls. A character
+// must not be split between two writes.
+type safeWriter struct {
+	w   io.Writer
+	buf bytes.Buffer // the escaped text, kept from one write to the next
+}
 
-func (s safeWriter) Write(p []byte) (int, error) {
+func (s *safeWriter) Write(p []byte) (int, error) {
 	if safetext.Plain(p) {
 		// Nothing to escape: as it is, without a copy (a payload can be
 		// tens of MiB).
 		return s.w.Write(p)
 	}
-	var b bytes.Buffer
-	safetext.Write(&b, p, true)
-	if _, err := s.w.Write(b.Bytes()); err != nil {
+	s.buf.Reset()
+	safetext.Write(&s.buf, p, true)
+	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -20,7 +20,7 @@ func TestShow_EscapesControls(t *testing.T) {
 		Body: "hello\x1b]0;PWNED-TITLE\x07\x1b[2J\x1b[1;1Hall good\n\tindented \u009b31m, not UTF-8 \x9b2J",
 	}
 	var out bytes.Buffer
-	printEvent(safeWriter{&out}, ev, 0)
+	printEvent(&safeWriter{w: &out}, ev, 0)
 	s := out.String()
 	if strings.ContainsAny(s, "\x1b\x07\u009b") || strings.Contains(s, "\x9b") {
 		t.Errorf("control characters reached the output:\n%q", s)
@@ -60,7 +60,7 @@ func TestShellQuote(t *testing.T) {
 func TestShow_BinaryBody(t *testing.T) {
 	ev := &admin.EventJSON{ID: "06H4WK95M0000000", Hook: "bin", BodyBase64: base64.StdEncoding.EncodeToString([]byte("PK\x03\x04\x9b2J é"))}
 	var out bytes.Buffer
-	printEvent(safeWriter{&out}, ev, 0)
+	printEvent(&safeWriter{w: &out}, ev, 0)
 	if s := out.String(); !strings.Contains(s, `body (not UTF-8 text)`+"\n  "+`PK\x03\x04\x9b2J é`) || strings.Contains(s, "\x9b") {
 		t.Errorf("show printed:\n%q", s)
 	}
@@ -76,7 +76,7 @@ func TestShow_OneLineFields(t *testing.T) {
 		State: "dead", Jobs: []admin.JobJSON{{Job: &store.Job{ID: "06H4WK95M0000001", Action: "notify", State: "dead", Key: "k\nnotify  succeeded"}}},
 	}
 	var out bytes.Buffer
-	printEvent(safeWriter{&out}, ev, 0)
+	printEvent(&safeWriter{w: &out}, ev, 0)
 	s := out.String()
 	for _, forged := range []string{"\nstate     succeeded", "\nhook      other", "\nnotify  succeeded"} {
 		if strings.Contains(s, forged) {
@@ -97,7 +97,7 @@ func TestShow_OneLineFields(t *testing.T) {
 func TestShow_EscapesBidi(t *testing.T) {
 	ev := &admin.EventJSON{ID: "06H4WK95M0000000", Hook: "open", Event: "push\u202e", Body: "ref \u2066refs/heads/main\u2069 \u200f"}
 	var out bytes.Buffer
-	printEvent(safeWriter{&out}, ev, 0)
+	printEvent(&safeWriter{w: &out}, ev, 0)
 	s := out.String()
 	if strings.ContainsAny(s, "\u202e\u2066\u2069\u200f") {
 		t.Errorf("bidi controls reached the output:\n%q", s)

@@ -11,8 +11,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/internal/jsonstream"
 	"github.com/webhookd/webhookd/internal/textcut"
 	"github.com/webhookd/webhookd/store"
 )
@@ -50,14 +52,16 @@ func cmdShow() *Command {
 			return err
 		}
 		if *af.json {
-			return printJSON(env.Stdout, ev)
+			// As the daemon answers, its payload or body written as it
+			// goes out, not encoded whole and then indented again.
+			return admin.WriteEvent(env.Stdout, ev)
 		}
 		limit := 0
 		if isTerminal(env.Stdout) {
 			// Tens of MiB would scroll past for minutes.
 			limit = showLimit
 		}
-		printEvent(safeWriter{env.Stdout}, ev, limit)
+		printEvent(&safeWriter{w: env.Stdout}, ev, limit)
 		return nil
 	}
 	return c
@@ -165,47 +169,180 @@ func printEvent(w io.Writer, ev *admin.EventJSON, limit int) {
 		fmt.Fprintf(w, "\nquery  %s\n", cell(ev.Query))
 	}
 	var title string
-	var text []byte
+	var write func(io.Writer) // writes the text
 	switch {
 	case ev.Payload != nil:
-		title, text = "payload", indentPayload(ev.Payload)
+		if raw, ok := ev.Payload.(json.RawMessage); ok {
+			// A payload that came as its bytes (a large one, or any
+			// from the daemon): indented from them as it is printed.
+			if !json.Valid(raw) {
+				return
+			}
+			raw = unescapeHTML(raw)
+			write = func(w io.Writer) {
+				jw := jsonstream.NewWriter(w)
+				jw.Indent(raw, 0, false)
+				jw.Flush()
+			}
+		} else if text := indentPayload(ev.Payload); text != nil {
+			write = func(w io.Writer) { writeText(w, text) }
+		} else {
+			return
+		}
+		title = "payload"
 	case ev.Body != "":
-		title, text = "body", []byte(ev.Body)
+		title, write = "body", func(w io.Writer) { writeText(w, ev.Body) }
 	case ev.BodyBase64 != "":
 		// Not text: its bytes as they are, which w escapes where they
 		// are not UTF-8 (\x9b); -json has them exactly, in base64.
-		if b, err := base64.StdEncoding.DecodeString(ev.BodyBase64); err == nil {
-			title, text = "body (not UTF-8 text)", b
+		b, err := base64.StdEncoding.DecodeString(ev.BodyBase64)
+		if err != nil {
+			return
 		}
-	}
-	if text == nil {
+		title, write = "body (not UTF-8 text)", func(w io.Writer) { writeText(w, b) }
+	default:
 		return
 	}
-	text = bytes.TrimRight(text, "\n")
-	shown := text
-	if limit > 0 && len(text) > limit {
-		shown = cutAt(text, limit)
-	}
 	fmt.Fprintf(w, "\n%s\n  ", title)
-	w.Write(bytes.ReplaceAll(shown, []byte("\n"), []byte("\n  ")))
+	p := &textPrinter{w: w, limit: limit}
+	write(p)
+	shown, all := p.close()
 	fmt.Fprintln(w)
-	if len(shown) < len(text) {
+	if shown < all {
 		fmt.Fprintf(w, "  … %s of %s shown: webhookd show %s | less shows all of it, -json has it exactly\n",
-			bytesHuman(int64(len(shown))), bytesHuman(int64(len(text))), ev.ID)
+			bytesHuman(int64(shown)), bytesHuman(int64(all)), ev.ID)
 	}
 }
 
-// indentPayload is a payload as JSON, indented by two spaces a level; a
-// payload that came as its bytes (json.RawMessage: a large one) is
-// indented from them, without a tree of it.
-func indentPayload(p any) []byte {
-	if raw, ok := p.(json.RawMessage); ok {
-		var b bytes.Buffer
-		b.Grow(2*len(raw) + 1024)
-		if json.Indent(&b, raw, "", "  ") == nil {
-			return unescapeHTML(b.Bytes())
+// writeText writes text to w a piece at a time: a textPrinter keeps each
+// piece's lines until it has some 32 KiB of them to write.
+func writeText[T string | []byte](w io.Writer, text T) {
+	buf := make([]byte, 0, min(len(text), printChunk))
+	for len(text) > 0 {
+		n := min(len(text), printChunk)
+		buf = append(buf[:0], text[:n]...)
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+		text = text[n:]
+	}
+}
+
+// printChunk is about how much a textPrinter writes at once.
+const printChunk = 32 << 10
+
+// textPrinter prints the text of a payload or a body, which is written
+// to it, as printEvent shows it: its lines but the first indented two
+// spaces, and not its newlines at its end. With a limit (> 0) it keeps
+// only its start, which it writes at close cut by cutAt at the limit;
+// without, it writes the text as it comes, a character never split
+// between two writes (w escapes what is no UTF-8). Either way it never
+// holds the whole text: a payload of tens of MiB, indented, with each line
+// indented again, was three copies of it at once.
+type textPrinter struct {
+	w     io.Writer
+	limit int
+	head  []byte // with a limit: the text's first limit+UTFMax bytes
+	out   []byte // without: text to write, its lines indented
+	nl    int    // without: newlines not written yet, none if they end the text
+	n     int    // the text's length so far
+	trail int    // how many newlines end the text so far
+	err   error
+}
+
+func (p *textPrinter) Write(b []byte) (int, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	p.n += len(b)
+	if t := len(b) - len(bytes.TrimRight(b, "\n")); t == len(b) {
+		p.trail += t
+	} else {
+		p.trail = t
+	}
+	if p.limit > 0 {
+		if room := p.limit + utf8.UTFMax - len(p.head); room > 0 {
+			p.head = append(p.head, b[:min(room, len(b))]...)
+		}
+		return len(b), nil
+	}
+	for rest := b; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			i = len(rest)
+		}
+		if i > 0 {
+			for ; p.nl > 0; p.nl-- {
+				p.out = append(p.out, "\n  "...)
+				if len(p.out) >= printChunk {
+					p.flush(false)
+				}
+			}
+			p.out = append(p.out, rest[:i]...)
+		}
+		if i < len(rest) {
+			p.nl++
+			i++
+		}
+		rest = rest[i:]
+		if len(p.out) >= printChunk {
+			p.flush(false)
 		}
 	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return len(b), nil
+}
+
+// flush writes what the printer holds; but for all, not a character
+// whose end it does not have yet.
+func (p *textPrinter) flush(all bool) {
+	k := len(p.out)
+	if !all {
+		k -= len(p.out) - len(trimRune(p.out))
+	}
+	if p.err == nil && k > 0 {
+		_, p.err = p.w.Write(p.out[:k])
+	}
+	p.out = append(p.out[:0], p.out[k:]...)
+}
+
+// close writes what is left to write, and returns how many bytes of the
+// text it wrote and how many it has (without the newlines at its end).
+func (p *textPrinter) close() (shown, all int) {
+	all = p.n - p.trail
+	if p.limit <= 0 {
+		p.flush(true)
+		return all, all
+	}
+	text := p.head[:min(len(p.head), all)]
+	if all > p.limit {
+		text = cutAt(text, p.limit)
+	}
+	if p.err == nil {
+		_, p.err = p.w.Write(bytes.ReplaceAll(text, []byte("\n"), []byte("\n  ")))
+	}
+	return len(text), all
+}
+
+// trimRune drops a character that the end of p cuts: what starts one
+// within its last UTFMax-1 bytes and does not end it.
+func trimRune(p []byte) []byte {
+	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(p[i]) {
+			if !utf8.FullRune(p[i:]) {
+				return p[:i]
+			}
+			break
+		}
+	}
+	return p
+}
+
+// indentPayload is a payload parsed (a small one, read from the file) as
+// JSON, indented by two spaces a level.
+func indentPayload(p any) []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
@@ -219,7 +356,8 @@ func indentPayload(p any) []byte {
 // unescapeHTML turns the escapes JSON encoders write for HTML's sake
 // (\u003c, \u003e, \u0026: the daemon's answer has them) back into <, >
 // and &, in place, as show printed a payload before: the text as sent.
-// A backslash escaped itself (\\u0026) stays as it is.
+// A backslash escaped itself (\\u0026) stays as it is. (printEvent does
+// so to the payload it prints: it is the last to read it.)
 func unescapeHTML(b []byte) []byte {
 	out := b[:0]
 	for i := 0; i < len(b); i++ {

@@ -89,7 +89,7 @@ func TestShow_LargeEventOnTerminal(t *testing.T) {
 func TestPrintEvent_LimitCutsWholeCharacters(t *testing.T) {
 	ev := &admin.EventJSON{ID: "06H4WK95M0000000", Hook: "site", Body: "x" + strings.Repeat("é", 100)}
 	var out bytes.Buffer
-	printEvent(safeWriter{&out}, ev, 50)
+	printEvent(&safeWriter{w: &out}, ev, 50)
 	if !utf8.Valid(out.Bytes()) || strings.Contains(out.String(), `\x`) {
 		t.Errorf("cut mid-character:\n%q", out.String())
 	}
