@@ -665,6 +665,10 @@ func (s *Store) loop() {
 			}
 		}
 		s.commit(batch)
+		// The ops are done: the batch's array must not keep them (and
+		// what they write, a body of up to 256 MiB) until the next
+		// write comes, which may be hours on.
+		clear(batch)
 	}
 }
 
