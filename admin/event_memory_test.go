@@ -16,8 +16,8 @@ import (
 
 // wholeBodies are events of about n bytes of each kind the API answers
 // with its whole body: a JSON payload over parseUpTo (given as it came),
-// GitHub's form of one, text that is no JSON (body), and bytes that are
-// no UTF-8 (body_base64), JSON or not.
+// GitHub's form of one, text that is no JSON (body: JSON cut short too),
+// and bytes that are no UTF-8 (body_base64), JSON or not.
 func wholeBodies(n int) []struct {
 	name, contentType string
 	body              []byte
@@ -36,6 +36,7 @@ func wholeBodies(n int) []struct {
 	}{
 		{"json", "application/json", largePayload(n)},
 		{"form", "application/x-www-form-urlencoded", []byte("payload=" + url.QueryEscape(string(largePayload(n*2/3))))},
+		{"json, cut short", "application/json", largePayload(n)[:n-100]},
 		{"json, not UTF-8", "application/json", append([]byte(`{"note":"caf`+"\xff"+`","items":`), append(largePayload(n), '}')...)},
 		{"text", "text/plain", text.Bytes()},
 		{"binary", "application/octet-stream", bin},

@@ -175,6 +175,13 @@ func bodyOf(ev *store.Event) eventBody {
 		}
 		return eventBody{text: ev.Body}
 	}
+	if mt, _, _ := mime.ParseMediaType(ev.ContentType); len(ev.Body) > parseUpTo && mt != "application/x-www-form-urlencoded" {
+		// Not JSON, as largeJSON found: nor would ParsePayload find it
+		// (a body that is no form is parsed only as JSON), after it had
+		// read tens of MiB cut short, or not JSON at all, into a tree
+		// as far as it went (a daemon of 6 MB rose to 115 MB).
+		return eventBody{text: ev.Body}
+	}
 	if p := tmpl.ParsePayload(ev.ContentType, ev.Body); p != nil && tmpl.IndentFits(p, 1, 2*len(ev.Body)+32<<10) {
 		// Shown parsed, the API and the dashboard indent it: a payload
 		// whose indentation would dwarf its body is shown as the body.
