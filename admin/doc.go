@@ -24,4 +24,10 @@
 // output (pagejobs.go), and says what it leaves out and where the rest is
 // (the API, webhookd show). Text a sender wrote is shown through visible:
 // control and bidi characters written out.
+//
+// GET /api/events/{id} costs an event's body once, whatever its size: the
+// body is copied out of its read transaction, and its JSON string, base64
+// or indented payload is written as the answer goes out (answer.go,
+// internal/jsonstream), byte for byte what json.Encoder would have built
+// whole. No read transaction waits on a client, however slowly it reads.
 package admin
