@@ -140,42 +140,43 @@ func (s *Server) listEvents(f store.EventFilter) (*EventListJSON, error) {
 
 // GET /api/events/{id}
 func (s *Server) apiEvent(w http.ResponseWriter, r *http.Request) {
-	ev, body, err := s.event(r.PathValue("id"))
+	out, ev, err := s.event(r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSONHead(w, http.StatusOK)
 	if ev.Size > parseUpTo {
-		// An answer of tens of MiB takes seconds on a Pi: its status
-		// goes first, so that a client that bounds the wait for an
-		// answer to begin (webhookd show, 10s) does not take the daemon
-		// for stuck.
+		// Looking a body of tens of MiB through (is it JSON? how large
+		// is it indented?) takes seconds on a Pi: the status goes
+		// first, so that a client that bounds the wait for an answer to
+		// begin (webhookd show, 10s) does not take the daemon for stuck.
 		http.NewResponseController(w).Flush()
+	}
+	var body eventBody
+	if ev.Header != nil {
+		body = bodyOf(ev)
 	}
 	// The body, copied once out of the read transaction, is escaped or
 	// indented as the answer goes out: no transaction waits on the
 	// client, and the answer is never in memory whole.
-	if err := writeEventBody(w, ev, body); err != nil {
+	if err := writeEventBody(w, out, body); err != nil {
 		s.log.Debug("answer an event", "event_id", ev.ID, "err", err)
 	}
 }
 
-// event reads an event for its answer: all of it but its body, and how
-// its body goes in the answer.
-func (s *Server) event(id string) (*EventJSON, eventBody, error) {
+// event reads an event for its answer: the answer but its body, and the
+// event with its body.
+func (s *Server) event(id string) (*EventJSON, *store.Event, error) {
 	if !store.ValidID(id) {
-		return nil, eventBody{}, fmt.Errorf("event %q: %w", id, store.ErrNotFound)
+		return nil, nil, fmt.Errorf("event %q: %w", id, store.ErrNotFound)
 	}
 	ev, err := s.opts.Store.GetEvent(id, true)
 	if err != nil {
-		return nil, eventBody{}, err
+		return nil, nil, err
 	}
 	out, err := eventDetail(s.opts.Store, s.held(), ev, false, true)
-	if err != nil || ev.Header == nil {
-		return out, eventBody{}, err
-	}
-	return out, bodyOf(ev), nil
+	return out, ev, err
 }
 
 // ReplayJSON is the answer to a replay: the jobs it queued.
