@@ -57,10 +57,12 @@ pub=$(sed -n 's/.*msg=listening addr=\([^ ]*\).*/\1/p' "$tmp/log" | head -1)
 adm=$(sed -n 's/.*msg="admin listening" addr=\([^ ]*\).*/\1/p' "$tmp/log" | head -1)
 [ -n "$pub" ] && [ -n "$adm" ] || { cat "$tmp/log"; exit 1; }
 
-# A JSON body of about N bytes: a list of small objects.
+# A JSON body of about N bytes: a list of small objects, each whole (a
+# body cut at N bytes mid-object was no JSON, and was shown as text).
 json() {
+	local item='{"id":1,"name":"item 1","tags":["a","b"],"at":{"x":1,"y":"zzzzzzzz"}},'
 	printf '{"items":['
-	head -c "$1" < <(yes '{"id":1,"name":"item 1","tags":["a","b"],"at":{"x":1,"y":"zzzzzzzz"}},') | tr -d '\n'
+	yes "$item" | head -n $(($1 / ${#item})) | tr -d '\n'
 	printf '{"id":0}]}'
 }
 form() {
