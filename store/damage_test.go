@@ -416,3 +416,40 @@ func TestOpen_DamagedRunningJob(t *testing.T) {
 		t.Errorf("the damaged job is not logged:\n%s", logs)
 	}
 }
+
+// TestFinish_DamagedRunningJob: a job whose record is damaged while it
+// runs cannot have its run recorded; its finish left it running in the
+// file — in the state index and its queue's window — so that with
+// concurrency 1 every job behind it waited until a restart, and
+// retention kept its event. The finish sets it aside instead, as Open
+// does, and the queue's next job moves into the window.
+func TestFinish_DamagedRunningJob(t *testing.T) {
+	logs := new(logBuffer)
+	s := reopen(t, filepath.Join(t.TempDir(), "d.db"), Options{}, logs)
+	ctx := context.Background()
+	_, first := queued(t, s, job("a"))
+	_, second := queued(t, s, job("a"))
+	if started, err := s.Start(ctx, first); err != nil || len(started) != 1 {
+		t.Fatalf("Start = %v, %v", started, err)
+	}
+	if err := s.update(ctx, false, func(tx *bolt.Tx) error { return tx.Bucket(bJobs).Put([]byte(first), garbage) }); err != nil {
+		t.Fatal(err)
+	}
+	_, started, err := s.FinishAndStart(ctx, first, Outcome{State: Succeeded, Concurrency: 1, Run: Run{Result: RunSucceeded}}, 1)
+	if !errors.Is(err, ErrDamaged) {
+		t.Errorf("FinishAndStart(damaged job) = %v; want ErrDamaged", err)
+	}
+	var ids []string
+	for _, j := range started {
+		ids = append(ids, j.ID)
+	}
+	if due, _, _ := s.Due("h", "a", time.Now().Add(time.Second), 10); len(ids) == 0 && (len(due) != 1 || due[0].JobID != second) {
+		t.Errorf("after the finish of the damaged job: started %v, due %v; want the second job %s started or due", ids, due, second)
+	}
+	if st, _ := s.Stats(); st.Jobs[Running] != 0 {
+		t.Errorf("jobs by state: %v; want none running (the damaged one set aside)", st.Jobs)
+	}
+	if !strings.Contains(logs.String(), "set aside") {
+		t.Errorf("the damaged job is not logged as set aside:\n%s", logs)
+	}
+}

@@ -168,6 +168,25 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 		var stateErr error
 		defer func() { r.job, r.started, r.stateErr = job, started, stateErr }()
 		j, err := getJob(tx, jobID)
+		if errors.Is(err, ErrDamaged) {
+			// Damaged while it ran: its run cannot be recorded, and
+			// left running it would hold its place in its queue's
+			// window for good (and its event from retention). Set
+			// aside, as Open does with one it finds running, and the
+			// window refilled: the next dispatch starts the job behind
+			// it (none is started here, as the caller takes the finish
+			// for failed).
+			stateErr = err
+			qk, hook, action, ok := findQueued(tx, jobID)
+			if !ok {
+				return nil
+			}
+			if err := s.setAside(tx, jobID, qk, hook, action, err); err != nil {
+				return err
+			}
+			key := string(qk[len(hook)+len(action)+2 : len(qk)-len(jobID)-1])
+			return s.refill(tx, hook, action, key, out.window(), s.now())
+		}
 		if err != nil {
 			stateErr = err
 			return nil
