@@ -215,36 +215,38 @@ func appendString(b []byte, s string) []byte {
 
 var errCorrupt = errors.New("corrupt raw record")
 
-func decodeRaw(b []byte) (http.Header, string, []byte, error) {
+func decodeRaw(b []byte) (h http.Header, q string, body []byte, size int, err error) {
 	return decodeRawHead(b, len(b))
 }
 
-// decodeRawHead is decodeRaw with at most the first n bytes of the body.
-func decodeRawHead(b []byte, limit int) (http.Header, string, []byte, error) {
+// decodeRawHead is decodeRaw with at most the first limit bytes of the
+// body; size is the whole body's. The counts in the record size nothing
+// up front: a damaged one may say anything up to the record's length.
+func decodeRawHead(b []byte, limit int) (h http.Header, q string, body []byte, size int, err error) {
 	r := rawReader{b: b}
 	n := r.uvarint()
 	if n > uint64(len(b)) {
-		return nil, "", nil, errCorrupt
+		return nil, "", nil, 0, errCorrupt
 	}
-	h := make(http.Header, n)
+	h = make(http.Header, min(n, 64))
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		k := r.str()
 		m := r.uvarint()
 		if m > uint64(len(b)) {
-			return nil, "", nil, errCorrupt
+			return nil, "", nil, 0, errCorrupt
 		}
-		vs := make([]string, 0, m)
+		vs := make([]string, 0, min(m, 16))
 		for j := uint64(0); j < m && r.err == nil; j++ {
 			vs = append(vs, r.str())
 		}
 		h[k] = vs
 	}
-	q := r.str()
+	q = r.str()
 	if r.err != nil {
-		return nil, "", nil, r.err
+		return nil, "", nil, 0, r.err
 	}
-	body := append([]byte(nil), r.b[:min(limit, len(r.b))]...)
-	return h, q, body, nil
+	body = append([]byte(nil), r.b[:min(limit, len(r.b))]...)
+	return h, q, body, len(r.b), nil
 }
 
 type rawReader struct {

@@ -3,10 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -451,5 +453,69 @@ func TestFinish_DamagedRunningJob(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "set aside") {
 		t.Errorf("the damaged job is not logged as set aside:\n%s", logs)
+	}
+}
+
+// TestGetEvent_DamagedBody: an event whose record of headers and body is
+// damaged is ErrDamaged, as a damaged event record is: a run of it fails
+// at once rather than retrying, and the API says to restore a backup. A
+// record that still decodes but whose body is not the event's size is
+// damaged too. A count in the record that says more than it holds costs
+// no allocation of that size. Until 2026-12-07 the first was a bare
+// "corrupt raw record", the second went unseen, and the third sized a
+// map and a slice by the damaged count, up to the record's length.
+func TestGetEvent_DamagedBody(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raw.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []string
+	for i := range 4 {
+		ne := newEvent("h", fmt.Sprint("d", i))
+		ne.Body = bytes.Repeat([]byte("x"), 4<<20)
+		res, err := s.Ingest(ctx, ne)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ID)
+	}
+	s.Close()
+	editFile(t, path, func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bRaw)
+		if err := raw.Put([]byte(ids[0]), garbage); err != nil {
+			return err
+		}
+		// A body a byte short: the record decodes.
+		v := bytes.Clone(raw.Get([]byte(ids[1])))
+		if err := raw.Put([]byte(ids[1]), v[:len(v)-1]); err != nil {
+			return err
+		}
+		// Its header count says 2^22 where it said 2: the record is
+		// then read as headers until its bytes run out.
+		v = bytes.Clone(raw.Get([]byte(ids[2])))
+		v = append(binary.AppendUvarint(nil, 1<<22), v[1:]...)
+		return raw.Put([]byte(ids[2]), v)
+	})
+	logs := new(logBuffer)
+	s = reopen(t, path, Options{}, logs)
+	for i, id := range ids[:3] {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		ev, err := s.GetEvent(id, true)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrDamaged) || ev != nil || !strings.Contains(err.Error(), id) {
+			t.Errorf("event %d: GetEvent = (an event: %t), %v; want ErrDamaged naming it", i, ev != nil, err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+			t.Errorf("event %d: GetEvent allocated %d MB for a record of 4 MiB", i, alloc>>20)
+		}
+		if _, err := s.GetEventHead(id, 1024); !errors.Is(err, ErrDamaged) {
+			t.Errorf("event %d: GetEventHead = %v; want ErrDamaged", i, err)
+		}
+	}
+	if ev, err := s.GetEvent(ids[3], true); err != nil || len(ev.Body) != 4<<20 {
+		t.Errorf("the undamaged event: %v", err)
 	}
 }

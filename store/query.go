@@ -29,12 +29,13 @@ func (s *Store) GetEvent(id string, raw bool) (*Event, error) {
 // start of a body of tens of MiB reads, copies and holds its read
 // transaction for that start alone.
 func (s *Store) GetEventHead(id string, n int) (*Event, error) {
-	return s.getEvent(id, func(v []byte) (http.Header, string, []byte, error) { return decodeRawHead(v, n) })
+	return s.getEvent(id, func(v []byte) (http.Header, string, []byte, int, error) { return decodeRawHead(v, n) })
 }
 
 // getEvent reads an event and, with decode, its raw record (headers,
-// query, body) as decode makes it.
-func (s *Store) getEvent(id string, decode func(v []byte) (http.Header, string, []byte, error)) (*Event, error) {
+// query, body) as decode makes it. A raw record that cannot be decoded,
+// or whose body is not the event's size, is damaged (ErrDamaged).
+func (s *Store) getEvent(id string, decode func(v []byte) (http.Header, string, []byte, int, error)) (*Event, error) {
 	var ev *Event
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bEvents) == nil {
@@ -48,8 +49,14 @@ func (s *Store) getEvent(id string, decode func(v []byte) (http.Header, string, 
 			return nil
 		}
 		if v := tx.Bucket(bRaw).Get([]byte(id)); v != nil {
-			if ev.Header, ev.Query, ev.Body, err = decode(v); err != nil {
-				return fmt.Errorf("event %s: %w", id, err)
+			var size int
+			ev.Header, ev.Query, ev.Body, size, err = decode(v)
+			if err == nil && size != ev.Size {
+				err = fmt.Errorf("a body of %d bytes where the event has %d", size, ev.Size)
+			}
+			if err != nil {
+				ev = nil
+				return damagedError("the headers and body of event", id, err)
 			}
 		}
 		return nil
