@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/webhookd/webhookd/internal/jsonstream"
 )
 
 // pageShow is how much of a payload the event page shows: what webhookd
@@ -130,27 +132,16 @@ func indentHead(raw []byte, limit int) (out []byte, whole, ok bool) {
 			out = append(out, ' ', ' ')
 		}
 	}
-	inString, escaped := false, false
+	var str jsonstream.StringState
 	i := 0
 	for ; i < len(raw) && len(out) < limit; i++ {
 		c := raw[i]
-		if inString {
+		if str.Step(c) {
 			out = append(out, c)
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
 			continue
 		}
 		switch c {
 		case ' ', '\t', '\r', '\n':
-		case '"':
-			inString = true
-			out = append(out, c)
 		case '{', '[':
 			out = append(out, c)
 			rest := bytes.TrimLeft(raw[i+1:], " \t\r\n")

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/actions"
+	"github.com/webhookd/webhookd/internal/jsonstream"
 	"github.com/webhookd/webhookd/store"
 	"github.com/webhookd/webhookd/tmpl"
 )
@@ -295,22 +296,12 @@ func unhex(c byte) byte {
 // tmpl.IndentFits, over the bytes rather than a tree.
 func indentFits(raw []byte, level, max int) bool {
 	budget, depth := max, level-1 // depth: the innermost open bracket's
-	inString, escaped := false, false
+	var str jsonstream.StringState
 	for i, c := range raw {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
+		if str.Step(c) {
 			continue
 		}
 		switch c {
-		case '"':
-			inString = true
 		case ':':
 			budget--
 		case ',':

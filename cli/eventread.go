@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/admin"
+	"github.com/webhookd/webhookd/internal/jsonstream"
 )
 
 // readEvent reads GET /api/events/{id}'s answer as it comes and keeps its
@@ -190,10 +191,11 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 // value ends; whether it is JSON is for its decoder to say.
 func (d *answerReader) value(c byte, dst []byte) ([]byte, error) {
 	dst = append(dst, c)
-	depth, inString, escaped := 0, false, false
+	depth := 0
+	var str jsonstream.StringState
 	switch c {
 	case '"':
-		inString = true
+		str.Step(c)
 	case '{', '[':
 		depth = 1
 	default: // a number, true, false or null: up to what cannot be in one
@@ -207,31 +209,21 @@ func (d *answerReader) value(c byte, dst []byte) ([]byte, error) {
 		}
 		return dst, d.ended()
 	}
-	for depth > 0 || inString {
+	for depth > 0 || str.In() {
 		if !d.fill() {
 			return dst, d.ended()
 		}
 		b := d.buf[d.i:d.n]
 		k := 0
-		for ; k < len(b) && (depth > 0 || inString); k++ {
+		for ; k < len(b) && (depth > 0 || str.In()); k++ {
 			c := b[k]
 			switch {
-			case inString:
+			case str.Step(c):
 				dst = append(dst, c)
-				switch {
-				case escaped:
-					escaped = false
-				case c == '\\':
-					escaped = true
-				case c == '"':
-					inString = false
-				}
 			case isSpace(c):
 			default:
 				dst = append(dst, c)
 				switch c {
-				case '"':
-					inString = true
 				case '{', '[':
 					depth++
 				case '}', ']':
