@@ -727,33 +727,8 @@ func TestE2E_SendHTTPSPublicName(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// send reads the port from [server] listen: a fixed free one.
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, port, _ := net.SplitHostPort(ln.Addr().String())
-			ln.Close()
-			writeConfig(t, dir, `
-[server]
-listen = ":`+port+`"
-tls_cert = "cert.pem"
-tls_key = "key.pem"
-[store]
-path = "w.db"
-[admin]
-listen = "127.0.0.1:0"
-[[hook]]
-id = "site"
-provider = "github"
-secret = "s3cret"
-`)
-			startDaemon(t, dir)
-			cmd := exec.Command(binPath, "send", "-config", filepath.Join(dir, "webhookd.toml"), "site", `{"ref":"refs/heads/main"}`)
 			// The CA is trusted, as a public CA is on a real machine.
-			cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile)
-			out, err := cmd.CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "202 Accepted") {
+			if out, err := sendOverTLS(t, dir, "", "cert.pem", "key.pem", "SSL_CERT_FILE="+caFile); err != nil || !strings.Contains(out, "202 Accepted") {
 				t.Errorf("webhookd send to a daemon serving a CA-issued certificate (%s) from tls_cert: %v\n%s\nwant 202 Accepted", name, err, out)
 			}
 		})
@@ -768,17 +743,25 @@ secret = "s3cret"
 func TestE2E_SendHTTPSSelfSigned(t *testing.T) {
 	dir := t.TempDir()
 	writeCertPair(t, dir, "self")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// No root of this machine's trusts the certificate.
+	out, err := sendOverTLS(t, dir, "127.0.0.1", "self.pem", "self.key", "SSL_CERT_FILE="+filepath.Join(dir, "none.pem"), "SSL_CERT_DIR="+t.TempDir())
+	if err != nil || !strings.Contains(out, "202 Accepted") {
+		t.Errorf("webhookd send to a daemon serving a self-signed tls_cert: %v\n%s\nwant 202 Accepted", err, out)
 	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
+}
+
+// sendOverTLS starts a daemon in dir whose listener, on host and a free
+// port (send reads the port from [server] listen), serves the
+// certificate cert with key, and runs `webhookd send site` to it with
+// env added to the environment; it returns send's output.
+func sendOverTLS(t *testing.T, dir, host, cert, key string, env ...string) (string, error) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
 	writeConfig(t, dir, `
 [server]
-listen = "127.0.0.1:`+port+`"
-tls_cert = "self.pem"
-tls_key = "self.key"
+listen = "`+host+`:`+port+`"
+tls_cert = "`+cert+`"
+tls_key = "`+key+`"
 [store]
 path = "w.db"
 [admin]
@@ -790,12 +773,9 @@ secret = "s3cret"
 `)
 	startDaemon(t, dir)
 	cmd := exec.Command(binPath, "send", "-config", filepath.Join(dir, "webhookd.toml"), "site", `{"ref":"refs/heads/main"}`)
-	// No root of this machine's trusts the certificate.
-	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+filepath.Join(dir, "none.pem"), "SSL_CERT_DIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "202 Accepted") {
-		t.Errorf("webhookd send to a daemon serving a self-signed tls_cert: %v\n%s\nwant 202 Accepted", err, out)
-	}
+	return string(out), err
 }
 
 // TestE2E_BackupSaysWhereNoDaemonAnswered: after an [admin] listen change
