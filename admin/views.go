@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -270,25 +271,15 @@ func unescapeQuery(s []byte) (out []byte, ok bool) {
 			out, s = append(out, ' '), s[i+1:]
 			continue
 		}
-		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+		var b [1]byte
+		if i+2 >= len(s) {
 			return nil, false
 		}
-		out, s = append(out, unhex(s[i+1])<<4|unhex(s[i+2])), s[i+3:]
+		if _, err := hex.Decode(b[:], s[i+1:i+3]); err != nil {
+			return nil, false
+		}
+		out, s = append(out, b[0]), s[i+3:]
 	}
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
 }
 
 // indentFits reports whether raw, valid JSON, indented two spaces a level
