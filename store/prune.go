@@ -213,35 +213,23 @@ func (p *pruned) finished() bool {
 // deletePruned deletes an event retention found finished, with what hangs
 // off it, and notes what of a damaged one it could not delete.
 func (s *Store) deletePruned(tx *bolt.Tx, p *pruned) error {
-	if p.ev != nil {
-		for id := range p.damagedJobs {
-			if err := deleteJob(tx, id, nil); err != nil {
-				return err
-			}
-			s.stageDamaged("job", id, "pruned a job whose record is damaged, with its runs", "event_id", p.id)
-		}
-		return s.deleteEvent(tx, p.ev, p.jobs)
-	}
-	for _, j := range p.jobs {
-		if err := deleteJob(tx, j.ID, j); err != nil {
+	for id := range p.damagedJobs {
+		if err := deleteJob(tx, id, nil); err != nil {
 			return err
 		}
+		s.stageDamaged("job", id, "pruned a job whose record is damaged, with its runs", "event_id", p.id)
 	}
-	if err := tx.Bucket(bRaw).Delete([]byte(p.id)); err != nil {
+	if err := s.deleteEvent(tx, p.id, p.ev, p.jobs); err != nil {
 		return err
 	}
-	if err := addCount(tx, eventsCount, -1); err != nil {
-		return err
+	if p.ev == nil {
+		left := "its de-duplication entry, if it had a delivery id (that needs the record): a redelivery of it is stored as a new event; jobs a replay added to it, if any"
+		args := []any{"jobs_pruned", len(p.jobs), "not_cleaned", left, "err", p.err}
+		if p.strayJob != "" {
+			args = append(args, "damaged_job_left", p.strayJob)
+		}
+		s.stageDamaged("event", p.id, "pruned an event past retention whose record is damaged, with its body and the jobs found from its id", args...)
 	}
-	if err := tx.Bucket(bEvents).Delete([]byte(p.id)); err != nil {
-		return err
-	}
-	left := "its de-duplication entry, if it had a delivery id (that needs the record): a redelivery of it is stored as a new event; jobs a replay added to it, if any"
-	args := []any{"jobs_pruned", len(p.jobs), "not_cleaned", left, "err", p.err}
-	if p.strayJob != "" {
-		args = append(args, "damaged_job_left", p.strayJob)
-	}
-	s.stageDamaged("event", p.id, "pruned an event past retention whose record is damaged, with its body and the jobs found from its id", args...)
 	return nil
 }
 
@@ -254,27 +242,28 @@ func allFinished(jobs []*Job) bool {
 	return true
 }
 
-// deleteEvent removes a finished event and everything that hangs off it:
-// its jobs, which the caller has read.
-func (s *Store) deleteEvent(tx *bolt.Tx, ev *Event, jobs []*Job) error {
+// deleteEvent removes the finished event id and everything that hangs off
+// it: its jobs, which the caller has read, and its de-duplication entry
+// when ev, its record, is given (nil: damaged, see damage.go).
+func (s *Store) deleteEvent(tx *bolt.Tx, id string, ev *Event, jobs []*Job) error {
 	for _, j := range jobs {
 		if err := deleteJob(tx, j.ID, j); err != nil {
 			return err
 		}
 	}
-	if ev.Delivery != "" {
+	if ev != nil && ev.Delivery != "" {
 		// Only if it still points here: a later event may own the key.
 		if err := s.dd.remove(tx, dedupKey(ev.Hook, ev.Delivery), ev.ID); err != nil {
 			return err
 		}
 	}
-	if err := tx.Bucket(bRaw).Delete([]byte(ev.ID)); err != nil {
+	if err := tx.Bucket(bRaw).Delete([]byte(id)); err != nil {
 		return err
 	}
 	if err := addCount(tx, eventsCount, -1); err != nil {
 		return err
 	}
-	return tx.Bucket(bEvents).Delete([]byte(ev.ID))
+	return tx.Bucket(bEvents).Delete([]byte(id))
 }
 
 // deleteJob removes a finished job, its runs and its state index entry;
