@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/webhookd/webhookd/internal/jsonstream"
+	"github.com/webhookd/webhookd/internal/textcut"
 )
 
 // pageShow is how much of a payload the event page shows: what webhookd
@@ -66,7 +67,7 @@ func payloadText(det *EventJSON, contentType string, head []byte, size int) (tex
 	all := len(head) == size // the body is all there
 	if !all {
 		// The head may end inside a character: not one to show.
-		raw = trimRune(raw)
+		raw = textcut.TrimRune(raw)
 	}
 	if !utf8.Valid(raw) {
 		n := min(len(head), pageShow/4*3)
@@ -86,19 +87,6 @@ func trimEscape(p []byte) []byte {
 	for i := len(p) - 1; i >= 0 && i >= len(p)-2; i-- {
 		if p[i] == '%' {
 			return p[:i]
-		}
-	}
-	return p
-}
-
-// trimRune drops a character that the end of p cuts.
-func trimRune(p []byte) []byte {
-	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax+1; i-- {
-		if utf8.RuneStart(p[i]) {
-			if !utf8.FullRune(p[i:]) {
-				return p[:i]
-			}
-			break
 		}
 	}
 	return p

@@ -300,7 +300,7 @@ func (p *textPrinter) Write(b []byte) (int, error) {
 func (p *textPrinter) flush(all bool) {
 	k := len(p.out)
 	if !all {
-		k -= len(p.out) - len(trimRune(p.out))
+		k -= len(p.out) - len(textcut.TrimRune(p.out))
 	}
 	if p.err == nil && k > 0 {
 		_, p.err = p.w.Write(p.out[:k])
@@ -324,20 +324,6 @@ func (p *textPrinter) close() (shown, all int) {
 		_, p.err = p.w.Write(bytes.ReplaceAll(text, []byte("\n"), []byte("\n  ")))
 	}
 	return len(text), all
-}
-
-// trimRune drops a character that the end of p cuts: what starts one
-// within its last UTFMax-1 bytes and does not end it.
-func trimRune(p []byte) []byte {
-	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax+1; i-- {
-		if utf8.RuneStart(p[i]) {
-			if !utf8.FullRune(p[i:]) {
-				return p[:i]
-			}
-			break
-		}
-	}
-	return p
 }
 
 // indentPayload is a payload parsed (a small one, read from the file) as

@@ -23,3 +23,18 @@ func Cut[T string | []byte](s T, n int) T {
 	}
 	return s[:n]
 }
+
+// TrimRune drops the start of a character that the end of p cuts (text
+// read or written a piece at a time): what starts one within its last
+// UTFMax-1 bytes and does not end it.
+func TrimRune(p []byte) []byte {
+	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(p[i]) {
+			if !utf8.FullRune(p[i:]) {
+				return p[:i]
+			}
+			break
+		}
+	}
+	return p
+}

@@ -32,3 +32,19 @@ func TestCut(t *testing.T) {
 		}
 	}
 }
+
+func TestTrimRune(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"abc", "abc"},
+		{"ab\xc3", "ab"},             // é cut after its first byte
+		{"ab\xc3\xa9", "ab\xc3\xa9"}, // é whole
+		{"a\xe2\x82", "a"},           // € cut after two of three
+		{"a\xf0\x9f\x98", "a"},       // 😀 cut after three of four
+		{"a\xff", "a\xff"},           // no UTF-8: left as it is
+	} {
+		if got := TrimRune([]byte(tc.in)); string(got) != tc.want {
+			t.Errorf("TrimRune(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
