@@ -323,25 +323,6 @@ func TestTailAt(t *testing.T) {
 	}
 }
 
-func TestCutAt(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"a\nbb\nccc\n", 100, "a\nbb\nccc\n"},
-		{"a\nbb\nccc\n", 4, "a\nbb"},
-		{"a\nbb\nccc\n", 5, "a\nbb"},
-		{"a\nbb\nccc\n", 3, "a"},
-		{"abcdef", 3, "abc"},
-		{"ééé", 3, "é"},
-	} {
-		if got := string(cutAt([]byte(tc.in), tc.n)); got != tc.want {
-			t.Errorf("cutAt(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
-		}
-	}
-}
-
 // TestDashboard_EventHeadEndsMidCharacter: the event page reads a large
 // body's first pageRead bytes, which may end inside a character. Where
 // the head is mostly space between JSON tokens, its indented text fits

@@ -51,7 +51,7 @@ func payloadText(det *EventJSON, contentType string, head []byte, size int) (tex
 		}
 		if len(text) > pageShow {
 			// Indented, a body within pageShow can be twice as large.
-			return string(cutAt([]byte(text), pageShow)), true, binary, "shown, indented"
+			return string(textcut.CutLines([]byte(text), pageShow)), true, binary, "shown, indented"
 		}
 		return text, false, binary, "shown"
 	}
@@ -78,7 +78,7 @@ func payloadText(det *EventJSON, contentType string, head []byte, size int) (tex
 			return string(out), !all || !whole, false, "shown as it came (keys in the sender's order), indented"
 		}
 	}
-	out := cutAt(raw, pageShow)
+	out := textcut.CutLines(raw, pageShow)
 	return string(out), !all || len(out) < len(raw), false, "shown"
 }
 
@@ -158,20 +158,5 @@ func indentHead(raw []byte, limit int) (out []byte, whole, ok bool) {
 	if i == len(raw) && len(out) <= limit {
 		return out, true, true
 	}
-	return cutAt(out, limit), false, true
-}
-
-// cutAt is text cut to at most n bytes: after the last whole line that
-// fits, else (one long line) at the start of a character.
-func cutAt(text []byte, n int) []byte {
-	if len(text) <= n {
-		return text
-	}
-	if i := bytes.LastIndexByte(text[:n+1], '\n'); i > 0 { // text[n] may end a line that fits
-		return text[:i]
-	}
-	for n > 0 && !utf8.RuneStart(text[n]) {
-		n--
-	}
-	return text[:n]
+	return textcut.CutLines(out, limit), false, true
 }

@@ -318,7 +318,7 @@ func (p *textPrinter) close() (shown, all int) {
 	}
 	text := p.head[:min(len(p.head), all)]
 	if all > p.limit {
-		text = cutAt(text, p.limit)
+		text = textcut.CutLines(text, p.limit)
 	}
 	if p.err == nil {
 		_, p.err = p.w.Write(bytes.ReplaceAll(text, []byte("\n"), []byte("\n  ")))
@@ -368,17 +368,4 @@ func unescapeHTML(b []byte) []byte {
 		i++
 	}
 	return out
-}
-
-// cutAt is text cut to at most n bytes: after the last whole line that
-// fits, else (one long line) not inside a character (bytes that are no
-// UTF-8 are cut where they are, not walked back to nothing).
-func cutAt(text []byte, n int) []byte {
-	if len(text) <= n {
-		return text
-	}
-	if i := bytes.LastIndexByte(text[:n+1], '\n'); i > 0 { // text[n] may end a line that fits
-		return text[:i]
-	}
-	return textcut.Cut(text, n)
 }

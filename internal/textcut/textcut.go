@@ -2,7 +2,10 @@
 // without cutting a character in two.
 package textcut
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // Cut shortens s to at most n bytes, not inside a character: one that
 // starts before n and runs past it goes whole. Bytes that are no UTF-8 are
@@ -37,4 +40,16 @@ func TrimRune(p []byte) []byte {
 		}
 	}
 	return p
+}
+
+// CutLines shortens text to at most n bytes after the last whole line that
+// fits, or, when not even one line fits, as Cut does.
+func CutLines(text []byte, n int) []byte {
+	if len(text) <= n {
+		return text
+	}
+	if i := bytes.LastIndexByte(text[:n+1], '\n'); i > 0 { // text[n] may end a line that fits
+		return text[:i]
+	}
+	return Cut(text, n)
 }

@@ -48,3 +48,23 @@ func TestTrimRune(t *testing.T) {
 		}
 	}
 }
+
+func TestCutLines(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a\nbb\nccc\n", 100, "a\nbb\nccc\n"},
+		{"a\nbb\nccc\n", 4, "a\nbb"},
+		{"a\nbb\nccc\n", 5, "a\nbb"},
+		{"a\nbb\nccc\n", 3, "a"},
+		{"abcdef", 3, "abc"},
+		{"ééé", 3, "é"},
+		{"\xff\x80\x80\x80", 2, "\xff\x80"}, // no UTF-8: cut where it is
+	} {
+		if got := string(CutLines([]byte(tc.in), tc.n)); got != tc.want {
+			t.Errorf("CutLines(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
