@@ -164,10 +164,14 @@ func (g *diskGuard) refresh() {
 			g.onGone(gone)
 		}
 	}
+	// What requests count from here on, while the look reads its figures,
+	// stays counted after it: those figures may predate those writes. Only
+	// what was counted before the look began is taken as in them.
+	added, written := g.added.Load(), g.written.Load()
 	if g.maxData > 0 {
 		if live, err := g.size(); err == nil {
 			g.live.Store(live)
-			g.added.Store(0)
+			g.added.Add(-added)
 		}
 	}
 	free, err := g.free(g.dir)
@@ -184,7 +188,7 @@ func (g *diskGuard) refresh() {
 	// time uses this look's figures.
 	g.last.Store(free)
 	g.spare.Store(spare)
-	g.written.Store(0)
+	g.written.Add(-written)
 	g.failed.Store(false)
 	g.checked.Store(now)
 	min := g.minFree.Load()
