@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -93,5 +94,53 @@ func TestPrune_DropsEmptyDueIndexes(t *testing.T) {
 	// whatever names the actions had.
 	if buckets != 0 {
 		t.Errorf("due index: %d buckets left after %d renames with no job left for any of them; want 0 (one per rename grows without bound)", buckets, renames)
+	}
+}
+
+// TestPrune_EventStampedByAnOldClock: an event received while the clock
+// was back at 1970 (a Raspberry Pi before NTP set it, README "A Pi's
+// clock") is not deleted at the next pass: retention goes in arrival
+// order, and it goes with the events received before it.
+func TestPrune_EventStampedByAnOldClock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "clock.db")
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	s, err := Open(path, Options{Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := func(delivery string, received time.Time) *NewEvent {
+		return &NewEvent{Hook: "h", Delivery: delivery, Received: received, Jobs: []NewJob{{Action: "a", Skip: "when is false"}}}
+	}
+	if _, err := s.Ingest(ctx, finished("before", t0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The Pi boots with its clock at 1970.
+	boot := time.Unix(60, 0).UTC()
+	var clock atomic.Int64
+	clock.Store(boot.UnixNano())
+	s, err = Open(path, Options{Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Ingest(ctx, finished("after-boot", boot)); err != nil {
+		t.Fatal(err)
+	}
+	// A pass before NTP has set the clock.
+	if n, err := s.Prune(ctx, boot.Add(-720*time.Hour)); err != nil || n != 0 {
+		t.Errorf("Prune by the 1970 clock = %d, %v; want none deleted", n, err)
+	}
+	// NTP has set the clock: retention of 720h, a day after t0.
+	clock.Store(t0.Add(24 * time.Hour).UnixNano())
+	if n, err := s.Prune(ctx, t0.Add(24*time.Hour-720*time.Hour)); err != nil || n != 0 {
+		t.Errorf("Prune a day after the first event = %d, %v; want none deleted, the 1970 one too", n, err)
+	}
+	clock.Store(t0.Add(721 * time.Hour).UnixNano())
+	if n, err := s.Prune(ctx, t0.Add(time.Hour)); err != nil || n != 2 {
+		t.Errorf("Prune once the first event is past retention = %d, %v; want both deleted", n, err)
 	}
 }
