@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,11 @@ type ACME struct {
 	mu      sync.Mutex
 	serial  map[string]string    // name → serial of the certificate last served
 	failed  map[string]time.Time // name → when a failure was last logged
+	// early holds, by name, a cached certificate that the clock says is
+	// not valid yet (see loadEarly); served as it is until the clock
+	// passes its start.
+	early map[string]*tls.Certificate
+	now   func() time.Time
 }
 
 // NewACME prepares certificates for opts.Domains; it creates the cache
@@ -74,7 +80,55 @@ func NewACME(opts ACMEOptions) (*ACME, error) {
 	for _, d := range opts.Domains {
 		domains[strings.ToLower(d)] = true
 	}
-	return &ACME{m: m, log: opts.Logger, domains: domains, serial: map[string]string{}, failed: map[string]time.Time{}}, nil
+	a := &ACME{m: m, log: opts.Logger, domains: domains, serial: map[string]string{}, failed: map[string]time.Time{},
+		early: map[string]*tls.Certificate{}, now: time.Now}
+	a.loadEarly(opts.CacheDir)
+	return a, nil
+}
+
+// loadEarly keeps the cached certificates whose start is after the clock:
+// a machine without a clock that runs while it is off (a Raspberry Pi)
+// starts with an old time until NTP sets it. autocert would take such a
+// certificate for invalid and ask the CA for another at every handshake,
+// each new one not valid yet either, until the clock is set, which spends
+// the CA's few certificates a week for the same names. Senders, whose
+// clocks are right, accept it.
+func (a *ACME) loadEarly(cacheDir string) {
+	now := a.now()
+	for name := range a.domains {
+		// autocert's cache file for a name's ECDSA certificate: its
+		// private key, then the chain, in PEM.
+		data, err := os.ReadFile(filepath.Join(cacheDir, name))
+		if err != nil {
+			continue
+		}
+		cert, err := tls.X509KeyPair(data, data)
+		if err != nil || cert.Leaf == nil || !now.Before(cert.Leaf.NotBefore) || !now.Before(cert.Leaf.NotAfter) ||
+			cert.Leaf.VerifyHostname(name) != nil {
+			continue // autocert judges it as it would
+		}
+		a.early[name] = &cert
+		a.log.Warn("the clock is before the start of the cached TLS certificate: it is served as cached, and the CA is not asked for another, until the clock is set (NTP)",
+			"server_name", name, "now", now.UTC().Format(time.RFC3339), "not_before", cert.Leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+}
+
+// earlyCert returns name's certificate kept by loadEarly while the clock
+// is still before its start, or nil.
+func (a *ACME) earlyCert(name string) *tls.Certificate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.early[name]
+	if c == nil {
+		return nil
+	}
+	if !a.now().Before(c.Leaf.NotBefore) {
+		// The clock is set: autocert takes the name over (its cache
+		// holds this certificate, now valid, and renews it in time).
+		delete(a.early, name)
+		return nil
+	}
+	return c
 }
 
 // TLSConfig is the listener's TLS config: certificates from the CA, and
@@ -95,6 +149,9 @@ func (a *ACME) TLSConfig() *tls.Config {
 func (a *ACME) Prefetch(ctx context.Context) {
 	var wg sync.WaitGroup
 	for name := range a.domains {
+		if a.earlyCert(name) != nil {
+			continue // served as cached (loadEarly)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -163,9 +220,14 @@ func hostOnly(hostport string) string {
 // getCertificate logs what autocert does not: a certificate obtained or
 // renewed, and a failure to get one (at most once a minute per name).
 func (a *ACME) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	cert, err := a.m.GetCertificate(hello)
 	name := strings.ToLower(hello.ServerName)
 	probe := len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto
+	if !probe && a.domains[name] {
+		if c := a.earlyCert(name); c != nil {
+			return c, nil
+		}
+	}
+	cert, err := a.m.GetCertificate(hello)
 	if err != nil {
 		if probe {
 			return nil, err // the CA's tls-alpn-01 check: autocert answers it

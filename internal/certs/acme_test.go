@@ -1,10 +1,17 @@
 package certs
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -245,5 +252,102 @@ func TestACME_HTTP01(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("POST on the HTTP port = %d; want 400", resp.StatusCode)
+	}
+}
+
+// TestACME_ClockBeforeCachedCertificate: started with a clock before the
+// cached certificate's start (a Raspberry Pi before NTP set it), webhookd
+// serves the cached certificate and does not ask the CA, where autocert
+// would take it for invalid and order another at every handshake; once
+// the clock passes its start, autocert has the name again.
+func TestACME_ClockBeforeCachedCertificate(t *testing.T) {
+	// No CA where the directory points: asking it fails the handshake.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := "https://" + ln.Addr().String() + "/dir"
+	ln.Close()
+
+	cache := filepath.Join(t.TempDir(), "acme")
+	if err := os.MkdirAll(cache, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(24 * time.Hour) // issued by a clock a day ahead of this one
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(4242), Subject: pkix.Name{CommonName: acmeName}, DNSNames: []string{acmeName},
+		NotBefore: start, NotAfter: start.Add(90 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// autocert's cache file: the key, then the chain.
+	var file bytes.Buffer
+	pem.Encode(&file, &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	pem.Encode(&file, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(cache, acmeName), file.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs logBuffer
+	a, err := NewACME(ACMEOptions{Domains: []string{acmeName}, CacheDir: cache, DirectoryURL: dir,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "the clock is before the start of the cached TLS certificate") {
+		t.Errorf("no word of the clock at start:\n%s", logs.String())
+	}
+	a.Prefetch(t.Context())
+	if strings.Contains(logs.String(), "no TLS certificate at start") {
+		t.Errorf("Prefetch asked the CA for a name whose cached certificate is served:\n%s", logs.String())
+	}
+	srv, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			tls.Server(c, a.TLSConfig()).Handshake()
+			c.Close()
+		}
+	}()
+	serve := func() (*x509.Certificate, error) {
+		c, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{ServerName: acmeName, InsecureSkipVerify: true})
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0], nil
+	}
+	leaf, err := serve()
+	if err != nil {
+		t.Fatalf("handshake with the clock before the cached certificate's start: %v\n%s", err, logs.String())
+	}
+	if leaf.SerialNumber.Int64() != 4242 {
+		t.Errorf("served certificate %v; want the cached one, 4242", leaf.SerialNumber)
+	}
+	// The clock is set: the name goes back to autocert, which serves
+	// the certificate from its cache, valid now, and renews it in time.
+	a.mu.Lock()
+	a.now = func() time.Time { return start.Add(time.Second) }
+	a.mu.Unlock()
+	if a.earlyCert(acmeName) != nil {
+		t.Errorf("the cached certificate is still served past its start by the clock; want autocert to have it")
 	}
 }
