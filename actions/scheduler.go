@@ -716,7 +716,7 @@ func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 		delay = max(delay, res.retryAfter)
 		out.State = store.Failed
 		out.NextAt = s.now().Add(delay)
-		out.Reason = fmt.Sprintf("%s; retry %d of %d at %s", res.run.Error, j.Failures+1, a.Retries, out.NextAt.UTC().Format(time.RFC3339))
+		out.Reason = store.RetryReason(res.run.Error, j.Failures+1, a.Retries, out.NextAt)
 	}
 	attrs := []any{"event_id", j.EventID, "job", j.ID, "hook", j.Hook, "action", j.Action, "attempt", j.Attempts,
 		"result", res.run.Result, "next", out.State, "duration", res.run.Duration().Round(time.Millisecond)}

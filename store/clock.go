@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -85,6 +87,9 @@ func (s *Store) ClockBack(ctx context.Context, back time.Duration) (int, error) 
 				return err
 			}
 			j.NextAt = to
+			// A failed job's reason names its retry's time
+			// (RetryReason): it names the new one.
+			j.Reason = retimeReason(j.Reason, at, to)
 			// Recorded now, by the clock as it is: a second look does
 			// not move it again.
 			j.Updated = now
@@ -99,4 +104,21 @@ func (s *Store) ClockBack(ctx context.Context, back time.Duration) (int, error) 
 		return nil
 	})
 	return moved, err
+}
+
+// RetryReason is a failed job's reason: what failed, and that retry n of
+// of is due at at. ClockBack moves the time in it with the job.
+func RetryReason(failure string, n, of int, at time.Time) string {
+	return fmt.Sprintf("%s; retry %d of %d%s", failure, n, of, retryAt(at))
+}
+
+func retryAt(at time.Time) string { return " at " + at.UTC().Format(time.RFC3339) }
+
+// retimeReason returns reason with the time from, at which RetryReason
+// ended it, changed to to; any other reason as it is.
+func retimeReason(reason string, from, to time.Time) string {
+	if rest, ok := strings.CutSuffix(reason, retryAt(from)); ok {
+		return rest + retryAt(to)
+	}
+	return reason
 }

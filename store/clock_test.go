@@ -27,8 +27,11 @@ func TestStore_ClockBack(t *testing.T) {
 	if _, err := s.Start(ctx, failed); err != nil {
 		t.Fatal(err)
 	}
-	// Its retry is due 5 minutes after it failed, by the clock that ran ahead.
-	if _, err := s.Finish(ctx, failed, Outcome{State: Failed, NextAt: now().Add(5 * time.Minute), Concurrency: 1}); err != nil {
+	// Its retry is due 5 minutes after it failed, by the clock that ran
+	// ahead, and its reason says when.
+	retry := now().Add(5 * time.Minute)
+	reason := RetryReason("exit status 1", 1, 3, retry)
+	if _, err := s.Finish(ctx, failed, Outcome{State: Failed, NextAt: retry, Reason: reason, Concurrency: 1}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -60,6 +63,8 @@ func TestStore_ClockBack(t *testing.T) {
 	}
 	if j, err := s.GetJob(failed); err != nil || !j.NextAt.Equal(base.Add(5*time.Minute)) {
 		t.Errorf("failed job's NextAt = %v, %v; want it moved with its due entry", j.NextAt, err)
+	} else if want := "exit status 1; retry 1 of 3 at " + base.Add(5*time.Minute).Format(time.RFC3339); j.Reason != want {
+		t.Errorf("failed job's reason = %q; want %q, the time it is due now", j.Reason, want)
 	}
 	if started, err := s.Start(ctx, pending); err != nil || len(started) != 1 {
 		t.Errorf("Start(pending) after ClockBack = %d, %v; want it started", len(started), err)
