@@ -1264,3 +1264,81 @@ func TestWhyNotStarted_PermissionDenied(t *testing.T) {
 		t.Errorf("an executable script, permission denied: %q; want noexec and a directory named as the likely causes, no chmod hint", got)
 	}
 }
+
+// TestScheduler_CutOffByStopsInARow: a job whose every run a stop cuts off
+// (a script that restarts webhookd and waits for it) is dead after
+// CutOffLimit of them in a row, with a reason that says what to do,
+// rather than run again at every start for good; a run that ends by
+// itself in between starts the count again.
+func TestScheduler_CutOffByStopsInARow(t *testing.T) {
+	dir := t.TempDir()
+	sh := script(t, dir, "slow.sh", `[ -e "$0.fail" ] && { rm -f "$0.fail"; exit 1; }
+: >"$0.running"
+sleep 30
+`)
+	a := execAction("h", "slow", sh)
+	a.Retries = 3
+	a.Backoff = time.Millisecond
+	h := newHarness(t, a)
+	ev := h.ingest("h", `{}`)
+	s := h.s
+	stop := func() {
+		t.Helper()
+		// Once the script runs: a run the store shows running may be
+		// still being launched.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if os.Remove(sh+".running") == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the script did not run")
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if n, _ := s.Shutdown(ctx); n != 1 {
+			t.Fatalf("Shutdown interrupted %d runs; want 1", n)
+		}
+	}
+	start := func() {
+		t.Helper()
+		s = New(Options{Store: h.st, Logger: testLogger(t), KillGrace: time.Second, TempDir: dir}, h.cfg)
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+	}
+	// Cut off CutOffLimit-1 times; the next run fails by itself, and
+	// its retry runs.
+	for i := 1; i < CutOffLimit; i++ {
+		stop()
+		if j := h.jobs(ev)[0]; j.State != store.Pending {
+			t.Fatalf("job after a stop = %s (%s); want pending", j.State, j.Reason)
+		}
+		if i == CutOffLimit-1 {
+			if err := os.WriteFile(sh+".fail", nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start()
+	}
+	// From here, CutOffLimit cut-offs in a row: the last makes it dead.
+	for i := 1; i <= CutOffLimit; i++ {
+		stop()
+		j := h.jobs(ev)[0]
+		if i < CutOffLimit {
+			if j.State != store.Pending {
+				t.Fatalf("job after %d stops in a row = %s (%s); want pending", i, j.State, j.Reason)
+			}
+			start()
+			continue
+		}
+		if j.State != store.Dead || !strings.Contains(j.Reason, "cut off by a stop") || !strings.Contains(j.Reason, "--no-block") {
+			t.Errorf("job after %d stops in a row = %s (%q); want dead, saying why and what to do", i, j.State, j.Reason)
+		}
+	}
+	runs, _ := h.st.Runs(h.jobs(ev)[0].ID)
+	if len(runs) != 2*CutOffLimit {
+		t.Errorf("%d runs recorded; want %d", len(runs), 2*CutOffLimit)
+	}
+}

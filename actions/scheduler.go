@@ -687,6 +687,26 @@ func EventData(ev *store.Event) *tmpl.Data {
 	return d
 }
 
+// CutOffLimit is how many runs of a job in a row may be cut off (by a
+// stop, or by a crash that the next start recorded) before the job is
+// dead rather than queued to run again.
+const CutOffLimit = 5
+
+// cutOffInARow returns how many of j's last runs were cut off, up to
+// CutOffLimit: a run that ends so reads them (a stop, not every run).
+func (s *Scheduler) cutOffInARow(j *store.Job) int {
+	runs, _, err := s.st.LastRuns(j.ID, CutOffLimit)
+	if err != nil {
+		s.log.Warn("read a cut-off job's runs", "job", j.ID, "err", err)
+		return 0
+	}
+	n := 0
+	for i := len(runs) - 1; i >= 0 && runs[i].Result == store.RunInterrupted; i-- {
+		n++
+	}
+	return n
+}
+
 // outcome decides what follows a run, logs the run and reports it.
 func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 	if cur := s.cfg.Load().Action(j.Hook, j.Action); cur != nil {
@@ -701,6 +721,12 @@ func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 	case res.cancelled:
 		out.State = store.Cancelled
 		out.Reason = "cancelled by a person while it ran"
+	case res.interrupted && s.cutOffInARow(j) >= CutOffLimit-1:
+		// A stop cut off every run of it: a script that restarts
+		// webhookd and waits for that would be cut off and run again
+		// at every start, for good.
+		out.State = store.Dead
+		out.Reason = fmt.Sprintf("its last %d runs were each cut off by a stop of webhookd: does it restart webhookd and wait for that? End it with `systemctl --no-block restart webhookd` (README); `webhookd retry` runs it again", CutOffLimit)
 	case res.interrupted:
 		out.State = store.Pending
 	case res.permanent:
