@@ -692,8 +692,9 @@ func EventData(ev *store.Event) *tmpl.Data {
 // dead rather than queued to run again.
 const CutOffLimit = 5
 
-// cutOffInARow returns how many of j's last runs were cut off, up to
-// CutOffLimit: a run that ends so reads them (a stop, not every run).
+// cutOffInARow returns how many of j's last runs in a row were cut off,
+// up to CutOffLimit. It reads them, so it is asked only when a stop cut
+// a run off, not at the end of every run.
 func (s *Scheduler) cutOffInARow(j *store.Job) int {
 	runs, _, err := s.st.LastRuns(j.ID, CutOffLimit)
 	if err != nil {
@@ -722,11 +723,11 @@ func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 		out.State = store.Cancelled
 		out.Reason = "cancelled by a person while it ran"
 	case res.interrupted && s.cutOffInARow(j) >= CutOffLimit-1:
-		// A stop cut off every run of it: a script that restarts
+		// Stops cut off its every run: a script that restarts
 		// webhookd and waits for that would be cut off and run again
 		// at every start, for good.
 		out.State = store.Dead
-		out.Reason = fmt.Sprintf("its last %d runs were each cut off by a stop of webhookd: does it restart webhookd and wait for that? End it with `systemctl --no-block restart webhookd` (README); `webhookd retry` runs it again", CutOffLimit)
+		out.Reason = fmt.Sprintf("its last %d runs were each cut off by a stop (or a crash) of webhookd: does it restart webhookd and wait for that? End it with `systemctl --no-block restart webhookd` (README); `webhookd retry` runs it again", CutOffLimit)
 	case res.interrupted:
 		out.State = store.Pending
 	case res.permanent:
