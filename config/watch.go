@@ -107,7 +107,7 @@ func (w *Watcher) Open() error {
 	go w.read()
 	go func() {
 		defer w.wg.Done()
-		debounce(w.stop, w.kick, w.opts.Debounce, w.opts.MaxDelay, w.fire)
+		debounce(w.stop, w.kick, w.opts.Debounce, w.opts.MaxDelay, w.lastWrite, w.fire)
 	}()
 	return nil
 }
@@ -187,6 +187,18 @@ func (w *Watcher) relevant(name string) bool {
 	// too: sync then watches what is at its path now.
 	name = filepath.Clean(name)
 	return w.names[name] || w.dirs[name]
+}
+
+// lastWrite returns when the watched files were last modified (the
+// newest of them; the zero time if none can be read).
+func (w *Watcher) lastWrite() time.Time {
+	var last time.Time
+	for _, f := range w.Files() {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	return last
 }
 
 // fire follows links that may have been swapped, then reports.
@@ -341,26 +353,47 @@ func firstLink(p string) (link, resolved string, ok bool) {
 }
 
 // debounce calls fire once in has been quiet for quiet, and no later than
-// maxDelay after the first value of a burst, until stop is closed.
-func debounce(stop <-chan struct{}, in <-chan struct{}, quiet, maxDelay time.Duration, fire func()) {
+// maxDelay after the first value of a burst, until stop is closed. Before
+// it fires, it asks lastWrite (when not nil) for the time the files were
+// last written: a write less than quiet ago, whose event is not in yet (a
+// busy machine may hold up the goroutine that reads them, or the events
+// arrive with the timer), puts the report off until quiet after it, so
+// that a save still being written is not read in part.
+func debounce(stop <-chan struct{}, in <-chan struct{}, quiet, maxDelay time.Duration, lastWrite func() time.Time, fire func()) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()
 	var first time.Time
 	pending := false
+	// arm waits until quiet after last, or until maxDelay after the
+	// burst's first event, whichever comes first.
+	arm := func(now, last time.Time) {
+		if !pending {
+			pending, first = true, now
+		}
+		t.Reset(max(min(last.Add(quiet).Sub(now), first.Add(maxDelay).Sub(now)), 0))
+	}
 	for {
 		select {
 		case <-in:
 			now := time.Now()
-			if !pending {
-				pending, first = true, now
-			}
-			wait := quiet
-			if limit := first.Add(maxDelay).Sub(now); limit < wait {
-				wait = limit
-			}
-			t.Reset(wait)
+			arm(now, now)
 		case <-t.C:
+			now := time.Now()
+			select {
+			case <-in: // came with the timer: the save goes on
+				arm(now, now)
+				continue
+			default:
+			}
+			if lastWrite != nil && now.Sub(first) < maxDelay {
+				// A write in the future (a clock set back, a file system
+				// whose clock is not ours) is not waited for.
+				if w := lastWrite(); w.Before(now) && now.Sub(w) < quiet {
+					arm(now, w)
+					continue
+				}
+			}
 			pending = false
 			fire()
 		case <-stop:

@@ -21,7 +21,7 @@ func TestDebounce(t *testing.T) {
 		start := time.Now()
 		go func() {
 			defer close(done)
-			debounce(stop, in, 100*time.Millisecond, 500*time.Millisecond, func() {
+			debounce(stop, in, 100*time.Millisecond, 500*time.Millisecond, nil, func() {
 				mu.Lock()
 				fired = append(fired, time.Since(start))
 				mu.Unlock()
@@ -443,4 +443,79 @@ func mustSymlink(t *testing.T, target, link string) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDebounceLastWrite: writes whose events do not come in (a busy
+// machine holds up the goroutine that reads them) still put the report
+// off until the files have been quiet, by their modification time; a
+// modification time in the future is not waited for.
+func TestDebounceLastWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in, stop, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		var mu sync.Mutex
+		var fired []time.Duration
+		var written time.Time
+		start := time.Now()
+		go func() {
+			defer close(done)
+			debounce(stop, in, 100*time.Millisecond, time.Second, func() time.Time {
+				mu.Lock()
+				defer mu.Unlock()
+				return written
+			}, func() {
+				mu.Lock()
+				fired = append(fired, time.Since(start))
+				mu.Unlock()
+			})
+		}()
+		write := func(at time.Time) {
+			mu.Lock()
+			written = at
+			mu.Unlock()
+		}
+		got := func() []time.Duration {
+			synctest.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			out := slices.Clone(fired)
+			fired = nil
+			return out
+		}
+
+		// One event, then a write every 40 ms until 320 ms with no event:
+		// reported 100 ms after the last write.
+		write(time.Now())
+		in <- struct{}{}
+		for range 8 {
+			time.Sleep(40 * time.Millisecond)
+			write(time.Now())
+		}
+		time.Sleep(5 * time.Second)
+		if g, want := got(), []time.Duration{420 * time.Millisecond}; !slices.Equal(g, want) {
+			t.Errorf("writes without events: fired at %v; want %v", g, want)
+		}
+
+		// Writes without end: reported at maxDelay all the same.
+		start = time.Now()
+		in <- struct{}{}
+		for range 40 {
+			write(time.Now())
+			time.Sleep(40 * time.Millisecond)
+		}
+		time.Sleep(5 * time.Second)
+		if g, want := got(), []time.Duration{time.Second}; !slices.Equal(g, want) {
+			t.Errorf("writes without end: fired at %v; want %v", g, want)
+		}
+
+		// A modification time an hour ahead: not waited for.
+		start = time.Now()
+		write(time.Now().Add(time.Hour))
+		in <- struct{}{}
+		time.Sleep(5 * time.Second)
+		if g, want := got(), []time.Duration{100 * time.Millisecond}; !slices.Equal(g, want) {
+			t.Errorf("a write in the future: fired at %v; want %v", g, want)
+		}
+		close(stop)
+		<-done
+	})
 }
