@@ -165,8 +165,89 @@ func getCount(tx *bolt.Tx, st State) int64 {
 	return 0
 }
 
+// setQueueFlag puts j in its queue with flag, or changes its flag, and
+// keeps the count of the queue's running jobs (queueRuns).
 func setQueueFlag(tx *bolt.Tx, j *Job, flag byte) error {
-	return tx.Bucket(bQueue).Put(queueKey(j), []byte{flag})
+	k := queueKey(j)
+	q := tx.Bucket(bQueue)
+	was := q.Get(k)
+	wasRunning := len(was) == 1 && was[0] == qRunning
+	if err := q.Put(k, []byte{flag}); err != nil {
+		return err
+	}
+	switch {
+	case wasRunning && flag != qRunning:
+		return addQueueRuns(tx, k[:len(k)-idLen], -1)
+	case !wasRunning && flag == qRunning:
+		return addQueueRuns(tx, k[:len(k)-idLen], 1)
+	}
+	return nil
+}
+
+// delQueued takes the entry k (a queueKey) out of its queue, and keeps the
+// count of the queue's running jobs.
+func delQueued(tx *bolt.Tx, k []byte) error {
+	q := tx.Bucket(bQueue)
+	was := q.Get(k)
+	wasRunning := len(was) == 1 && was[0] == qRunning
+	if err := q.Delete(k); err != nil {
+		return err
+	}
+	if wasRunning {
+		return addQueueRuns(tx, k[:len(k)-idLen], -1)
+	}
+	return nil
+}
+
+// queueRunsPrefix begins the meta keys of the counts of running jobs by
+// queue: "runs/" and the queue's prefix (queuePrefix).
+var queueRunsPrefix = []byte("runs/")
+
+func queueRunsKey(prefix []byte) []byte {
+	return append(append(make([]byte, 0, len(queueRunsPrefix)+len(prefix)), queueRunsPrefix...), prefix...)
+}
+
+// queueRuns is how many jobs of the queue prefix (queuePrefix) are
+// running, wherever they are in it: a window counts them all (see
+// refill), and a reload that lowers the concurrency leaves runs under
+// way past the window's end. The count is kept in the file, by the
+// transactions that start and finish jobs, so that a window is sized
+// without a walk of its whole queue; it holds only while a process runs
+// them (Open returns every running job to its queue and drops the
+// counts, dropQueueRuns), so a build that does not keep it, run on the
+// file in between, leaves nothing wrong behind.
+func queueRuns(tx *bolt.Tx, prefix []byte) int {
+	if v := tx.Bucket(bMeta).Get(queueRunsKey(prefix)); len(v) == 8 {
+		return int(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
+func addQueueRuns(tx *bolt.Tx, prefix []byte, d int) error {
+	m := tx.Bucket(bMeta)
+	k := queueRunsKey(prefix)
+	n := queueRuns(tx, prefix) + d
+	if n <= 0 {
+		return m.Delete(k)
+	}
+	return m.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// dropQueueRuns deletes every count of running jobs: Open's, once no job
+// runs.
+func dropQueueRuns(tx *bolt.Tx) error {
+	m := tx.Bucket(bMeta)
+	var keys [][]byte
+	c := m.Cursor()
+	for k, _ := c.Seek(queueRunsPrefix); k != nil && hasPrefix(k, queueRunsPrefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func addDue(tx *bolt.Tx, j *Job) error {

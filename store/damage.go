@@ -201,7 +201,7 @@ func findQueued(tx *bolt.Tx, id string) (qk []byte, hook, action string, ok bool
 // until retention prunes its event. The caller refills the window.
 func (s *Store) setAside(tx *bolt.Tx, id string, qk []byte, hook, action string, cause error) error {
 	if qk != nil {
-		if err := tx.Bucket(bQueue).Delete(qk); err != nil {
+		if err := delQueued(tx, qk); err != nil {
 			return err
 		}
 	}

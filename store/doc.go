@@ -20,9 +20,16 @@
 //     a chance to queue behind it and a commit carries many events.
 //   - Event and job ids sort by creation: they are a millisecond timestamp
 //     and a counter, monotonic across restarts even if the clock steps back.
-//   - Every unfinished job is in its queue (hook, action and key). The first
-//     N of a queue, N being the action's concurrency, are its window: only
-//     window jobs are in the due index, ordered by the time they are due.
+//   - Every unfinished job is in its queue (hook, action and key). A
+//     queue's window is its running jobs and its first jobs that do not
+//     run, N in all, N being the action's concurrency (a reload that
+//     lowers it leaves the runs under way past the window's end: they
+//     count until they end, and nothing joins the window meanwhile).
+//     Only window jobs are in the due index, ordered by the time they
+//     are due. The count of a queue's running jobs is kept in the file
+//     with them, so that no start or finish walks more than a window's
+//     worth of its queue; it holds only while a process runs them, and
+//     Open, which returns every running job to its queue, drops it.
 //     The scheduler reads that index a page at a time, so a backlog of a
 //     million jobs costs disk, not memory, and opening the store reads only
 //     the jobs that were running when the last process stopped.

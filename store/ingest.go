@@ -120,13 +120,14 @@ func (s *Store) enqueue(tx *bolt.Tx, hook, evID string, nj *NewJob, now time.Tim
 		j.Reason = nj.Fail
 		return j, false, s.create(tx, j, Dead, now)
 	}
+	window := max(nj.Concurrency, 1)
 	if nj.Coalesce {
 		if err := s.supersede(tx, j.Hook, j.Action, j.Key, evID, now); err != nil {
 			return nil, false, err
 		}
 		// What a replay of an older event left (newer events' jobs)
 		// moves up into the window it freed, ahead of the new job.
-		if err := s.refill(tx, j.Hook, j.Action, j.Key, nj.Concurrency, now); err != nil {
+		if err := s.refill(tx, j.Hook, j.Action, j.Key, window, now); err != nil {
 			return nil, false, err
 		}
 	}
@@ -134,8 +135,7 @@ func (s *Store) enqueue(tx *bolt.Tx, hook, evID string, nj *NewJob, now time.Tim
 	if err := s.create(tx, j, Pending, now); err != nil {
 		return nil, false, err
 	}
-	inWindow := windowCount(tx, queuePrefix(j.Hook, j.Action, j.Key)) < max(nj.Concurrency, 1)
-	if !inWindow {
+	if !roomAtEnd(tx, queuePrefix(j.Hook, j.Action, j.Key), window) {
 		return j, true, setQueueFlag(tx, j, qWaiting)
 	}
 	if err := setQueueFlag(tx, j, qDue); err != nil {
@@ -151,19 +151,24 @@ func (s *Store) create(tx *bolt.Tx, j *Job, st State, now time.Time) error {
 	return putJob(tx, j)
 }
 
-// windowCount counts a queue's jobs in its window (due or running).
-func windowCount(tx *bolt.Tx, prefix []byte) int {
-	n := 0
+// roomAtEnd reports whether a job that joins the end of a queue (prefix)
+// joins its window of size n: whether fewer than n-r of the queue's jobs
+// that do not run are ahead of it, r being the queue's running jobs.
+func roomAtEnd(tx *bolt.Tx, prefix []byte, n int) bool {
+	room := max(n, 1) - queueRuns(tx, prefix)
+	if room <= 0 {
+		return false
+	}
 	c := tx.Bucket(bQueue).Cursor()
 	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
-		if len(v) == 1 && (v[0] == qDue || v[0] == qRunning) {
-			n++
-		} else {
-			// Window jobs come first; the rest wait behind them.
-			break
+		if len(v) == 1 && v[0] == qRunning {
+			continue
+		}
+		if room--; room == 0 {
+			return false
 		}
 	}
-	return n
+	return true
 }
 
 // supersede skips a queue's jobs that are not running: byEvent has queued
@@ -217,7 +222,7 @@ func unqueue(tx *bolt.Tx, j *Job) error {
 	if err := delDue(tx, j); err != nil {
 		return err
 	}
-	return tx.Bucket(bQueue).Delete(queueKey(j))
+	return delQueued(tx, queueKey(j))
 }
 
 // queueKeyOf is the queue key a rendered key template gives: NUL bytes
@@ -245,8 +250,19 @@ func dueByKey(tx *bolt.Tx, hook, action string) map[string]map[string]bool {
 	return out
 }
 
-// refill moves waiting jobs of j's queue into its window until the window
+// refill moves waiting jobs of a queue into its window until the window
 // holds concurrency jobs.
+//
+// A queue's window is every one of its running jobs, wherever it is in
+// the queue, and its first jobs that do not run, as many as the running
+// ones leave room for: concurrency N, r jobs running, the first N-r
+// others are due (in the window and the due index), the rest wait. The
+// running jobs are mostly the queue's first jobs too; but a reload that
+// lowers the concurrency leaves the runs under way past the window's new
+// end, and they count until they end, wherever they are (concurrency
+// 3 -> 1 -> 2 while three run: the job that waits behind the first joins
+// the window once one of them ends, not at the raise). A retry a person
+// asks for (Retry of a finished job) joins the window beyond its size.
 func (s *Store) refill(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Time) error {
 	for {
 		again, err := s.refillOnce(tx, hook, action, key, concurrency, now)
@@ -259,18 +275,26 @@ func (s *Store) refill(tx *bolt.Tx, hook, action, key string, concurrency int, n
 }
 
 // refillOnce is refill; again reports that it set a damaged job aside, and
-// the window may take another.
+// the window may take another. It walks the queue's first N-r jobs that
+// do not run, and the running ones among them: no more than N entries,
+// whatever the queue holds behind them.
 func (s *Store) refillOnce(tx *bolt.Tx, hook, action, key string, concurrency int, now time.Time) (again bool, err error) {
 	prefix := queuePrefix(hook, action, key)
+	room := max(concurrency, 1) - queueRuns(tx, prefix)
+	if room <= 0 {
+		return false, nil
+	}
 	q := tx.Bucket(bQueue)
-	n := 0
 	var promote []string
 	c := q.Cursor()
-	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && n < max(concurrency, 1); k, v = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && room > 0; k, v = c.Next() {
+		if len(v) == 1 && v[0] == qRunning {
+			continue
+		}
 		if len(v) == 1 && v[0] == qWaiting {
 			promote = append(promote, string(k[len(prefix):]))
 		}
-		n++
+		room--
 	}
 	for _, id := range promote {
 		j, err := getJob(tx, id)
@@ -302,32 +326,35 @@ func (s *Store) refillOnce(tx *bolt.Tx, hook, action, key string, concurrency in
 	return again, nil
 }
 
-// shrink moves the due jobs of a queue past its first concurrency entries
-// back to waiting, after the concurrency was lowered (by a reload, or
-// while no daemon ran): running jobs stay in the window, which holds more
-// than concurrency jobs until they end. due are the queue's due jobs
+// shrink moves the due jobs of a queue past its window (see refill) back
+// to waiting, after the concurrency was lowered (by a reload, or while no
+// daemon ran): running jobs stay in the window, which holds more than
+// concurrency jobs until they end. due are the queue's due jobs
 // (dueByKey): a window need not be the queue's first entries — a start
 // puts the jobs a crash cut off back waiting in their places, ahead of a
-// failed one still due — so positions count every entry, and the walk
-// ends at the last of them (read before this transaction: one that is no
-// longer due is left as it is).
+// failed one still due — so the walk counts every job that does not run,
+// due or waiting, and ends at the last of the due ones (read before this
+// transaction: one that is no longer due is left as it is).
 func (s *Store) shrink(tx *bolt.Tx, hook, action, key string, concurrency int, due map[string]bool) error {
 	if len(due) == 0 {
 		return nil
 	}
 	prefix := queuePrefix(hook, action, key)
-	n := 0
+	room := max(concurrency, 1) - queueRuns(tx, prefix)
 	var demote []string
 	left := len(due)
 	c := tx.Bucket(bQueue).Cursor()
 	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && left > 0; k, v = c.Next() {
+		if len(v) == 1 && v[0] == qRunning {
+			continue
+		}
 		if id := string(k[len(prefix):]); due[id] {
-			if n >= max(concurrency, 1) && len(v) == 1 && v[0] == qDue {
+			if room <= 0 && len(v) == 1 && v[0] == qDue {
 				demote = append(demote, id)
 			}
 			left--
 		}
-		n++
+		room--
 	}
 	for _, id := range demote {
 		j, err := getJob(tx, id)

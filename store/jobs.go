@@ -216,19 +216,12 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 			if j.NextAt.IsZero() {
 				j.NextAt = now
 			}
-			// Back in the window, due at NextAt; or, when a reload made
-			// the window smaller than the runs that were under way and j
-			// is past its new end, waiting behind it.
-			if windowBefore(tx, j, window) >= window {
-				if err := setQueueFlag(tx, j, qWaiting); err != nil {
-					return err
-				}
-				break
-			}
-			if err := setQueueFlag(tx, j, qDue); err != nil {
-				return err
-			}
-			if err := addDue(tx, j); err != nil {
+			// Back in its place in its queue, waiting; the refill below
+			// makes it due at NextAt, if the window has room for it
+			// there: not when a reload made the window smaller than the
+			// runs that were under way and j is past its new end, nor
+			// when an older job waits for the room a run leaves.
+			if err := setQueueFlag(tx, j, qWaiting); err != nil {
 				return err
 			}
 		case Succeeded, Dead, Cancelled:
@@ -239,9 +232,6 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 				return err
 			}
 			j.NextAt = time.Time{}
-			if err := s.refill(tx, j.Hook, j.Action, j.Key, window, now); err != nil {
-				return err
-			}
 		default:
 			return fmt.Errorf("finish job %s: bad next state %q", jobID, out.State)
 		}
@@ -249,6 +239,11 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 			return err
 		}
 		if err := putJob(tx, j); err != nil {
+			return err
+		}
+		// The room j's run leaves, to j itself or to the job that
+		// waited longest.
+		if err := s.refill(tx, j.Hook, j.Action, j.Key, window, now); err != nil {
 			return err
 		}
 		job = j
@@ -288,23 +283,6 @@ func waitingAhead(tx *bolt.Tx, j *Job) bool {
 		}
 	}
 	return false
-}
-
-// windowBefore counts the window jobs (due or running) ahead of j in its
-// queue, up to limit.
-func windowBefore(tx *bolt.Tx, j *Job, limit int) int {
-	prefix := queuePrefix(j.Hook, j.Action, j.Key)
-	n := 0
-	c := tx.Bucket(bQueue).Cursor()
-	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && n < limit; k, v = c.Next() {
-		if string(k[len(prefix):]) >= j.ID {
-			break
-		}
-		if len(v) == 1 && (v[0] == qDue || v[0] == qRunning) {
-			n++
-		}
-	}
-	return n
 }
 
 // startQueued starts those of the jobs ids that are still queued (pending
@@ -490,8 +468,9 @@ func (s *Store) RetryKeyed(ctx context.Context, jobID string, key *string) (*Job
 		case Failed, Pending:
 			if v := tx.Bucket(bQueue).Get(queueKey(j)); len(v) == 1 && v[0] == qWaiting {
 				// Behind the queue's window: making it due would run it
-				// before the earlier jobs of its queue.
-				return fmt.Errorf("retry job %s: it waits behind earlier jobs of its queue and runs in its turn: %w", jobID, ErrState)
+				// before the earlier jobs of its queue, or beside the
+				// runs that a reload left past the window's new end.
+				return fmt.Errorf("retry job %s: it waits for its turn in its queue, behind earlier jobs or runs under way, and runs then: %w", jobID, ErrState)
 			}
 			if err := delDue(tx, j); err != nil {
 				return err

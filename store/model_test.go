@@ -403,6 +403,7 @@ func checkModel(t *testing.T, step int, desc string, s *Store, jobs map[string]*
 			sort.Slice(js, func(a, b int) bool { return js[a].id < js[b].id })
 			conc := js[0].conc
 			window, forced := 0, 0
+			entries := make([]windowEntry, len(js))
 			for i, mj := range js {
 				inWindow := mj.state == Running || due[mj.id]
 				if inWindow {
@@ -411,10 +412,11 @@ func checkModel(t *testing.T, step int, desc string, s *Store, jobs map[string]*
 						forced++
 					}
 				}
-				// The window is the oldest jobs of the queue.
-				if i < conc && !inWindow {
-					t.Fatalf("step %d (%s): queue %s: job %s (#%d, %s) is outside a window of %d", step, desc, q, mj.id, i, mj.state, conc)
-				}
+				entries[i] = windowEntry{id: mj.id, running: mj.state == Running, due: due[mj.id], forced: mj.forced}
+			}
+			// The window is the running jobs and the oldest of the others.
+			if err := checkWindow(conc, entries); err != nil {
+				t.Fatalf("step %d (%s): queue %s, concurrency %d: %v", step, desc, q, conc, err)
 			}
 			if window-forced > conc {
 				t.Fatalf("step %d (%s): queue %s has %d jobs in a window of %d", step, desc, q, window, conc)

@@ -392,6 +392,11 @@ func (s *Store) init() error {
 		if cut, err = s.recover(tx); err != nil {
 			return err
 		}
+		// No job runs now: a count of a queue's running jobs left is
+		// one a build that does not keep them let go stale.
+		if err := dropQueueRuns(tx); err != nil {
+			return err
+		}
 		// The commit fails here, rolled back, as a disk would fail it.
 		return s.injectedFailure()
 	})

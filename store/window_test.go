@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// inFlight returns the jobs of hook's action that are in flight in queue
+// key: running, or in the window and due (now or at their retry).
+func inFlight(t *testing.T, s *Store, hook, action, key string) (running, due []string) {
+	t.Helper()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := queuePrefix(hook, action, key)
+		c := tx.Bucket(bQueue).Cursor()
+		for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+			switch id := string(k[len(prefix):]); v[0] {
+			case qRunning:
+				running = append(running, id)
+			case qDue:
+				due = append(due, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return running, due
+}
+
+// TestStore_RefillCountsRunsPastWaiting: concurrency 3 with A, B and C
+// running; a reload lowers it to 1 and B fails (it waits behind A, C runs
+// on past the window); another raises it to 2 before A and C end. A and C
+// are the two in flight: B must wait, and when A then fails (its retry an
+// hour away) no job may start, A and C being in flight still. The window
+// was counted as the queue's first two entries (A, B), C ignored, so B
+// joined it, and A's failure started it: three in flight.
+func TestStore_RefillCountsRunsPastWaiting(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	var ids []string // A, B, C, D
+	for range 4 {
+		_, id := queued(t, s, NewJob{Action: "a", Concurrency: 3})
+		ids = append(ids, id)
+	}
+	a, b, c := ids[0], ids[1], ids[2]
+	if st, err := s.Start(ctx, a, b, c); err != nil || len(st) != 3 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	resize := func(n int) {
+		t.Helper()
+		if err := s.Refill(ctx, "h", "a", func() int { return n }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resize(1)
+	if _, err := s.Finish(ctx, b, Outcome{State: Failed, NextAt: now, Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	resize(2)
+	if running, due := inFlight(t, s, "h", "a", ""); len(running)+len(due) > 2 {
+		t.Errorf("concurrency 3 -> 1 -> 2, B=%s failed: running %v, due %v; want A=%s and C=%s alone in flight, B waiting", b, running, due, a, c)
+	}
+	_, started, err := s.FinishAndStart(ctx, a, Outcome{State: Failed, NextAt: now.Add(time.Hour), Concurrency: 2}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(started) > 0 {
+		t.Errorf("A failed, its retry in an hour, C running, concurrency 2: FinishAndStart started %s; want none", started[0].ID)
+	}
+	if running, due := inFlight(t, s, "h", "a", ""); len(running)+len(due) > 2 {
+		t.Errorf("after A failed: running %v, due %v; want A=%s (due) and C=%s (running) alone", running, due, a, c)
+	}
+}
+
+// windowEntry is what a model knows of an unfinished job of a queue, for
+// checkWindow.
+type windowEntry struct {
+	id           string
+	running, due bool
+	forced       bool // put back in its window by a person (Retry of a finished job)
+}
+
+// checkWindow checks a queue's window, its unfinished jobs in arrival
+// order, against its concurrency conc (see refill):
+//
+//   - the bound: at most conc jobs are in flight (running, or due: now or
+//     at their retry), a person's retries aside; when more run than that
+//     (a reload lowered the concurrency while they ran), none is due;
+//   - no room lost: of the jobs that do not run, the first conc-r, r the
+//     running ones, are due.
+func checkWindow(conc int, js []windowEntry) error {
+	running, runningNF, dueNF := 0, 0, 0
+	for _, e := range js {
+		switch {
+		case e.running:
+			running++
+			if !e.forced {
+				runningNF++
+			}
+		case e.due && !e.forced:
+			dueNF++
+		}
+	}
+	if dueNF > max(0, conc-runningNF) {
+		return fmt.Errorf("%d running and %d due (a person's retries aside): more than %d in flight", runningNF, dueNF, conc)
+	}
+	rank := 0
+	for _, e := range js {
+		if e.running {
+			continue
+		}
+		if rank < conc-running && !e.due {
+			return fmt.Errorf("job %s waits, #%d of those that do not run, with %d running: the window has room for %d of them", e.id, rank, running, conc-running)
+		}
+		rank++
+	}
+	return nil
+}
