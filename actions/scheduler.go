@@ -165,6 +165,10 @@ func (s *Scheduler) Start() error {
 		s.paused[p] = true
 	}
 	s.mu.Unlock()
+	// The store sizes the windows by the config as each commit is
+	// written, not as the jobs were planned: a request planned before a
+	// reload may be stored after it.
+	s.st.SetWindowSize(s.windowSize)
 	// Payload files go in a directory of the scheduler's own: a file
 	// created and removed per run costs less there than in a shared /tmp
 	// with thousands of entries and other processes' churn.
@@ -341,12 +345,17 @@ func (s *Scheduler) resize(hook, action string) {
 // the action is gone), so that a finish and a reload's refill, however
 // they interleave, size the window alike.
 func (s *Scheduler) windowOf(hook, action string) func() int {
-	return func() int {
-		if a := s.cfg.Load().Action(hook, action); a != nil {
-			return max(a.Concurrency, 1)
-		}
-		return 0
+	return func() int { return s.windowSize(hook, action) }
+}
+
+// windowSize is an action's queue window in the current config: its
+// concurrency, 0 once the action is gone. The store asks it as each
+// commit is written (Store.SetWindowSize).
+func (s *Scheduler) windowSize(hook, action string) int {
+	if a := s.cfg.Load().Action(hook, action); a != nil {
+		return max(a.Concurrency, 1)
 	}
+	return 0
 }
 
 // Config returns the current snapshot.

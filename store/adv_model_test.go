@@ -119,6 +119,34 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 	}
 	specs := []spec{{"one", 1, false}, {"two", 2, false}, {"co", 1, true}}
 	hooks := []string{"h", "g"}
+	// With live, the store is told each action's concurrency as each
+	// commit is written (SetWindowSize, as the scheduler does), and the
+	// sizes the steps pass are often stale: planned before a reload, and
+	// written after it. Without, they are the current ones.
+	live := rng.IntN(2) == 0
+	var cmu sync.Mutex // specs' concurrency, read by the commit loop
+	concOf := func(action string) int {
+		cmu.Lock()
+		defer cmu.Unlock()
+		for _, sp := range specs {
+			if sp.name == action {
+				return sp.conc
+			}
+		}
+		return 0
+	}
+	stale := func(c int) int {
+		if live && rng.IntN(2) == 0 {
+			return 1 + rng.IntN(3)
+		}
+		return c
+	}
+	tell := func(s *Store) {
+		if live {
+			s.SetWindowSize(func(_, action string) int { return concOf(action) })
+		}
+	}
+	tell(s)
 
 	inState := func(sts ...State) []*advJob {
 		var out []*advJob
@@ -150,7 +178,7 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 			if rng.IntN(3) == 0 {
 				continue
 			}
-			n := NewJob{Action: sp.name, Key: []string{"a", "b"}[rng.IntN(2)], Concurrency: sp.conc, Coalesce: sp.coalesce}
+			n := NewJob{Action: sp.name, Key: []string{"a", "b"}[rng.IntN(2)], Concurrency: stale(sp.conc), Coalesce: sp.coalesce}
 			switch rng.IntN(12) {
 			case 0:
 				n.Skip = "no"
@@ -164,7 +192,7 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 	// addJobs applies created jobs to the model (in commit order).
 	addJobs := func(evID, hook string, created []*Job, nj []NewJob) {
 		for i, j := range created {
-			mj := &advJob{id: j.ID, ev: evID, hook: hook, action: nj[i].Action, key: nj[i].Key, conc: nj[i].Concurrency}
+			mj := &advJob{id: j.ID, ev: evID, hook: hook, action: nj[i].Action, key: nj[i].Key, conc: concOf(nj[i].Action)}
 			switch {
 			case nj[i].Skip != "":
 				mj.state = Skipped
@@ -382,7 +410,7 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 			j := rs[rng.IntN(len(rs))]
 			outs := []State{Succeeded, Failed, Dead, Pending, Cancelled}
 			next := outs[rng.IntN(len(outs))]
-			out := Outcome{State: next, Concurrency: j.conc, Run: Run{Result: RunFailed}}
+			out := Outcome{State: next, Concurrency: stale(j.conc), Run: Run{Result: RunFailed}}
 			if next == Failed {
 				out.NextAt = clock().Add(time.Duration(rng.IntN(5)-1) * time.Second)
 			}
@@ -419,7 +447,7 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 				continue
 			}
 			j := qs[rng.IntN(len(qs))]
-			if _, err := s.Cancel(ctx, j.id, "test", j.conc); IsWriteError(err) {
+			if _, err := s.Cancel(ctx, j.id, "test", stale(j.conc)); IsWriteError(err) {
 				break
 			} else if err != nil {
 				t.Fatalf("step %d: Cancel: %v", step, err)
@@ -511,7 +539,9 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 		case op < 88: // a reload changes an action's concurrency
 			i := rng.IntN(len(specs))
 			c := 1 + rng.IntN(3)
+			cmu.Lock()
 			specs[i].conc = c
+			cmu.Unlock()
 			for _, j := range jobs {
 				if j.action == specs[i].name {
 					j.conc = c
@@ -537,6 +567,7 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			tell(s)
 			for _, j := range inState(Running) {
 				j.state = Pending
 			}

@@ -22,17 +22,18 @@
 //     and a counter, monotonic across restarts even if the clock steps back.
 //   - Every unfinished job is in its queue (hook, action and key). A
 //     queue's window is its running jobs and its first jobs that do not
-//     run, N in all, N being the action's concurrency (a reload that
+//     run, N in all, N being the action's concurrency as each commit is
+//     written (SetWindowSize), not as a job was planned. A reload that
 //     lowers it leaves the runs under way past the window's end: they
-//     count until they end, and nothing joins the window meanwhile).
+//     count until they end, and nothing joins the window meanwhile.
 //     Only window jobs are in the due index, ordered by the time they
-//     are due. The count of a queue's running jobs is kept in the file
+//     are due. The scheduler reads that index a page at a time, so a
+//     backlog of a million jobs costs disk, not memory, and opening the
+//     store reads only the jobs that were running when the last process
+//     stopped. The count of a queue's running jobs is kept in the file
 //     with them, so that no start or finish walks more than a window's
 //     worth of its queue; it holds only while a process runs them, and
 //     Open, which returns every running job to its queue, drops it.
-//     The scheduler reads that index a page at a time, so a backlog of a
-//     million jobs costs disk, not memory, and opening the store reads only
-//     the jobs that were running when the last process stopped.
 //   - Counts of jobs by state are kept in the file, updated in the same
 //     transaction as the jobs, so that status and metrics never scan.
 //   - A job that was running when the process stopped is returned to its

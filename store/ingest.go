@@ -120,7 +120,9 @@ func (s *Store) enqueue(tx *bolt.Tx, hook, evID string, nj *NewJob, now time.Tim
 		j.Reason = nj.Fail
 		return j, false, s.create(tx, j, Dead, now)
 	}
-	window := max(nj.Concurrency, 1)
+	// The window's size as this commit is written, not as the job was
+	// planned: a reload may have come between.
+	window := s.windowSize(j.Hook, j.Action, nj.Concurrency)
 	if nj.Coalesce {
 		if err := s.supersede(tx, j.Hook, j.Action, j.Key, evID, now); err != nil {
 			return nil, false, err

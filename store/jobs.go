@@ -11,6 +11,30 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// SetWindowSize gives the store, in size, an action's concurrency — the
+// size of its queues' windows — as each commit is written: the scheduler's
+// current config. What it says, when more than 0, wins over the sizes the
+// callers pass (NewJob.Concurrency, Outcome.Concurrency and Window,
+// Cancel's concurrency): those were read before the commit, and a reload
+// may come between — a request planned under concurrency 3 and stored
+// after a reload to 1 would join the window beside the job running, and
+// run when that one failed, before its retry. 0 (an action the config no
+// longer has) leaves the callers' sizes.
+func (s *Store) SetWindowSize(size func(hook, action string) int) {
+	s.windows.Store(&size)
+}
+
+// windowSize is the size of hook's action's queue windows as a commit is
+// written: SetWindowSize's, or else size, what the caller read (at least 1).
+func (s *Store) windowSize(hook, action string, size int) int {
+	if f := s.windows.Load(); f != nil && *f != nil {
+		if n := (*f)(hook, action); n > 0 {
+			return n
+		}
+	}
+	return max(size, 1)
+}
+
 // DueJob is an entry of an action's due index.
 type DueJob struct {
 	JobID string
@@ -185,7 +209,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 				return err
 			}
 			key := string(qk[len(hook)+len(action)+2 : len(qk)-len(jobID)-1])
-			return s.refill(tx, hook, action, key, out.window(), s.now())
+			return s.refill(tx, hook, action, key, s.windowSize(hook, action, out.window()), s.now())
 		}
 		if err != nil {
 			stateErr = err
@@ -206,7 +230,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 		}
 		now := s.now()
 		j.Reason = out.Reason
-		window := out.window()
+		window := s.windowSize(j.Hook, j.Action, out.window())
 		switch out.State {
 		case Pending, Failed:
 			if out.State == Failed {
@@ -444,7 +468,7 @@ func (s *Store) Cancel(ctx context.Context, jobID, reason string, concurrency in
 		if err := setState(tx, j, Cancelled, now); err != nil {
 			return err
 		}
-		return s.refill(tx, j.Hook, j.Action, j.Key, concurrency, now)
+		return s.refill(tx, j.Hook, j.Action, j.Key, s.windowSize(j.Hook, j.Action, concurrency), now)
 	})
 }
 

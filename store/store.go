@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -124,6 +125,8 @@ type Store struct {
 	damage   damageLog   // the damaged records met (damage.go)
 	// cut are the jobs Open found running and returned to their queues.
 	cut []CutRun
+	// windows is what SetWindowSize set.
+	windows atomic.Pointer[func(hook, action string) int]
 
 	ops     chan *op
 	changed chan struct{} // signalled after a commit that made jobs due

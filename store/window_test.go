@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,4 +122,59 @@ func checkWindow(conc int, js []windowEntry) error {
 		rank++
 	}
 	return nil
+}
+
+// TestStore_WindowSizeAsWritten: jobs planned under one concurrency and
+// written after a reload changed it take the concurrency SetWindowSize
+// says as they are written, not the one they were planned with: lowered
+// 3 -> 1 while A runs, a job planned under 3 waits behind A (it joined
+// the window beside A, and ran when A failed, before A's retry); raised
+// 1 -> 3, one planned under 1 joins the window beside A (it waited
+// behind A, while the jobs planned after the reload went ahead of it). A
+// cancel asked under the old size refills to the new one.
+func TestStore_WindowSizeAsWritten(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	var size atomic.Int64 // the config's concurrency
+	size.Store(3)
+	s.SetWindowSize(func(hook, action string) int {
+		if hook == "h" && action == "a" {
+			return int(size.Load())
+		}
+		return 0
+	})
+	_, a := queued(t, s, NewJob{Action: "a", Concurrency: 3})
+	if st, err := s.Start(ctx, a); err != nil || len(st) != 1 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	size.Store(1) // a reload, after the next job was planned
+	_, n := queued(t, s, NewJob{Action: "a", Concurrency: 3})
+	if running, due := inFlight(t, s, "h", "a", ""); len(due) > 0 {
+		t.Errorf("concurrency 3 -> 1, A=%s running, N=%s planned under 3: running %v, due %v; want N waiting", a, n, running, due)
+	}
+	if _, err := s.Finish(ctx, a, Outcome{State: Succeeded, Concurrency: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, due := inFlight(t, s, "h", "a", ""); fmt.Sprint(due) != fmt.Sprint([]string{n}) {
+		t.Fatalf("A done: due %v; want N=%s", due, n)
+	}
+	if st, err := s.Start(ctx, n); err != nil || len(st) != 1 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	size.Store(3) // a reload, after the next job was planned
+	_, m := queued(t, s, NewJob{Action: "a", Concurrency: 1})
+	if _, due := inFlight(t, s, "h", "a", ""); fmt.Sprint(due) != fmt.Sprint([]string{m}) {
+		t.Errorf("concurrency 1 -> 3, N=%s running, M=%s planned under 1: due %v; want M", n, m, due)
+	}
+	// Two more wait behind a window of 3 (N running, M and X due); a
+	// cancel of M asked under concurrency 1 refills the window to 3.
+	_, x := queued(t, s, NewJob{Action: "a", Concurrency: 3})
+	_, y := queued(t, s, NewJob{Action: "a", Concurrency: 3})
+	if _, err := s.Cancel(ctx, m, "test", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, due := inFlight(t, s, "h", "a", ""); fmt.Sprint(due) != fmt.Sprint([]string{x, y}) {
+		t.Errorf("M cancelled, concurrency 3, N running: due %v; want X=%s and Y=%s", due, x, y)
+	}
 }
