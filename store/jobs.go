@@ -610,7 +610,14 @@ func (s *Store) AddJobs(ctx context.Context, eventID string, jobs []NewJob) ([]*
 // the window; down, by moving the window's due jobs past the new size back
 // to waiting (running jobs stay; the window drains as they end). It works
 // in small transactions, so it never holds the write lock for long.
+//
+// It reads what it is to resize once the commit under way, if any, has
+// ended: a job that commit writes was sized as the concurrency was before
+// the reload (SetWindowSize), and a read that began before it ended would
+// not see the job, and leave it due in a window the new size has no room
+// for. The jobs written after it are sized as the reload says.
 func (s *Store) Refill(ctx context.Context, hook, action string, concurrency func() int) error {
+	s.settle()
 	prefix := queuePrefix(hook, action, "")
 	prefix = prefix[:len(prefix)-1] // hook \0 action \0
 	// The queues' due jobs, read once (the due index holds a window's

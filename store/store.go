@@ -129,6 +129,7 @@ type Store struct {
 	windows atomic.Pointer[func(hook, action string) int]
 
 	ops     chan *op
+	batchMu sync.Mutex    // held by the commit loop while it applies and commits a batch (settle)
 	changed chan struct{} // signalled after a commit that made jobs due
 	commits chan CommitInfo
 
@@ -672,12 +673,23 @@ func (s *Store) loop() {
 				}
 			}
 		}
+		s.batchMu.Lock()
 		s.commit(batch)
+		s.batchMu.Unlock()
 		// The ops are done: the batch's array must not keep them (and
 		// what they write, a body of up to 256 MiB) until the next
 		// write comes, which may be hours on.
 		clear(batch)
 	}
+}
+
+// settle returns once the commit loop has committed, or failed to
+// commit, the batch it is applying or committing, if any: a read
+// transaction begun after it sees what every op that began to apply
+// before the call wrote, or nothing of it if its commit failed.
+func (s *Store) settle() {
+	s.batchMu.Lock()
+	defer s.batchMu.Unlock()
 }
 
 // commit applies ops in one transaction. When the transaction fails because

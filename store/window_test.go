@@ -178,3 +178,54 @@ func TestStore_WindowSizeAsWritten(t *testing.T) {
 		t.Errorf("M cancelled, concurrency 3, N running: due %v; want X=%s and Y=%s", due, x, y)
 	}
 }
+
+// TestStore_RefillSeesWhatCameBefore: a job written under concurrency 3
+// whose commit is still being written as a reload lowers it to 1 is
+// resized by the reload's Refill, which must see it: Refill read the
+// queues' due jobs in a read transaction of its own, before its writes,
+// and one begun before that commit ended missed the job, which stayed due
+// beside the job running (two in flight, concurrency 1).
+func TestStore_RefillSeesWhatCameBefore(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var hold atomic.Bool
+	applied, release := make(chan struct{}), make(chan struct{})
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }, FailWrites: func() error {
+		if hold.CompareAndSwap(true, false) {
+			close(applied) // the commit's transaction has applied
+			<-release
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	var size atomic.Int64 // the config's concurrency
+	size.Store(3)
+	s.SetWindowSize(func(string, string) int { return int(size.Load()) })
+	_, a := queued(t, s, NewJob{Action: "a", Concurrency: 3})
+	if st, err := s.Start(ctx, a); err != nil || len(st) != 1 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	hold.Store(true)
+	ingested := make(chan error, 1)
+	go func() {
+		_, err := s.Ingest(ctx, newEvent("h", "", NewJob{Action: "a", Concurrency: 3}))
+		ingested <- err
+	}()
+	<-applied // N is due, in a window of 3; its commit is being written
+	size.Store(1)
+	refilled := make(chan error, 1)
+	go func() { refilled <- s.Refill(ctx, "h", "a", func() int { return int(size.Load()) }) }()
+	// Time for what Refill reads before it writes: a read of its own does
+	// not wait for the commit (this sleep can only hide the fault, on a
+	// machine too slow to read in time, not make one).
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if err := <-ingested; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-refilled; err != nil {
+		t.Fatal(err)
+	}
+	if running, due := inFlight(t, s, "h", "a", ""); len(due) > 0 {
+		t.Errorf("concurrency 3 -> 1 while N's commit was written, A=%s running: running %v, due %v; want N waiting", a, running, due)
+	}
+}
