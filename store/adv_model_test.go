@@ -729,6 +729,9 @@ func advCheck(t *testing.T, step int, desc string, s *Store, jobs map[string]*ad
 				return nil
 			})
 		})
+		if err := checkQueueRuns(tx); err != nil {
+			fail("%v", err)
+		}
 		queues := map[string][]*advJob{}
 		for id, mj := range jobs {
 			f, q := flags[id]

@@ -380,6 +380,9 @@ func checkModel(t *testing.T, step int, desc string, s *Store, jobs map[string]*
 				return nil
 			})
 		})
+		if err := checkQueueRuns(tx); err != nil {
+			t.Fatalf("step %d (%s): %v", step, desc, err)
+		}
 		queues := map[string][]*modelJob{}
 		for _, id := range order {
 			mj := jobs[id]

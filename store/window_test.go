@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -227,5 +228,77 @@ func TestStore_RefillSeesWhatCameBefore(t *testing.T) {
 	}
 	if running, due := inFlight(t, s, "h", "a", ""); len(due) > 0 {
 		t.Errorf("concurrency 3 -> 1 while N's commit was written, A=%s running: running %v, due %v; want N waiting", a, running, due)
+	}
+}
+
+// checkQueueRuns checks the counts of running jobs by queue (queueRuns)
+// against the queues.
+func checkQueueRuns(tx *bolt.Tx) error {
+	want := map[string]int{}
+	c := tx.Bucket(bQueue).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(v) == 1 && v[0] == qRunning {
+			want[string(k[:len(k)-idLen])]++
+		}
+	}
+	got := map[string]int{}
+	m := tx.Bucket(bMeta).Cursor()
+	for k, _ := m.Seek(queueRunsPrefix); k != nil && hasPrefix(k, queueRunsPrefix); k, _ = m.Next() {
+		prefix := k[len(queueRunsPrefix):]
+		got[string(prefix)] = queueRuns(tx, prefix)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		return fmt.Errorf("counts of running jobs by queue %v; the queues run %v", got, want)
+	}
+	return nil
+}
+
+// TestOpen_DropsQueueRuns: the counts of running jobs by queue hold only
+// while a process runs them. Open returns the jobs a crash left running
+// to their queues and drops the counts, also one that a build which does
+// not keep them left wrong: kept, it would hold the window shut for good.
+func TestOpen_DropsQueueRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.db")
+	s, err := Open(path, Options{crashAtClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		_, id := queued(t, s, NewJob{Action: "a", Concurrency: 2})
+		ids = append(ids, id)
+	}
+	if st, err := s.Start(ctx, ids[:2]...); err != nil || len(st) != 2 {
+		t.Fatalf("Start = %d, %v", len(st), err)
+	}
+	// The count made wrong, as an older build run on the file would
+	// leave it: its jobs started and ended without it.
+	err = s.update(ctx, false, func(tx *bolt.Tx) error {
+		return addQueueRuns(tx, queuePrefix("h", "a", ""), 5)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // a crash: two jobs left running
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bMeta).Cursor().Seek(queueRunsPrefix); k != nil && hasPrefix(k, queueRunsPrefix) {
+			t.Errorf("after Open, the count %q is left", k)
+		}
+		return checkQueueRuns(tx)
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	if err := s.Refill(ctx, "h", "a", func() int { return 2 }); err != nil {
+		t.Fatal(err)
+	}
+	if _, due := inFlight(t, s, "h", "a", ""); fmt.Sprint(due) != fmt.Sprint(ids[:2]) {
+		t.Errorf("after the crash, concurrency 2: due %v; want the two jobs cut off, %v", due, ids[:2])
 	}
 }
