@@ -199,55 +199,47 @@ func delQueued(tx *bolt.Tx, k []byte) error {
 	return nil
 }
 
-// queueRunsPrefix begins the meta keys of the counts of running jobs by
-// queue: "runs/" and the queue's prefix (queuePrefix).
-var queueRunsPrefix = []byte("runs/")
-
-func queueRunsKey(prefix []byte) []byte {
-	return append(append(make([]byte, 0, len(queueRunsPrefix)+len(prefix)), queueRunsPrefix...), prefix...)
-}
-
 // queueRuns is how many jobs of the queue prefix (queuePrefix) are
 // running, wherever they are in it: a window counts them all (see
 // refill), and a reload that lowers the concurrency leaves runs under
-// way past the window's end. The count is kept in the file, by the
-// transactions that start and finish jobs, so that a window is sized
-// without a walk of its whole queue; it holds only while a process runs
-// them (Open returns every running job to its queue and drops the
-// counts, dropQueueRuns), so a build that does not keep it, run on the
-// file in between, leaves nothing wrong behind.
+// way past the window's end. The count is kept in the file (bRunning), by
+// the transactions that start and finish jobs, so that a window is sized
+// without a walk of its whole queue. It holds only while a process runs
+// them: Open returns every running job to its queue and empties the
+// bucket (resetQueueRuns), so a build that does not keep the counts, run
+// on the file in between, leaves nothing wrong behind. A bucket of its
+// own, not keys in meta: meta is written by every commit, and inline in
+// the root page only while it is small; a count per queue running would
+// soon give every ingest a page more to write.
 func queueRuns(tx *bolt.Tx, prefix []byte) int {
-	if v := tx.Bucket(bMeta).Get(queueRunsKey(prefix)); len(v) == 8 {
-		return int(binary.BigEndian.Uint64(v))
+	if b := tx.Bucket(bRunning); b != nil {
+		if v := b.Get(prefix); len(v) == 8 {
+			return int(binary.BigEndian.Uint64(v))
+		}
 	}
 	return 0
 }
 
 func addQueueRuns(tx *bolt.Tx, prefix []byte, d int) error {
-	m := tx.Bucket(bMeta)
-	k := queueRunsKey(prefix)
+	b := tx.Bucket(bRunning)
 	n := queueRuns(tx, prefix) + d
 	if n <= 0 {
-		return m.Delete(k)
+		return b.Delete(prefix)
 	}
-	return m.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+	return b.Put(bytes.Clone(prefix), binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
-// dropQueueRuns deletes every count of running jobs: Open's, once no job
+// resetQueueRuns empties the counts of running jobs: Open's, once no job
 // runs.
-func dropQueueRuns(tx *bolt.Tx) error {
-	m := tx.Bucket(bMeta)
-	var keys [][]byte
-	c := m.Cursor()
-	for k, _ := c.Seek(queueRunsPrefix); k != nil && hasPrefix(k, queueRunsPrefix); k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
+func resetQueueRuns(tx *bolt.Tx) error {
+	if tx.Bucket(bRunning).Stats().KeyN == 0 {
+		return nil
 	}
-	for _, k := range keys {
-		if err := m.Delete(k); err != nil {
-			return err
-		}
+	if err := tx.DeleteBucket(bRunning); err != nil {
+		return err
 	}
-	return nil
+	_, err := tx.CreateBucket(bRunning)
+	return err
 }
 
 func addDue(tx *bolt.Tx, j *Job) error {

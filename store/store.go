@@ -32,9 +32,13 @@ var (
 	bQueue  = []byte("queue")  // hook \0 action \0 key \0 job id → flag
 	bDue    = []byte("due")    // bucket per hook \0 action: due time (8) + job id → key
 	bMeta   = []byte("meta")   // counters, pauses, version
+	// bRunning is hook \0 action \0 key \0 → the count of the queue's
+	// running jobs (queueRuns): kept while a process runs them, emptied by
+	// Open. A file without it (an older build's) reads as it is.
+	bRunning = []byte("running")
 )
 
-var allBuckets = [][]byte{bEvents, bRaw, bDedup, bJobs, bRuns, bState, bQueue, bDue, bMeta}
+var allBuckets = [][]byte{bEvents, bRaw, bDedup, bJobs, bRuns, bState, bQueue, bDue, bMeta, bRunning}
 
 // metaInstance is the key of the database's random name (Store.Instance).
 var metaInstance = []byte("instance")
@@ -398,7 +402,7 @@ func (s *Store) init() error {
 		}
 		// No job runs now: a count of a queue's running jobs left is
 		// one a build that does not keep them let go stale.
-		if err := dropQueueRuns(tx); err != nil {
+		if err := resetQueueRuns(tx); err != nil {
 			return err
 		}
 		// The commit fails here, rolled back, as a disk would fail it.

@@ -242,10 +242,12 @@ func checkQueueRuns(tx *bolt.Tx) error {
 		}
 	}
 	got := map[string]int{}
-	m := tx.Bucket(bMeta).Cursor()
-	for k, _ := m.Seek(queueRunsPrefix); k != nil && hasPrefix(k, queueRunsPrefix); k, _ = m.Next() {
-		prefix := k[len(queueRunsPrefix):]
-		got[string(prefix)] = queueRuns(tx, prefix)
+	err := tx.Bucket(bRunning).ForEach(func(k, _ []byte) error {
+		got[string(k)] = queueRuns(tx, k)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		return fmt.Errorf("counts of running jobs by queue %v; the queues run %v", got, want)
@@ -287,8 +289,8 @@ func TestOpen_DropsQueueRuns(t *testing.T) {
 	}
 	defer s.Close()
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if k, _ := tx.Bucket(bMeta).Cursor().Seek(queueRunsPrefix); k != nil && hasPrefix(k, queueRunsPrefix) {
-			t.Errorf("after Open, the count %q is left", k)
+		if k, _ := tx.Bucket(bRunning).Cursor().First(); k != nil {
+			t.Errorf("after Open, the count of %q is left", k)
 		}
 		return checkQueueRuns(tx)
 	})
