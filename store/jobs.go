@@ -71,8 +71,9 @@ func (s *Store) Due(hook, action string, now time.Time, limit int) ([]DueJob, ti
 
 // Start marks due jobs running, in one transaction, and returns the ones
 // it started with Attempts counting this run. A job that is no longer
-// queued (cancelled or superseded since it was listed) is left out, and so
-// is a damaged one (see StartJobs).
+// queued (cancelled or superseded since it was listed), or no longer in its
+// queue's window (a reload's resize made the window smaller since), is
+// left out, and so is a damaged one (see StartJobs).
 func (s *Store) Start(ctx context.Context, ids ...string) ([]*Job, error) {
 	started, _, err := s.StartJobs(ctx, ids)
 	return started, err
@@ -313,7 +314,8 @@ func waitingAhead(tx *bolt.Tx, j *Job) bool {
 // or failed) and due at now, and returns them; the others (gone,
 // cancelled, superseded, running already, or run and failed since the
 // caller read them, with a retry not yet due) are left out, and so, with
-// holdPaused, are the jobs of an action paused since.
+// holdPaused, are the jobs of an action paused since, and those no longer
+// in their queue's window (a reload lowered the concurrency since).
 //
 // A damaged job (ErrDamaged) is set aside, and returned in aside.
 func (s *Store) startQueued(tx *bolt.Tx, ids []string, now time.Time, holdPaused bool) (started []*Job, aside []SetAside, err error) {
@@ -339,8 +341,15 @@ func (s *Store) startQueued(tx *bolt.Tx, ids []string, now time.Time, holdPaused
 		if (j.State != Pending && j.State != Failed) || j.NextAt.After(now) {
 			continue
 		}
-		if holdPaused && isPaused(tx, j.Hook, j.Action) {
-			continue
+		if holdPaused {
+			if isPaused(tx, j.Hook, j.Action) {
+				continue
+			}
+			if v := tx.Bucket(bQueue).Get(queueKey(j)); len(v) != 1 || v[0] != qDue {
+				// Out of its window since it was listed: a reload's
+				// resize made the window smaller.
+				continue
+			}
 		}
 		if err := startJob(tx, j, now); err != nil {
 			return nil, nil, err

@@ -304,3 +304,34 @@ func TestOpen_DropsQueueRuns(t *testing.T) {
 		t.Errorf("after the crash, concurrency 2: due %v; want the two jobs cut off, %v", due, ids[:2])
 	}
 }
+
+// TestStore_StartKeepsToTheWindow: the scheduler reads the due jobs, then
+// starts them; a reload that lowers the concurrency in between (its
+// resize committed first) leaves only the window's jobs to start. Start
+// took every job still queued, and started three with concurrency 1.
+func TestStore_StartKeepsToTheWindow(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := openTest(t, Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	for range 3 {
+		queued(t, s, NewJob{Action: "a", Concurrency: 3})
+	}
+	due, _, err := s.Due("h", "a", now, 10)
+	if err != nil || len(due) != 3 {
+		t.Fatalf("Due = %v, %v; want 3", dueIDs(due), err)
+	}
+	if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	started, err := s.Start(ctx, dueIDs(due)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(started) != 1 || started[0].ID != due[0].JobID {
+		var ids []string
+		for _, j := range started {
+			ids = append(ids, j.ID)
+		}
+		t.Errorf("concurrency 3 -> 1 after the due jobs were read: Start(%v) started %v; want only %s", dueIDs(due), ids, due[0].JobID)
+	}
+}
