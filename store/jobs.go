@@ -463,6 +463,8 @@ func (s *Store) RecordLostStarts(ctx context.Context, runs []LostStart) ([]CutRu
 
 // Cancel cancels a job that is queued (pending or failed). A running job
 // is cancelled by stopping its run and finishing it as Cancelled.
+// concurrency is the action's, to refill the window the job leaves (what
+// SetWindowSize says wins over it).
 func (s *Store) Cancel(ctx context.Context, jobID, reason string, concurrency int) (*Job, error) {
 	return s.modify(ctx, jobID, func(tx *bolt.Tx, j *Job) error {
 		if j.State != Pending && j.State != Failed {

@@ -150,7 +150,8 @@ type NewJob struct {
 	// could not be rendered, so it can never run as it is.
 	Fail string
 	// Concurrency is the action's concurrency (at least 1): how many of its
-	// queue's jobs may be in flight at once.
+	// queue's jobs may be in flight at once. What Store.SetWindowSize says
+	// as the job is written wins over it.
 	Concurrency int
 	// Coalesce skips the queued (not running) jobs of the same queue.
 	Coalesce bool
@@ -174,7 +175,8 @@ type Outcome struct {
 	Reason string
 	// Concurrency is the action's concurrency, the size of its queues'
 	// windows. Window, when set, says it as the finish is written (a
-	// reload may change it meanwhile), and wins when it says more than 0.
+	// reload may change it meanwhile), and wins when it says more than 0;
+	// what Store.SetWindowSize says wins over both.
 	Concurrency int
 	Window      func() int
 }
