@@ -1267,7 +1267,7 @@ func TestWhyNotStarted_PermissionDenied(t *testing.T) {
 
 // TestScheduler_CutOffByStopsInARow: a job whose every run a stop cuts off
 // (a script that restarts webhookd and waits for it) is dead after
-// CutOffLimit of them in a row, with a reason that says what to do,
+// store.CutOffLimit of them in a row, with a reason that says what to do,
 // rather than run again at every start for good; a run that ends by
 // itself in between starts the count again.
 func TestScheduler_CutOffByStopsInARow(t *testing.T) {
@@ -1308,25 +1308,25 @@ sleep 30
 		}
 		t.Cleanup(func() { s.Close() })
 	}
-	// Cut off CutOffLimit-1 times; the next run fails by itself, and
+	// Cut off store.CutOffLimit-1 times; the next run fails by itself, and
 	// its retry runs.
-	for i := 1; i < CutOffLimit; i++ {
+	for i := 1; i < store.CutOffLimit; i++ {
 		stop()
 		if j := h.jobs(ev)[0]; j.State != store.Pending {
 			t.Fatalf("job after a stop = %s (%s); want pending", j.State, j.Reason)
 		}
-		if i == CutOffLimit-1 {
+		if i == store.CutOffLimit-1 {
 			if err := os.WriteFile(sh+".fail", nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
 		start()
 	}
-	// From here, CutOffLimit cut-offs in a row: the last makes it dead.
-	for i := 1; i <= CutOffLimit; i++ {
+	// From here, store.CutOffLimit cut-offs in a row: the last makes it dead.
+	for i := 1; i <= store.CutOffLimit; i++ {
 		stop()
 		j := h.jobs(ev)[0]
-		if i < CutOffLimit {
+		if i < store.CutOffLimit {
 			if j.State != store.Pending {
 				t.Fatalf("job after %d stops in a row = %s (%s); want pending", i, j.State, j.Reason)
 			}
@@ -1338,7 +1338,7 @@ sleep 30
 		}
 	}
 	runs, _ := h.st.Runs(h.jobs(ev)[0].ID)
-	if len(runs) != 2*CutOffLimit {
-		t.Errorf("%d runs recorded; want %d", len(runs), 2*CutOffLimit)
+	if len(runs) != 2*store.CutOffLimit {
+		t.Errorf("%d runs recorded; want %d", len(runs), 2*store.CutOffLimit)
 	}
 }

@@ -696,23 +696,13 @@ func EventData(ev *store.Event) *tmpl.Data {
 	return d
 }
 
-// CutOffLimit is how many runs of a job in a row may be cut off (by a
-// stop, or by a crash that the next start recorded) before the job is
-// dead rather than queued to run again.
-const CutOffLimit = 5
-
 // cutOffInARow returns how many of j's last runs in a row were cut off,
-// up to CutOffLimit. It reads them, so it is asked only when a stop cut
-// a run off, not at the end of every run.
+// up to store.CutOffLimit. It reads them, so it is asked only when a stop
+// cut a run off, not at the end of every run.
 func (s *Scheduler) cutOffInARow(j *store.Job) int {
-	runs, _, err := s.st.LastRuns(j.ID, CutOffLimit)
+	n, err := s.st.CutInARow(j)
 	if err != nil {
 		s.log.Warn("read a cut-off job's runs", "job", j.ID, "err", err)
-		return 0
-	}
-	n := 0
-	for i := len(runs) - 1; i >= 0 && runs[i].Result == store.RunInterrupted; i-- {
-		n++
 	}
 	return n
 }
@@ -731,12 +721,13 @@ func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 	case res.cancelled:
 		out.State = store.Cancelled
 		out.Reason = "cancelled by a person while it ran"
-	case res.interrupted && s.cutOffInARow(j) >= CutOffLimit-1:
+	case res.interrupted && s.cutOffInARow(j) >= store.CutOffLimit-1:
 		// Stops cut off its every run: a script that restarts
 		// webhookd and waits for that would be cut off and run again
-		// at every start, for good.
+		// at every start, for good. (A start does the same for runs
+		// that crashes cut off.)
 		out.State = store.Dead
-		out.Reason = fmt.Sprintf("its last %d runs were each cut off by a stop (or a crash) of webhookd: does it restart webhookd and wait for that? End it with `systemctl --no-block restart webhookd` (README); `webhookd retry` runs it again", CutOffLimit)
+		out.Reason = store.CutOffReason
 	case res.interrupted:
 		out.State = store.Pending
 	case res.permanent:

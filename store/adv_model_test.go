@@ -39,6 +39,17 @@ type advJob struct {
 	conc                      int
 	state                     State
 	forced                    bool
+	// As modelJob's: when a person last put it back in its queue, when
+	// its last run started, and the runs in a row restarts cut off.
+	requeued, started time.Time
+	cuts              []time.Time
+}
+
+// cutOff is modelJob.cutOff.
+func (j *advJob) cutOff() {
+	m := modelJob{requeued: j.requeued, started: j.started, cuts: j.cuts}
+	m.cutOff()
+	j.state, j.cuts = m.state, m.cuts
 }
 
 func (j *advJob) queue() string { return j.hook + "/" + j.action + "/" + j.key }
@@ -399,6 +410,7 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 			checkOrder(step, started)
 			for _, j := range started {
 				jobs[j.ID].state = Running
+				jobs[j.ID].started = clock()
 			}
 			checkStarts(step, started)
 			desc = fmt.Sprint("start ", len(started))
@@ -435,9 +447,11 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 				t.Fatalf("step %d: FinishAndStart(%s, %s): %v", step, j.id, next, err)
 			}
 			j.state = next
+			j.cuts = nil // a run that ended
 			checkOrder(step, started)
 			for _, sj := range started {
 				jobs[sj.ID].state = Running
+				jobs[sj.ID].started = clock()
 			}
 			checkStarts(step, started)
 			desc = fmt.Sprintf("finish %s as %s, started %d", j.id, next, len(started))
@@ -478,6 +492,9 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 			}
 			j.state = Pending
 			j.forced = j.forced || finished
+			if finished {
+				j.requeued = clock()
+			}
 			desc = fmt.Sprint("retry ", j.id, " finished: ", finished)
 		case op < 76: // replay
 			if len(events) == 0 {
@@ -569,7 +586,7 @@ func runAdv(t *testing.T, seed uint64, steps int) {
 			}
 			tell(s)
 			for _, j := range inState(Running) {
-				j.state = Pending
+				j.cutOff()
 			}
 			// As the scheduler's start does: the queues to the config's
 			// concurrency (the runs under way came back due).

@@ -22,8 +22,25 @@ type modelJob struct {
 	id, ev, hook, action, key string
 	state                     State
 	conc                      int
-	forced                    bool      // put back in its window by a person (Retry of a finished job)
-	requeued                  time.Time // when that Retry was
+	forced                    bool        // put back in its window by a person (Retry of a finished job)
+	requeued                  time.Time   // when that Retry was
+	started                   time.Time   // when its last run started
+	cuts                      []time.Time // the start of each run in a row a restart cut off
+}
+
+// cutOff is what a restart does to a job it finds running: its run is cut
+// off, and after CutOffLimit in a row since a person last put it back in
+// its queue, it is dead (store.go, recover).
+func (j *modelJob) cutOff() {
+	j.cuts = append(j.cuts, j.started)
+	n := 0
+	for i := len(j.cuts) - 1; i >= 0 && !j.cuts[i].Before(j.requeued); i-- {
+		n++
+	}
+	j.state = Pending
+	if n >= CutOffLimit {
+		j.state = Dead
+	}
 }
 
 func (j *modelJob) queue() string { return j.hook + "/" + j.action + "/" + j.key }
@@ -185,6 +202,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			}
 			for _, j := range started {
 				jobs[j.ID].state = Running
+				jobs[j.ID].started = now
 			}
 			desc = fmt.Sprintf("start %d", len(started))
 		case op < 75: // finish a running job
@@ -203,6 +221,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 				t.Fatalf("step %d: Finish(%s, %s): %v", step, j.id, next, err)
 			}
 			j.state = next
+			j.cuts = nil // a run that ended
 			desc = "finish " + j.id + " as " + string(next)
 		case op < 82: // cancel a queued job
 			qs := inState(Pending, Failed)
@@ -269,7 +288,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 				t.Fatal(err)
 			}
 			for _, j := range inState(Running) {
-				j.state = Pending
+				j.cutOff()
 			}
 			// As the scheduler's start does: each queue's window to the
 			// action's concurrency (the interrupted jobs came back

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -427,6 +429,10 @@ func (s *Store) init() error {
 	}
 	for _, j := range cut {
 		s.cut = append(s.cut, CutRun{Job: j.ID, Hook: j.Hook, Action: j.Action})
+		if j.State == Dead {
+			s.log.Warn("job interrupted by a stop is dead: "+CutOffReason, "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)
+			continue
+		}
 		s.log.Info("job interrupted by a stop goes back to its queue", "job", j.ID, "event_id", j.EventID, "hook", j.Hook, "action", j.Action)
 	}
 	return nil
@@ -457,12 +463,33 @@ func (s *Store) recover(tx *bolt.Tx) ([]*Job, error) {
 		if err != nil {
 			return nil, err
 		}
+		dead := cutInARow(tx, j) >= CutOffLimit-1
 		run := Run{
 			Attempt: j.Attempts, Started: j.Updated, Finished: now, Result: RunInterrupted,
 			Error: "interrupted: webhookd stopped while it ran; it runs again",
 		}
+		if dead {
+			run.Error = "interrupted: webhookd stopped while it ran"
+		}
 		if err := putRun(tx, j.ID, &run); err != nil {
 			return nil, err
+		}
+		cut = append(cut, j)
+		if dead {
+			// Cut off run after run: a script that kills or restarts
+			// webhookd would run again at every start, for good.
+			if err := unqueue(tx, j); err != nil {
+				return nil, err
+			}
+			j.NextAt = time.Time{}
+			j.Reason = CutOffReason
+			if err := setState(tx, j, Dead, now); err != nil {
+				return nil, err
+			}
+			if err := putJob(tx, j); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if err := setState(tx, j, Pending, now); err != nil {
 			return nil, err
@@ -480,9 +507,53 @@ func (s *Store) recover(tx *bolt.Tx) ([]*Job, error) {
 		if err := setQueueFlag(tx, j, qWaiting); err != nil {
 			return nil, err
 		}
-		cut = append(cut, j)
 	}
 	return cut, nil
+}
+
+// CutOffLimit is how many runs of a job in a row may be cut off (by a
+// stop, a crash or a kill of webhookd) before the job is dead, with
+// CutOffReason, rather than queued to run again.
+const CutOffLimit = 5
+
+// CutOffReason is the reason of a job dead after CutOffLimit runs in a
+// row were cut off.
+var CutOffReason = fmt.Sprintf("its last %d runs were each cut off by a stop or a crash of webhookd: does it restart webhookd and wait for that? End it with `systemctl --no-block restart webhookd` (README); `webhookd retry` runs it again", CutOffLimit)
+
+// CutInARow returns how many of j's last runs in a row were cut off
+// (RunInterrupted), up to CutOffLimit; not those before a person put it
+// back in its queue (j.Requeued: a retry of the dead job starts the count
+// again).
+func (s *Store) CutInARow(j *Job) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = cutInARow(tx, j)
+		return nil
+	})
+	return n, err
+}
+
+func cutInARow(tx *bolt.Tx, j *Job) int {
+	c := tx.Bucket(bRuns).Cursor()
+	prefix := []byte(j.ID)
+	k, v := c.Seek(append([]byte(j.ID), 0xff, 0xff, 0xff, 0xff)) // past its last run's key
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	n := 0
+	for ; k != nil && len(k) == len(prefix)+4 && bytes.HasPrefix(k, prefix) && n < CutOffLimit; k, v = c.Prev() {
+		var r struct {
+			Result  string
+			Started time.Time
+		}
+		if json.Unmarshal(v, &r) != nil || r.Result != RunInterrupted || r.Started.Before(j.Requeued) {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // Interrupted is how many jobs Open found running, left so by a process

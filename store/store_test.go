@@ -1243,3 +1243,68 @@ func TestStore_QueuedActions(t *testing.T) {
 		t.Errorf("QueuedActions() = %q; want %q", got, want)
 	}
 }
+
+// TestStore_RecoverCutOffInARow: a job whose run a crash cut off
+// CutOffLimit times in a row (a script that kills webhookd, a box that
+// loses power during it) is dead at the start that finds the last of
+// them, with CutOffReason, and out of its queue, which the job behind it
+// then has; before that, it goes back to its queue each time.
+func TestStore_RecoverCutOffInARow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	ctx := context.Background()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := s.Ingest(ctx, newEvent("h", "1", job("a")))
+	second, _ := s.Ingest(ctx, newEvent("h", "2", job("a")))
+	ev, _ := s.GetEvent(first.ID, false)
+	id := ev.JobIDs[0]
+	for i := 1; ; i++ {
+		if started, err := s.Start(ctx, id); err != nil || len(started) != 1 {
+			t.Fatalf("start %d: %d started, %v", i, len(started), err)
+		}
+		s.Close() // as a crash leaves it: running
+		if s, err = Open(path, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		j, _ := s.GetJob(id)
+		if i < CutOffLimit {
+			if j.State != Pending {
+				t.Fatalf("after %d runs cut off in a row, job = %s (%s); want pending", i, j.State, j.Reason)
+			}
+			if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if j.State != Dead || j.Reason != CutOffReason {
+			t.Errorf("after %d runs cut off in a row, job = %s (%q); want dead, %q", i, j.State, j.Reason, CutOffReason)
+		}
+		break
+	}
+	defer s.Close()
+	dead, _ := s.GetJob(id)
+	if n, err := s.CutInARow(dead); err != nil || n != CutOffLimit {
+		t.Errorf("CutInARow = %d, %v; want %d", n, err, CutOffLimit)
+	}
+	if err := s.Refill(ctx, "h", "a", func() int { return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	ev2, _ := s.GetEvent(second.ID, false)
+	due, _, _ := s.Due("h", "a", time.Now().Add(time.Second), 10)
+	if len(due) != 1 || due[0].JobID != ev2.JobIDs[0] {
+		t.Errorf("Due = %v; want the job behind the dead one", due)
+	}
+	// A person retries it: the count starts again.
+	retried, err := s.Retry(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CutInARow(retried); err != nil || n != 0 {
+		t.Errorf("CutInARow after a retry by hand = %d, %v; want 0", n, err)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("consistency check: %v", err)
+	}
+}
