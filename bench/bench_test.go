@@ -549,11 +549,15 @@ func TestNoiseNote(t *testing.T) {
 }
 
 // behindServer answers 202 after spinning work of CPU: over one
-// connection, at most 1/work requests a second.
+// connection, at most 1/work requests a second. It spins until its own
+// thread has had work of CPU, not for work of wall time, so that on a busy
+// machine, where the spin is preempted, each answer still costs work.
 func behindServer(t *testing.T, work time.Duration) target {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
-		for t0 := time.Now(); time.Since(t0) < work; {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for t0 := rusage(rusageThread); rusage(rusageThread)-t0 < work; {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	}))
@@ -564,6 +568,9 @@ func behindServer(t *testing.T, work time.Duration) target {
 	}
 	return tg
 }
+
+// rusageThread is Linux's RUSAGE_THREAD, which package syscall does not name.
+const rusageThread = 1
 
 // loadBehind offers 50 requests in 125 ms over one connection to a server
 // that takes work for each (about 500 ms to answer them all at 10 ms).
