@@ -71,6 +71,7 @@ func TestAdvModel(t *testing.T) {
 	for i := 0; i < runs; i++ {
 		s := seed + uint64(i)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
+			t.Parallel() // each run has its own file, clock and random sources
 			defer func() {
 				if t.Failed() {
 					t.Logf("reproduce: -run TestAdvModel -adv.seed=%d -adv.runs=1", s)

@@ -23,7 +23,10 @@ import (
 // idle.
 func TestDedup_Model(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { dedupModel(t, seed) })
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			t.Parallel() // each seed has its own file, clock and random source
+			dedupModel(t, seed)
+		})
 	}
 }
 

@@ -65,6 +65,7 @@ func TestModel(t *testing.T) {
 	for i := 0; i < runs; i++ {
 		s := seed + uint64(i)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
+			t.Parallel() // each run has its own file, clock and random source
 			defer func() {
 				if t.Failed() {
 					t.Logf("reproduce with: go test ./store -run TestModel -model.seed=%d", s)
