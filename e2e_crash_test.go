@@ -95,6 +95,7 @@ type crashState struct {
 }
 
 func TestE2E_CrashLoop(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	seed := *crashSeed
 	if seed == 0 {
 		seed = rand.Uint64()

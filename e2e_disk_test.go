@@ -96,6 +96,7 @@ func fill(t *testing.T, dir string) string {
 // full corrupts nothing; and every acknowledged event is there at the end
 // and its action ran.
 func TestE2E_DiskFull(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	mountSmall(t, data, 4<<20)
@@ -246,6 +247,7 @@ echo "$WEBHOOKD_EVENT_ID" >> ran.log
 // compacted the file), the disk's free space does not fall for them, and
 // once those pages are used up they get 503 again.
 func TestE2E_MinFreeAfterRetention(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	mountSmall(t, data, 96<<20)

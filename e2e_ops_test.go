@@ -133,6 +133,7 @@ func postHTTPS(t *testing.T, addr string, roots *x509.CertPool, delivery string)
 }
 
 func TestE2E_HTTPSFromFiles(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	ca := newOpsCA(t)
 	ca.install(t, dir, 1)

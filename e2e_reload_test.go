@@ -469,6 +469,7 @@ echo "$WEBHOOKD_EVENT_ID" >> ran.log
 // the removed hook; none a 5xx, none without an answer; every
 // acknowledged event is in the store afterwards.
 func TestE2E_ReloadUnderLoad(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	both := hooksConfig("", "", "stable", "flip")
 	only := hooksConfig("", "", "stable")

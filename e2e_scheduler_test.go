@@ -111,6 +111,7 @@ func TestE2E_RetryThenSucceed(t *testing.T) {
 // TestE2E_HungScriptKilled: a hung script and the child it started are
 // killed at the timeout.
 func TestE2E_HungScriptKilled(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	writeConfig(t, dir, schedConfig(`
   [[hook.action]]
@@ -531,6 +532,7 @@ func queueConfig(extra string) string {
 // to its end, then c — as a live reload would have it, not b's retry
 // ahead of a and a beside b.
 func TestE2E_KillThenLowerConcurrency(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	writeConfig(t, dir, queueConfig(`  concurrency = 2
   retries = 3

@@ -136,6 +136,7 @@ func TestE2E_Push(t *testing.T) {
 // with SIGKILL; after a restart every acknowledged event is there and its
 // action runs.
 func TestE2E_CrashRecovery(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := setupSpine(t)
 	d := startDaemon(t, dir, spineEnv...)
 	var mu sync.Mutex
@@ -223,6 +224,7 @@ func TestE2E_CrashRecovery(t *testing.T) {
 // TestE2E_GracefulRestart: SIGTERM with queued jobs exits 0; the jobs that
 // did not run stay queued and run after the restart.
 func TestE2E_GracefulRestart(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	writeConfig(t, dir, strings.Replace(spineConfig, "concurrency = 4", "concurrency = 1", 1))
 	if err := os.WriteFile(filepath.Join(dir, "deploy.sh"), []byte("#!/bin/sh\nsleep 0.3\necho \"$WEBHOOKD_EVENT_ID:$1\" >> ran.log\n"), 0o755); err != nil {
@@ -413,6 +415,7 @@ func TestE2E_TryIt(t *testing.T) {
 // takes its default action: 7 of 240 stops under this fire died of
 // SIGHUP, 0 of 240 since the signals stay caught until the exit.
 func TestE2E_HupDuringStop(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	for try := range 20 {
 		dir := t.TempDir()
 		writeConfig(t, dir, schedConfig(""))
@@ -454,6 +457,7 @@ func TestE2E_HupDuringStop(t *testing.T) {
 // request, the scheduler must not start more deploys, only to cut them off
 // when shutdown_timeout ends.
 func TestE2E_StopStartsNoNewRuns(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	writeConfig(t, dir, strings.Replace(schedConfig(`
   [[hook.action]]

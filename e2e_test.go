@@ -2,7 +2,9 @@ package main
 
 // End-to-end tests: they build the binary once (TestMain), start it on a
 // loopback port with a config in a temp dir, and drive it as a user does.
-// The daemon's log is dumped when a test fails.
+// The daemon's log is dumped when a test fails. The long tests that use
+// only their own directory, ports and processes, measure no time and set
+// nothing process-wide run in parallel (t.Parallel), after the others.
 
 import (
 	"bufio"

@@ -20,6 +20,7 @@ import (
 // dead job, and a backup of the file and the file compacted pass bbolt's
 // check.
 func TestE2E_UpgradeSchema1(t *testing.T) {
+	t.Parallel() // its own directory, ports and processes; it measures no time
 	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join("store", "testdata", "schema1-0519b85.db"))
 	if err != nil {
