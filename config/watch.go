@@ -64,7 +64,8 @@ type Watcher struct {
 	leafs map[string]bool // files watched themselves
 
 	fs     *fsnotify.Watcher
-	kick   chan struct{}
+	kick   chan struct{} // an event for a watched file
+	poll   chan struct{} // a tick of WatchOptions.Poll
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	closed sync.Once
@@ -89,6 +90,7 @@ func NewWatcher(opts WatchOptions) *Watcher {
 		dirs:    map[string]bool{},
 		leafs:   map[string]bool{},
 		kick:    make(chan struct{}, 1),
+		poll:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
 }
@@ -107,7 +109,7 @@ func (w *Watcher) Open() error {
 	go w.read()
 	go func() {
 		defer w.wg.Done()
-		debounce(w.stop, w.kick, w.opts.Debounce, w.opts.MaxDelay, w.lastWrite, w.fire)
+		debounce(w.stop, w.kick, w.poll, w.opts.Debounce, w.opts.MaxDelay, w.lastWrite, w.fire)
 	}()
 	return nil
 }
@@ -173,7 +175,9 @@ func (w *Watcher) read() {
 			w.log.Warn("config watch", "err", err)
 			notify(w.kick)
 		case <-tick:
-			w.fire()
+			// Through the debounce: a tick during a save would read
+			// the file in part.
+			notify(w.poll)
 		case <-w.stop:
 			return
 		}
@@ -358,8 +362,11 @@ func firstLink(p string) (link, resolved string, ok bool) {
 // last written: a write less than quiet ago, whose event is not in yet (a
 // busy machine may hold up the goroutine that reads them, or the events
 // arrive with the timer), puts the report off until quiet after it, so
-// that a save still being written is not read in part.
-func debounce(stop <-chan struct{}, in <-chan struct{}, quiet, maxDelay time.Duration, lastWrite func() time.Time, fire func()) {
+// that a save still being written is not read in part. A value on poll
+// asks for a report without an event (a file system that sends none): at
+// once if the files are quiet, else once they are; it does not put off
+// one already coming.
+func debounce(stop <-chan struct{}, in, poll <-chan struct{}, quiet, maxDelay time.Duration, lastWrite func() time.Time, fire func()) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()
@@ -373,11 +380,32 @@ func debounce(stop <-chan struct{}, in <-chan struct{}, quiet, maxDelay time.Dur
 		}
 		t.Reset(max(min(last.Add(quiet).Sub(now), first.Add(maxDelay).Sub(now)), 0))
 	}
+	// written is when the files were last written, if that was less than
+	// quiet ago; else the zero time. A write in the future (a clock set
+	// back, a file system whose clock is not ours) is not waited for.
+	written := func(now time.Time) time.Time {
+		if lastWrite != nil {
+			if w := lastWrite(); w.Before(now) && now.Sub(w) < quiet {
+				return w
+			}
+		}
+		return time.Time{}
+	}
 	for {
 		select {
 		case <-in:
 			now := time.Now()
 			arm(now, now)
+		case <-poll:
+			if pending {
+				continue // a report is coming
+			}
+			now := time.Now()
+			last := now.Add(-quiet)
+			if w := written(now); !w.IsZero() {
+				last = w
+			}
+			arm(now, last)
 		case <-t.C:
 			now := time.Now()
 			select {
@@ -386,10 +414,8 @@ func debounce(stop <-chan struct{}, in <-chan struct{}, quiet, maxDelay time.Dur
 				continue
 			default:
 			}
-			if lastWrite != nil && now.Sub(first) < maxDelay {
-				// A write in the future (a clock set back, a file system
-				// whose clock is not ours) is not waited for.
-				if w := lastWrite(); w.Before(now) && now.Sub(w) < quiet {
+			if now.Sub(first) < maxDelay {
+				if w := written(now); !w.IsZero() {
 					arm(now, w)
 					continue
 				}

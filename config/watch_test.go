@@ -21,7 +21,7 @@ func TestDebounce(t *testing.T) {
 		start := time.Now()
 		go func() {
 			defer close(done)
-			debounce(stop, in, 100*time.Millisecond, 500*time.Millisecond, nil, func() {
+			debounce(stop, in, nil, 100*time.Millisecond, 500*time.Millisecond, nil, func() {
 				mu.Lock()
 				fired = append(fired, time.Since(start))
 				mu.Unlock()
@@ -348,6 +348,56 @@ func TestWatcher_Poll(t *testing.T) {
 	}
 }
 
+// TestWatcher_PollWaitsForQuiet: a poll that comes while a file is being
+// written does not report it in the middle of the save: it waits, as an
+// event does, until the file has been quiet (before, a poll tick reported
+// at once, and the daemon read a save in part: its hooks at the end were
+// gone, 404, until the save ended; the daemon polls every 30 s). A writer
+// that stalled past the quiet time judges nothing; the test tries again.
+func TestWatcher_PollWaitsForQuiet(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "webhookd.toml")
+	mustWrite(t, f, "x")
+	w := NewWatcher(WatchOptions{Poll: 20 * time.Millisecond, Debounce: 100 * time.Millisecond})
+	w.Watch(f)
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for attempt := 1; ; attempt++ {
+		waitChange(w, 5*time.Second) // what came before
+		var gap time.Duration
+		last := time.Now()
+		reported := false
+		for i := range 25 { // a line every 20 ms, for half a second
+			if err := os.WriteFile(f, []byte(time.Now().String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			gap = max(gap, time.Since(last))
+			last = time.Now()
+			select {
+			case <-w.Changes():
+				// While the file is quiet, each poll reports: one
+				// made just before the first write is no fault.
+				reported = reported || i > 0
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if !reported {
+			break
+		}
+		if gap < 100*time.Millisecond {
+			t.Fatalf("reported while the file was being written, every %v at most", gap.Round(time.Millisecond))
+		}
+		if attempt == 3 {
+			t.Skipf("the writer stalled past the quiet time in three tries (%v): too busy to judge", gap.Round(time.Millisecond))
+		}
+	}
+	if !waitChange(w, 5*time.Second) {
+		t.Error("no report once the writes ended")
+	}
+}
+
 func openWatcher(t *testing.T, files ...string) *Watcher {
 	t.Helper()
 	w := NewWatcher(WatchOptions{Logger: testLogger(t)})
@@ -458,7 +508,7 @@ func TestDebounceLastWrite(t *testing.T) {
 		start := time.Now()
 		go func() {
 			defer close(done)
-			debounce(stop, in, 100*time.Millisecond, time.Second, func() time.Time {
+			debounce(stop, in, nil, 100*time.Millisecond, time.Second, func() time.Time {
 				mu.Lock()
 				defer mu.Unlock()
 				return written
