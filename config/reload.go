@@ -139,8 +139,14 @@ func (r *Reloader) Run(ctx context.Context, opts ReloadOptions) {
 		changes = r.w.Changes()
 	}
 	defer r.w.Close()
-	// A change between Load and the start of the watch.
-	r.reload(opts, "file change", false)
+	// A change between Load and the start of the watch: once the files
+	// are quiet, when watched (a save under way now, as it came at the
+	// start, was read in part).
+	if changes != nil {
+		r.w.Check()
+	} else {
+		r.reload(opts, "file change", false)
+	}
 	for {
 		select {
 		case <-ctx.Done():

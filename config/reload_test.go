@@ -262,6 +262,34 @@ func TestReloader_ChangedBeforeRun(t *testing.T) {
 	g.wantApplied("b")
 }
 
+// TestReloader_SaveUnderWayAtRun: a save under way as Run starts (its
+// first part written, the rest 20 ms on) is read once it is done, not in
+// part: the part, a config with no hook at all, was applied.
+func TestReloader_SaveUnderWayAtRun(t *testing.T) {
+	full := reloadConfig("b", "")
+	cut := strings.Index(full, "[[hook]]")
+	var wg sync.WaitGroup
+	g := startRig(t, reloadConfig("a", ""), func(dir string) {
+		path := filepath.Join(dir, "webhookd.toml")
+		mustWrite(t, path, full[:cut])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(20 * time.Millisecond)
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			f.WriteString(full[cut:])
+		}()
+	})
+	wg.Wait()
+	g.wantApplied("b")
+	g.wantNothing(300 * time.Millisecond)
+}
+
 // TestReloader_RestartNeeded: settings that only a restart applies are
 // reported while the file and the running values differ; the rest of
 // the file applies.

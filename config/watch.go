@@ -114,6 +114,11 @@ func (w *Watcher) Open() error {
 	return nil
 }
 
+// Check asks for a report (on Changes) without an event, as a poll does:
+// at once if the files are quiet, else once they are, so that a save
+// under way is not read in part.
+func (w *Watcher) Check() { notify(w.poll) }
+
 // Changes delivers a value after the watched files may have changed. One
 // value stands for any number of changes since the last was received.
 func (w *Watcher) Changes() <-chan struct{} { return w.changes }
@@ -177,7 +182,7 @@ func (w *Watcher) read() {
 		case <-tick:
 			// Through the debounce: a tick during a save would read
 			// the file in part.
-			notify(w.poll)
+			w.Check()
 		case <-w.stop:
 			return
 		}
