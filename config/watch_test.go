@@ -16,25 +16,12 @@ import (
 func TestDebounce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		in, stop, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
-		var mu sync.Mutex
-		var fired []time.Duration
-		start := time.Now()
+		f := newFirings()
 		go func() {
 			defer close(done)
-			debounce(stop, in, nil, 100*time.Millisecond, 500*time.Millisecond, nil, func() {
-				mu.Lock()
-				fired = append(fired, time.Since(start))
-				mu.Unlock()
-			})
+			debounce(stop, in, nil, 100*time.Millisecond, 500*time.Millisecond, nil, f.fire)
 		}()
-		got := func() []time.Duration {
-			synctest.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			out := slices.Clone(fired)
-			fired = nil
-			return out
-		}
+		got := f.got
 
 		// Three events 30ms apart: one report, 100ms after the last.
 		for range 3 {
@@ -48,7 +35,7 @@ func TestDebounce(t *testing.T) {
 
 		// An event every 70ms for 1.2s: reported 500ms after the first of
 		// each burst while events keep coming, then 100ms after the last.
-		start = time.Now()
+		f.restart()
 		for i := 0; i*70 < 1200; i++ {
 			in <- struct{}{}
 			time.Sleep(70 * time.Millisecond)
@@ -495,6 +482,38 @@ func mustSymlink(t *testing.T, target, link string) {
 	}
 }
 
+// firings records when a debounce fired, counted from a start, in a
+// synctest bubble.
+type firings struct {
+	mu    sync.Mutex
+	start time.Time
+	at    []time.Duration
+}
+
+func newFirings() *firings { return &firings{start: time.Now()} }
+
+func (f *firings) restart() {
+	f.mu.Lock()
+	f.start = time.Now()
+	f.mu.Unlock()
+}
+
+func (f *firings) fire() {
+	f.mu.Lock()
+	f.at = append(f.at, time.Since(f.start))
+	f.mu.Unlock()
+}
+
+// got returns the firings since the last call, once the bubble is idle.
+func (f *firings) got() []time.Duration {
+	synctest.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.at
+	f.at = nil
+	return out
+}
+
 // TestDebounceLastWrite: writes whose events do not come in (a busy
 // machine holds up the goroutine that reads them) still put the report
 // off until the files have been quiet, by their modification time; a
@@ -502,35 +521,23 @@ func mustSymlink(t *testing.T, target, link string) {
 func TestDebounceLastWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		in, stop, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		f := newFirings()
 		var mu sync.Mutex
-		var fired []time.Duration
 		var written time.Time
-		start := time.Now()
 		go func() {
 			defer close(done)
 			debounce(stop, in, nil, 100*time.Millisecond, time.Second, func() time.Time {
 				mu.Lock()
 				defer mu.Unlock()
 				return written
-			}, func() {
-				mu.Lock()
-				fired = append(fired, time.Since(start))
-				mu.Unlock()
-			})
+			}, f.fire)
 		}()
 		write := func(at time.Time) {
 			mu.Lock()
 			written = at
 			mu.Unlock()
 		}
-		got := func() []time.Duration {
-			synctest.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			out := slices.Clone(fired)
-			fired = nil
-			return out
-		}
+		got := f.got
 
 		// One event, then a write every 40 ms until 320 ms with no event:
 		// reported 100 ms after the last write.
@@ -546,7 +553,7 @@ func TestDebounceLastWrite(t *testing.T) {
 		}
 
 		// Writes without end: reported at maxDelay all the same.
-		start = time.Now()
+		f.restart()
 		in <- struct{}{}
 		for range 40 {
 			write(time.Now())
@@ -558,7 +565,7 @@ func TestDebounceLastWrite(t *testing.T) {
 		}
 
 		// A modification time an hour ahead: not waited for.
-		start = time.Now()
+		f.restart()
 		write(time.Now().Add(time.Hour))
 		in <- struct{}{}
 		time.Sleep(5 * time.Second)
