@@ -413,13 +413,13 @@ func debounce(stop <-chan struct{}, in, poll <-chan struct{}, quiet, maxDelay ti
 			arm(now, last)
 		case <-t.C:
 			now := time.Now()
-			select {
-			case <-in: // came with the timer: the save goes on
-				arm(now, now)
-				continue
-			default:
-			}
 			if now.Sub(first) < maxDelay {
+				select {
+				case <-in: // came with the timer: the save goes on
+					arm(now, now)
+					continue
+				default:
+				}
 				if w := written(now); !w.IsZero() {
 					arm(now, w)
 					continue
