@@ -27,12 +27,28 @@ func (s *Store) SetWindowSize(size func(hook, action string) int) {
 // windowSize is the size of hook's action's queue windows as a commit is
 // written: SetWindowSize's, or else size, what the caller read (at least 1).
 func (s *Store) windowSize(hook, action string, size int) int {
-	if f := s.windows.Load(); f != nil && *f != nil {
-		if n := (*f)(hook, action); n > 0 {
-			return n
-		}
+	if n := s.windowNow(hook, action); n > 0 {
+		return n
 	}
 	return max(size, 1)
+}
+
+// finishWindow is windowSize for a finish: out's own size is asked only
+// when SetWindowSize says nothing (the scheduler's Window is the same
+// lookup).
+func (s *Store) finishWindow(hook, action string, out *Outcome) int {
+	if n := s.windowNow(hook, action); n > 0 {
+		return n
+	}
+	return out.window()
+}
+
+// windowNow is what SetWindowSize says of hook's action, 0 for nothing.
+func (s *Store) windowNow(hook, action string) int {
+	if f := s.windows.Load(); f != nil && *f != nil {
+		return (*f)(hook, action)
+	}
+	return 0
 }
 
 // DueJob is an entry of an action's due index.
@@ -210,7 +226,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 				return err
 			}
 			key := string(qk[len(hook)+len(action)+2 : len(qk)-len(jobID)-1])
-			return s.refill(tx, hook, action, key, s.windowSize(hook, action, out.window()), s.now())
+			return s.refill(tx, hook, action, key, s.finishWindow(hook, action, &out), s.now())
 		}
 		if err != nil {
 			stateErr = err
@@ -231,7 +247,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 		}
 		now := s.now()
 		j.Reason = out.Reason
-		window := s.windowSize(j.Hook, j.Action, out.window())
+		window := s.finishWindow(j.Hook, j.Action, &out)
 		switch out.State {
 		case Pending, Failed:
 			if out.State == Failed {
