@@ -714,7 +714,7 @@ func (s *Scheduler) outcome(a *Action, j *store.Job, res result) store.Outcome {
 		// go by the action as it is now.
 		a = cur
 	}
-	out := store.Outcome{Run: res.run, Concurrency: a.Concurrency, Window: s.windowOf(j.Hook, j.Action)}
+	out := store.Outcome{Run: res.run, Concurrency: a.Concurrency}
 	switch {
 	case res.ok:
 		out.State = store.Succeeded

@@ -14,8 +14,8 @@ import (
 // SetWindowSize gives the store, in size, an action's concurrency — the
 // size of its queues' windows — as each commit is written: the scheduler's
 // current config. What it says, when more than 0, wins over the sizes the
-// callers pass (NewJob.Concurrency, Outcome.Concurrency and Window,
-// Cancel's concurrency): those were read before the commit, and a reload
+// callers pass (NewJob.Concurrency, Outcome.Concurrency, Cancel's
+// concurrency): those were read before the commit, and a reload
 // may come between — a request planned under concurrency 3 and stored
 // after a reload to 1 would join the window beside the job running, and
 // run when that one failed, before its retry. 0 (an action the config no
@@ -31,16 +31,6 @@ func (s *Store) windowSize(hook, action string, size int) int {
 		return n
 	}
 	return max(size, 1)
-}
-
-// finishWindow is windowSize for a finish: out's own size is asked only
-// when SetWindowSize says nothing (the scheduler's Window is the same
-// lookup).
-func (s *Store) finishWindow(hook, action string, out *Outcome) int {
-	if n := s.windowNow(hook, action); n > 0 {
-		return n
-	}
-	return out.window()
 }
 
 // windowNow is what SetWindowSize says of hook's action, 0 for nothing.
@@ -226,7 +216,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 				return err
 			}
 			key := string(qk[len(hook)+len(action)+2 : len(qk)-len(jobID)-1])
-			return s.refill(tx, hook, action, key, s.finishWindow(hook, action, &out), s.now())
+			return s.refill(tx, hook, action, key, s.windowSize(hook, action, out.Concurrency), s.now())
 		}
 		if err != nil {
 			stateErr = err
@@ -247,7 +237,7 @@ func (s *Store) finishOp(jobID string, out Outcome, max int, ids []string, r *fi
 		}
 		now := s.now()
 		j.Reason = out.Reason
-		window := s.finishWindow(j.Hook, j.Action, &out)
+		window := s.windowSize(j.Hook, j.Action, out.Concurrency)
 		switch out.State {
 		case Pending, Failed:
 			if out.State == Failed {

@@ -174,21 +174,9 @@ type Outcome struct {
 	NextAt time.Time
 	Reason string
 	// Concurrency is the action's concurrency, the size of its queues'
-	// windows. Window, when set, says it as the finish is written (a
-	// reload may change it meanwhile), and wins when it says more than 0;
-	// what Store.SetWindowSize says wins over both.
+	// windows, as the caller read it; what Store.SetWindowSize says as the
+	// finish is written wins over it (a reload may come between).
 	Concurrency int
-	Window      func() int
-}
-
-// window is the queue window's size as the finish is written.
-func (o *Outcome) window() int {
-	if o.Window != nil {
-		if n := o.Window(); n > 0 {
-			return n
-		}
-	}
-	return max(o.Concurrency, 1)
 }
 
 // ReasonRetried is the reason of a job a person retried (Retry): it is
