@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/webhookd/webhookd/config"
@@ -60,7 +61,7 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 	}
 	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
 		// Found now, not by the rename after the whole copy.
-		return fmt.Errorf("backup: %s is a directory; name the copy's file, such as %s", out, filepath.Join(out, filepath.Base(cfg.StorePath)))
+		return fmt.Errorf("backup: %s is a directory; name the copy's file, such as %s", out, copyIn(out, cfg.StorePath, "backup"))
 	}
 	// A new file of its own (0600, never one that was there: another's,
 	// or a crashed backup's with another mode), renamed to out at the end.
@@ -116,6 +117,20 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 
 // sameFile reports whether paths a and b name the same existing file,
 // through any links or path spellings.
+// copyIn names a file in dir for a copy of the database at db, for an
+// error to suggest: the database's own name, or, in the database's own
+// directory (where that name is the database), the name with -what added
+// (webhookd-backup.db).
+func copyIn(dir, db, what string) string {
+	base := filepath.Base(db)
+	p := filepath.Join(dir, base)
+	if abs, err := filepath.Abs(p); (err == nil && abs == db) || sameFile(p, db) {
+		ext := filepath.Ext(base)
+		p = filepath.Join(dir, strings.TrimSuffix(base, ext)+"-"+what+ext)
+	}
+	return p
+}
+
 func sameFile(a, b string) bool {
 	if a == "" || b == "" {
 		return false

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,33 @@ func TestBackup_OfflineInterrupted(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(dir, "copy.db*"))
 	if len(left) != 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// suggested is the file an error names after "such as ".
+var suggested = regexp.MustCompile(`such as (\S+)$`)
+
+// A directory given as FILE is refused with a file to give instead; in the
+// database's own directory that must not be the database (the user who
+// took the advice was refused again: "is the database itself"), and the
+// suggestion, followed, makes the copy.
+func TestBackup_IntoDatabaseDirectorySuggestsAnotherFile(t *testing.T) {
+	dir, cfg := offlineConfig(t)
+	_, _, err := runCmd(t, "backup", "-config", cfg, dir)
+	if err == nil {
+		t.Fatalf("backup %s: no error", dir)
+	}
+	m := suggested.FindStringSubmatch(err.Error())
+	if m == nil {
+		t.Fatalf("backup %s: %v; want a file suggested", dir, err)
+	}
+	if m[1] == filepath.Join(dir, "webhookd.db") {
+		t.Fatalf("backup %s: %v; the suggestion is the database itself", dir, err)
+	}
+	if _, stderr, err := runCmd(t, "backup", "-config", cfg, m[1]); err != nil {
+		t.Fatalf("backup %s (as suggested): %v\n%s", m[1], err, stderr)
+	}
+	if err := store.CheckFile(m[1]); err != nil {
+		t.Errorf("the copy: %v", err)
 	}
 }

@@ -34,9 +34,14 @@ func cmdCompact() *Command {
 		dst := cfg.StorePath
 		if *out != "" {
 			dst = *out
+			if abs, err := filepath.Abs(dst); (err == nil && abs == cfg.StorePath) || sameFile(dst, cfg.StorePath) {
+				// -o promises to leave the database alone: the copy
+				// would be renamed over it (or over a link to it).
+				return fmt.Errorf("compact: -o %s is the database itself; name another file, or leave -o out to compact the database in place", dst)
+			}
 			if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
 				// Found now, not by the rename after the whole rewrite.
-				return fmt.Errorf("compact: -o %s is a directory; name the copy's file, such as %s", dst, filepath.Join(dst, filepath.Base(cfg.StorePath)))
+				return fmt.Errorf("compact: -o %s is a directory; name the copy's file, such as %s", dst, copyIn(dst, cfg.StorePath, "compacted"))
 			}
 		}
 		bar := newByteProgress(env.Stderr, "compacting "+cfg.StorePath)
