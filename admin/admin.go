@@ -329,7 +329,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// A logged-in browser: dashboard forms check their CSRF token.
 		case api:
 			h.Set("WWW-Authenticate", `Bearer realm="webhookd"`)
-			writeError(w, errUnauthorized)
+			writeError(w, unauthorized(r))
 			return
 		default:
 			s.toLogin(w, r)

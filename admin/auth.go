@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -43,6 +44,8 @@ const SessionTTL = 12 * time.Hour
 // Errors of authentication, mapped to statuses by statusOf.
 var (
 	errUnauthorized = errors.New("a bearer token is required")
+	errWrongToken   = fmt.Errorf("%w: the one given is not the admin token", errUnauthorized)
+	errNotBearer    = fmt.Errorf("%w: the Authorization header is not a bearer token (send Authorization: Bearer TOKEN)", errUnauthorized)
 	errForbidden    = errors.New("cross-origin request refused")
 	errBadForm      = errors.New("the form is stale or did not come from this dashboard: reload the page and try again")
 	errMisdirected  = errors.New("without an admin token, the admin listener answers only requests for localhost or a loopback address; set [admin] token to reach it by another name")
@@ -96,6 +99,19 @@ func (a *auth) bearer(r *http.Request) bool {
 		return false
 	}
 	return a.token != nil && equal([]byte(v[7:]), a.token)
+}
+
+// unauthorized is why r, which the token does not let in, is refused:
+// it has no Authorization header, one of another scheme, or a wrong token.
+func unauthorized(r *http.Request) error {
+	v := r.Header.Get("Authorization")
+	switch {
+	case v == "":
+		return errUnauthorized
+	case len(v) < 7 || !strings.EqualFold(v[:7], "Bearer "):
+		return errNotBearer
+	}
+	return errWrongToken
 }
 
 // equal compares in constant time, whatever the lengths.

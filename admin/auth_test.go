@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -443,5 +444,43 @@ func TestAuth_EndedSessionsBounded(t *testing.T) {
 	}
 	if a.validSession(last) {
 		t.Error("the latest session logged out is still valid")
+	}
+}
+
+// A 401 says what was wrong with the request: no token, a token of
+// another scheme, or a wrong one. A wrong token was told "a bearer token
+// is required", which sent the user looking for a header they had sent.
+// Neither answer holds the token, given or expected.
+func TestAuth_UnauthorizedSaysWhy(t *testing.T) {
+	e := newEnv(t, testToken, exec("site", "deploy", "", "true"))
+	for _, tc := range []struct {
+		name, auth, want string
+	}{
+		{"none", "", "a bearer token is required"},
+		{"wrong", "Bearer wrong-token-given", "not the admin token"},
+		{"scheme", "Basic d3Jvbmc=", "not a bearer token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", e.ts.URL+"/api/status", nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			res, err := e.ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			var got struct{ Error string }
+			if err := json.Unmarshal(b, &got); err != nil || res.StatusCode != 401 || !strings.Contains(got.Error, tc.want) {
+				t.Errorf("GET /api/status, Authorization %q = %d %s; want 401 saying %q", tc.auth, res.StatusCode, b, tc.want)
+			}
+			if strings.Contains(string(b), testToken) || strings.Contains(string(b), "wrong-token-given") {
+				t.Errorf("the answer holds a token: %s", b)
+			}
+			if res.Header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
 	}
 }
