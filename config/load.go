@@ -241,8 +241,8 @@ func (l *loader) server(t *table) Server {
 		TrustedProxies:  t.prefixes("trusted_proxies"),
 		RateLimit:       t.float("rate_limit", 0),
 	}
-	if _, port, err := net.SplitHostPort(s.Listen); err != nil || !validPort(port) {
-		l.d.errf(t.key("listen"), "listen %q: want host:port, such as \":9000\"", s.Listen)
+	if msg := badListen(s.Listen, "host:port, such as \":9000\""); msg != "" {
+		l.d.errf(t.key("listen"), "listen %q: %s", s.Listen, msg)
 	}
 	if s.MaxBody <= 0 {
 		l.d.errf(t.key("max_body"), "max_body must be more than 0")
@@ -268,8 +268,8 @@ func (l *loader) server(t *table) Server {
 		l.d.errf(t.key("acme_domains"), "acme_domains and tls_cert exclude each other: choose one")
 	}
 	if s.ACMEHTTP != "" {
-		if _, port, err := net.SplitHostPort(s.ACMEHTTP); err != nil || !validPort(port) {
-			l.d.errf(t.key("acme_http"), "acme_http %q: want host:port, such as \":80\"", s.ACMEHTTP)
+		if msg := badListen(s.ACMEHTTP, "host:port, such as \":80\""); msg != "" {
+			l.d.errf(t.key("acme_http"), "acme_http %q: %s", s.ACMEHTTP, msg)
 		}
 	}
 	if s.ACMEDirectory != "" && !strings.HasPrefix(s.ACMEDirectory, "https://") {
@@ -363,9 +363,9 @@ func (l *loader) admin(t *table) Admin {
 			l.d.errf(t.key("listen"), "listen %s: a socket path is at most 107 bytes, this one %d", a.Listen, n)
 		}
 	default:
-		host, port, err := net.SplitHostPort(a.Listen)
-		if err != nil || !validPort(port) {
-			l.d.errf(t.key("listen"), "listen %q: want host:port, unix:/path or off", a.Listen)
+		host, _, _ := net.SplitHostPort(a.Listen)
+		if msg := badListen(a.Listen, "host:port, unix:/path or off"); msg != "" {
+			l.d.errf(t.key("listen"), "listen %q: %s", a.Listen, msg)
 		} else if !IsLoopback(host) && a.Token == nil && !t.has("token") {
 			l.d.errf(t.key("listen"), "admin listen %q reaches beyond this machine: set token (for example token = \"env:WEBHOOKD_ADMIN_TOKEN\")", a.Listen)
 		}
@@ -630,6 +630,23 @@ func (l *loader) params(t *table, name, provider string, spec providerSpec, know
 }
 
 // checkPublicKey says what is wrong with a provider's public_key, or "".
+// badListen says what is wrong with addr as a host:port to listen on, or
+// returns "": want (what to give) when it is no host:port, else what is
+// wrong with its port.
+func badListen(addr, want string) string {
+	_, port, err := net.SplitHostPort(addr)
+	switch {
+	case err != nil:
+		return "want " + want
+	case validPort(port):
+		return ""
+	}
+	if digits := strings.TrimPrefix(port, "-"); digits != "" && strings.Trim(digits, "0123456789") == "" {
+		return fmt.Sprintf("port %s is outside 0 to 65535", port)
+	}
+	return fmt.Sprintf("port %q is neither a number from 0 to 65535 nor a service name", port)
+}
+
 // validPort reports whether a listener can bind port: 0 to 65535, or a
 // service name such as "http".
 func validPort(port string) bool {
