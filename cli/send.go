@@ -46,6 +46,9 @@ func cmdSend() *Command {
 		if len(pos) < 1 || len(pos) > 2 {
 			return &UsageError{Msg: "usage: webhookd send " + c.Args}
 		}
+		if *timeout <= 0 {
+			return &UsageError{Msg: fmt.Sprintf("-timeout %v: want a wait longer than 0, such as 30s", *timeout)}
+		}
 		cfg, err := config.LoadClient(*path)
 		if err != nil {
 			return ConfigHint(err, *path)
@@ -142,6 +145,7 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 		return fmt.Errorf("hook %q: sign: %w", h.ID, err)
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sg.URL.String(), bytes.NewReader(sg.Body))
@@ -185,6 +189,11 @@ func send(ctx context.Context, env *Env, cfg *config.Client, h *config.ClientHoo
 		hint := ""
 		if errors.Is(err, syscall.ECONNREFUSED) && d.url == "" {
 			hint = fmt.Sprintf(" (is webhookd running? nothing listens at the config's [server] listen, %s)", cfg.ServerListen)
+		}
+		if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+			// The request may have reached the listener, and been
+			// stored, before the wait ran out.
+			return fmt.Errorf("send to hook %q: POST %s: no answer within %v (-timeout); the delivery may have been stored all the same: look with webhookd events before sending it again, or give -timeout more", h.ID, redactURL(sg.URL), d.timeout)
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {

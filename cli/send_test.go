@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -414,5 +415,41 @@ func TestSend_RefusedSaysNotRunning(t *testing.T) {
 	_, _, err = runCmd(t, "send", "-config", path, "site", "{}")
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "is webhookd running") {
 		t.Errorf("send to a closed listener: %v; want it to ask whether webhookd runs", err)
+	}
+}
+
+// A listener that does not answer within -timeout: the error says that,
+// with the time waited and that the delivery may have been stored anyway
+// (it said "context deadline exceeded"). A -timeout that cannot wait at
+// all is a usage error, and nothing is sent.
+func TestSend_Timeout(t *testing.T) {
+	hit := make(chan struct{}, 10)
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hit <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { close(release) })
+	dir := t.TempDir()
+	path := filepath.Join(dir, "webhookd.toml")
+	os.WriteFile(path, []byte("[[hook]]\nid = \"site\"\nprovider = \"github\"\nsecret = \"s\"\n"), 0o600)
+
+	_, _, err := runCmd(t, "send", "-config", path, "-timeout", "200ms", "-url", ts.URL+"/hooks/site", "site", "{}")
+	if err == nil || !strings.Contains(err.Error(), "no answer within 200ms") || !strings.Contains(err.Error(), "may") {
+		t.Errorf("send to a listener that does not answer: %v; want it to say no answer came within 200ms, and that it may be stored", err)
+	}
+	for _, d := range []string{"0s", "-1s"} {
+		_, _, err := runCmd(t, "send", "-config", path, "-timeout", d, "-url", ts.URL+"/hooks/site", "site", "{}")
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "-timeout") {
+			t.Errorf("send -timeout %s: %v; want a usage error naming -timeout", d, err)
+		}
+	}
+	if n := len(hit); n != 1 {
+		t.Errorf("the listener got %d requests; want 1 (none for a -timeout refused)", n)
 	}
 }
