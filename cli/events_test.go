@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/webhookd/webhookd/store"
 )
 
 // A page of `webhookd events` can come back empty with more to see: one
@@ -51,5 +54,24 @@ func TestEvents_EmptyPageShowsMore(t *testing.T) {
 				t.Errorf("events -hook other printed:\n%s\nwant:\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+// With no daemon at the config's admin address and the database held by
+// another process (a daemon whose [admin] listen changed in the file, not
+// yet restarted), events and show say to reach it with -admin ADDR: the
+// error said only that another process holds the file.
+func TestOffline_HeldFileSaysAdmin(t *testing.T) {
+	dir, cfg := offlineConfig(t)
+	st, err := store.Open(filepath.Join(dir, "webhookd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, args := range [][]string{{"events"}, {"show", "06H56PMP74000000"}} {
+		_, _, err := runCmd(t, args[0], append([]string{"-config", cfg}, args[1:]...)...)
+		if err == nil || !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "-admin ADDR") {
+			t.Errorf("%s, the file held: %v; want it to say to reach the daemon with -admin ADDR", args[0], err)
+		}
 	}
 }
