@@ -275,7 +275,7 @@ func TestE2E_Check(t *testing.T) {
 	cmd := exec.Command(binPath, "check", "-config", p)
 	cmd.Env = append(os.Environ(), spineEnv...)
 	out, err = cmd.CombinedOutput()
-	if code := exitStatus(err); code != 0 || !bytes.Contains(out, []byte("ok (1 hooks, 1 actions)")) {
+	if code := exitStatus(err); code != 0 || !bytes.Contains(out, []byte("ok (1 hook, 1 action)")) {
 		t.Errorf("check good config: exit %d\n%s", code, out)
 	}
 	if code := exitStatus(exec.Command(binPath, "frobnicate").Run()); code != 2 {

@@ -43,7 +43,7 @@ func cmdCheck() *Command {
 		for _, h := range cfg.Hooks {
 			actions += len(h.Actions)
 		}
-		fmt.Fprintf(env.Stdout, "%s: ok (%d hooks, %d actions)\n", cfg.File, len(cfg.Hooks), actions)
+		fmt.Fprintf(env.Stdout, "%s: ok (%s, %s)\n", cfg.File, plural(len(cfg.Hooks), "hook"), plural(actions, "action"))
 		return nil
 	}
 	return c

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,5 +50,28 @@ func TestConfig_MissingDefaultSaysWhatToDo(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "-config FILE") || !strings.Contains(err.Error(), "WEBHOOKD_CONFIG") {
 			t.Errorf("%s: %v; want it to say -config FILE or $WEBHOOKD_CONFIG", args, err)
 		}
+	}
+}
+
+// check's summary counts in words that agree with the number: "1 hook,
+// 1 action" (it said "1 hooks, 1 actions"), "2 hooks, 3 actions".
+func TestCheck_Summary(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg, want string
+	}{
+		{"one", "[[hook]]\nid = \"a\"\nprovider = \"none\"\n[[hook.action]]\nname = \"x\"\nrun = [\"true\"]\n", "ok (1 hook, 1 action)\n"},
+		{"more", "[[hook]]\nid = \"a\"\nprovider = \"none\"\n[[hook.action]]\nname = \"x\"\nrun = [\"true\"]\n[[hook.action]]\nname = \"y\"\nrun = [\"true\"]\n[[hook]]\nid = \"b\"\nprovider = \"none\"\n[[hook.action]]\nname = \"x\"\nrun = [\"true\"]\n", "ok (2 hooks, 3 actions)\n"},
+		{"none", "", "ok (0 hooks, 0 actions)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "webhookd.toml")
+			if err := os.WriteFile(path, []byte("[store]\npath = \"x.db\"\n"+tc.cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, stderr, err := runCmd(t, "check", "-config", path)
+			if err != nil || out != path+": "+tc.want {
+				t.Errorf("check = %q, %v (%s); want %q", out, err, stderr, path+": "+tc.want)
+			}
+		})
 	}
 }
