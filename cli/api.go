@@ -366,9 +366,10 @@ func (c *adminClient) receive(ctx context.Context, method, path string, q url.Va
 // daemon runs. It says so on stderr.
 func openOffline(env *Env, cfg *config.Client, why error) (*store.Store, error) {
 	st, err := store.Open(cfg.StorePath, store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
-	if errors.Is(err, store.ErrLocked) {
+	if errors.Is(err, store.ErrLocked) && !strings.Contains(why.Error(), "-admin ADDR") {
 		// A daemon holds it, and answers elsewhere: its [admin] listen
-		// changed in the file and it was not restarted, say.
+		// changed in the file and it was not restarted, say. (Said
+		// once: why says it already for an [admin] listen of port 0.)
 		return nil, fmt.Errorf("%v; reading the database instead: %w; if it is a daemon, reach it with -admin ADDR (its log's \"admin listening\" line names the address)", why, err)
 	}
 	if err != nil {

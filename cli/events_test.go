@@ -70,8 +70,17 @@ func TestOffline_HeldFileSaysAdmin(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	for _, args := range [][]string{{"events"}, {"show", "06H56PMP74000000"}} {
 		_, _, err := runCmd(t, args[0], append([]string{"-config", cfg}, args[1:]...)...)
-		if err == nil || !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "-admin ADDR") {
-			t.Errorf("%s, the file held: %v; want it to say to reach the daemon with -admin ADDR", args[0], err)
+		if err == nil || !errors.Is(err, store.ErrLocked) || strings.Count(err.Error(), "-admin ADDR") != 1 {
+			t.Errorf("%s, the file held: %v; want it to say (once) to reach the daemon with -admin ADDR", args[0], err)
 		}
+	}
+	// An [admin] listen of port 0 names no address, and says so with
+	// -admin ADDR already: once is enough.
+	if err := os.WriteFile(cfg, []byte("[store]\npath = \"webhookd.db\"\n[admin]\nlisten = \"127.0.0.1:0\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCmd(t, "events", "-config", cfg)
+	if err == nil || !errors.Is(err, store.ErrLocked) || strings.Count(err.Error(), "-admin ADDR") != 1 {
+		t.Errorf("events, port 0, the file held: %v; want -admin ADDR named once", err)
 	}
 }
