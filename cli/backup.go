@@ -115,8 +115,6 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 	return nil
 }
 
-// sameFile reports whether paths a and b name the same existing file,
-// through any links or path spellings.
 // copyIn names a file in dir for a copy of the database at db, for an
 // error to suggest: the database's own name, or, in the database's own
 // directory (where that name is the database), the name with -what added
@@ -131,6 +129,8 @@ func copyIn(dir, db, what string) string {
 	return p
 }
 
+// sameFile reports whether paths a and b name the same existing file,
+// through any links or path spellings.
 func sameFile(a, b string) bool {
 	if a == "" || b == "" {
 		return false

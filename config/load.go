@@ -629,7 +629,6 @@ func (l *loader) params(t *table, name, provider string, spec providerSpec, know
 	return p
 }
 
-// checkPublicKey says what is wrong with a provider's public_key, or "".
 // badListen says what is wrong with addr as a host:port to listen on, or
 // returns "": want (what to give) when it is no host:port, else what is
 // wrong with its port.
@@ -654,6 +653,7 @@ func validPort(port string) bool {
 	return err == nil
 }
 
+// checkPublicKey says what is wrong with a provider's public_key, or "".
 func checkPublicKey(provider, key string) string {
 	switch provider {
 	case "discord":
