@@ -1189,6 +1189,11 @@ func TestStore_CoalesceRollbackBehindFailingNewer(t *testing.T) {
 		j, _ := s.GetJob(jobIDs[1])
 		t.Errorf("rollback replay of push 1 while push 2's deploy awaits a retry in an hour: Due in a minute = %v; want the replay %s (push 2's job is %s)", got, added[0].ID, j.State)
 	}
+	// README, Order and concurrency: the replay "skips one waiting for a
+	// retry".
+	if j, err := s.GetJob(jobIDs[1]); err != nil || j.State != Skipped || j.Reason != "superseded by event "+evIDs[0] {
+		t.Errorf("push 2's job, waiting for its retry, after the replay of push 1: %+v, %v; want skipped, superseded by event %s", j, err, evIDs[0])
+	}
 }
 
 // TestStore_QueuedActions lists the actions with jobs queued to run: a
