@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -276,12 +277,17 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 // whose #! line names an interpreter that is not (often "/bin/sh\r", a
 // file saved with CRLF line endings); ENOEXEC for a script without a
 // #! line (which a shell would have run itself); EACCES for one without
-// the exec bit, and for one with it (a noexec mount, or a directory the
-// daemon's user may not enter). It returns "" otherwise.
+// the exec bit, for one with it (a noexec mount, or an action's dir the
+// daemon's user may not enter), and for one behind a directory that user
+// may not enter (then it cannot be looked at). It returns "" otherwise.
 func whyNotStarted(path string, err error) string {
 	if errors.Is(err, syscall.EACCES) {
 		fi, serr := os.Stat(path)
 		switch {
+		case errors.Is(serr, fs.ErrPermission):
+			// The file cannot be looked at either: a directory on the
+			// way to it is not to be entered.
+			return "permission denied: the user webhookd runs as may not enter a directory on the path to " + path + " (each needs x for that user)"
 		case serr != nil || !fi.Mode().IsRegular():
 			return ""
 		case fi.Mode()&0o111 == 0:
