@@ -684,7 +684,7 @@ func (l *loader) action(t *table, hookName string) *Action {
 		l.d.errf(t.path, "%s: [[hook.action]] needs a name", hookName)
 		a.Name = "?"
 	case !reName.MatchString(a.Name):
-		l.d.errf(t.key("name"), "%s: action name %q: use letters, digits, - and _", hookName, a.Name)
+		l.d.errf(t.key("name"), "%s: action name %q: use letters, digits, - and _ (at most 64)", hookName, a.Name)
 	}
 	name := fmt.Sprintf("%s action %q", hookName, a.Name)
 	tplWith := func(parse func(name, text string) (*tmpl.Template, error), label, text string) *tmpl.Template {

@@ -131,6 +131,11 @@ func TestParse_Errors(t *testing.T) {
 		{"concurrency range", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nconcurrency = 0"), `c.toml:7: concurrency must be from 1 to 1000`},
 		{"http key on exec", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nmethod = \"PUT\""), `c.toml:7: hook "h" action "a": method is for HTTP actions`},
 		{"bad env name", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nenv = { \"A-B\" = \"1\" }"), `c.toml:7: hook "h" action "a": "A-B" is not an environment variable name`},
+		// The limits of [[hook.action]] in the README's table.
+		{"action name too long", hook("provider = \"none\"\n[[hook.action]]\nname = \"" + strings.Repeat("a", 65) + "\"\nrun = [\"x\"]"), `c.toml:5: hook "h": action name "` + strings.Repeat("a", 65) + `": use letters, digits, - and _ (at most 64)`},
+		{"action name with a dot", hook("provider = \"none\"\n[[hook.action]]\nname = \"de.ploy\"\nrun = [\"x\"]"), `c.toml:5: hook "h": action name "de.ploy": use letters, digits, - and _ (at most 64)`},
+		{"concurrency over 1000", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nconcurrency = 1001"), `c.toml:7: concurrency must be from 1 to 1000, not 1001`},
+		{"retries over 1000", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nretries = 1001"), `c.toml:7: retries must be from 0 to 1000, not 1001`},
 		{"env webhookd sets", hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\"]\nenv = { WEBHOOKD_ATTEMPT = \"1\" }"), `c.toml:7: hook "h" action "a": env WEBHOOKD_ATTEMPT is set by webhookd for every run; an action's env cannot change it`},
 		{"hook as table", "[hook]\nid = \"x\"", `c.toml:1: hook must be written [[hook]]`},
 		{"standard secret whsec cut short", hook("provider = \"standard\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS\"\nbogus = 1"), `c.toml:4: hook "h": secret 1: a "whsec_" secret is base64 after its prefix`},
@@ -669,5 +674,19 @@ func TestParse_BackoffWithoutRetriesWarns(t *testing.T) {
 				t.Errorf("warnings = %q; want FILE:LINE", warns)
 			}
 		})
+	}
+}
+
+// TestParse_ActionLimits: the largest values the README's [[hook.action]]
+// table allows load: a name of 64 characters, concurrency and retries of
+// 1000.
+func TestParse_ActionLimits(t *testing.T) {
+	name := strings.Repeat("a", 64)
+	cfg, _, err := Parse("c.toml", []byte(hook("provider = \"none\"\n[[hook.action]]\nname = \""+name+"\"\nrun = [\"x\"]\nconcurrency = 1000\nretries = 1000")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Hook("h").Action(name); a == nil || a.Concurrency != 1000 || a.Retries != 1000 {
+		t.Errorf("action = %+v; want %q with concurrency and retries 1000", a, name)
 	}
 }
