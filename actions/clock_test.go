@@ -56,13 +56,15 @@ func TestScheduler_ClockSteppedBack(t *testing.T) {
 // TestScheduler_ClockAheadBeforeStart: two jobs of a concurrency-1 queue
 // queued while the clock ran a month ahead, and a daemon started once it
 // was put right: both run at once, the second after the first, not in a
-// month.
+// month; a warning says how many jobs were moved.
 func TestScheduler_ClockAheadBeforeStart(t *testing.T) {
 	clock := &steppedClock{}
 	clock.offset.Store(int64(30 * 24 * time.Hour))
 	dir := t.TempDir()
 	a := execAction("h", "ok", script(t, dir, "ok.sh", "exit 0\n"))
 	h := clockHarness(t, clock, a)
+	logs := new(syncBuffer)
+	h.s.log = slog.New(slog.NewTextHandler(logs, nil))
 	ev1 := h.ingest("h", `{}`)
 	ev2 := h.ingest("h", `{}`)
 	clock.offset.Store(0)
@@ -71,6 +73,15 @@ func TestScheduler_ClockAheadBeforeStart(t *testing.T) {
 	}
 	h.waitState(ev1, store.Succeeded)
 	h.waitState(ev2, store.Succeeded)
+	var warned string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") && strings.Contains(l, "the clock is behind where it was") {
+			warned = l
+		}
+	}
+	if !strings.Contains(warned, " jobs=") {
+		t.Errorf("no warning that says how many jobs were moved; log:\n%s", logs)
+	}
 }
 
 // TestScheduler_ClockSteppedBackQueuedBehind: two pushes arrive while the wall
