@@ -183,3 +183,14 @@ cmp -s "$WEBHOOKD_PAYLOAD_FILE" - || echo "differs from stdin"
 		}
 	}
 }
+
+// TestNew_Defaults: the daemon sets neither MaxRuns nor KillGrace
+// (main.go), so these defaults are the README's: 32 runs at once
+// (TestScheduler_AtMost32Runs runs them), and SIGKILL 10 s after a
+// timeout's SIGTERM (the tests use a shorter grace, not to wait 10 s).
+func TestNew_Defaults(t *testing.T) {
+	s := New(Options{}, nil)
+	if s.opts.MaxRuns != 32 || s.opts.KillGrace != 10*time.Second {
+		t.Errorf("New(Options{}): MaxRuns %d, KillGrace %v; want 32 and 10s", s.opts.MaxRuns, s.opts.KillGrace)
+	}
+}
