@@ -504,3 +504,48 @@ func TestRetry_FailedShowsRetriedByHand(t *testing.T) {
 		}
 	}
 }
+
+// The event page shows a run's exit status, 0 included, and none for a
+// run that has none (-1: its command killed by a signal, here stopped at
+// a daemon's stop), whose error says what happened: "exit -1" read as a
+// status the command gave.
+func TestDashboard_RunWithoutExitStatus(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	res, err := e.st.Ingest(ctx, &store.NewEvent{Hook: "held", Type: "push", Received: time.Now(),
+		Body: []byte(`{}`), Jobs: []store.NewJob{{Action: "gone", Concurrency: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := e.st.GetEvent(res.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ev.JobIDs[0]
+	for _, tc := range []struct {
+		exit   int
+		result string
+		state  store.State
+		err    string
+	}{
+		{0, store.RunSucceeded, store.Pending, ""},
+		{-1, store.RunInterrupted, store.Pending, "webhookd stopped while it ran"},
+	} {
+		if _, err := e.st.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		exit, now := tc.exit, time.Now()
+		if _, err := e.st.Finish(ctx, id, store.Outcome{State: tc.state, NextAt: now, Concurrency: 1,
+			Run: store.Run{Started: now, Finished: now, Result: tc.result, ExitCode: &exit, Error: tc.err}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, _ := e.servePage("/events/" + res.ID)
+	page := w.Body.String()
+	if strings.Contains(page, "exit -1") {
+		t.Errorf("the page shows exit -1 for a run without an exit status")
+	}
+	if !strings.Contains(page, "· exit 0") || !strings.Contains(page, "webhookd stopped while it ran") {
+		t.Errorf("the page lacks the first run's exit 0 or the second's error:\n%.3000s", page)
+	}
+}

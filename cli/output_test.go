@@ -111,3 +111,28 @@ func TestShow_EscapesBidi(t *testing.T) {
 		t.Errorf("cell = %q", got)
 	}
 }
+
+// A run with no exit status (its command killed by a signal, here by a
+// cancel) is shown without "exit -1", which read as a status the command
+// gave; its error says what happened. A real status, 0 included, is shown.
+func TestShow_RunWithoutExitStatus(t *testing.T) {
+	killed, zero := -1, 0
+	ev := &admin.EventJSON{ID: "06H4WK95M0000000", Hook: "site", State: store.Cancelled, Jobs: []admin.JobJSON{{
+		Job: &store.Job{ID: "06H4WK95M0000001", Action: "deploy", State: store.Cancelled},
+		Runs: []admin.RunJSON{
+			{Run: &store.Run{Attempt: 1, Result: store.RunSucceeded, ExitCode: &zero}},
+			{Run: &store.Run{Attempt: 2, Result: store.RunInterrupted, ExitCode: &killed, Error: "cancelled by a person"}},
+		},
+	}}}
+	var out bytes.Buffer
+	printEvent(&safeWriter{w: &out}, ev, 0)
+	s := out.String()
+	if strings.Contains(s, "exit -1") {
+		t.Errorf("a run without an exit status shows one:\n%s", s)
+	}
+	for _, want := range []string{"run 1: succeeded, exit 0,", "run 2: interrupted, 0s,", "error: cancelled by a person"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+}

@@ -133,7 +133,9 @@ func printEvent(w io.Writer, ev *admin.EventJSON, limit int) {
 		fmt.Fprintf(w, "  %s\n", admin.Verdict(j))
 		for _, r := range j.Runs {
 			fmt.Fprintf(w, "  run %d: %s", r.Attempt, r.Result)
-			if r.ExitCode != nil {
+			if r.ExitCode != nil && *r.ExitCode >= 0 {
+				// -1 is no exit status (killed by a signal, or never
+				// started): the error line says what happened.
 				fmt.Fprintf(w, ", exit %d", *r.ExitCode)
 			}
 			if r.Status != 0 {
