@@ -92,7 +92,7 @@ func newFlags(env *Env, c *Command) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "usage: webhookd %s %s\n", c.Name, c.Args)
+		fmt.Fprintf(env.Stderr, "usage: webhookd %s\n", strings.TrimSpace(c.Name+" "+c.Args))
 		fs.PrintDefaults()
 	}
 	return fs

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,5 +74,21 @@ func TestCheck_Summary(t *testing.T) {
 				t.Errorf("check = %q, %v (%s); want %q", out, err, stderr, path+": "+tc.want)
 			}
 		})
+	}
+}
+
+// A command's usage line ends where its synopsis does: `version`, which
+// takes no arguments, printed "usage: webhookd version " with a space.
+func TestUsage_NoTrailingSpace(t *testing.T) {
+	_, stderr, err := runCmd(t, "version", "-h")
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Fatalf("version -h: %v", err)
+		}
+	}
+	first, _, _ := strings.Cut(stderr, "\n")
+	if first != "usage: webhookd version" {
+		t.Errorf("version -h: first line %q; want %q", first, "usage: webhookd version")
 	}
 }
