@@ -851,6 +851,16 @@ func TestAPI_ListingsRefuseUnknownParams(t *testing.T) {
 	}
 }
 
+// GET /api/jobs without a state says the state is required, with the
+// states to choose from: it said `state "": want one of ...`.
+func TestAPI_JobsWithoutState(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "true"))
+	code, body := e.call("GET", "/api/jobs", "", nil)
+	if code != 400 || !strings.Contains(body, "state is required") || !strings.Contains(body, "pending") {
+		t.Errorf("GET /api/jobs = %d %s; want 400 saying the state is required, and which", code, body)
+	}
+}
+
 // TestAPI_ActionsShowsHeldByReload: an action a reload took out of the
 // config while it had queued jobs is listed by /api/actions and the
 // status page, not in the config and holding queued jobs: the queue's

@@ -230,6 +230,10 @@ func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := store.State(q.Get("state"))
+	if st == "" {
+		writeError(w, badRequest("state is required: one of %v", store.States))
+		return
+	}
 	if !st.Valid() {
 		writeError(w, badRequest("state %q: want one of %v", st, store.States))
 		return
