@@ -549,3 +549,18 @@ func TestDashboard_RunWithoutExitStatus(t *testing.T) {
 		t.Errorf("the page lacks the first run's exit 0 or the second's error:\n%.3000s", page)
 	}
 }
+
+// An event without a type (a provider that sends none, and no
+// event_header) is listed with "-" in its Event cell, as the CLI lists
+// it, not with an empty cell.
+func TestDashboard_EventWithoutType(t *testing.T) {
+	e := newEnv(t, "")
+	if _, err := e.st.Ingest(context.Background(), &store.NewEvent{Hook: "plain", Received: time.Now(), Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := e.servePage("/")
+	page := w.Body.String()
+	if !strings.Contains(page, `<td class="text"><span class="muted">-</span></td>`) {
+		t.Errorf("the events page lacks a \"-\" Event cell for the event without a type:\n%.3000s", page)
+	}
+}
