@@ -15,9 +15,12 @@
 //     off by a stop does not count as a failure; the job goes back to its
 //     queue and runs again (WEBHOOKD_ATTEMPT tells the command).
 //   - A command runs without a shell, in a session of its own (its own
-//     process group, and no terminal). At its timeout the group gets
-//     SIGTERM, then SIGKILL after a grace; when the command exits,
-//     anything it left running in its group is killed.
+//     process group, and no terminal). At its timeout every process group
+//     of that session gets SIGTERM, then SIGKILL after a grace; when the
+//     command exits, anything it left running in its group is killed, and
+//     in the session's other groups when something still holds the
+//     output pipe (a look through /proc, on Linux, only then). What a run
+//     started with setsid, in a session of its own, is left alone.
 //   - A daemon killed while commands run cannot stop them. The next start
 //     stops them (found by their payload file, in the dead daemon's run
 //     directory) before it dispatches anything, so that a job run again

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,28 +211,57 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	case <-timer.C:
 		stopReason = fmt.Sprintf("timed out after %s", a.Timeout)
 		timedOut = true
-		waitErr = s.stopGroup(pgid, exited)
+		waitErr = s.stopSession(pgid, exited)
 	case <-ctx.Done():
 		stopReason = context.Cause(ctx).Error()
-		waitErr = s.stopGroup(pgid, exited)
+		waitErr = s.stopSession(pgid, exited)
 	}
-	// Whatever the command left behind in its group goes with it; after
+	// Whatever the command left behind in its session goes with it; after
 	// a moment, when the command ended by itself: a last line `setsid
 	// service &` is still on its way out of the group when the script
 	// ends, and would be killed before it got there.
+	settle := time.Now()
 	if stopReason == "" {
+		settle = settle.Add(groupSettle)
 		// kill(-pgid, 0) first: a group that is gone (the usual case)
 		// costs no look through /proc.
-		for settle := time.Now().Add(groupSettle); syscall.Kill(-pgid, 0) == nil && groupAlive(pgid) && time.Now().Before(settle); {
+		for syscall.Kill(-pgid, 0) == nil && groupAlive(pgid) && time.Now().Before(settle) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	select {
-	case <-copied:
+	pipeWait := time.Now().Add(2 * time.Second)
+	drained := false
+	if stopReason == "" {
+		// The session's other groups (a `set -m` job, timeout(1)'s) are
+		// looked for when something still holds the output pipe once the
+		// command's group is gone: a look through /proc costs about as
+		// much as the rest of a run, and most commands leave nothing.
+		// What such a group left running with its output sent elsewhere
+		// is not seen (README).
+		select {
+		case <-copied:
+			drained = true
+		default:
+			select {
+			case <-copied:
+				drained = true
+			case <-time.After(leftoverWait):
+			}
+		}
+	}
+	if !drained {
+		killSession(pgid, settle)
+		select {
+		case <-copied:
+			drained = true
+		case <-time.After(time.Until(pipeWait)):
+		}
+	}
+	if drained {
 		pr.Close()
-	case <-time.After(2 * time.Second):
-		// A process that left the group (setsid) still holds the pipe.
+	} else {
+		// A process that left the session (setsid) still holds the pipe.
 		// The run ends now, but the pipe is drained until that process
 		// closes it, not closed under it: its next write would get
 		// SIGPIPE and kill it.
@@ -333,33 +363,48 @@ func keptPayload(in *runInput, f *os.File) string {
 	return ""
 }
 
-// groupSettle is how long a command's group may take, after the command
-// ended, to be left by what it started with setsid.
+// groupSettle is how long a command's session may take, after the
+// command ended, to be left by what it started with setsid.
 const groupSettle = 250 * time.Millisecond
 
-// stopGroup sends the process group SIGTERM (and SIGCONT), then SIGKILL after the grace,
-// and returns the leader's wait error. A leader that dies at once (a
-// script without a trap) does not cut the grace short for the rest of its
-// group: they have until its end to finish their own clean-up, and the
-// caller kills what is left.
-func (s *Scheduler) stopGroup(pgid int, exited <-chan error) error {
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+// leftoverWait is how long the output pipe may take to reach its end once
+// the command's group is gone, before the rest of its session is looked
+// for: what holds it then is likely a process in another group of it.
+const leftoverWait = 50 * time.Millisecond
+
+// stopSession sends every process group of the command's session (sid,
+// the command's pid) SIGTERM (and SIGCONT), then SIGKILL after the grace
+// to every group of the session alive then, and returns the command's
+// wait error. A command that dies at once (a script without a trap) does
+// not cut the grace short for the rest of its session: they have until
+// its end to finish their own clean-up, and the caller kills what is
+// left.
+func (s *Scheduler) stopSession(sid int, exited <-chan error) error {
+	groups := sessionGroups(sid)
+	if !slices.Contains(groups, sid) {
+		groups = append(groups, sid)
+	}
+	for _, g := range groups {
+		_ = syscall.Kill(-g, syscall.SIGTERM)
+	}
 	// A stopped process (SIGTTIN: it read from the terminal webhookd runs
 	// in) would hold its SIGTERM until the SIGKILL; SIGCONT lets it
 	// handle it now, as timeout(1) and systemd do.
-	_ = syscall.Kill(-pgid, syscall.SIGCONT)
+	for _, g := range groups {
+		_ = syscall.Kill(-g, syscall.SIGCONT)
+	}
 	grace := time.NewTimer(s.opts.KillGrace)
 	defer grace.Stop()
 	var err error
 	select {
 	case err = <-exited:
 	case <-grace.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		killSession(sid, time.Now())
 		return <-exited
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for groupAlive(pgid) {
+	for len(sessionGroups(sid)) > 0 {
 		select {
 		case <-grace.C:
 			return err
@@ -367,6 +412,32 @@ func (s *Scheduler) stopGroup(pgid int, exited <-chan error) error {
 		}
 	}
 	return err
+}
+
+// killSession sends SIGKILL to every process group of session sid (a
+// run's command's: sid is its pid) once settle has passed, or sooner
+// when none is left in it; and again, to a group made meanwhile, until
+// none is alive or a second has passed (a process in an uninterruptible
+// sleep is not waited for longer). A group that leaves the session before
+// settle (a service on its way to setsid) is not its any more.
+func killSession(sid int, settle time.Time) {
+	end := settle.Add(time.Second)
+	for {
+		groups := sessionGroups(sid)
+		if len(groups) == 0 {
+			return
+		}
+		now := time.Now()
+		if !now.Before(settle) {
+			for _, g := range groups {
+				_ = syscall.Kill(-g, syscall.SIGKILL)
+			}
+			if now.After(end) {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func exitMessage(ps *os.ProcessState, err error) string {

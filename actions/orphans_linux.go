@@ -301,6 +301,25 @@ func liveGroups(groups []int) []int {
 	return out
 }
 
+// sessionGroups returns the process groups of session sid that have a
+// live process (a zombie, which only waits to be reaped, is not), with one
+// pass over /proc; never the daemon's own group, nor one its pid names.
+// A run's command leads a session of its own (exec.go): what it starts
+// stays in that session, in the command's group or in one of its own
+// (timeout(1), a shell's `set -m` jobs), unless it starts a session of
+// its own with setsid, and is then no longer the run's.
+func sessionGroups(sid int) []int {
+	self, own := os.Getpid(), syscall.Getpgrp()
+	var out []int
+	for _, pid := range pids() {
+		st := readStat(pid)
+		if st.ok && st.state != 'Z' && st.session == sid && st.pgrp != own && st.pgrp != self && !slices.Contains(out, st.pgrp) {
+			out = append(out, st.pgrp)
+		}
+	}
+	return out
+}
+
 // groupAlive reports whether a process of group pgrp is alive: a zombie,
 // left to a daemon that is PID 1 or a subreaper and does not reap what is
 // not its own, does not count.

@@ -392,3 +392,14 @@ func TestOrphanRuns_EmptyEnvironments(t *testing.T) {
 		t.Errorf("orphanRuns took %v beside %d processes with empty environments; want about %v, not %v each", took, n, envSettle, envSettle)
 	}
 }
+
+// BenchmarkSessionGroups is one look through /proc for the groups of a
+// run's session: what the end of a run costs when something may be left
+// of it (and each look while it is stopped).
+func BenchmarkSessionGroups(b *testing.B) {
+	n := len(pids())
+	for b.Loop() {
+		sessionGroups(1 << 30)
+	}
+	b.ReportMetric(float64(n), "procs")
+}
