@@ -206,6 +206,17 @@ func ghUnsigned(body []byte, sigHeaders ...string) []byte {
 	return hxReq("POST", "/hooks/site", h, body)
 }
 
+// ghReqHead is a signed GitHub delivery whose request line and headers
+// (up to and including the blank line that ends them) are exactly n bytes,
+// padded with an X-Pad header.
+func ghReqHead(delivery string, body []byte, n int) []byte {
+	pad := func(k int) []byte {
+		return ghReq("/hooks/site", "push", delivery, body, "X-Pad: "+strings.Repeat("p", k))
+	}
+	head := func(b []byte) int { return bytes.Index(b, []byte("\r\n\r\n")) + 4 }
+	return pad(n - head(pad(0)))
+}
+
 func hmSig(body []byte) string {
 	m := hmac.New(sha512.New, []byte(hxHMACSecret))
 	m.Write(body)
@@ -367,6 +378,10 @@ func TestListener_HostileInput(t *testing.T) {
 
 		// Oversized, repeated and invalid headers; broken framing.
 		{name: "one 100 KiB header", send: sendAll(ghReq("/hooks/site", "push", "h-1", main, "X-Big: "+strings.Repeat("b", 100<<10))), status: 431},
+		// The README: "headers beyond 64 KiB are refused" (request line
+		// and headers together, docs/security.md).
+		{name: "request line and headers of exactly 64 KiB", send: sendAll(ghReqHead("h-64", main, 64<<10)), status: 202, stored: true},
+		{name: "request line and headers one byte over 64 KiB", send: sendAll(ghReqHead("h-64-1", main, 64<<10+1)), status: 431},
 		{name: "7000 headers", send: sendAll(ghReq("/hooks/site", "push", "h-2", main, strings.Repeat("X-Many: m\r\n", 7000)+"X-End: e")), status: 431},
 		{name: "70 KiB request line", send: sendAll(ghReq("/hooks/site?x="+strings.Repeat("q", 70<<10), "push", "h-3", main)), status: 431},
 		{name: "repeated signature header", send: sendAll(ghUnsigned(main, "X-Hub-Signature-256: "+ghSig, "X-Hub-Signature-256: "+ghSig)), status: 401},

@@ -121,6 +121,11 @@ type Listener struct {
 	refusalLog map[string]*loglimit.Limiter
 }
 
+// maxHeaderBytes makes the limit on a request's line and headers 64 KiB:
+// net/http reads up to MaxHeaderBytes plus 4 KiB ("bufio slop") before it
+// answers 431, so that MaxHeaderBytes = 64 KiB let heads of up to 68 KiB in.
+const maxHeaderBytes = 64<<10 - 4096
+
 // logPathMax bounds the path a log line quotes: a client chooses it, up to
 // the header limit (64 KiB), as the rejections list does.
 const logPathMax = 200
@@ -181,7 +186,7 @@ func (l *Listener) Open() error {
 		ReadTimeout:       durOr(o.ReadTimeout, 60*time.Second),
 		WriteTimeout:      durOr(o.WriteTimeout, 60*time.Second),
 		IdleTimeout:       durOr(o.IdleTimeout, 120*time.Second),
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}
 	return nil
