@@ -399,3 +399,43 @@ func (l *logBuffer) String() string {
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&logBuffer{t: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// TestRestartNeeded_TLS: README, Reloading: the TLS settings (tls_cert,
+// tls_key, acme_domains, acme_email, acme_http, acme_directory) take a
+// restart; the limits that apply on reload (max_body, trusted_proxies,
+// rate_limit, shutdown_timeout, min_free, log.level, retention,
+// max_size) do not count as needing one.
+func TestRestartNeeded_TLS(t *testing.T) {
+	base, _, err := Parse("/etc/w/webhookd.toml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		want string
+		edit func(c *Config)
+	}{
+		{"server.tls_cert", func(c *Config) { c.Server.TLSCert = "/etc/w/cert.pem" }},
+		{"server.tls_key", func(c *Config) { c.Server.TLSKey = "/etc/w/key.pem" }},
+		{"server.acme_domains", func(c *Config) { c.Server.ACMEDomains = []string{"hooks.example.com"} }},
+		{"server.acme_email", func(c *Config) { c.Server.ACMEEmail = "ops@example.com" }},
+		{"server.acme_http", func(c *Config) { c.Server.ACMEHTTP = ":80" }},
+		{"server.acme_directory", func(c *Config) { c.Server.ACMEDirectory = "https://acme.example/dir" }},
+		{"", func(c *Config) {
+			c.Server.MaxBody *= 2
+			c.Server.TrustedProxies = nil
+			c.Server.RateLimit += 5
+			c.Server.ShutdownTimeout += time.Second
+			c.Store.MinFree += 1 << 20
+			c.Store.Retention += time.Hour
+			c.Store.MaxSize += 1 << 20
+			c.Log.Level = "debug"
+		}},
+	} {
+		next := *base
+		tc.edit(&next)
+		got := strings.Join(RestartNeeded(base, &next), ",")
+		if got != tc.want {
+			t.Errorf("RestartNeeded after a change of %q = %q; want %q", tc.want, got, tc.want)
+		}
+	}
+}
