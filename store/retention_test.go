@@ -45,6 +45,40 @@ func TestPruneLoop(t *testing.T) {
 	})
 }
 
+// TestPruneLoop_PolicyEachRound: README, Reloading: retention (and
+// max_size) apply on reload "at the next pruning round": the loop asks for
+// the policy at every round, so a retention shortened while it runs
+// deletes what is now too old at the next round.
+func TestPruneLoop_PolicyEachRound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := Open(filepath.Join(t.TempDir(), "p.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done, _ := s.Ingest(ctx, &NewEvent{Hook: "h", Received: time.Now(), Jobs: []NewJob{{Action: "a", Skip: "no"}}})
+		var maxAge atomic.Int64
+		maxAge.Store(int64(72 * time.Hour))
+		go s.PruneLoop(ctx, 10*time.Minute, func() Policy { return Policy{MaxAge: time.Duration(maxAge.Load())} })
+
+		time.Sleep(48 * time.Hour)
+		synctest.Wait()
+		if _, err := s.GetEvent(done.ID, false); err != nil {
+			t.Fatalf("48h old under a retention of 72h: the event is gone: %v", err)
+		}
+		maxAge.Store(int64(24 * time.Hour)) // the reload
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		if _, err := s.GetEvent(done.ID, false); err == nil {
+			t.Errorf("a round after the retention became 24h, the 48h-old finished event is still there")
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
+
 // TestPrune_DropsEmptyDueIndexes: an action's due index is a bucket of
 // its own, made by its first due job. A config that renames an action now
 // and then (a name with a version or a date in it) must not leave one
