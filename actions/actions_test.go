@@ -730,43 +730,63 @@ echo "end $1" >> `+logf+"\n")
 // TestScheduler_KeysAndConcurrency: keys make independent queues, and
 // concurrency lets that many run at once.
 func TestScheduler_KeysAndConcurrency(t *testing.T) {
-	var mu sync.Mutex
-	cur, peak := 0, 0
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		cur++
-		peak = max(peak, cur)
-		mu.Unlock()
-		<-release
-		mu.Lock()
-		cur--
-		mu.Unlock()
-	}))
-	defer srv.Close()
-	defer close(release)
-	a := &Action{Hook: "h", Name: "k", URL: mustTmpl(srv.URL), Method: "POST", Timeout: 10 * time.Second, Concurrency: 2, Key: mustTmpl("{{ .payload.branch }}")}
+	rcv := newHeldReceiver(t)
+	defer rcv.release()
+	a := &Action{Hook: "h", Name: "k", URL: mustTmpl(rcv.url), Method: "POST", Timeout: 10 * time.Second, Concurrency: 2, Key: mustTmpl("{{ .payload.branch }}")}
 	h := newHarness(t, a)
 	for i := 0; i < 4; i++ {
 		h.ingest("h", `{"branch":"main"}`)
 		h.ingest("h", `{"branch":"dev"}`)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		p := peak
-		mu.Unlock()
-		if p >= 4 || time.Now().After(deadline) {
-			break
-		}
+	for rcv.peak() < 4 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	if peak != 4 {
-		t.Errorf("peak concurrent runs = %d; want 4 (2 keys × concurrency 2)", peak)
+	if p := rcv.peak(); p != 4 {
+		t.Errorf("peak concurrent runs = %d; want 4 (2 keys × concurrency 2)", p)
 	}
+}
+
+// heldReceiver is an HTTP receiver that holds every request until
+// release, and counts the most it held at once.
+type heldReceiver struct {
+	url     string
+	release func()
+	mu      sync.Mutex
+	cur, hi int
+}
+
+// newHeldReceiver starts a heldReceiver; the test's cleanup releases and
+// closes it.
+func newHeldReceiver(t *testing.T) *heldReceiver {
+	rcv := &heldReceiver{}
+	held := make(chan struct{})
+	rcv.release = sync.OnceFunc(func() { close(held) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rcv.mu.Lock()
+		rcv.cur++
+		rcv.hi = max(rcv.hi, rcv.cur)
+		rcv.mu.Unlock()
+		select {
+		case <-held:
+		case <-r.Context().Done():
+		}
+		rcv.mu.Lock()
+		rcv.cur--
+		rcv.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(rcv.release)
+	rcv.url = srv.URL
+	return rcv
+}
+
+// peak is the most requests the receiver held at once.
+func (rcv *heldReceiver) peak() int {
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	return rcv.hi
 }
 
 // TestHTTP_RetryThenSuccess: a receiver answering 503, 503, 200 gets the

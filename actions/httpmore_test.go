@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,37 +84,17 @@ func TestHTTP_TimeoutWaitingForTheAnswer(t *testing.T) {
 // once by default (MaxRuns), whatever the actions' concurrency; the
 // others start as runs end.
 func TestScheduler_AtMost32Runs(t *testing.T) {
-	var mu sync.Mutex
-	cur, peak := 0, 0
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		cur++
-		peak = max(peak, cur)
-		mu.Unlock()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		mu.Lock()
-		cur--
-		mu.Unlock()
-	}))
-	defer srv.Close()
+	rcv := newHeldReceiver(t)
 	var acts []*Action
 	for _, name := range []string{"relay-a", "relay-b"} {
-		acts = append(acts, &Action{Hook: "h", Name: name, URL: mustTmpl(srv.URL + "/" + name), Method: "POST", Timeout: 30 * time.Second, Concurrency: 100})
+		acts = append(acts, &Action{Hook: "h", Name: name, URL: mustTmpl(rcv.url + "/" + name), Method: "POST", Timeout: 30 * time.Second, Concurrency: 100})
 	}
 	h := newHarness(t, acts...) // MaxRuns not set: the default
 	var evs []string
 	for range 20 {
 		evs = append(evs, h.ingest("h", `{}`)) // 40 jobs
 	}
-	peakNow := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return peak
-	}
+	peakNow := rcv.peak
 	for deadline := time.Now().Add(20 * time.Second); peakNow() < 32; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d requests at once within 20s; want 32", peakNow())
@@ -126,7 +105,7 @@ func TestScheduler_AtMost32Runs(t *testing.T) {
 	if p := peakNow(); p != 32 {
 		t.Errorf("%d requests at once; want at most 32", p)
 	}
-	close(release)
+	rcv.release()
 	for _, ev := range evs {
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 			js := h.jobs(ev)
