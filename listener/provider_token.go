@@ -81,7 +81,10 @@ func (t *token) Verify(r *Request) error {
 	if ok {
 		return nil
 	}
-	return fmt.Errorf("%w: token", ErrBadSignature)
+	if t.header == "" {
+		return fmt.Errorf("%w: token query parameter", ErrBadSignature)
+	}
+	return fmt.Errorf("%w: %s", ErrBadSignature, t.header)
 }
 
 func (t *token) Event(r *Request) string    { return headerOr(r, t.eventHeader) }
