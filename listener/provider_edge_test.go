@@ -157,9 +157,6 @@ func TestGitLab_SignedDeliveryID(t *testing.T) {
 	}
 }
 
-// TestGitLab_TokenAndSigning), so that a replayed request is refused; but
-// an hour-old signed delivery replayed with its webhook-* headers removed
-// is accepted on X-Gitlab-Token alone, and stored again.
 // TestGitLab_TokenFallback: an unsigned request needs the secret token. A
 // hook with both a token and a signing token accepts it (GitLab's side may
 // not sign yet), but never a stale signed request; a hook with signing

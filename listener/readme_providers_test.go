@@ -236,3 +236,30 @@ func TestHMAC_AlgorithmsAndEncodings(t *testing.T) {
 		}
 	}
 }
+
+// TestZoom_NoDeliveryIDStoredAgain: Zoom gives a delivery no id, so the
+// same delivery sent twice (a retry) is answered 200 and stored twice.
+func TestZoom_NoDeliveryIDStoredAgain(t *testing.T) {
+	h := edgeHook(t, "zm", signConfig("zoom", "zoom-secret"))
+	e := newEnv(t, h)
+	s := &Signing{Header: http.Header{}, URL: &url.URL{Path: h.Path}, Body: []byte(`{"event":"meeting.started","payload":{"object":{"id":"1"}}}`), Event: "meeting.started", Now: time.Now()}
+	if err := h.Provider.(Signer).Sign(s); err != nil {
+		t.Fatal(err)
+	}
+	hdr := map[string]string{}
+	for k := range s.Header {
+		hdr[k] = s.Header.Get(k)
+	}
+	var ids []any
+	for i := range 2 {
+		r := e.post("POST", h.Path, s.Body, hdr)
+		if r.status != http.StatusOK || r.body["id"] == nil || r.body["duplicate"] != nil {
+			t.Fatalf("zoom delivery %d = %d %v; want 200 with a new id", i+1, r.status, r.body)
+		}
+		ids = append(ids, r.body["id"])
+	}
+	evs, _, err := e.st.ListEvents(store.EventFilter{Hook: "zm"})
+	if err != nil || len(evs) != 2 || ids[0] == ids[1] {
+		t.Errorf("stored %d events (%v), ids %v; want 2 events with different ids", len(evs), err, ids)
+	}
+}
