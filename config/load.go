@@ -504,6 +504,12 @@ func (l *loader) hook(t *table, maxBody int64) *Hook {
 				continue
 			}
 		}
+		if h.Provider == "telegram" {
+			if msg := badTelegramToken(sec.Value()); msg != "" {
+				l.d.errf(t.key(key), "%s: secret %d: %s", name, i+1, msg)
+				continue
+			}
+		}
 		h.Secrets = append(h.Secrets, sec)
 	}
 	if known {
@@ -644,6 +650,22 @@ func badListen(addr, want string) string {
 		return fmt.Sprintf("port %s is outside 0 to 65535", port)
 	}
 	return fmt.Sprintf("port %q is neither a number from 0 to 65535 nor a service name", port)
+}
+
+// badTelegramToken says why Telegram's setWebhook would refuse secret as
+// its secret_token (1 to 256 characters, each a letter, a digit, _ or -),
+// or returns "". It never quotes the secret.
+func badTelegramToken(secret []byte) string {
+	const rule = "Telegram takes a secret_token of 1 to 256 characters, each a letter, a digit, _ or -"
+	if len(secret) > 256 {
+		return fmt.Sprintf("%s; this one has %d", rule, len(secret))
+	}
+	for i, c := range secret {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Sprintf("%s; this one has another at byte %d", rule, i+1)
+		}
+	}
+	return ""
 }
 
 // validPort reports whether a listener can bind port: 0 to 65535, or a

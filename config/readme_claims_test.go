@@ -174,3 +174,26 @@ func TestLoad_AdminOffAndUnixNeedNoToken(t *testing.T) {
 		t.Errorf("admin listen beyond loopback with a token: Load = %v", err)
 	}
 }
+
+// TestLoad_TelegramSecretToken: Telegram's setWebhook takes a
+// secret_token of 1 to 256 characters, each a letter, a digit, _ or -
+// (README). A secret it would refuse is a load error, not a webhook that
+// setWebhook refuses later; the error never quotes the secret.
+func TestLoad_TelegramSecretToken(t *testing.T) {
+	long := strings.Repeat("a", 257)
+	for _, bad := range []string{"two words", "tok:en+/=", "caf\u00e9", long} {
+		_, _, err := loadFile(t, "[[hook]]\nid = \"bot\"\nprovider = \"telegram\"\nsecret = \""+bad+"\"\n")
+		if err == nil || !strings.Contains(err.Error(), "secret 1: Telegram takes a secret_token of 1 to 256 characters") {
+			t.Errorf("telegram secret %.20q: %v; want it refused, saying what Telegram takes", bad, err)
+			continue
+		}
+		if strings.Contains(err.Error(), bad) {
+			t.Errorf("the error quotes the secret: %v", err)
+		}
+	}
+	for _, good := range []string{"A-b_9", strings.Repeat("Z", 256)} {
+		if _, _, err := loadFile(t, "[[hook]]\nid = \"bot\"\nprovider = \"telegram\"\nsecret = \""+good+"\"\n"); err != nil {
+			t.Errorf("telegram secret %.20q: %v; want it taken", good, err)
+		}
+	}
+}
