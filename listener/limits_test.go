@@ -2,7 +2,9 @@ package listener
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
@@ -440,4 +442,81 @@ func TestListener_RateLimitSteadyFloodLogsOnce(t *testing.T) {
 	if n := refusals(); n != 2 {
 		t.Errorf("a second flood after keeping within the limit: %d rejections entries; want 2", n)
 	}
+}
+
+// TestListener_ClientAddrEverywhere: README, Behind a proxy: behind a
+// trusted proxy, the client's address taken from X-Forwarded-For (the
+// rightmost that is not a trusted proxy) is the one the log's request
+// line, the stored event and the metrics' request see, not the proxy's;
+// from a peer that is not trusted, the header is ignored there too.
+func TestListener_ClientAddrEverywhere(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var (
+		mu   sync.Mutex
+		logs bytes.Buffer
+		seen []string
+	)
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	l := New(Options{Store: st, Logger: log, OnRequest: func(r RequestInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r.Remote)
+	}}, &Config{Hooks: []*Hook{githubHook(t)}, TrustedProxies: prefixes("127.0.0.1/32", "10.0.0.0/8")})
+	for i, tc := range []struct {
+		peer, xff, want string
+	}{
+		{"127.0.0.1:4000", "198.51.100.7, 203.0.113.5, 10.0.0.2", "203.0.113.5"},
+		{"192.0.2.1:4000", "203.0.113.5", "192.0.2.1"},
+	} {
+		mu.Lock()
+		logs.Reset()
+		seen = nil
+		mu.Unlock()
+		body := []byte(`{"n":1}`)
+		r := httptest.NewRequest("POST", "/hooks/site", bytes.NewReader(body))
+		r.RemoteAddr = tc.peer
+		for k, v := range ghHeaders(body, "push", fmt.Sprint("addr-", i)) {
+			r.Header.Set(k, v)
+		}
+		r.Header.Set("X-Forwarded-For", tc.xff)
+		w := httptest.NewRecorder()
+		l.ServeHTTP(w, r)
+		if w.Code != 202 {
+			t.Fatalf("from %s XFF %q = %d %s", tc.peer, tc.xff, w.Code, w.Body)
+		}
+		var ans struct{ ID string }
+		if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := st.GetEvent(ans.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Remote != tc.want {
+			t.Errorf("from %s XFF %q: stored remote %q; want %q", tc.peer, tc.xff, ev.Remote, tc.want)
+		}
+		mu.Lock()
+		if !strings.Contains(logs.String(), "remote="+tc.want+" ") {
+			t.Errorf("from %s XFF %q: the log does not name remote=%s:\n%s", tc.peer, tc.xff, tc.want, logs.String())
+		}
+		if len(seen) != 1 || seen[0] != tc.want {
+			t.Errorf("from %s XFF %q: OnRequest saw %q; want %q", tc.peer, tc.xff, seen, tc.want)
+		}
+		mu.Unlock()
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }
