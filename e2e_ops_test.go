@@ -291,13 +291,25 @@ secret = "s3cret"
 	writeConfig(t, dir, strings.ReplaceAll(cfg, "%MIN%", "1000000000GiB"))
 	d := startDaemon(t, dir)
 	r := d.postGitHub("/hooks/site", "s3cret", "push", "m1", []byte(`{}`))
-	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("POST with the disk below min_free = %d (Retry-After %q) %s; want 503 with Retry-After", r.Status, r.Header.Get("Retry-After"), r.Raw)
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") != "10" {
+		t.Fatalf("POST with the disk below min_free = %d (Retry-After %q) %s; want 503 with Retry-After 10", r.Status, r.Header.Get("Retry-After"), r.Raw)
+	}
+	// More refused deliveries, over more than a second (a look at the
+	// disk each): the log says it once, not once per delivery or look.
+	for i := range 3 {
+		time.Sleep(600 * time.Millisecond)
+		if r := d.postGitHub("/hooks/site", "s3cret", "push", fmt.Sprint("m-more-", i), []byte(`{}`)); r.Status != http.StatusServiceUnavailable {
+			t.Fatalf("POST %d with the disk below min_free = %d %s; want 503", i, r.Status, r.Raw)
+		}
 	}
 	// The request's line comes after its answer.
 	waitFor(t, 5*time.Second, "a log line that says why", func() bool {
-		return strings.Contains(d.log.String(), `reason="store: free disk space below min_free`)
+		return strings.Count(d.log.String(), `reason="store: free disk space below min_free`) == 4
 	})
+	const lowMsg, roomMsg = `msg="free disk space below min_free`, `msg="free disk space above min_free again`
+	if n := strings.Count(d.log.String(), lowMsg); n != 1 {
+		t.Errorf("the log says %s %d times; want once", lowMsg, n)
+	}
 	// A reload with a sane min_free lets deliveries in again.
 	writeConfig(t, dir, strings.ReplaceAll(cfg, "%MIN%", "1MiB"))
 	d.cmd.Process.Signal(syscall.SIGHUP)
@@ -305,6 +317,9 @@ secret = "s3cret"
 		r := d.postGitHub("/hooks/site", "s3cret", "push", "m1", []byte(`{}`))
 		return r.Status == http.StatusAccepted
 	})
+	if n := strings.Count(d.log.String(), roomMsg); n != 1 {
+		t.Errorf("the log says %s %d times after there is room; want once", roomMsg, n)
+	}
 }
 
 // runCLI runs the binary with args and returns stdout, stderr and the
