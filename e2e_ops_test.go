@@ -162,6 +162,36 @@ secret = "s3cret"
 	if c, err := servedCert(d.addr, ca.pool); err != nil || c.SerialNumber.Int64() != 1 {
 		t.Fatalf("served certificate = %v, %v; want serial 1", c, err)
 	}
+	// TLS 1.2 and 1.3 are served, nothing older; HTTP/1.1 as well as
+	// HTTP/2 (postHTTPS asked for HTTP/2 above).
+	for _, tc := range []struct {
+		name     string
+		min, max uint16
+		ok       bool
+	}{
+		{"TLS 1.2", tls.VersionTLS12, tls.VersionTLS12, true},
+		{"TLS 1.3", tls.VersionTLS13, tls.VersionTLS13, true},
+		{"TLS 1.1", tls.VersionTLS10, tls.VersionTLS11, false},
+	} {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 60 * time.Second}, "tcp", d.addr, &tls.Config{ServerName: opsName, RootCAs: ca.pool, MinVersion: tc.min, MaxVersion: tc.max})
+		if err == nil {
+			conn.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("a handshake offering only %s: %v; want it to succeed: %v", tc.name, err, tc.ok)
+		}
+	}
+	h1 := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{ServerName: opsName, RootCAs: ca.pool, NextProtos: []string{"http/1.1"}},
+	}}
+	if res, err := h1.Get("https://" + d.addr + "/hooks/site"); err != nil {
+		t.Errorf("GET over HTTP/1.1: %v", err)
+	} else {
+		res.Body.Close()
+		if res.ProtoMajor != 1 || res.ProtoMinor != 1 {
+			t.Errorf("answer to an HTTP/1.1 client over %s; want HTTP/1.1", res.Proto)
+		}
+	}
 	// Plain HTTP to the HTTPS port is refused.
 	if res, err := http.Post("http://"+d.addr+"/hooks/site", "application/json", strings.NewReader("{}")); err == nil {
 		res.Body.Close()
@@ -201,6 +231,14 @@ func TestE2E_HTTPSFromFilesBadPairFailsStart(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "private key does not match") {
 		t.Errorf("serve with a mismatched pair: %v\n%s\nwant exit 1 naming the mismatch", err, out)
+	}
+	// A missing file is an error at the start too, naming the file.
+	if err := os.Remove(filepath.Join(dir, "key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(binPath, "serve", "-config", cfg).CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "key.pem") {
+		t.Errorf("serve with no key file: %v\n%s\nwant exit 1 naming key.pem", err, out)
 	}
 }
 
