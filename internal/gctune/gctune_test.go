@@ -134,3 +134,16 @@ func TestRelease(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeNumbers: README, Memory: GOGC=400 and GOMEMLIMIT=64MiB unless
+// the environment sets them, and a release after less than 1 MiB
+// allocated in 5 s, following at least 16 MiB since the last one.
+func TestReadmeNumbers(t *testing.T) {
+	if Percent != 400 || MemoryLimit != 64<<20 {
+		t.Errorf("Percent %d, MemoryLimit %d; the README says 400 and 64 MiB", Percent, MemoryLimit)
+	}
+	i := NewIdle()
+	if i.Every != 5*time.Second || i.Quiet != 1<<20 || i.Worked != 16<<20 {
+		t.Errorf("NewIdle() = every %v, quiet %d, worked %d; the README says 5 s, 1 MiB, 16 MiB", i.Every, i.Quiet, i.Worked)
+	}
+}
