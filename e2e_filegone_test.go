@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,10 +51,18 @@ func TestE2E_DatabaseFileReplaced(t *testing.T) {
 	if ra := last.Header.Get("Retry-After"); ra != "10" {
 		t.Errorf("503 with Retry-After %q; want 10", ra)
 	}
+	// The store's line (the request lines that follow quote it as their
+	// reason, without the file).
+	isStoreLine := func(line string) bool {
+		return strings.Contains(line, "level=ERROR") && strings.Contains(line, `msg="the database file is no longer at its path`)
+	}
+	waitFor(t, 5*time.Second, "the store's log line", func() bool {
+		return slices.ContainsFunc(strings.Split(d.log.String(), "\n"), isStoreLine)
+	})
 	log := d.log.String()
 	found := false
 	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, "no longer at its path") {
+		if isStoreLine(line) {
 			found = true
 			for _, want := range []string{"webhookd backup FILE", "restart", db} {
 				if !strings.Contains(line, want) {
