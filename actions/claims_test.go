@@ -144,3 +144,32 @@ func TestReload_WhenAppliesToNewEvents(t *testing.T) {
 		t.Errorf("ran %v; want queued (planned before the reload), then the replay of skipped", got)
 	}
 }
+
+// TestWhen_FailingSkipsWithError: a when that fails as it runs (README:
+// a whole number past 64 bits, which when cannot compare) records the job
+// as skipped with the error, and runs nothing; a false one as skipped with
+// the values it looked at.
+func TestWhen_FailingSkipsWithError(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	sh := script(t, dir, "touch.sh", "touch "+marker+"\n")
+	w, err := tmpl.Compile(`payload.amount > 10`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := execAction("h", "a", sh)
+	a.When = w
+	h := newHarness(t, a)
+	failing := h.ingest("h", `{"amount":12345678901234567890}`)
+	j := h.jobs(failing)[0]
+	if j.State != store.Skipped || !strings.HasPrefix(j.Reason, "when: invalid operation") {
+		t.Errorf("job of a failing when = %s %q; want skipped with the when error", j.State, j.Reason)
+	}
+	falsy := h.ingest("h", `{"amount":3}`)
+	if j := h.jobs(falsy)[0]; j.State != store.Skipped || j.Reason != "when is false: payload.amount is 3" {
+		t.Errorf("job of a false when = %s %q; want skipped, when is false: payload.amount is 3", j.State, j.Reason)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command ran")
+	}
+}
