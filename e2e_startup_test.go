@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -62,8 +63,12 @@ func TestE2E_MonitoringSeesRefusedDeliveries(t *testing.T) {
 	// More free space than any disk has: every delivery is refused.
 	writeConfig(t, dir, strings.ReplaceAll(cfg, "%MIN%", "1000000000GiB"))
 	d := startDaemon(t, dir)
-	if code := admGet(t, d, "", "/healthz", nil); code != http.StatusServiceUnavailable {
-		t.Errorf("/healthz with the disk below min_free = %d; want 503", code)
+	hz := admDo(t, d, "GET", "/healthz", "", nil)
+	hzBody, _ := io.ReadAll(hz.Body)
+	hz.Body.Close()
+	var hzJSON struct{ Status string }
+	if json.Unmarshal(hzBody, &hzJSON); hz.StatusCode != http.StatusServiceUnavailable || hzJSON.Status != "refusing deliveries" {
+		t.Errorf("/healthz with the disk below min_free = %d %s; want 503 {\"status\": \"refusing deliveries\"}", hz.StatusCode, hzBody)
 	}
 	var st struct {
 		Refusing string `json:"refusing"`

@@ -1,0 +1,193 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/store"
+)
+
+// Tests for README claims of "Admin API" and "Dashboard" that no other
+// test held.
+
+// TestREADME_NotFound: 404 for no such event, job, action or endpoint,
+// as a JSON error.
+func TestREADME_NotFound(t *testing.T) {
+	e := newEnv(t, testToken, exec("site", "deploy", "", "true"))
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/api/nope"},
+		{"GET", "/api/events/06H0HBHXR4000000"},
+		{"POST", "/api/events/06H0HBHXR4000000/replay"},
+		{"GET", "/api/jobs/06H0HBHXR4000002"},
+		{"POST", "/api/jobs/06H0HBHXR4000002/retry"},
+		{"POST", "/api/jobs/06H0HBHXR4000002/cancel"},
+		{"POST", "/api/actions/site/nope/pause"},
+		{"POST", "/api/actions/nope/deploy/resume"},
+	} {
+		code, body := e.call(tc.method, tc.path, testToken, nil)
+		var got struct{ Error string }
+		if code != http.StatusNotFound || json.Unmarshal([]byte(body), &got) != nil || got.Error == "" {
+			t.Errorf("%s %s = %d %s; want 404 with a JSON error", tc.method, tc.path, code, body)
+		}
+	}
+}
+
+// TestREADME_DashboardNoScriptNoFraming: every page (the login page too)
+// carries a Content-Security-Policy that forbids scripts and framing, and
+// holds no script of its own; the session cookie lasts 12 hours.
+func TestREADME_DashboardNoScriptNoFraming(t *testing.T) {
+	e := newEnv(t, testToken,
+		exec("site", "deploy", `payload.ref == "refs/heads/main"`, "echo ok"),
+		exec("site", "notify", "", "exit 3"))
+	id := e.ingest("site", "push", `{"ref":"refs/heads/main"}`)
+	e.waitState2(id, store.Succeeded, store.Dead)
+	b := newBrowser(e)
+	pages := map[string]string{}
+	a := b.do("GET", "/login", nil)
+	pages["/login"] = a.body
+	checkCSP := func(path string, h http.Header) {
+		t.Helper()
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("GET %s: Content-Security-Policy %q lacks %s", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "script-src") {
+			t.Errorf("GET %s: Content-Security-Policy %q allows a script source", path, csp)
+		}
+	}
+	checkCSP("/login", a.hdr)
+	a = b.do("POST", "/login", url.Values{"token": {testToken}})
+	if c := a.hdr.Get("Set-Cookie"); !strings.Contains(c, "Max-Age=43200") {
+		t.Errorf("session cookie %q; want Max-Age=43200 (12 hours)", c)
+	}
+	for _, path := range []string{"/", "/events/" + id, "/rejections", "/status"} {
+		a := b.do("GET", path, nil)
+		if a.code != 200 {
+			t.Fatalf("GET %s = %d", path, a.code)
+		}
+		checkCSP(path, a.hdr)
+		pages[path] = a.body
+	}
+	handler := regexp.MustCompile(`(?i)<script|\son[a-z]+\s*=|javascript:`)
+	forms := regexp.MustCompile(`(?s)<form[^>]*method="post"[^>]*>.*?</form>`)
+	nforms := 0
+	for path, body := range pages {
+		if m := handler.FindString(body); m != "" {
+			t.Errorf("GET %s holds script: %q", path, m)
+		}
+		if path == "/login" {
+			continue
+		}
+		for _, f := range forms.FindAllString(body, -1) {
+			nforms++
+			if !strings.Contains(f, `name="csrf"`) {
+				t.Errorf("GET %s: a form without a CSRF token: %s", path, f)
+			}
+		}
+	}
+	if nforms == 0 {
+		t.Errorf("no POST forms found on the pages; the CSRF check looked at nothing")
+	}
+}
+
+// TestREADME_EventsAndJobsPages: /api/events gives 50 newest first by
+// default and takes limit up to 500, next leading on with before=;
+// /api/jobs gives one state oldest first, next leading on with after=.
+func TestREADME_EventsAndJobsPages(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", `event == "never"`, "true"))
+	var ids []string
+	for range 55 {
+		ids = append(ids, e.ingest("site", "push", `{}`))
+	}
+	type page struct {
+		Events []struct{ ID string }
+		Jobs   []struct{ ID, State string }
+		Next   string
+	}
+	get := func(path string) page {
+		t.Helper()
+		var p page
+		if code, body := e.call("GET", path, "", &p); code != 200 {
+			t.Fatalf("GET %s = %d %s", path, code, body)
+		}
+		return p
+	}
+	p := get("/api/events")
+	if len(p.Events) != 50 || p.Events[0].ID != ids[54] || p.Events[49].ID != ids[5] || p.Next == "" {
+		t.Fatalf("GET /api/events: %d events, first %v, next %q; want the 50 newest, newest first, and a next", len(p.Events), p.Events[:1], p.Next)
+	}
+	p = get("/api/events?before=" + p.Next)
+	if len(p.Events) != 5 || p.Events[0].ID != ids[4] || p.Events[4].ID != ids[0] {
+		t.Errorf("the next page: %v; want the 5 oldest, newest first", p.Events)
+	}
+	if p = get("/api/events?limit=500"); len(p.Events) != 55 {
+		t.Errorf("limit=500: %d events; want all 55", len(p.Events))
+	}
+	// Jobs: the skipped ones, oldest first, 20 then the rest by after=.
+	var seen []string
+	p = get("/api/jobs?state=skipped&limit=20")
+	for n := 0; ; n++ {
+		for _, j := range p.Jobs {
+			if j.State != "skipped" {
+				t.Errorf("job %s is %s in a listing of skipped", j.ID, j.State)
+			}
+			seen = append(seen, j.ID)
+		}
+		if p.Next == "" || n > 5 {
+			break
+		}
+		p = get("/api/jobs?state=skipped&limit=20&after=" + p.Next)
+	}
+	if len(seen) != 55 || !slices.IsSorted(seen) {
+		t.Errorf("jobs by after=: %d, sorted %v; want 55, oldest first", len(seen), slices.IsSorted(seen))
+	}
+}
+
+// TestREADME_StatusFields: /api/status has every field the README lists;
+// last_reload, last_reload_time and config_error only once a reload
+// happened (and failed).
+func TestREADME_StatusFields(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", "", "true"))
+	if err := e.sched.SetPaused(t.Context(), "site", "deploy", true); err != nil {
+		t.Fatal(err)
+	}
+	e.ingest("site", "push", `{}`)
+	fields := func() map[string]any {
+		t.Helper()
+		var m map[string]any
+		if code, body := e.call("GET", "/api/status", "", &m); code != 200 {
+			t.Fatalf("GET /api/status = %d %s", code, body)
+		}
+		return m
+	}
+	m := fields()
+	for _, k := range []string{"version", "started", "uptime_seconds", "config_file", "jobs", "running", "paused", "events", "database_bytes", "oldest_queued_job", "oldest_queued_age_seconds"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("/api/status lacks %s: %v", k, m)
+		}
+	}
+	for _, k := range []string{"last_reload", "last_reload_time", "config_error", "refusing"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("/api/status has %s before any reload, with deliveries accepted: %v", k, m)
+		}
+	}
+	if jobs, _ := m["jobs"].(map[string]any); jobs["pending"] != 1.0 || m["events"] != 1.0 {
+		t.Errorf("/api/status jobs %v, events %v; want 1 pending, 1 event", m["jobs"], m["events"])
+	}
+	e.mu.Lock()
+	e.status.LastReload, e.status.LastReloadTime = "error", time.Now()
+	e.status.ConfigError = "/etc/webhookd/webhookd.toml:3: nope"
+	e.mu.Unlock()
+	m = fields()
+	if m["last_reload"] != "error" || m["last_reload_time"] == nil || m["config_error"] != "/etc/webhookd/webhookd.toml:3: nope" {
+		t.Errorf("/api/status after a failed reload: %v", m)
+	}
+}
