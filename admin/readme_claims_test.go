@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -189,5 +191,83 @@ func TestREADME_StatusFields(t *testing.T) {
 	m = fields()
 	if m["last_reload"] != "error" || m["last_reload_time"] == nil || m["config_error"] != "/etc/webhookd/webhookd.toml:3: nope" {
 		t.Errorf("/api/status after a failed reload: %v", m)
+	}
+}
+
+// TestREADME_PagesReloadWhileRunning: while a job runs, the event's page
+// reloads itself every 2 seconds and the events list every 5; once it is
+// done, neither does; a job held by a pause does not make the page reload.
+func TestREADME_PagesReloadWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "go")
+	e := newEnv(t, testToken,
+		exec("site", "deploy", "", "while [ ! -e "+gate+" ]; do sleep 0.02; done"),
+		exec("site", "held", "", "true"))
+	if err := e.sched.SetPaused(t.Context(), "site", "held", true); err != nil {
+		t.Fatal(err)
+	}
+	id := e.ingest("site", "push", `{}`)
+	b := newBrowser(e)
+	b.do("POST", "/login", url.Values{"token": {testToken}})
+	refresh := regexp.MustCompile(`http-equiv="refresh" content="(\d+)"`)
+	reloads := func(path string) string {
+		t.Helper()
+		a := b.do("GET", path, nil)
+		if a.code != 200 {
+			t.Fatalf("GET %s = %d", path, a.code)
+		}
+		if m := refresh.FindStringSubmatch(a.body); m != nil {
+			return m[1]
+		}
+		return ""
+	}
+	e.waitState2(id, store.Running, store.Pending)
+	if got := reloads("/events/" + id); got != "2" {
+		t.Errorf("event page while a job runs reloads after %q s; want 2", got)
+	}
+	if got := reloads("/"); got != "5" {
+		t.Errorf("events list while a job runs reloads after %q s; want 5", got)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState2(id, store.Succeeded, store.Pending)
+	if got := reloads("/events/" + id); got != "" {
+		t.Errorf("event page with only a held job reloads after %q s; want no reload", got)
+	}
+	if got := reloads("/"); got != "" {
+		t.Errorf("events list with nothing running reloads after %q s; want no reload", got)
+	}
+}
+
+// TestREADME_CurlExamples: each curl example of the Admin API section,
+// with a real event's and job's ids, is answered 200 with what it says.
+func TestREADME_CurlExamples(t *testing.T) {
+	e := newEnv(t, testToken, exec("site", "deploy", "", "exit 1"), exec("other", "notify", "", "true"))
+	if err := e.sched.SetPaused(t.Context(), "other", "notify", true); err != nil {
+		t.Fatal(err)
+	}
+	id := e.ingest("site", "push", `{}`)
+	e.waitState2(id, store.Dead)
+	dead := e.eventAs(id, testToken).Jobs[0].ID
+	queued := e.eventAs(e.ingest("other", "push", `{}`), testToken).Jobs[0].ID
+	for _, tc := range []struct{ method, path, want string }{
+		{"GET", "/api/events?hook=site&state=dead&limit=20", `"id": "` + id + `"`},
+		{"GET", "/api/events?before=" + id, `"events": []`},
+		{"GET", "/api/events/" + id, `"state": "dead"`},
+		{"POST", "/api/events/" + id + "/replay", `"action": "deploy"`},
+		{"POST", "/api/events/" + id + "/replay?action=deploy", `"action": "deploy"`},
+		{"POST", "/api/replay?hook=site&state=dead&since=24h&dry_run=true", `{"done":`},
+		{"GET", "/api/jobs?state=failed", `"jobs": []`},
+		{"POST", "/api/jobs/" + dead + "/retry", `"reason": "retried by hand"`},
+		{"POST", "/api/jobs/" + queued + "/cancel", `"state": "cancelled"`},
+		{"POST", "/api/actions/site/deploy/pause", `"paused": true`},
+		{"POST", "/api/actions/site/deploy/resume", `"paused": false`},
+		{"GET", "/api/rejections", `"rejections": []`},
+	} {
+		code, body := e.call(tc.method, tc.path, testToken, nil)
+		if code != 200 || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s = %d %s; want 200 with %s", tc.method, tc.path, code, body, tc.want)
+		}
 	}
 }
