@@ -271,3 +271,31 @@ func TestREADME_CurlExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestREADME_RetryStates: retry takes a failed, dead, skipped or cancelled
+// job; one still waiting its turn in its queue (behind an earlier job of
+// an action with concurrency 1) is 409, saying so; the queued job at the
+// head of the queue is made due now.
+func TestREADME_RetryStates(t *testing.T) {
+	e := newEnv(t, testToken, exec("site", "deploy", `event == "push"`, "true"))
+	if err := e.sched.SetPaused(t.Context(), "site", "deploy", true); err != nil {
+		t.Fatal(err)
+	}
+	head := e.eventAs(e.ingest("site", "push", `{}`), testToken).Jobs[0].ID
+	behind := e.eventAs(e.ingest("site", "push", `{}`), testToken).Jobs[0].ID
+	skipped := e.eventAs(e.ingest("site", "tag", `{}`), testToken).Jobs[0].ID
+	if code, body := e.call("POST", "/api/jobs/"+behind+"/retry", testToken, nil); code != 409 || !strings.Contains(body, "waits for its turn") {
+		t.Errorf("retry of a job behind another = %d %s; want 409, waiting its turn", code, body)
+	}
+	if code, body := e.call("POST", "/api/jobs/"+head+"/retry", testToken, nil); code != 200 || !strings.Contains(body, `"state": "pending"`) {
+		t.Errorf("retry of the queue's head = %d %s; want 200, pending", code, body)
+	}
+	if code, body := e.call("POST", "/api/jobs/"+head+"/cancel", testToken, nil); code != 200 {
+		t.Fatalf("cancel = %d %s", code, body)
+	}
+	for name, job := range map[string]string{"cancelled": head, "skipped": skipped} {
+		if code, body := e.call("POST", "/api/jobs/"+job+"/retry", testToken, nil); code != 200 || !strings.Contains(body, `"state": "pending"`) || !strings.Contains(body, "retried by hand") {
+			t.Errorf("retry of a %s job = %d %s; want 200, pending again, retried by hand", name, code, body)
+		}
+	}
+}
