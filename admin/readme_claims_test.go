@@ -2,16 +2,22 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/actions"
+	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
 )
 
@@ -298,4 +304,43 @@ func TestREADME_RetryStates(t *testing.T) {
 			t.Errorf("retry of a %s job = %d %s; want 200, pending again, retried by hand", name, code, body)
 		}
 	}
+}
+
+// TestREADME_WriteFails503: a request that must write while the database
+// cannot be written is answered 503 with a JSON error.
+func TestREADME_WriteFails503(t *testing.T) {
+	var failing atomic.Bool
+	st, err := store.Open(filepath.Join(t.TempDir(), "w.db"), store.Options{FailWrites: func() error {
+		if failing.Load() {
+			return errors.New("injected: no space left on device")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	acts := []*actions.Action{exec("site", "deploy", "", "true")}
+	acts[0].Dir = t.TempDir()
+	sched := actions.New(actions.Options{Store: st, TempDir: t.TempDir()}, actions.NewConfig(acts))
+	if err := sched.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sched.Close() })
+	srv := New(Options{Addr: "127.0.0.1:0", Store: st, Scheduler: sched,
+		Status: func() Status { return Status{} }, Rejections: func() []listener.Rejection { return nil }})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	failing.Store(true)
+	res, err := http.Post(ts.URL+"/api/actions/site/deploy/pause", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var got struct{ Error string }
+	if res.StatusCode != http.StatusServiceUnavailable || json.Unmarshal(body, &got) != nil || got.Error == "" {
+		t.Errorf("pause with the database failing writes = %d %s; want 503 with a JSON error", res.StatusCode, body)
+	}
+	failing.Store(false)
 }
