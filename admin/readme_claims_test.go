@@ -344,3 +344,51 @@ func TestREADME_WriteFails503(t *testing.T) {
 	}
 	failing.Store(false)
 }
+
+// TestREADME_EventTypeCutAt80: the events list cuts an event type at 80
+// characters (77 and an ellipsis); one of 80 is shown whole.
+func TestREADME_EventTypeCutAt80(t *testing.T) {
+	e := newEnv(t, "", exec("site", "deploy", `event == "never"`, "true"))
+	long, fits := strings.Repeat("x", 81), strings.Repeat("y", 80)
+	e.ingest("site", long, `{}`)
+	e.ingest("site", fits, `{}`)
+	w, _ := e.servePage("/")
+	page := w.Body.String()
+	if !strings.Contains(page, ">"+strings.Repeat("x", 77)+"…<") || strings.Contains(page, strings.Repeat("x", 78)) {
+		t.Errorf("events list does not show an 81-character type as 77 characters and …")
+	}
+	if !strings.Contains(page, ">"+fits+"<") {
+		t.Errorf("events list cut an 80-character type")
+	}
+}
+
+// TestREADME_StatusPage: the status page shows the config file and the
+// last reload with a broken file's errors line by line, the queue by
+// state, what runs now, every action with a pause button, the version,
+// uptime and database size.
+func TestREADME_StatusPage(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "go")
+	e := newEnv(t, "", exec("site", "deploy", "", "while [ ! -e "+gate+" ]; do sleep 0.02; done"))
+	t.Cleanup(func() { os.WriteFile(gate, nil, 0o644) })
+	e.mu.Lock()
+	e.status.Version = "v9.8.7-test"
+	e.status.Started = time.Now().Add(-90 * time.Minute)
+	e.status.LastReload, e.status.LastReloadTime = "error", time.Now()
+	e.status.ConfigError = "/etc/webhookd/webhookd.toml:3: first mistake\n/etc/webhookd/webhookd.toml:9: second mistake"
+	e.mu.Unlock()
+	id := e.ingest("site", "push", `{}`)
+	e.waitState2(id, store.Running)
+	w, _ := e.servePage("/status")
+	page := w.Body.String()
+	for _, want := range []string{
+		"<code>/etc/webhookd/webhookd.toml</code>", `<span class="state dead">error</span>`,
+		"webhookd.toml:3: first mistake\n/etc/webhookd/webhookd.toml:9: second mistake</pre>",
+		"<th>running</th>", "Running now", "<b>site/deploy</b> for <a href=\"/events/" + id + "\">",
+		`action="/actions/site/deploy/pause"`,
+		"<dd>v9.8.7-test</dd>", "<dd>1h30m", "<dt>Database</dt><dd>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+}
