@@ -58,12 +58,17 @@ type runInput struct {
 	keepPayload bool
 }
 
+// noExit is the exit status of a command that has none.
+func noExit() *int { c := -1; return &c }
+
 // runExec runs a command attempt.
 func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 	a := in.action
 	started := s.now()
+	// A command that never started has no exit status: -1, as for one a
+	// signal killed (store.Run.ExitCode), its error saying why.
 	fail := func(permanent bool, format string, args ...any) result {
-		return result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: fmt.Sprintf(format, args...)}, permanent: permanent}
+		return result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, ExitCode: noExit(), Error: fmt.Sprintf(format, args...)}, permanent: permanent}
 	}
 	argv := make([]string, len(a.Run))
 	for i, t := range a.Run {
@@ -107,7 +112,7 @@ func (s *Scheduler) runExec(ctx context.Context, in *runInput) result {
 		defer removePayload(payload.Name())
 	}
 	fail = func(permanent bool, format string, args ...any) result {
-		return result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, Error: fmt.Sprintf(format, args...)}, permanent: permanent, payload: keptPayload(in, payload)}
+		return result{run: store.Run{Started: started, Finished: s.now(), Result: store.RunFailed, ExitCode: noExit(), Error: fmt.Sprintf(format, args...)}, permanent: permanent, payload: keptPayload(in, payload)}
 	}
 	env = append(env,
 		"WEBHOOKD_EVENT_ID="+in.event.ID,

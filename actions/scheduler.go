@@ -667,8 +667,12 @@ func (s *Scheduler) attempt(ctx context.Context, a *Action, j *store.Job, land *
 	}
 	if err != nil {
 		now := s.now()
+		run := store.Run{Started: now, Finished: now, Result: store.RunFailed, Error: "load event: " + err.Error()}
+		if a.URL == nil {
+			run.ExitCode = noExit() // the command never started
+		}
 		// A damaged event will not be readable on a retry either.
-		return result{run: store.Run{Started: now, Finished: now, Result: store.RunFailed, Error: "load event: " + err.Error()}, permanent: errors.Is(err, store.ErrDamaged)}
+		return result{run: run, permanent: errors.Is(err, store.ErrDamaged)}
 	}
 	in := &runInput{action: a, job: j, event: ev, data: EventData(ev), keepPayload: land != nil}
 	if a.URL != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/webhookd/webhookd/actions"
 	"github.com/webhookd/webhookd/listener"
 	"github.com/webhookd/webhookd/store"
+	"github.com/webhookd/webhookd/tmpl"
 )
 
 // Tests for README claims of "Admin API" and "Dashboard" that no other
@@ -390,5 +391,35 @@ func TestREADME_StatusPage(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
 		}
+	}
+}
+
+// TestREADME_RunExitCodes: an event's runs give exit_code, the command's
+// status, -1 when a signal killed it or it never started (its error says
+// which).
+func TestREADME_RunExitCodes(t *testing.T) {
+	missing := exec("site", "missing", "", "")
+	missing.Run = []*tmpl.Template{tmpl.MustParse("run", filepath.Join(t.TempDir(), "no-such-command"))}
+	e := newEnv(t, "", exec("site", "exits", "", "exit 5"), exec("site", "killed", "", "kill -9 $$"), missing)
+	id := e.ingest("site", "push", `{}`)
+	ev := e.waitState(id, store.Dead, store.Dead, store.Dead)
+	for i, want := range []struct {
+		code int
+		err  string
+	}{{5, "exit status 5"}, {-1, "killed"}, {-1, "no-such-command"}} {
+		j := ev.Jobs[i]
+		if len(j.Runs) != 1 || j.Runs[0].ExitCode == nil {
+			t.Fatalf("job %s: runs %+v; want one with an exit_code", j.Action, j.Runs)
+		}
+		if r := j.Runs[0]; *r.ExitCode != want.code || !strings.Contains(r.Error, want.err) {
+			t.Errorf("job %s: exit_code %d, error %q; want %d, an error with %q", j.Action, *r.ExitCode, r.Error, want.code, want.err)
+		}
+	}
+	// The event page: from where it came, and the exit status only of the
+	// run that has one.
+	w, _ := e.servePage("/events/" + id)
+	page := w.Body.String()
+	if !strings.Contains(page, "<dt>From</dt><dd>192.0.2.7</dd>") || strings.Count(page, " · exit ") != 1 || !strings.Contains(page, " · exit 5") {
+		t.Errorf("event page: want From 192.0.2.7 and one exit status, exit 5:\n%s", page)
 	}
 }
