@@ -423,3 +423,44 @@ func TestREADME_RunExitCodes(t *testing.T) {
 		t.Errorf("event page: want From 192.0.2.7 and one exit status, exit 5:\n%s", page)
 	}
 }
+
+// TestREADME_EventPageButtons: the event page offers Retry for a failed,
+// dead, skipped or cancelled job (as the API takes), Cancel for a queued
+// one, Replay of every action or one, and Pause for each action.
+func TestREADME_EventPageButtons(t *testing.T) {
+	e := newEnv(t, "",
+		exec("site", "dies", "", "exit 1"),
+		exec("site", "skips", `event == "tag"`, "true"),
+		exec("site", "waits", "", "true"),
+		exec("site", "cancelled", "", "true"))
+	for _, a := range []string{"waits", "cancelled"} {
+		if err := e.sched.SetPaused(t.Context(), "site", a, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := e.ingest("site", "push", `{}`)
+	e.waitState(id, store.Dead, store.Skipped, store.Pending, store.Pending)
+	ev := e.event(id)
+	jobs := map[string]string{}
+	for _, j := range ev.Jobs {
+		jobs[j.Action] = j.ID
+	}
+	if code, body := e.call("POST", "/api/jobs/"+jobs["cancelled"]+"/cancel", "", nil); code != 200 {
+		t.Fatalf("cancel = %d %s", code, body)
+	}
+	w, _ := e.servePage("/events/" + id)
+	page := w.Body.String()
+	for _, a := range []string{"dies", "skips", "cancelled"} {
+		if !strings.Contains(page, `action="/jobs/`+jobs[a]+`/retry"`) {
+			t.Errorf("event page offers no Retry for the %s job", a)
+		}
+	}
+	if !strings.Contains(page, `action="/jobs/`+jobs["waits"]+`/cancel"`) || strings.Contains(page, `action="/jobs/`+jobs["waits"]+`/retry"`) {
+		t.Errorf("event page: want Cancel and no Retry for the queued job")
+	}
+	for _, want := range []string{`action="/events/` + id + `/replay"`, ">Replay dies</button>", `action="/actions/site/dies/pause"`, `action="/actions/site/waits/resume"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("event page lacks %s", want)
+		}
+	}
+}
