@@ -197,3 +197,27 @@ func TestLoad_TelegramSecretToken(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_TemplateMistakeInABranchWarns: README ([[hook.action]],
+// Templates): a mistake in a part only some runs take is a warning with
+// its line, not an error; the same mistake where every run takes it is an
+// error with its line.
+func TestParse_TemplateMistakeInABranchWarns(t *testing.T) {
+	src := hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\", '{{ if eq .event \"release\" }}{{ .paylod.tag }}{{ end }}']")
+	_, warns, err := Parse("c.toml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse = %v; want it loaded with a warning", err)
+	}
+	want := `c.toml:6: hook "h" action "a": run[1]: template: 1: no field .paylod`
+	found := false
+	for _, w := range warns {
+		found = found || strings.HasPrefix(w, want) && strings.Contains(w, "some runs skip")
+	}
+	if !found {
+		t.Errorf("warnings = %q; want one starting %q that says some runs skip it", warns, want)
+	}
+	src = hook("provider = \"none\"\n[[hook.action]]\nname = \"a\"\nrun = [\"x\", '{{ .paylod.tag }}']")
+	if _, _, err := Parse("c.toml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse of the mistake outside a branch = %v; want an error %q", err, want)
+	}
+}
