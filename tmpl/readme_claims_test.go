@@ -146,3 +146,24 @@ func TestREADME_WhenFails(t *testing.T) {
 		}
 	}
 }
+
+// TestREADME_NumberBounds: a number past about ±10^9864 prints as sent
+// (1e9865, -1e9865), one just within is written out; one nearer 0 than a
+// float64 holds (1e-400) prints as 0.
+func TestREADME_NumberBounds(t *testing.T) {
+	for _, tc := range []struct{ text, n, want string }{
+		{`{{ printf "%.2f" .payload.n }}`, "1e9865", "1e9865"},
+		{`{{ printf "%.2f" .payload.n }}`, "-1e9865", "-1e9865"},
+		{`{{ .payload.n }}`, "1e-400", "0"},
+		{`{{ printf "%g" .payload.n }}`, "1e-400", "0"},
+	} {
+		d := &Data{ContentType: "application/json", Body: []byte(`{"n":` + tc.n + `}`)}
+		if got, err := MustParse("t", tc.text).Execute(d); err != nil || got != tc.want {
+			t.Errorf("%s over %s = %q, %v; want %q", tc.text, tc.n, got, err, tc.want)
+		}
+	}
+	d := &Data{ContentType: "application/json", Body: []byte(`{"n":1e9863}`)}
+	if got, err := MustParse("t", `{{ printf "%.0f" .payload.n }}`).Execute(d); err != nil || len(got) < 9863 {
+		t.Errorf("printf %%.0f over 1e9863 = %d characters, %v; want it written out (math/big's 256-bit value: 9863 digits or more)", len(got), err)
+	}
+}
