@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -378,7 +379,7 @@ func TestE2E_TryIt(t *testing.T) {
 	}
 	d := startDaemon(t, dir)
 
-	res := d.postGitHub("/hooks/site", "change-me", "push", "try-1", body)
+	res := d.postGitHub("/hooks/site", "change-me", "push", "curl-1", body)
 	if res.Status != 202 || res.Body["jobs"] != float64(1) {
 		t.Fatalf("the README's push = %d %s; want 202 with 1 job", res.Status, res.Raw)
 	}
@@ -392,11 +393,11 @@ func TestE2E_TryIt(t *testing.T) {
 		_, ev := d.apiEvent(id)
 		return strings.Join(jobStates(ev), ",") == "succeeded"
 	})
-	if res := d.postGitHub("/hooks/site", "change-me", "push", "try-1", body); res.Status != 200 || res.Body["duplicate"] != true || res.Body["id"] != id {
+	if res := d.postGitHub("/hooks/site", "change-me", "push", "curl-1", body); res.Status != 200 || res.Body["duplicate"] != true || res.Body["id"] != id {
 		t.Errorf("the same delivery again = %d %s; want 200 duplicate of %s", res.Status, res.Raw, id)
 	}
 	dev := bytes.Replace(body, []byte("refs/heads/main"), []byte("refs/heads/dev"), 1)
-	res = d.postGitHub("/hooks/site", "change-me", "push", "try-2", dev)
+	res = d.postGitHub("/hooks/site", "change-me", "push", "curl-2", dev)
 	if res.Status != 202 || res.Body["jobs"] != float64(0) {
 		t.Fatalf("the push to dev = %d %s; want 202 with 0 jobs", res.Status, res.Raw)
 	}
@@ -404,6 +405,74 @@ func TestE2E_TryIt(t *testing.T) {
 	jobs, _ := ev["jobs"].([]any)
 	if len(jobs) != 1 || jobs[0].(map[string]any)["state"] != "skipped" || jobs[0].(map[string]any)["reason"] != reason {
 		t.Errorf("the push to dev: jobs %v; want one skipped with reason %q", ev["jobs"], reason)
+	}
+	tryItCommands(t, d, readme, id)
+}
+
+// tryItCommands: the rest of Try it, with the commands it shows, run as it
+// runs them on the example (in a copy naming the ports the daemon took, as
+// the example's fixed ones would be): the README's send is answered 202
+// with one job, and the same send again 200, a duplicate of the first;
+// events lists the first push as succeeded, and show prints its job and
+// the script's output. And GitHub's ping (the walkthrough's step 4) is
+// accepted and its deploy skipped.
+func tryItCommands(t *testing.T, d *proc, readme []byte, curlID string) {
+	t.Helper()
+	m := regexp.MustCompile("`go run \\. send -config webhookd\\.toml\\.example ([^`']*)'([^']*)'`").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README's Try it: no `go run . send -config webhookd.toml.example … '…'` command")
+	}
+	b, err := os.ReadFile(d.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := strings.Replace(string(b), `listen = "127.0.0.1:0"`, fmt.Sprintf("listen = %q", d.addr), 1)
+	cmds = strings.Replace(cmds, `listen = "127.0.0.1:0"`, fmt.Sprintf("listen = %q", d.admin), 1)
+	cfg := filepath.Join(d.dir, "cmds.toml") // beside the daemon's: the same webhookd.db and script
+	if err := os.WriteFile(cfg, []byte(cmds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append(append([]string{"send", "-config", cfg}, strings.Fields(string(m[1]))...), string(m[2]))
+	r := admCLI(t, nil, args...)
+	var ack struct {
+		ID        string
+		Jobs      int
+		Duplicate bool
+	}
+	if i := strings.Index(r.stdout, "{"); i >= 0 {
+		json.Unmarshal([]byte(r.stdout[i:]), &ack)
+	}
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 202 Accepted\n") || ack.ID == "" || ack.Jobs != 1 {
+		t.Fatalf("the README's send = %d\n%s%s\nwant 0, 202 and 1 job", r.code, r.stdout, r.stderr)
+	}
+	first := ack.ID
+	ack.ID = ""
+	r = admCLI(t, nil, args...)
+	if i := strings.Index(r.stdout, "{"); i >= 0 {
+		json.Unmarshal([]byte(r.stdout[i:]), &ack)
+	}
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 200 OK\n") || !ack.Duplicate || ack.ID != first {
+		t.Errorf("the same send again = %d\n%s%s\nwant 0, 200 and a duplicate of %s", r.code, r.stdout, r.stderr, first)
+	}
+
+	r = admCLI(t, nil, "events", "-config", cfg)
+	if r.code != 0 || !regexp.MustCompile(`(?m)^`+curlID+`\s.*\ssite\s+push\s+succeeded\s+deploy=succeeded$`).MatchString(r.stdout) {
+		t.Errorf("events = %d\n%s%s\nwant a line: %s … site push succeeded deploy=succeeded", r.code, r.stdout, r.stderr, curlID)
+	}
+	r = admCLI(t, nil, "show", "-config", cfg, curlID)
+	for _, want := range []string{"event     " + curlID, "deploy  succeeded", "run 1: succeeded, exit 0", "| deploying me/site at 0123abc", `"full_name": "me/site"`} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("show = %d, lacks %q:\n%s%s", r.code, want, r.stdout, r.stderr)
+		}
+	}
+
+	res := d.postGitHub("/hooks/site", "change-me", "ping", "ping-1", []byte(`{"zen":"Keep it logically awesome.","hook_id":1}`))
+	if res.Status != 202 || res.Body["jobs"] != float64(0) {
+		t.Fatalf("GitHub's ping = %d %s; want 202 with 0 jobs", res.Status, res.Raw)
+	}
+	_, ev := d.apiEvent(fmt.Sprint(res.Body["id"]))
+	if got := strings.Join(jobStates(ev), ","); got != "skipped" {
+		t.Errorf("GitHub's ping: jobs %s; want its deploy skipped", got)
 	}
 }
 
