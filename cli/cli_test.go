@@ -92,3 +92,55 @@ func TestUsage_NoTrailingSpace(t *testing.T) {
 		t.Errorf("version -h: first line %q; want %q", first, "usage: webhookd version")
 	}
 }
+
+// Every command but version takes -config, and without it reads
+// $WEBHOOKD_CONFIG before ./webhookd.toml (README, Commands): each one is
+// run on a file named in each way that does not exist, and must fail on
+// that file, by name.
+func TestConfig_FlagThenEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	// A ./webhookd.toml that the command must not read in their place (it fails
+	// too, so that nothing is sent or opened, but not by their names).
+	if err := os.WriteFile(DefaultConfig, []byte("[not_a_table]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromEnv := filepath.Join(dir, "from-env.toml")
+	fromFlag := filepath.Join(dir, "from-flag.toml")
+	args := map[string][]string{
+		"check": nil, "send": {"site", "{}"}, "events": nil, "show": {"06H4WK95M0000000"},
+		"replay": {"06H4WK95M0000000"}, "retry": {"06H4WK95M0000001"}, "cancel": {"06H4WK95M0000001"},
+		"pause": {"site/deploy"}, "resume": {"site/deploy"}, "backup": {"copy.db"}, "compact": nil,
+	}
+	for _, c := range Commands() {
+		if c.Name == "version" {
+			continue
+		}
+		a, ok := args[c.Name]
+		if !ok {
+			t.Errorf("command %s: not in this test's list", c.Name)
+			continue
+		}
+		for _, tc := range []struct {
+			name string
+			args []string
+			want string
+		}{
+			{"environment", a, fromEnv},
+			{"flag", append([]string{"-config", fromFlag}, a...), fromFlag},
+		} {
+			var o, e bytes.Buffer
+			env := &Env{Stdin: strings.NewReader(""), Stdout: &o, Stderr: &e, Version: "webhookd test",
+				Getenv: func(k string) string {
+					if k == "WEBHOOKD_CONFIG" {
+						return fromEnv
+					}
+					return ""
+				}}
+			err := c.Run(context.Background(), env, tc.args)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s %q with $WEBHOOKD_CONFIG set (%s): %v; want an error naming %s", c.Name, tc.args, tc.name, err, tc.want)
+			}
+		}
+	}
+}
