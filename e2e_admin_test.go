@@ -254,6 +254,8 @@ func TestE2E_AdminCLI(t *testing.T) {
 		{[]string{"events", "-config", cfg, "extra"}, 2, "no arguments"},
 		{[]string{"events", "-config", cfg, "-state", "bogus"}, 2, "state"},
 		{[]string{"events", "-config", cfg, "-nope"}, 2, "flag provided but not defined"},
+		{[]string{"events", "-config", cfg, "-n", "0"}, 2, "want 1 to 500"},
+		{[]string{"events", "-config", cfg, "-n", "501"}, 2, "want 1 to 500"},
 		{[]string{"show", "-config", cfg}, 2, "usage"},
 		{[]string{"show", "-config", cfg, "0000000000000000"}, 1, "not found"},
 		{[]string{"retry", "-config", cfg, deadJob + "x"}, 1, "not found"},

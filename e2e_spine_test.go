@@ -455,6 +455,20 @@ func tryItCommands(t *testing.T, d *proc, readme []byte, curlID string) {
 		t.Errorf("the same send again = %d\n%s%s\nwant 0, 200 and a duplicate of %s", r.code, r.stdout, r.stderr, first)
 	}
 
+	// A send the listener refuses (signed with another secret: 401) prints
+	// the answer and exits 1, as anything but a 2xx does.
+	wrong := filepath.Join(d.dir, "wrong-secret.toml")
+	if !strings.Contains(cmds, `secret = "change-me"`) {
+		t.Fatal(`webhookd.toml.example: no secret = "change-me"`)
+	}
+	if err := os.WriteFile(wrong, []byte(strings.Replace(cmds, `secret = "change-me"`, `secret = "not-the-secret"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = admCLI(t, nil, "send", "-config", wrong, "site", string(m[2]))
+	if r.code != 1 || !strings.HasPrefix(r.stdout, "HTTP/1.1 401 Unauthorized\n") || !strings.Contains(r.stderr, "401") {
+		t.Errorf("send with the wrong secret = %d\n%s%s\nwant 1, and the 401 printed", r.code, r.stdout, r.stderr)
+	}
+
 	r = admCLI(t, nil, "events", "-config", cfg)
 	if r.code != 0 || !regexp.MustCompile(`(?m)^`+curlID+`\s.*\ssite\s+push\s+succeeded\s+deploy=succeeded$`).MatchString(r.stdout) {
 		t.Errorf("events = %d\n%s%s\nwant a line: %s … site push succeeded deploy=succeeded", r.code, r.stdout, r.stderr, curlID)
