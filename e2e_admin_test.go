@@ -441,3 +441,43 @@ func admUnix(path string) *http.Transport {
 		return (&net.Dialer{}).DialContext(ctx, "unix", path)
 	}}
 }
+
+// TestE2E_PauseSurvivesARestart: a pause is kept in the database (README,
+// Commands): after a stop and a start, a new event's job of the paused
+// action is held, the other action's runs, and resume lets it run.
+func TestE2E_PauseSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, admConfig)
+	secret := "E2E_SITE_SECRET=s3cret"
+	d := startDaemon(t, dir, secret)
+	var act admin.ActionJSON
+	admJSON(t, nil, &act, "pause", "-config", cfg, "-json", "site/deploy")
+	if !act.Paused {
+		t.Fatalf("pause = %+v", act)
+	}
+	if err := d.stop(30 * time.Second); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	d = startDaemon(t, dir, secret)
+	res := d.postGitHub("/hooks/site", "s3cret", "push", "after-restart", []byte(`{"ref":"refs/heads/main","after":"abc123"}`))
+	if res.Status != 202 {
+		t.Fatalf("push = %d %s", res.Status, res.Raw)
+	}
+	id := fmt.Sprint(res.Body["id"])
+	var ev admin.EventJSON
+	waitFor(t, 10*time.Second, "notify, not paused, to run", func() bool {
+		admJSON(t, nil, &ev, "show", "-config", cfg, "-json", id)
+		return len(ev.Jobs) == 2 && ev.Jobs[1].State == "dead"
+	})
+	if ev.Jobs[0].Action != "deploy" || ev.Jobs[0].State != "pending" || !strings.Contains(ev.Jobs[0].Held, "paused") {
+		t.Fatalf("deploy after a restart = %+v; want pending, held: paused", ev.Jobs[0])
+	}
+	if r := admCLI(t, nil, "show", "-config", cfg, id); !strings.Contains(r.stdout, "held: action paused") {
+		t.Errorf("show of the held job lacks \"held: action paused\":\n%s", r.stdout)
+	}
+	admJSON(t, nil, &act, "resume", "-config", cfg, "-json", "site/deploy")
+	waitFor(t, 10*time.Second, "the held deploy to run after resume", func() bool {
+		admJSON(t, nil, &ev, "show", "-config", cfg, "-json", id)
+		return ev.Jobs[0].State == "succeeded"
+	})
+}
