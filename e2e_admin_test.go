@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -480,4 +481,104 @@ func TestE2E_PauseSurvivesARestart(t *testing.T) {
 		admJSON(t, nil, &ev, "show", "-config", cfg, "-json", id)
 		return ev.Jobs[0].State == "succeeded"
 	})
+}
+
+// readmeConfig is admConfig with the README's example actions: deploy
+// prints what it deploys, notify fails as the README's does.
+const readmeConfig = `
+[server]
+listen = "127.0.0.1:0"
+[store]
+path = "%DIR%/webhookd.db"
+[admin]
+listen = "unix:%DIR%/admin.sock"
+[[hook]]
+id = "site"
+provider = "github"
+secret = "s3cret"
+events = ["push"]
+  [[hook.action]]
+  name = "deploy"
+  run = ["sh", "-c", "echo deploying {{ .payload.after }}"]
+  [[hook.action]]
+  name = "notify"
+  run = ["sh", "-c", "echo cannot reach chat; exit 1"]
+`
+
+// TestE2E_CommandsAsTheREADMEShows: the README's example session of
+// Commands (events, show, a bulk replay's dry run and replay), each
+// command run as it is written there on the event it shows (a push of its
+// 42 bytes, deploy succeeded, notify dead), and its output compared with
+// the README's line by line: ids, times and durations stand for what they
+// are, a line with "…" in it is left out.
+func TestE2E_CommandsAsTheREADMEShows(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := regexp.MustCompile("(?s)```\n(\\$ webhookd events\n.*?)```\n.*?```\n(\\$ webhookd replay .*?)```\n").FindSubmatch(readme)
+	if sessions == nil {
+		t.Fatal("README's Commands: no example session of events, show and replay")
+	}
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, readmeConfig)
+	d := startDaemon(t, dir)
+	res := d.postGitHub("/hooks/site", "s3cret", "push", "0f1e2d3c-e2e", []byte(`{"ref":"refs/heads/main","after":"abc123"}`))
+	if res.Status != 202 {
+		t.Fatalf("push = %d %s", res.Status, res.Raw)
+	}
+	id := fmt.Sprint(res.Body["id"])
+	waitFor(t, 10*time.Second, "the event to be dead", func() bool {
+		var ev admin.EventJSON
+		admJSON(t, nil, &ev, "show", "-config", cfg, "-json", id)
+		return ev.State == "dead"
+	})
+
+	// The README's event: the one it shows.
+	readmeID := string(regexp.MustCompile(`(?m)^\$ webhookd show (\S+)$`).FindSubmatch(sessions[1])[1])
+	for _, session := range sessions[1:] {
+		// A session: "$ webhookd ARGS" lines, each followed by its output.
+		for _, part := range regexp.MustCompile(`(?m)^\$ `).Split(string(session), -1)[1:] {
+			cmdLine, want, _ := strings.Cut(part, "\n")
+			args := strings.Fields(cmdLine)[1:]
+			for i, a := range args {
+				if a == readmeID {
+					args[i] = id
+				}
+			}
+			r := admCLI(t, nil, append([]string{args[0], "-config", cfg}, args[1:]...)...)
+			if r.code != 0 {
+				t.Errorf("webhookd %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+				continue
+			}
+			got := strings.Split(r.stdout, "\n")
+			for _, line := range strings.Split(strings.TrimSuffix(want, "\n"), "\n") {
+				if strings.Contains(line, "…") {
+					continue
+				}
+				if strings.HasPrefix(line, "replaying [") {
+					continue // the progress bar, drawn on a terminal only
+				}
+				if regexp.MustCompile(`^[0-9A-Z]{16} `).MatchString(line) && !strings.HasPrefix(line, readmeID) {
+					continue // the README's other event, a push to another ref
+				}
+				re := regexp.QuoteMeta(line)
+				re = strings.ReplaceAll(re, readmeID[:15], regexp.QuoteMeta(id[:15]))
+				re = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`).ReplaceAllString(re, `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`)
+				re = regexp.MustCompile(`\b\d+ms\b`).ReplaceAllString(re, `[0-9.]+(ms|s)`) // a run under 1ms is 0s
+				re = strings.ReplaceAll(re, regexp.QuoteMeta("140.82.115.4"), regexp.QuoteMeta("127.0.0.1"))
+				lineRE := regexp.MustCompile("^" + re + "$")
+				found := false
+				for _, g := range got {
+					if lineRE.MatchString(g) {
+						found = true
+						break
+					}
+				}
+				if !found {
+					t.Errorf("webhookd %s: no line like the README's\n%s\nin:\n%s", strings.Join(args, " "), line, r.stdout)
+				}
+			}
+		}
+	}
 }
