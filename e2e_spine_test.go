@@ -445,6 +445,9 @@ func tryItCommands(t *testing.T, d *proc, readme []byte, curlID string) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 202 Accepted\n") || ack.ID == "" || ack.Jobs != 1 {
 		t.Fatalf("the README's send = %d\n%s%s\nwant 0, 202 and 1 job", r.code, r.stdout, r.stderr)
 	}
+	if want := regexp.MustCompile(`(?m)^POST http://` + regexp.QuoteMeta(d.addr) + `/hooks/site \(github, event "push", delivery try-1, 80 bytes\)$`); !want.MatchString(r.stderr) {
+		t.Errorf("the README's send said\n%s\nwant a line %s", r.stderr, want)
+	}
 	first := ack.ID
 	ack.ID = ""
 	r = admCLI(t, nil, args...)
@@ -453,6 +456,15 @@ func tryItCommands(t *testing.T, d *proc, readme []byte, curlID string) {
 	}
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 200 OK\n") || !ack.Duplicate || ack.ID != first {
 		t.Errorf("the same send again = %d\n%s%s\nwant 0, 200 and a duplicate of %s", r.code, r.stdout, r.stderr, first)
+	}
+
+	// Without -delivery, each send is a new delivery (send-…), never a
+	// duplicate.
+	for range 2 {
+		r = admCLI(t, nil, "send", "-config", cfg, "site", string(m[2]))
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 202 Accepted\n") || !strings.Contains(r.stderr, "delivery send-") {
+			t.Errorf("send without -delivery = %d\n%s%s\nwant 0, 202 and a delivery send-…", r.code, r.stdout, r.stderr)
+		}
 	}
 
 	// A send the listener refuses (signed with another secret: 401) prints
