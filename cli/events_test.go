@@ -84,3 +84,34 @@ func TestOffline_HeldFileSaysAdmin(t *testing.T) {
 		t.Errorf("events, port 0, the file held: %v; want -admin ADDR named once", err)
 	}
 }
+
+// Without -n, events asks the daemon for a page of 20 (README, Commands).
+func TestEvents_DefaultPageSize(t *testing.T) {
+	limits := make(chan string, 1)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case limits <- r.URL.Query().Get("limit"):
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"events": []}`)
+	}))
+	t.Cleanup(api.Close)
+	cfg := filepath.Join(t.TempDir(), "webhookd.toml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "[admin]\nlisten = %q\n", api.Listener.Addr().String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	env := &Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	if err := cmdEvents().Run(context.Background(), env, []string{"-config", cfg}); err != nil {
+		t.Fatalf("events: %v (stderr %q)", err, stderr.String())
+	}
+	select {
+	case got := <-limits:
+		if got != "20" {
+			t.Errorf("events asked for limit=%q; want 20", got)
+		}
+	default:
+		t.Fatal("events did not ask the daemon")
+	}
+}
