@@ -10,7 +10,6 @@ package safetext
 
 import (
 	"bytes"
-	"fmt"
 	"unicode/utf8"
 )
 
@@ -24,20 +23,32 @@ func Write(b *bytes.Buffer, p []byte, lines bool) {
 			if lines {
 				b.WriteByte(byte(r))
 			} else {
-				fmt.Fprintf(b, "\\x%02x", r)
+				escape(b, 'x', uint32(r), 2)
 			}
 		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(b, "\\x%02x", r)
+			escape(b, 'x', uint32(r), 2)
 		case r == utf8.RuneError && n == 1:
 			// Not UTF-8: a lone byte such as 0x9b, which a terminal
 			// reading 8-bit controls takes for CSI.
-			fmt.Fprintf(b, "\\x%02x", p[0])
+			escape(b, 'x', uint32(p[0]), 2)
 		case r >= 0x80 && r < 0xa0 || Bidi(r):
-			fmt.Fprintf(b, "\\u%04x", r)
+			escape(b, 'u', uint32(r), 4)
 		default:
 			b.Write(p[:n])
 		}
 		p = p[n:]
+	}
+}
+
+// escape writes v as \ kind and digits lower-case hex digits (\x9b,
+// \u202e), as fmt's %0*x would, without fmt: a body that is not text
+// has an escape for every other byte.
+func escape(b *bytes.Buffer, kind byte, v uint32, digits int) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('\\')
+	b.WriteByte(kind)
+	for shift := 4 * (digits - 1); shift >= 0; shift -= 4 {
+		b.WriteByte(hex[v>>shift&0xf])
 	}
 }
 

@@ -2,7 +2,9 @@ package safetext
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestString: control characters but newline and tab, bytes that are not
@@ -30,5 +32,44 @@ func TestWrite_Cell(t *testing.T) {
 	Write(&b, []byte("a\tb\nc\x1bd\u202e"), false)
 	if got, want := b.String(), `a\x09b\x0ac\x1bd\u202e`; got != want {
 		t.Errorf("Write(cell) = %q; want %q", got, want)
+	}
+}
+
+// The escapes are fmt's %02x and %04x, written without fmt: every byte
+// that is no text alone, every control character, and the bidi controls.
+func TestWrite_EscapesAsFmt(t *testing.T) {
+	var want bytes.Buffer
+	var in []byte
+	for c := 0; c < 0x100; c++ {
+		switch {
+		case c == '\n' || c == '\t' || c < 0x20 || c == 0x7f:
+			in = append(in, byte(c))
+			fmt.Fprintf(&want, "\\x%02x", c)
+		case c >= 0x80:
+			in = append(in, byte(c)) // a lone byte: not UTF-8
+			fmt.Fprintf(&want, "\\x%02x", c)
+		}
+	}
+	for _, r := range []rune{0x80, 0x9b, 0x9f, 0x061c, 0x200e, 0x200f, 0x202a, 0x202e, 0x2066, 0x2069} {
+		in = utf8.AppendRune(in, r)
+		fmt.Fprintf(&want, "\\u%04x", r)
+	}
+	var got bytes.Buffer
+	Write(&got, in, false)
+	if got.String() != want.String() {
+		t.Errorf("Write =\n%s\nwant\n%s", got.String(), want.String())
+	}
+}
+
+func BenchmarkWrite_NotText(b *testing.B) {
+	p := make([]byte, 64<<10)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	var out bytes.Buffer
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		out.Reset()
+		Write(&out, p, true)
 	}
 }
