@@ -16,7 +16,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,7 +229,22 @@ type reply struct {
 	Raw    string
 }
 
-var httpClient = &http.Client{Timeout: 30 * time.Second}
+// httpClient is the tests' client. It dials loopback addresses only: an
+// address that is not one (a unix socket's "unix:/…" taken for a host)
+// fails the test at once rather than become a DNS lookup off this machine.
+var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: dialLoopback}}
+
+func dialLoopback(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("test client: %s is not a loopback address", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
 
 // postGitHub sends a GitHub delivery signed with secret.
 func (d *proc) postGitHub(path, secret, event, delivery string, body []byte) reply {
@@ -339,3 +356,26 @@ func readLines(t *testing.T, path string) []string {
 }
 
 var _ = context.Background
+
+// The tests' client refuses what is not loopback before it dials or looks
+// a name up; a loopback address it dials.
+func TestHTTPClient_LoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"unix:80", "example.com:80", "10.0.0.1:80", "0.0.0.0:80"} {
+		if c, err := dialLoopback(context.Background(), "tcp", addr); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("dial %s: %v; want it refused as not loopback", addr, err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := dialLoopback(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial %s: %v", ln.Addr(), err)
+	}
+	c.Close()
+}
