@@ -57,9 +57,16 @@ type adminClient struct {
 	tokenErr error // why the config's token could not be read
 	// unreachable, when set, is why no request is made: the config names
 	// no address a command can reach (errNotRunning, so that the commands
-	// that can read the database itself do).
-	unreachable string
+	// that can read the database itself do). It is a plain error, or an
+	// adminHinted one when it tells to give -admin ADDR already.
+	unreachable error
 }
+
+// adminHinted is an error whose text already tells the user to give
+// -admin ADDR, so that none is added to it.
+type adminHinted struct{ error }
+
+func (e adminHinted) Unwrap() error { return e.error }
 
 // apiFlags are the flags of every command that talks to the admin API.
 type apiFlags struct {
@@ -97,13 +104,13 @@ func (f *apiFlags) dial() (*config.Client, *adminClient, error) {
 		c.token = tok.Value()
 	}
 	if addr == "off" {
-		c.unreachable = "the admin listener is off in the config"
+		c.unreachable = errors.New("the admin listener is off in the config")
 		return cfg, c, nil
 	}
 	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" && *f.admin == "" {
 		// The daemon takes a port the system chooses at each start,
 		// which the config cannot tell.
-		c.unreachable = fmt.Sprintf("the config's [admin] listen %s lets the daemon choose its port at start: give -admin ADDR (its log's \"admin listening\" line names it)", addr)
+		c.unreachable = adminHinted{fmt.Errorf("the config's [admin] listen %s lets the daemon choose its port at start: give -admin ADDR (its log's \"admin listening\" line names it)", addr)}
 		return cfg, c, nil
 	}
 	dialer := &net.Dialer{Timeout: c.bounds.connect}
@@ -155,8 +162,8 @@ func (c *adminClient) request(ctx context.Context, method, path string, q url.Va
 
 // requestWithin is request with the answer's bound given.
 func (c *adminClient) requestWithin(ctx context.Context, method, path string, q url.Values, within time.Duration) (*http.Response, error) {
-	if c.unreachable != "" {
-		return nil, fmt.Errorf("%w: %s", errNotRunning, c.unreachable)
+	if c.unreachable != nil {
+		return nil, fmt.Errorf("%w: %w", errNotRunning, c.unreachable)
 	}
 	u := c.base + path
 	if len(q) > 0 {
@@ -366,7 +373,7 @@ func (c *adminClient) receive(ctx context.Context, method, path string, q url.Va
 // daemon runs. It says so on stderr.
 func openOffline(env *Env, cfg *config.Client, why error) (*store.Store, error) {
 	st, err := store.Open(cfg.StorePath, store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
-	if errors.Is(err, store.ErrLocked) && !strings.Contains(why.Error(), "-admin ADDR") {
+	if errors.Is(err, store.ErrLocked) && !errors.As(why, new(adminHinted)) {
 		// A daemon holds it, and answers elsewhere: its [admin] listen
 		// changed in the file and it was not restarted, say. (Said
 		// once: why says it already for an [admin] listen of port 0.)
