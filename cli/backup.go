@@ -122,7 +122,7 @@ func runBackup(ctx context.Context, env *Env, cfg *config.Client, ac *adminClien
 func copyIn(dir, db, what string) string {
 	base := filepath.Base(db)
 	p := filepath.Join(dir, base)
-	if abs, err := filepath.Abs(p); (err == nil && abs == db) || sameFile(p, db) {
+	if sameFile(p, db) {
 		ext := filepath.Ext(base)
 		p = filepath.Join(dir, strings.TrimSuffix(base, ext)+"-"+what+ext)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/webhookd/webhookd/config"
@@ -34,7 +33,7 @@ func cmdCompact() *Command {
 		dst := cfg.StorePath
 		if *out != "" {
 			dst = *out
-			if abs, err := filepath.Abs(dst); (err == nil && abs == cfg.StorePath) || sameFile(dst, cfg.StorePath) {
+			if sameFile(dst, cfg.StorePath) {
 				// -o promises to leave the database alone: the copy
 				// would be renamed over it (or over a link to it).
 				return fmt.Errorf("compact: -o %s is the database itself; name another file, or leave -o out to compact the database in place", dst)
